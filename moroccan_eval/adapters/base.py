@@ -1,0 +1,160 @@
+"""The adapter protocol: how the runner talks to any model.
+
+An adapter turns a :class:`Request` into a :class:`Response`. It raises
+:class:`~moroccan_eval.errors.AdapterError` on failure, with ``retryable=True`` for
+transient failures; the runner owns concurrency, rate limits, timeouts, retries and the
+cache, so an adapter stays a thin translation layer.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..costing import Pricing
+from ..errors import ConfigError
+from ..io import sha256_json
+
+
+class Limits(BaseModel):
+    """How hard the runner may push a model."""
+
+    model_config = ConfigDict(extra="forbid")
+    concurrency: int = Field(default=8, ge=1, le=4096)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=4, ge=0, le=20)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+
+
+class ModelInfo(BaseModel):
+    """Facts about the model shown in reports (size, where it runs, who sells it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    parameters_b: float | None = Field(default=None, ge=0)
+    deployment: str | None = None
+    vendor: str | None = None
+    notes: str | None = None
+
+
+class ModelSpec(BaseModel):
+    """A model YAML file. Fields other than the common ones below are the adapter's own
+    options and are validated by that adapter's ``Options`` model."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    adapter: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    info: ModelInfo = Field(default_factory=ModelInfo)
+    pricing: Pricing = Field(default_factory=Pricing)
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable holding the API key"
+    )
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The adapter-specific fields."""
+        return dict(self.model_extra or {})
+
+    @property
+    def cache_hash(self) -> str:
+        """Hash of what determines a model's answers (adapter, options, params), not of
+        limits, prices or display name: changing concurrency must not invalidate the cache."""
+        return sha256_json({"adapter": self.adapter, "options": self.options,
+                            "params": self.params})
+
+    def public_dict(self) -> dict[str, Any]:
+        """The spec as written to manifests: holds the env var *name*, never its value."""
+        return self.model_dump(mode="json")
+
+    def api_key(self) -> str | None:
+        """The API key from the environment variable the spec names."""
+        if not self.api_key_env:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise ConfigError(
+                f"model '{self.name}': environment variable {self.api_key_env} is not set; "
+                f"export {self.api_key_env}=... (keys are read only from the environment)"
+            )
+        return value
+
+
+@dataclass
+class Request:
+    """What the runner asks a model. ``input`` holds the item's raw fields, which
+    non-prompted models (baselines) use instead of ``messages``."""
+
+    messages: list[dict[str, str]]
+    input: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] | None = None
+
+    def hash(self) -> str:
+        """Stable hash of the request, the second half of the cache key."""
+        return sha256_json(asdict(self))
+
+
+@dataclass
+class Response:
+    """A model's answer and what it cost."""
+
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    raw: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Response:
+        return cls(**data)
+
+
+@dataclass
+class TaskContext:
+    """What an adapter may learn about a task before answering (baselines train on it)."""
+
+    name: str
+    type: str
+    labels: list[str]
+    input_fields: list[str]
+    train: list[dict[str, Any]] = field(default_factory=list)
+
+
+class NoOptions(BaseModel):
+    """Adapters without options of their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Adapter(ABC):
+    """Base class of every adapter. Subclasses set ``Options`` and implement ``generate``."""
+
+    #: pydantic model validating the adapter-specific fields of the model YAML.
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    #: whether responses are worth caching (false for instant, deterministic local models).
+    cacheable: ClassVar[bool] = True
+
+    def __init__(self, spec: ModelSpec, options: BaseModel):
+        self.spec = spec
+        self.options = options
+
+    async def prepare(self, task: TaskContext) -> None:  # noqa: B027 - optional hook
+        """Called once per task before any request (e.g. to train a baseline)."""
+
+    @abstractmethod
+    async def generate(self, request: Request) -> Response:
+        """Answer one request or raise ``AdapterError``."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections, processes and other resources."""

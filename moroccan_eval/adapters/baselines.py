@@ -1,0 +1,84 @@
+"""Offline baselines: real, instant models that form the demo and give every task a floor.
+
+- ``majority`` answers the most frequent label of the task's ``train`` split.
+- ``char-ngram`` is TF-IDF over character 1-4-grams (word-bounded) + logistic regression,
+  trained on the ``train`` split of all varieties together. Character n-grams need no
+  tokenizer, so they work the same on Arabic script, Arabizi, French and Tifinagh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from ..errors import AdapterError
+from .base import Adapter, Request, Response, TaskContext
+
+
+def _text(fields: dict[str, Any], input_fields: list[str]) -> str:
+    return "\n".join(str(fields.get(name, "")) for name in input_fields)
+
+
+class _ClassificationBaseline(Adapter):
+    cacheable = False
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.task: TaskContext | None = None
+
+    async def prepare(self, task: TaskContext) -> None:
+        if task.type != "classification":
+            raise AdapterError(
+                f"baseline '{self.spec.adapter}' only handles classification tasks, "
+                f"not '{task.name}' ({task.type})"
+            )
+        if not task.train:
+            raise AdapterError(f"task '{task.name}' has no train split to fit the baseline on")
+        self.task = task
+        self.fit(task)
+
+    def fit(self, task: TaskContext) -> None:
+        raise NotImplementedError
+
+    def predict(self, text: str) -> str:
+        raise NotImplementedError
+
+    async def generate(self, request: Request) -> Response:
+        if self.task is None:
+            raise AdapterError(f"baseline '{self.spec.adapter}' used before prepare()")
+        started = time.perf_counter()
+        label = self.predict(_text(request.input, self.task.input_fields))
+        return Response(text=label, latency_ms=(time.perf_counter() - started) * 1000)
+
+
+class MajorityAdapter(_ClassificationBaseline):
+    """Always answers the most frequent ``train`` label (ties: first in label order)."""
+
+    def fit(self, task: TaskContext) -> None:
+        counts = Counter(item["reference"] for item in task.train)
+        self.label = max(task.labels, key=lambda lab: counts.get(lab, 0))
+
+    def predict(self, text: str) -> str:
+        return self.label
+
+
+class CharNgramAdapter(_ClassificationBaseline):
+    """TF-IDF character n-grams + logistic regression (scikit-learn), trained per task."""
+
+    def fit(self, task: TaskContext) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        texts = [_text(item["fields"], task.input_fields) for item in task.train]
+        labels = [item["reference"] for item in task.train]
+        self.pipeline = make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True,
+                            lowercase=True),
+            LogisticRegression(max_iter=2000, C=10.0),
+        )
+        self.pipeline.fit(texts, labels)
+
+    def predict(self, text: str) -> str:
+        return str(self.pipeline.predict([text])[0])

@@ -1,0 +1,404 @@
+"""The ``moroccan-eval`` command line. Thin: parse options, call the library, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import MoroccanEvalError
+
+EXAMPLES = {
+    "demo": "moroccan-eval demo --out demo-out",
+    "run": (
+        "moroccan-eval run --suite support-intents --model char-ngram --out runs\n"
+        "  moroccan-eval run --suite support-intents --model models/ollama-qwen.yaml "
+        "--variety ary_Latn --variety arb_Arab --limit 20"
+    ),
+    "report": "moroccan-eval report runs/* -o report.html",
+    "export": "moroccan-eval export runs/* --what scores --format csv -o scores.csv",
+    "rescore": "moroccan-eval rescore runs/20261124T101500Z-support-intents-char-ngram-1a2b3c",
+}
+
+
+def _epilog(name: str) -> str:
+    return "\b\nExamples:\n  " + EXAMPLES[name]
+
+
+class _Group(click.Group):
+    """Turns library errors into one message and an exit code: never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MoroccanEvalError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(f"error: cannot access{where}: {exc.strerror or exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted; re-run the same command to resume from the cache", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="moroccan-eval")
+def main() -> None:
+    """Evaluate language models on Darija (Arabic and Latin script), Moroccan French,
+    MSA, Amazigh and Darija–French code-switching; report per-variety degradation,
+    latency and cost."""
+
+
+# --------------------------------------------------------------------------- run & demo
+
+
+def _print_headlines(result: Any) -> None:
+    from .results import load_run
+
+    run = load_run(result.path, require_complete=False)
+    model = run.manifest["model"]["spec"]["name"]
+    for task, entry in result.scores["tasks"].items():
+        metric = entry["metrics"][0]
+        usage = entry["usage"]
+        click.echo(f"\n{model} · {task} · {metric} (%), 95% CI, Δ vs {entry['reference_variety']}")
+        for variety, values in {**entry["varieties"], "all": entry["overall"]}.items():
+            score = values.get(metric) or {}
+            delta = (values.get("delta_vs_reference") or {}).get(metric)
+            line = f"  {variety:<12} {_fmt(score)}  n={values['n']}"
+            if delta and delta.get("value") is not None:
+                mark = "" if delta["significant"] else " ns"
+                line += f"  Δ {100 * delta['value']:+.1f} [{100 * delta['ci'][0]:+.1f}, " \
+                        f"{100 * delta['ci'][1]:+.1f}]{mark}"
+            click.echo(line)
+        click.echo(f"  latency p50 {usage['p50_ms']} ms, p95 {usage['p95_ms']} ms; "
+                   f"errors {usage['n_errors']}; cost/1k {usage['cost_per_1k']['MAD']} MAD")
+        click.echo(f"  signature: {entry['signature']}")
+    click.echo(f"  run: {result.path} ({result.status})")
+
+
+def _fmt(score: dict[str, Any]) -> str:
+    if score.get("value") is None:
+        return "   –"
+    lo, hi = score["ci"]
+    return f"{100 * score['value']:5.1f} [{100 * lo:5.1f}, {100 * hi:5.1f}]"
+
+
+def _cache_dir(no_cache: bool, cache_dir: Path | None) -> Path | None:
+    from .cache import default_cache_dir
+
+    return None if no_cache else (cache_dir or default_cache_dir())
+
+
+def _check_out_dir(out: Path) -> None:
+    import os
+
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise MoroccanEvalError(f"output folder {out} is not writable; choose another --out")
+
+
+@main.command(epilog=_epilog("run"))
+@click.option("--suite", "suite_name", required=True, help="Suite name or folder.")
+@click.option("--model", "models", required=True, multiple=True,
+              help="Model YAML, a shipped models/ name, or a built-in (majority, char-ngram). "
+                   "Repeat for several models.")
+@click.option("--task", "tasks", multiple=True, help="Only these tasks (repeatable).")
+@click.option("--variety", "varieties_", multiple=True, help="Only these varieties (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N items per variety.")
+@click.option("--split", default="test", show_default=True,
+              type=click.Choice(["test", "dev", "train"]))
+@click.option("--concurrency", type=click.IntRange(min=1), help="Override limits.concurrency.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs"),
+              show_default=True, help="Folder receiving one run directory per model.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-cost", type=click.FloatRange(min=0),
+              help="Stop sending requests once this much is spent (in --currency).")
+@click.option("--currency", type=click.Choice(["MAD", "USD"]), default="MAD", show_default=True)
+@click.option("--usd-mad", type=click.FloatRange(min=0, min_open=True),
+              envvar="MOROCCAN_EVAL_USD_MAD", help="MAD per USD for conversions [default: 10].")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path),
+              help="Response cache folder [default: ~/.cache/moroccan-eval or $XDG_CACHE_HOME].")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar [default: only on a terminal].")
+def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
+        varieties_: Sequence[str], limit: int | None, split: str, concurrency: int | None,
+        out_dir: Path, seed: int, max_cost: float | None, currency: str,
+        usd_mad: float | None, no_cache: bool, cache_dir: Path | None,
+        progress: bool | None) -> None:
+    """Run models on a suite and print per-variety scores with their signatures."""
+    from . import varieties
+    from .adapters import load_model
+    from .costing import DEFAULT_USD_MAD
+    from .runner import RunOptions
+    from .runner import run as run_models
+    from .suites import load_suite
+
+    for code in varieties_:
+        varieties.get(code)
+    specs = [load_model(m) for m in models]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise MoroccanEvalError(f"two --model options have the same name: {names}")
+    suite = load_suite(suite_name)
+    for task in tasks:
+        suite.task(task)
+    _check_out_dir(out_dir)
+    options = RunOptions(
+        suite=suite, out_dir=out_dir, tasks=list(tasks) or None,
+        varieties=list(varieties_) or None, limit=limit, split=split, seed=seed,
+        concurrency=concurrency, cache_dir=_cache_dir(no_cache, cache_dir),
+        max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
+        usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress,
+    )
+    for result in run_models(options, specs):
+        _print_headlines(result)
+
+
+@main.command(epilog=_epilog("demo"))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo-out"),
+              show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="At most N items per variety.")
+def demo(out_dir: Path, limit: int | None) -> None:
+    """Evaluate the offline baselines on support-intents and write an HTML report."""
+    from .adapters import BUILTIN_MODELS, load_model
+    from .report import build_report, write_report
+    from .results import load_run
+    from .runner import RunOptions
+    from .runner import run as run_models
+    from .suites import load_suite
+
+    _check_out_dir(out_dir)
+    suite = load_suite("support-intents")
+    options = RunOptions(suite=suite, out_dir=out_dir / "runs", limit=limit, progress=False)
+    results = run_models(options, [load_model(name) for name in BUILTIN_MODELS])
+    for result in results:
+        _print_headlines(result)
+    report = out_dir / "report.html"
+    write_report(report, build_report([load_run(r.path) for r in results],
+                                      title="moroccan-eval demo: support-intents baselines"))
+    click.echo(f"\nreport: {report.resolve()}")
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _load_runs(paths: Sequence[Path]) -> list[Any]:
+    from .results import expand_run_paths, load_run
+
+    return [load_run(p) for p in expand_run_paths(paths)]
+
+
+@main.command(epilog=_epilog("report"))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="HTML file to write.")
+@click.option("--title", default="moroccan-eval report", show_default=True)
+@click.option("--template-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Folder of templates overriding the shipped ones (e.g. report.html.j2).")
+def report(run_dirs: Sequence[Path], output: Path, title: str,
+           template_dir: Path | None) -> None:
+    """Write one self-contained HTML report over run directories."""
+    from .report import build_report, write_report
+
+    write_report(output, build_report(_load_runs(run_dirs), title=title,
+                                      template_dir=template_dir))
+    click.echo(str(output.resolve()))
+
+
+@main.command(epilog=_epilog("export"))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--what", type=click.Choice(["scores", "predictions"]), default="scores",
+              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json", "jsonl"]),
+              default="csv", show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+def export(run_dirs: Sequence[Path], what: str, fmt: str, output: Path) -> None:
+    """Export scores or predictions of runs to CSV, Parquet or JSON."""
+    from .results import export as export_runs
+
+    rows = export_runs(_load_runs(run_dirs), what, fmt, output)
+    click.echo(f"{rows} rows -> {output}")
+
+
+@main.command(epilog=_epilog("rescore"))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def rescore(run_dirs: Sequence[Path]) -> None:
+    """Recompute parsed answers and scores from stored raw outputs (no model is called)."""
+    from .results import rescore as rescore_run
+
+    for run in _load_runs(run_dirs):
+        scores = rescore_run(run)
+        for task, entry in scores["tasks"].items():
+            metric = entry["metrics"][0]
+            click.echo(f"{run.path.name} · {task} · {metric} {_fmt(entry['overall'][metric])}")
+            click.echo(f"  signature: {entry['signature']}")
+
+
+# --------------------------------------------------------------------------- suites
+
+
+@main.group()
+def suites() -> None:
+    """List, inspect and validate evaluation suites."""
+
+
+@suites.command("list")
+def suites_list() -> None:
+    """Shipped suites and those under $MOROCCAN_EVAL_SUITES."""
+    from .suites import load_suite, suite_dirs
+
+    for name, path in suite_dirs().items():
+        try:
+            suite = load_suite(path, load_data=False)
+            click.echo(f"{name:<24} {suite.version:<8} {', '.join(suite.spec.tasks):<30} "
+                       f"{suite.spec.description}")
+        except MoroccanEvalError as exc:
+            click.echo(f"{name:<24} INVALID: {str(exc).splitlines()[0]}")
+
+
+@suites.command("show")
+@click.argument("suite_name")
+@click.option("--json", "as_json", is_flag=True)
+def suites_show(suite_name: str, as_json: bool) -> None:
+    """Describe a suite: card, tasks, items per split and variety."""
+    from collections import Counter
+
+    from .suites import load_suite
+
+    suite = load_suite(suite_name)
+    info: dict[str, Any] = {
+        "name": suite.name, "version": suite.version, "ident": suite.ident,
+        "path": str(suite.path), "license": suite.spec.license,
+        "reference_variety": suite.spec.reference_variety,
+        "card": suite.card.model_dump(mode="json"), "tasks": {},
+    }
+    for task in suite.tasks.values():
+        counts = Counter(zip(task.column("split"), task.column("variety"), strict=True))
+        info["tasks"][task.name] = {
+            "type": task.spec.type, "labels": task.labels,
+            "items": {f"{s}/{v}": n for (s, v), n in sorted(counts.items())},
+        }
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{suite.ident}  ({suite.path})\n{suite.spec.description}")
+    click.echo(f"licence: {suite.spec.license}; reference: {suite.spec.reference_variety}")
+    click.echo(f"validation: {suite.card.validation_status}")
+    for name, task in info["tasks"].items():
+        click.echo(f"\ntask {name} ({task['type']}), labels: {', '.join(task['labels'])}")
+        for key, n in task["items"].items():
+            click.echo(f"  {key:<24} {n}")
+
+
+@suites.command("validate")
+@click.argument("suite_names", nargs=-1)
+def suites_validate(suite_names: Sequence[str]) -> None:
+    """Check suites (all shipped ones by default); exit 2 if any is invalid."""
+    from .suites import load_suite, suite_dirs
+
+    failed = 0
+    for name in suite_names or list(suite_dirs()):
+        try:
+            suite = load_suite(name)
+            n = sum(t.dataset.num_rows for t in suite.tasks.values())
+            click.echo(f"ok   {suite.ident} ({n} items)")
+        except MoroccanEvalError as exc:
+            failed += 1
+            click.echo(f"FAIL {exc}", err=True)
+    if failed:
+        sys.exit(2)
+
+
+@suites.command("checksum")
+@click.argument("suite_name")
+@click.option("--write", is_flag=True, help="Update suite.yaml with the new checksums.")
+def suites_checksum(suite_name: str, write: bool) -> None:
+    """Print (or --write) the sha256 of a suite's task and data files after editing them."""
+    import yaml
+
+    from .io import load_yaml, write_atomic
+    from .suites import compute_checksums, resolve_suite
+
+    root = resolve_suite(suite_name)
+    sums = compute_checksums(root)
+    for rel, digest in sums.items():
+        click.echo(f"{digest}  {rel}")
+    if write:
+        spec = load_yaml(root / "suite.yaml", "suite.yaml")
+        spec["checksums"] = sums
+        write_atomic(root / "suite.yaml",
+                     yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100))
+        click.echo(f"updated {root / 'suite.yaml'}")
+
+
+# --------------------------------------------------------------------------- models
+
+
+@main.group()
+def models() -> None:
+    """List example model specs and check that a model answers."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Built-in models, shipped example specs and available adapters."""
+    from .adapters import BUILTIN_MODELS, adapter_names, load_model
+    from .resources import shipped
+
+    click.echo("built-in (no YAML needed):")
+    for name in BUILTIN_MODELS:
+        click.echo(f"  {name}")
+    click.echo("example specs (models/):")
+    for path in sorted(shipped("models").glob("*.yaml")):
+        try:
+            spec = load_model(str(path))
+            click.echo(f"  {path.stem:<24} adapter={spec.adapter:<14} {spec.name}")
+        except MoroccanEvalError as exc:
+            click.echo(f"  {path.stem:<24} INVALID: {str(exc).splitlines()[0]}")
+    click.echo(f"adapters: {', '.join(adapter_names())}")
+
+
+@models.command("check")
+@click.argument("model")
+@click.option("--prompt", default="Reply with the single word: ok", show_default=True)
+def models_check(model: str, prompt: str) -> None:
+    """Validate a model spec and send it one request."""
+    import asyncio
+
+    from .adapters import build_adapter, load_model
+    from .adapters.base import Request, TaskContext
+    from .runner import RateLimiter, call_with_retries
+
+    spec = load_model(model)
+    adapter = build_adapter(spec)
+
+    async def once() -> tuple[Any, str | None, int]:
+        try:
+            if not adapter.cacheable:  # baselines need a task to train on
+                await adapter.prepare(TaskContext(
+                    name="check", type="classification", labels=["ok", "ko"],
+                    input_fields=["text"],
+                    train=[{"fields": {"text": "ok"}, "reference": "ok"},
+                           {"fields": {"text": "ko"}, "reference": "ko"}]))
+            request = Request(messages=[{"role": "user", "content": prompt}],
+                              input={"text": prompt})
+            return await call_with_retries(adapter, request, spec, RateLimiter(None))
+        finally:
+            await adapter.aclose()
+
+    response, error, attempts = asyncio.run(once())
+    if response is None:
+        raise MoroccanEvalError(f"model '{spec.name}' did not answer: {error}")
+    click.echo(f"ok: {spec.name} answered in {response.latency_ms:.0f} ms "
+               f"({response.input_tokens} tokens in, {response.output_tokens} out, "
+               f"{attempts} attempt(s)): {response.text[:200]!r}")

@@ -1,0 +1,139 @@
+"""File input/output with user-grade error messages and no half-written files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError, MoroccanEvalError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """Read a UTF-8 text file, turning OS and decoding errors into one clear message."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} is a directory, expected a file: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def load_yaml(path: Path, what: str = "YAML file") -> Any:
+    """Parse a YAML file; a syntax error names the file, line and column."""
+    text = read_text(path, what)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+
+
+def format_validation_errors(exc: ValidationError) -> list[str]:
+    """One line per pydantic error: ``field.path: message``."""
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see the documentation for allowed fields)"
+        problems.append(f"{loc}: {msg}")
+    return problems
+
+
+def validate(
+    model: type[M], data: Any, source: str, error: type[MoroccanEvalError] = ConfigError
+) -> M:
+    """Validate ``data`` against ``model``, reporting every error at once with its field."""
+    if data is None:
+        raise error(f"{source}: file is empty")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error(f"{source}: invalid", format_validation_errors(exc)) from None
+
+
+def load_model_yaml(model: type[M], path: Path, what: str = "YAML file") -> M:
+    """Load and validate a YAML file into a pydantic model."""
+    return validate(model, load_yaml(path, what), str(path))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks so memory stays flat."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON used for hashing: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_json(obj: Any) -> str:
+    """Hex sha256 of :func:`canonical_json`."""
+    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write pretty JSON."""
+    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)``; a bad line raises an error naming file and line."""
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    with fh:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(fh, start=1):  # noqa: B007 - used in except
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(
+                        f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
+                    ) from None
+                if not isinstance(obj, dict):
+                    raise ConfigError(f"{path}:{lineno}: expected a JSON object per line")
+                yield lineno, obj
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{path}:{lineno + 1}: not valid UTF-8; save the file as UTF-8"
+            ) from None

@@ -1,0 +1,87 @@
+"""Prompt rendering: sandboxed Jinja2 with StrictUndefined, per-variety templates,
+seeded few-shot examples from the ``train`` split.
+
+Template variables: every field of the item (``{{ text }}``), ``labels`` (list of names),
+``label_descriptions`` (name → description), ``variety`` (code) and ``examples`` (list of
+``{"fields", "reference"}`` for k-shot prompts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import defaultdict
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import ConfigError
+from .suites import Item, TaskSpec
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False,
+                            autoescape=False)
+
+
+class PromptRenderer:
+    """Compiles a task's templates once; renders chat messages per item."""
+
+    def __init__(self, spec: TaskSpec, train: list[Item] | None = None, seed: int = 0):
+        self.spec = spec
+        self.seed = seed
+        self._templates: dict[str, dict[str, Any]] = {}
+        try:
+            self._default = self._compile(spec.prompt.system, spec.prompt.user)
+            for code, override in spec.prompt.by_variety.items():
+                self._templates[code] = self._compile(
+                    override.get("system", spec.prompt.system),
+                    override.get("user", spec.prompt.user),
+                )
+        except TemplateError as exc:
+            raise ConfigError(f"task '{spec.name}': prompt template error: {exc}") from None
+        self._by_variety: dict[str, list[Item]] = defaultdict(list)
+        for item in train or []:
+            self._by_variety[item["variety"]].append(item)
+        self._static = {
+            "labels": list(spec.labels),
+            "label_descriptions": {k: v.description for k, v in spec.labels.items()},
+        }
+
+    @staticmethod
+    def _compile(system: str | None, user: str) -> dict[str, Any]:
+        return {
+            "system": _ENV.from_string(system) if system else None,
+            "user": _ENV.from_string(user),
+        }
+
+    def examples(self, item: Item) -> list[dict[str, Any]]:
+        """``few_shot`` train examples of the item's variety, chosen by a seeded RNG that
+        depends on the item id only: adding items does not change others' prompts."""
+        k = self.spec.few_shot
+        pool = self._by_variety.get(item["variety"], [])
+        if k == 0 or not pool:
+            return []
+        digest = hashlib.sha256(f"{self.seed}:{item['id']}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        chosen = rng.sample(pool, min(k, len(pool)))
+        return [{"fields": ex["fields"], "reference": ex["reference"]} for ex in chosen]
+
+    def render(self, item: Item) -> list[dict[str, str]]:
+        """Chat messages for one item."""
+        templates = self._templates.get(item["variety"], self._default)
+        context = {
+            **self._static,
+            **item["fields"],
+            "variety": item["variety"],
+            "examples": self.examples(item),
+        }
+        try:
+            messages = []
+            if templates["system"] is not None:
+                messages.append({"role": "system", "content": templates["system"].render(context)})
+            messages.append({"role": "user", "content": templates["user"].render(context)})
+        except TemplateError as exc:
+            raise ConfigError(
+                f"task '{self.spec.name}': prompt cannot be rendered for item {item['id']}: {exc}"
+            ) from None
+        return messages

@@ -1,0 +1,279 @@
+"""Schedules items × models: async concurrency, rate limits, timeouts, retries with
+backoff, the response cache, a spend cap and progress.
+
+Per model, ``limits.concurrency`` workers pull items from one shared stream, so memory
+stays flat however many items a suite holds. Models run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .adapters import build_adapter
+from .adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
+from .cache import ResponseCache
+from .costing import DEFAULT_USD_MAD, Currency, convert
+from .errors import AdapterError, MoroccanEvalError, RunError
+from .prompts import PromptRenderer
+from .results import RunWriter, compute_scores, finalize_record, new_run_id, run_metadata
+from .scoring import LabelParser
+from .scoring import DEFAULT_BOOTSTRAP
+from .suites import Item, Suite, Task
+
+
+@dataclass
+class RunOptions:
+    """What to run and how (everything ``moroccan-eval run`` accepts)."""
+
+    suite: Suite
+    out_dir: Path
+    tasks: list[str] | None = None
+    varieties: list[str] | None = None
+    limit: int | None = None
+    split: str = "test"
+    seed: int = 0
+    concurrency: int | None = None
+    cache_dir: Path | None = None
+    max_cost: float | None = None
+    currency: Currency = "MAD"
+    usd_mad: float = DEFAULT_USD_MAD
+    bootstrap: int = DEFAULT_BOOTSTRAP
+    progress: bool | None = None  # None: only on a terminal
+
+    def selected_tasks(self) -> list[Task]:
+        names = self.tasks or list(self.suite.tasks)
+        return [self.suite.task(name) for name in names]
+
+
+@dataclass
+class RunResult:
+    """A finished (or stopped) run of one model."""
+
+    path: Path
+    status: str
+    scores: dict[str, Any]
+
+
+@dataclass
+class SpendTracker:
+    """Money spent on live requests across all models of a run, in one currency."""
+
+    cap: float | None
+    currency: Currency
+    usd_mad: float
+    spent: float = 0.0
+
+    def add(self, amount: float, currency: Currency) -> None:
+        self.spent += convert(amount, currency, self.currency, self.usd_mad)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.cap is not None and self.spent >= self.cap
+
+
+class RateLimiter:
+    """Spaces request starts evenly to stay under ``requests_per_minute``."""
+
+    def __init__(self, per_minute: float | None):
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.next_start = 0.0
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        start = max(now, self.next_start)
+        self.next_start = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+async def call_with_retries(
+    adapter: Adapter, request: Request, spec: ModelSpec, limiter: RateLimiter
+) -> tuple[Response | None, str | None, int]:
+    """``(response, error, attempts)``. Retries retryable errors with exponential backoff
+    and full jitter, or exactly the server's ``Retry-After`` when it sends one."""
+    limits = spec.limits
+    error = "no attempt made"
+    for attempt in range(1, limits.retries + 2):
+        await limiter.wait()
+        retry_after: float | None = None
+        try:
+            async with asyncio.timeout(limits.timeout_s):
+                return await adapter.generate(request), None, attempt
+        except TimeoutError:
+            error, retryable = f"timed out after {limits.timeout_s:g} s", True
+        except AdapterError as exc:
+            error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
+        except Exception as exc:  # an adapter bug must not stop the run: record it
+            error, retryable = f"adapter crashed: {exc.__class__.__name__}: {exc}", False
+        if not retryable or attempt > limits.retries:
+            return None, f"{error} (after {attempt} attempt(s))", attempt
+        backoff = min(limits.backoff_max_s, limits.backoff_base_s * 2 ** (attempt - 1))
+        await asyncio.sleep(min(retry_after, 300.0) if retry_after is not None
+                            else random.uniform(0, backoff))
+    return None, error, limits.retries + 1
+
+
+@dataclass
+class _ModelRun:
+    options: RunOptions
+    spec: ModelSpec
+    adapter: Adapter
+    cache: ResponseCache | None
+    spend: SpendTracker
+    position: int
+    records: list[dict[str, Any]] = field(default_factory=list)
+    errors: int = 0
+
+    async def run(self) -> RunResult:
+        opts = self.options
+        tasks = opts.selected_tasks()
+        manifest = run_metadata(
+            run_id=new_run_id(opts.suite.name, self.spec.name),
+            suite=opts.suite, tasks=tasks, spec=self.spec, seed=opts.seed,
+            usd_mad=opts.usd_mad, bootstrap=opts.bootstrap,
+            selection={"split": opts.split, "varieties": opts.varieties, "limit": opts.limit},
+        )
+        writer = RunWriter(opts.out_dir, manifest)
+        started = time.perf_counter()
+        status = "interrupted"
+        try:
+            for task in tasks:
+                await self._run_task(task, writer)
+            status = "stopped: spend cap reached" if self.spend.exhausted else "complete"
+        finally:
+            wall = time.perf_counter() - started
+            manifest["wall_s"] = round(wall, 3)
+            if status == "interrupted":
+                writer.abort(status)
+        scores = compute_scores(manifest, self.records, wall)
+        writer.finish(scores, status)
+        return RunResult(path=writer.dir, status=status, scores=scores)
+
+    async def _run_task(self, task: Task, writer: RunWriter) -> None:
+        opts = self.options
+        train = list(task.items("train"))
+        await self.adapter.prepare(TaskContext(
+            name=task.name, type=task.spec.type, labels=task.labels,
+            input_fields=task.spec.input_fields, train=list(train),
+        ))
+        renderer = PromptRenderer(task.spec, train, seed=opts.seed)
+        parser = LabelParser(task.spec.labels)
+        total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit))
+        items = task.items(opts.split, opts.varieties, opts.limit)
+        limiter = RateLimiter(self.spec.limits.requests_per_minute)
+        bar = _progress_bar(f"{self.spec.name} · {task.name}", total, opts.progress,
+                            self.position)
+        concurrency = opts.concurrency or self.spec.limits.concurrency
+
+        async def worker(stream: Iterator[Item]) -> None:
+            for item in stream:
+                record = finalize_record(
+                    await self._process(task, item, renderer, limiter), parser)
+                writer.write(record)
+                self.records.append(record)
+                if bar is not None:
+                    bar.update(1)
+                    if record.get("error"):
+                        self.errors += 1
+                    bar.set_postfix(errors=self.errors,
+                                    spent=f"{self.spend.spent:.4f} {self.spend.currency}",
+                                    refresh=False)
+
+        try:
+            await asyncio.gather(*(worker(items) for _ in range(min(concurrency, total or 1))))
+        finally:
+            if bar is not None:
+                bar.close()
+
+    async def _process(
+        self, task: Task, item: Item, renderer: PromptRenderer, limiter: RateLimiter
+    ) -> dict[str, Any]:
+        request = Request(messages=renderer.render(item), input=item["fields"])
+        request_hash = request.hash()
+        record: dict[str, Any] = {
+            "id": item["id"], "group": item["group"], "task": task.name,
+            "variety": item["variety"], "split": item["split"],
+            "reference": item["reference"], "request_hash": request_hash,
+        }
+        use_cache = self.cache is not None and self.adapter.cacheable
+        response = (self.cache.get(self.spec.cache_hash, request_hash)
+                    if use_cache and self.cache is not None else None)
+        cached, error, attempts = response is not None, None, 0
+        if response is None:
+            if self.spend.exhausted:
+                return {**record, "output": None, "parsed": None, "skipped": True,
+                        "error": "skipped: the --max-cost spend cap was reached"}
+            response, error, attempts = await call_with_retries(
+                self.adapter, request, self.spec, limiter)
+            if response is not None:
+                if use_cache and self.cache is not None:
+                    self.cache.put(self.spec.cache_hash, request_hash, response)
+                self.spend.add(self._cost(response), self.spec.pricing.currency)
+        return {
+            **record,
+            "output": response.text if response else None,
+            "tool_calls": response.tool_calls if response and response.tool_calls else None,
+            "parsed": None,
+            "latency_ms": round(response.latency_ms, 3) if response else None,
+            "input_tokens": response.input_tokens if response else 0,
+            "output_tokens": response.output_tokens if response else 0,
+            "cost": self._cost(response) if response else 0.0,
+            "error": error,
+            "cached": cached,
+            "attempts": attempts,
+        }
+
+    def _cost(self, response: Response) -> float:
+        return self.spec.pricing.token_cost(response.input_tokens, response.output_tokens)
+
+
+def _progress_bar(label: str, total: int, enabled: bool | None, position: int) -> Any:
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="item", position=position, leave=True,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
+    """Run every selected task of the suite on every model, models side by side."""
+    if options.varieties:
+        for task in options.selected_tasks():
+            missing = set(options.varieties) - set(task.varieties(options.split))
+            if missing:
+                raise RunError(
+                    f"task '{task.name}' has no {options.split} items in variety "
+                    f"{', '.join(sorted(missing))}; it has {', '.join(task.varieties())}"
+                )
+    adapters = [build_adapter(spec) for spec in specs]  # fails early: bad options, no key
+    cache = ResponseCache(options.cache_dir) if options.cache_dir else None
+    spend = SpendTracker(options.max_cost, options.currency, options.usd_mad)
+    runs = [_ModelRun(options, spec, adapter, cache, spend, position)
+            for position, (spec, adapter) in enumerate(zip(specs, adapters, strict=True))]
+    try:
+        return list(await asyncio.gather(*(run.run() for run in runs)))
+    finally:
+        for adapter in adapters:
+            await adapter.aclose()
+        if cache is not None:
+            cache.close()
+
+
+def run(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
+    """Synchronous entry point of :func:`run_async`."""
+    try:
+        return asyncio.run(run_async(options, specs))
+    except MoroccanEvalError:
+        raise
+    except OSError as exc:
+        raise RunError(f"run failed: {exc}") from None

@@ -1,0 +1,424 @@
+"""Suite and task schema, and the suite loader with its gates.
+
+A suite folder holds ``suite.yaml`` (identity, tasks, sha256 of every file), ``CARD.md``
+(a datasheet whose YAML front matter records sources, consent, anonymization, retention
+and validation status), ``tasks/<task>.yaml`` and ``data/<task>.jsonl``. The loader checks
+everything and reports every problem at once; a suite that fails a check never loads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import varieties
+from .errors import ConfigError, SuiteError, did_you_mean
+from .io import format_validation_errors, iter_jsonl, load_yaml, read_text, sha256_file
+from .resources import shipped
+
+TaskType = Literal[
+    "classification", "extraction", "qa", "translation", "tool_call", "injection", "asr"
+]
+Split = Literal["test", "train", "dev"]
+_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SuiteSpec(_Strict):
+    """``suite.yaml``."""
+
+    name: str = Field(pattern=_NAME)
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    description: str = Field(min_length=1)
+    license: str = Field(min_length=1)
+    reference_variety: str
+    tasks: list[str] = Field(min_length=1)
+    checksums: dict[str, str] = Field(description="path relative to the suite -> sha256")
+
+    @field_validator("checksums")
+    @classmethod
+    def _hex(cls, value: dict[str, str]) -> dict[str, str]:
+        for path, digest in value.items():
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"'{path}': sha256 must be 64 lowercase hex digits")
+        return value
+
+
+class ConsentInfo(_Strict):
+    """How the people behind the items agreed to their use."""
+
+    basis: Literal["authored", "consent_register"] = Field(
+        description="'authored': written by the suite's authors, no personal data, no consent "
+        "needed; 'consent_register': items carry consent ids from the suite's register"
+    )
+    details: str = Field(min_length=1)
+
+
+class CardSpec(_Strict):
+    """The YAML front matter of ``CARD.md``: the fields a suite cannot load without."""
+
+    sources: str = Field(min_length=1)
+    authors: str = Field(min_length=1)
+    consent: ConsentInfo
+    anonymization: str = Field(min_length=1, description="what was removed, how, by whom")
+    retention: str = Field(min_length=1)
+    validation_status: str = Field(min_length=1)
+    validation_by_variety: dict[str, str] = Field(default_factory=dict)
+    known_gaps: str = ""
+
+
+class LabelSpec(_Strict):
+    """A class label with its meaning and the other ways a model may write it."""
+
+    description: str = ""
+    aliases: list[str] = Field(default_factory=list)
+
+
+class PromptSpec(_Strict):
+    """Jinja2 templates; ``by_variety`` overrides ``system``/``user`` for one variety."""
+
+    system: str | None = None
+    user: str
+    by_variety: dict[str, dict[Literal["system", "user"], str]] = Field(default_factory=dict)
+
+
+class TaskSpec(_Strict):
+    """``tasks/<task>.yaml``."""
+
+    name: str = Field(pattern=_NAME)
+    type: TaskType
+    description: str = Field(min_length=1)
+    data: str = Field(description="data file path relative to the suite")
+    input_fields: list[str] = Field(min_length=1)
+    labels: dict[str, LabelSpec] = Field(default_factory=dict)
+    prompt: PromptSpec
+    parser: Literal["label", "text", "json"] = "label"
+    metrics: list[Literal["accuracy", "macro_f1"]] = Field(default_factory=lambda: ["accuracy"])
+    few_shot: int = Field(default=0, ge=0, le=32)
+    version: str = "1"
+
+
+class Item(TypedDict):
+    """One row of a data file (the hot path uses plain dicts, not pydantic objects)."""
+
+    id: str
+    group: str
+    split: str
+    variety: str
+    fields: dict[str, Any]
+    reference: Any
+    consent_id: str
+    meta: dict[str, Any]
+
+
+_ITEM_KEYS = set(Item.__annotations__)
+_REQUIRED_KEYS = _ITEM_KEYS - {"meta"}
+
+
+@dataclass
+class Task:
+    """A loaded task: its spec and its data as a memory-mapped ``datasets.Dataset``."""
+
+    spec: TaskSpec
+    suite: Suite
+    dataset: Any = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.spec.labels)
+
+    def items(
+        self,
+        split: str = "test",
+        varieties: list[str] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Item]:
+        """Stream items of a split, optionally only some varieties and at most ``limit``
+        per variety (so a limited run still compares varieties on the same groups)."""
+        wanted = set(varieties) if varieties else None
+        seen: Counter[str] = Counter()
+        for batch in self.dataset.iter(batch_size=1000):
+            for row in zip(*batch.values(), strict=True):
+                item: Item = dict(zip(batch.keys(), row, strict=True))  # type: ignore[assignment]
+                if item["split"] != split or (wanted and item["variety"] not in wanted):
+                    continue
+                if limit is not None:
+                    if seen[item["variety"]] >= limit:
+                        continue
+                    seen[item["variety"]] += 1
+                if item.get("meta") is None:
+                    item["meta"] = {}
+                yield item
+
+    def varieties(self, split: str = "test") -> list[str]:
+        """Varieties present in a split, in registry order."""
+        present = {
+            v for v, s in zip(self.column("variety"), self.column("split"), strict=True)
+            if s == split
+        }
+        return [code for code in varieties.registry() if code in present]
+
+    def column(self, name: str) -> list[Any]:
+        return list(self.dataset.data.column(name).to_pylist())
+
+
+@dataclass
+class Suite:
+    """A validated suite. Build it with :func:`load_suite`."""
+
+    path: Path
+    spec: SuiteSpec
+    card: CardSpec
+    sha256: str
+    tasks: dict[str, Task] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @cached_property
+    def ident(self) -> str:
+        """``name@version+sha.<12 hex>``: the suite part of a signature."""
+        return f"{self.name}@{self.version}+sha.{self.sha256[:12]}"
+
+    def task(self, name: str) -> Task:
+        if name not in self.tasks:
+            raise ConfigError(
+                f"suite '{self.name}' has no task '{name}'.{did_you_mean(name, self.tasks)} "
+                f"Tasks: {', '.join(self.tasks)}"
+            )
+        return self.tasks[name]
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def suite_dirs() -> dict[str, Path]:
+    """Shipped suites plus those under ``$MOROCCAN_EVAL_SUITES`` (``os.pathsep``-separated)."""
+    roots = [shipped("suites")]
+    roots += [Path(p) for p in os.environ.get("MOROCCAN_EVAL_SUITES", "").split(os.pathsep) if p]
+    found: dict[str, Path] = {}
+    for root in roots:
+        if root.is_dir():
+            for child in sorted(root.iterdir()):
+                if (child / "suite.yaml").is_file():
+                    found.setdefault(child.name, child)
+    return found
+
+
+def resolve_suite(name_or_path: str) -> Path:
+    """A suite folder from a path or the name of a shipped suite."""
+    path = Path(name_or_path)
+    if (path / "suite.yaml").is_file():
+        return path
+    if path.name == "suite.yaml" and path.is_file():
+        return path.parent
+    known = suite_dirs()
+    if name_or_path in known:
+        return known[name_or_path]
+    raise ConfigError(
+        f"no suite named or found at '{name_or_path}'.{did_you_mean(name_or_path, known)} "
+        f"Shipped suites: {', '.join(known) or 'none'}; or pass a folder holding suite.yaml"
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_card(path: Path) -> CardSpec:
+    """Read ``CARD.md`` and validate its YAML front matter."""
+    text = read_text(path, "suite card")
+    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.DOTALL)
+    if not match:
+        raise SuiteError(
+            f"{path}: the card must start with YAML front matter between '---' lines "
+            "(sources, authors, consent, anonymization, retention, validation_status)"
+        )
+    import yaml
+
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: invalid YAML front matter: {exc}") from None
+    try:
+        return CardSpec.model_validate(data or {})
+    except ValidationError as exc:
+        raise SuiteError(f"{path}: card is incomplete", format_validation_errors(exc)) from None
+
+
+def load_suite(name_or_path: str | Path, *, load_data: bool = True) -> Suite:
+    """Load and validate a suite, reporting every problem at once.
+
+    Refuses: missing files, sha256 mismatches, a card without consent/anonymization/
+    retention/validation fields, unknown varieties, duplicate ids, malformed items.
+    """
+    root = resolve_suite(str(name_or_path))
+    spec_path = root / "suite.yaml"
+    try:
+        spec = SuiteSpec.model_validate(load_yaml(spec_path, "suite.yaml") or {})
+    except ValidationError as exc:
+        raise SuiteError(f"{spec_path}: invalid", format_validation_errors(exc)) from None
+
+    problems: list[str] = []
+    for rel, expected in spec.checksums.items():
+        file = root / rel
+        if not file.is_file():
+            problems.append(f"{file}: listed in suite.yaml checksums but missing")
+        elif (actual := sha256_file(file)) != expected:
+            problems.append(
+                f"{file}: sha256 mismatch (suite.yaml says {expected[:12]}…, file is "
+                f"{actual[:12]}…); the file changed after the suite was sealed. If the change "
+                f"is intended, run `moroccan-eval suites checksum {root} --write`"
+            )
+    if spec.reference_variety not in varieties.registry():
+        problems.append(
+            f"{spec_path}: reference_variety: unknown variety '{spec.reference_variety}'"
+            f"{did_you_mean(spec.reference_variety, varieties.registry())}"
+        )
+
+    card: CardSpec | None = None
+    try:
+        card = parse_card(root / "CARD.md")
+    except (SuiteError, ConfigError) as exc:
+        problems.append(str(exc))
+
+    task_specs: dict[str, TaskSpec] = {}
+    for task_name in spec.tasks:
+        rel = f"tasks/{task_name}.yaml"
+        task_path = root / rel
+        if rel not in spec.checksums:
+            problems.append(f"{spec_path}: checksums: add an entry for {rel}")
+        if not task_path.is_file():
+            problems.append(f"{task_path}: task file missing")
+            continue
+        try:
+            task_spec = TaskSpec.model_validate(load_yaml(task_path, "task file") or {})
+        except ValidationError as exc:
+            problems += [f"{task_path}: {p}" for p in format_validation_errors(exc)]
+            continue
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        if task_spec.name != task_name:
+            problems.append(f"{task_path}: name: '{task_spec.name}' differs from file name")
+        if task_spec.data not in spec.checksums:
+            problems.append(f"{spec_path}: checksums: add an entry for {task_spec.data}")
+        for code in task_spec.prompt.by_variety:
+            if code not in varieties.registry():
+                problems.append(f"{task_path}: prompt.by_variety: unknown variety '{code}'")
+        if task_spec.type == "classification" and not task_spec.labels:
+            problems.append(f"{task_path}: labels: a classification task needs labels")
+        task_specs[task_name] = task_spec
+
+    if problems or card is None:
+        raise SuiteError(f"suite '{spec.name}' ({root}) cannot be loaded", problems)
+
+    suite = Suite(path=root, spec=spec, card=card, sha256=sha256_file(spec_path))
+    if load_data:
+        for task_name, task_spec in task_specs.items():
+            dataset = _load_dataset(root / task_spec.data)
+            problems += _check_items(root / task_spec.data, dataset, task_spec)
+            suite.tasks[task_name] = Task(spec=task_spec, suite=suite, dataset=dataset)
+        if problems:
+            raise SuiteError(f"suite '{spec.name}' ({root}) has invalid items", problems)
+    return suite
+
+
+def _load_dataset(path: Path) -> Any:
+    """Load a JSONL file into a memory-mapped Arrow table through ``datasets``."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    try:
+        return datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as exc:  # datasets wraps parse errors; find the exact line ourselves
+        for _ in iter_jsonl(path):
+            pass
+        raise SuiteError(f"{path}: cannot be read as JSON lines: {exc}") from None
+
+
+_MAX_ITEM_PROBLEMS = 20
+
+
+def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
+    """Column-wise checks on the Arrow table (fast even for large files)."""
+    columns = set(dataset.column_names)
+    missing = _REQUIRED_KEYS - columns
+    if missing:
+        return [f"{path}: every item needs the field(s) {', '.join(sorted(missing))}"]
+    problems = [f"{path}: unknown item field '{c}'" for c in sorted(columns - _ITEM_KEYS)]
+
+    table = dataset.data
+    ids = table.column("id").to_pylist()
+    known = varieties.registry()
+    labels = set(spec.labels)
+    pairs: set[tuple[str, str]] = set()
+    seen_ids: set[str] = set()
+    rows = zip(
+        ids,
+        table.column("group").to_pylist(),
+        table.column("split").to_pylist(),
+        table.column("variety").to_pylist(),
+        table.column("reference").to_pylist(),
+        table.column("fields").to_pylist(),
+        table.column("consent_id").to_pylist(),
+        strict=True,
+    )
+    for line, (item_id, group, split, variety, ref, fields, consent) in enumerate(rows, 1):
+        where = f"{path}: item {line} (id {item_id!r})"
+        if not item_id or not group or not consent:
+            problems.append(f"{where}: id, group and consent_id must be non-empty")
+        if item_id in seen_ids:
+            problems.append(f"{where}: duplicate id")
+        seen_ids.add(item_id)
+        if split not in ("test", "train", "dev"):
+            problems.append(f"{where}: split must be test, train or dev, not {split!r}")
+        if variety not in known:
+            problems.append(
+                f"{where}: unknown variety {variety!r}{did_you_mean(str(variety), known)}"
+            )
+        if (group, variety) in pairs:
+            problems.append(f"{where}: group {group!r} already has a {variety} item")
+        pairs.add((group, variety))
+        missing_fields = [f for f in spec.input_fields if not (fields or {}).get(f)]
+        if missing_fields:
+            problems.append(f"{where}: fields.{missing_fields[0]} is missing or empty")
+        if labels and ref not in labels:
+            problems.append(
+                f"{where}: reference {ref!r} is not a label of task '{spec.name}'"
+                f"{did_you_mean(str(ref), labels)}"
+            )
+        if len(problems) > _MAX_ITEM_PROBLEMS:
+            problems.append("... (further item problems not shown)")
+            break
+    return problems
+
+
+def compute_checksums(root: Path) -> dict[str, str]:
+    """sha256 of every task and data file of a suite (for ``suites checksum --write``)."""
+    files = sorted(
+        p for sub in ("tasks", "data") for p in (root / sub).rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in files}
