@@ -118,7 +118,8 @@ class MockServer:
             loop = asyncio.new_event_loop()
             self._loop = loop
             asyncio.set_event_loop(loop)
-            self._runner = web.AppRunner(self.app(), access_log=None)
+            self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True,
+                                        shutdown_timeout=0.2)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
             loop.run_until_complete(site.start())

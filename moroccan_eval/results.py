@@ -236,8 +236,9 @@ def load_run(path: Path, *, require_complete: bool = True) -> Run:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise RunError(f"{manifest_path}: corrupted (not JSON)") from None
-    status = manifest.get("status")
-    if require_complete and status != "complete":
+    status = str(manifest.get("status"))
+    finished = status == "complete" or status.startswith("stopped")
+    if require_complete and not finished:
         raise RunError(
             f"{path}: run status is '{status}', not 'complete' (it was interrupted or is still "
             "going); re-run the same command to finish it from the cache"

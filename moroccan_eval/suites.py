@@ -203,7 +203,7 @@ class Suite:
     def task(self, name: str) -> Task:
         if name not in self.tasks:
             raise ConfigError(
-                f"suite '{self.name}' has no task '{name}'.{did_you_mean(name, self.tasks)} "
+                f"suite '{self.name}' has no task '{name}'{did_you_mean(name, self.tasks)}. "
                 f"Tasks: {', '.join(self.tasks)}"
             )
         return self.tasks[name]
@@ -236,7 +236,7 @@ def resolve_suite(name_or_path: str) -> Path:
     if name_or_path in known:
         return known[name_or_path]
     raise ConfigError(
-        f"no suite named or found at '{name_or_path}'.{did_you_mean(name_or_path, known)} "
+        f"no suite named or found at '{name_or_path}'{did_you_mean(name_or_path, known)}. "
         f"Shipped suites: {', '.join(known) or 'none'}; or pass a folder holding suite.yaml"
     )
 

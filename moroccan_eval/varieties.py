@@ -68,7 +68,7 @@ def get(code: str) -> Variety:
     known = registry()
     if code not in known:
         raise ConfigError(
-            f"unknown variety '{code}'.{did_you_mean(code, known)} "
+            f"unknown variety '{code}'{did_you_mean(code, known)}. "
             f"Known: {', '.join(known)}"
         )
     return known[code]

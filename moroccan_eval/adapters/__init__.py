@@ -61,7 +61,7 @@ def adapter_class(name: str) -> type[Adapter]:
     target = _BUILTIN_ADAPTERS.get(name) or _plugin_adapters().get(name)
     if target is None:
         raise ConfigError(
-            f"unknown adapter '{name}'.{did_you_mean(name, adapter_names())} "
+            f"unknown adapter '{name}'{did_you_mean(name, adapter_names())}. "
             f"Available: {', '.join(adapter_names())}"
         )
     module_name, _, attr = target.partition(":")
@@ -90,8 +90,8 @@ def load_model(name_or_path: str) -> ModelSpec:
             shipped_names = [p.stem for p in shipped("models").glob("*.yaml")]
             choices = [*BUILTIN_MODELS, *shipped_names]
             raise ConfigError(
-                f"no model file '{name_or_path}' and no built-in model of that name."
-                f"{did_you_mean(name_or_path, choices)} Built-in: {', '.join(BUILTIN_MODELS)}; "
+                f"no model file '{name_or_path}' and no built-in model of that name"
+                f"{did_you_mean(name_or_path, choices)}. Built-in: {', '.join(BUILTIN_MODELS)}; "
                 f"or write a model YAML (see models/ for examples)"
             )
     spec = validate(ModelSpec, load_yaml(path, "model file"), str(path))

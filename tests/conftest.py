@@ -1,0 +1,83 @@
+"""Shared fixtures. Every test runs with its own response cache and datasets cache, so no
+test reads state another left behind, and nothing touches the user's home directory."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from moroccan_eval.mockserver import Behaviour, MockServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_caches(tmp_path_factory: pytest.TempPathFactory,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    hf = tmp_path_factory.getbasetemp() / "hf-datasets-cache"
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(hf))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("MOROCCAN_EVAL_CACHE_DIR",
+                       str(tmp_path_factory.mktemp("response-cache")))
+    monkeypatch.delenv("MOROCCAN_EVAL_SUITES", raising=False)
+
+
+@pytest.fixture
+def mini_suite(tmp_path: Path) -> Path:
+    """A writable copy of the tiny fixture suite (3 labels, 3 varieties, 4+3 groups)."""
+    target = tmp_path / "mini"
+    shutil.copytree(FIXTURES / "suites" / "mini", target)
+    return target
+
+
+@pytest.fixture
+def server() -> Iterator[MockServer]:
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 (see moroccan_eval.mockserver)."""
+    with MockServer(Behaviour()) as srv:
+        yield srv
+
+
+def write_model(path: Path, base_url: str, **extra: object) -> Path:
+    """Write an openai_compat model YAML pointing at ``base_url``."""
+    import yaml
+
+    spec = {
+        "name": "mock-llm",
+        "adapter": "openai_compat",
+        "base_url": base_url,
+        "model": "mock",
+        "limits": {"concurrency": 4, "timeout_s": 5, "retries": 2, "backoff_base_s": 0.01},
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def make_suite(root: Path, n_groups: int, varieties: tuple[str, ...] = ("arb_Arab", "ary_Latn"),
+               name: str = "synthetic") -> Path:
+    """A generated, valid suite of ``n_groups`` parallel groups (synthetic test fixture)."""
+    import json
+
+    from moroccan_eval.suites import compute_checksums
+
+    shutil.copytree(FIXTURES / "suites" / "mini", root)
+    labels = ["refund", "delivery_status", "other"]
+    with (root / "data" / "intents.jsonl").open("w", encoding="utf-8") as fh:
+        for g in range(n_groups):
+            for split in ("test", "train") if g < 6 else ("test",):
+                for variety in varieties:
+                    fh.write(json.dumps({
+                        "id": f"{split}-{g}-{variety}", "group": f"{split}-{g}", "split": split,
+                        "variety": variety, "fields": {"text": f"message {g} in {variety}"},
+                        "reference": labels[g % 3], "consent_id": "authored", "meta": {},
+                    }) + "\n")
+    sums = "".join(f"  {k}: {v}\n" for k, v in compute_checksums(root).items())
+    (root / "suite.yaml").write_text(
+        f"name: {name}\nversion: 1.0.0\ndescription: generated test fixture\nlicense: CC0-1.0\n"
+        f"reference_variety: arb_Arab\ntasks: [intents]\nchecksums:\n{sums}", encoding="utf-8")
+    return root

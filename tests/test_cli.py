@@ -1,0 +1,179 @@
+"""The command line, through click's runner and real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO, write_model
+
+from moroccan_eval.cli import main
+from moroccan_eval.mockserver import MockServer
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"traceback for {args}: {result.exception!r}")
+    return result.exit_code, result.output
+
+
+def complete_runs(out: Path) -> list[Path]:
+    return [m.parent for m in out.glob("*/manifest.json")
+            if json.loads(m.read_text(encoding="utf-8"))["status"] == "complete"]
+
+
+def test_run_prints_scores_with_signature(tmp_path: Path, mini_suite: Path) -> None:
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", "char-ngram",
+                       "--out", str(tmp_path / "runs"))
+    assert code == 0, out
+    assert "char-ngram · intents · accuracy" in out
+    assert "signature: moroccan-eval:0.1.0|suite:mini@0.1.0+sha." in out
+    assert len(complete_runs(tmp_path / "runs")) == 1
+
+
+def _bad_inputs(tmp: Path, suite: Path) -> dict[str, tuple[list[str], str]]:
+    (tmp / "malformed.yaml").write_text("name: x\nadapter: [unclosed\n")
+    (tmp / "unknown-field.yaml").write_text("name: x\nadapter: majority\ntemprature: 0\n")
+    (tmp / "unknown-adapter.yaml").write_text("name: x\nadapter: olama\n")
+    write_model(tmp / "needs-key.yaml", "http://127.0.0.1:9/v1",
+                api_key_env="MOROCCAN_EVAL_TEST_MISSING_KEY")
+    tampered = tmp / "tampered"
+    import shutil
+
+    shutil.copytree(suite, tampered)
+    data = tampered / "data" / "intents.jsonl"
+    data.write_text(data.read_text(encoding="utf-8").replace("bonjour", "salut"),
+                    encoding="utf-8")
+    locked = tmp / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    run = ["run", "--suite", str(suite), "--out", str(tmp / "runs")]
+    return {
+        "malformed YAML": ([*run, "--model", str(tmp / "malformed.yaml")], "invalid YAML"),
+        "unknown field": ([*run, "--model", str(tmp / "unknown-field.yaml")],
+                          "temprature: unknown field"),
+        "unknown adapter": ([*run, "--model", str(tmp / "unknown-adapter.yaml")],
+                            "unknown adapter 'olama'"),
+        "missing key": ([*run, "--model", str(tmp / "needs-key.yaml")],
+                        "environment variable MOROCCAN_EVAL_TEST_MISSING_KEY is not set"),
+        "tampered data": (["run", "--suite", str(tampered), "--model", "majority", "--out",
+                           str(tmp / "runs")], "sha256 mismatch"),
+        "unknown variety": ([*run, "--model", "majority", "--variety", "ary_Latin"],
+                            "(did you mean 'ary_Latn'?)"),
+        "missing variety": ([*run, "--model", "majority", "--variety", "zgh_Tfng"],
+                            "has no test items in variety zgh_Tfng"),
+        "unknown task": ([*run, "--model", "majority", "--task", "intent"],
+                         "(did you mean 'intents'?)"),
+        "unknown suite": (["run", "--suite", "support-intent", "--model", "majority"],
+                          "(did you mean 'support-intents'?)"),
+        "unwritable out": (["run", "--suite", str(suite), "--model", "majority", "--out",
+                            str(locked / "runs")], "is not writable"),
+        "missing model file": ([*run, "--model", str(tmp / "nope.yaml")], "no model file"),
+    }
+
+
+CASES = ["malformed YAML", "unknown field", "unknown adapter", "missing key", "tampered data",
+         "unknown variety", "missing variety", "unknown task", "unknown suite",
+         "unwritable out", "missing model file"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gives_one_clear_error(case: str, tmp_path: Path, mini_suite: Path) -> None:
+    if case == "unwritable out" and os.geteuid() == 0:
+        pytest.skip("root can write anywhere; covered by the subprocess test as a user")
+    args, expected = _bad_inputs(tmp_path, mini_suite)[case]
+    code, out = invoke(*args)
+    assert code != 0
+    assert expected in out
+    assert "Traceback" not in out
+    assert out.startswith("error: ")
+    assert complete_runs(tmp_path / "runs") == []
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_bad_input_in_a_subprocess(tmp_path: Path, mini_suite: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("name: x\nadapter: majority\nparams: [1, 2]\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "moroccan_eval", "run", "--suite", str(mini_suite), "--model",
+         str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "params: Input should be a valid dictionary" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unwritable_out_dir_as_a_normal_user(tmp_path: Path, mini_suite: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    if os.access(locked, os.W_OK):
+        pytest.skip("this user can write to read-only folders (root without a user to drop to)")
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", "majority", "--out",
+                       str(locked / "runs"))
+    assert code != 0 and "is not writable" in out
+
+
+def test_report_export_rescore_commands(tmp_path: Path, mini_suite: Path) -> None:
+    runs = tmp_path / "runs"
+    assert invoke("run", "--suite", str(mini_suite), "--model", "majority", "--model",
+                  "char-ngram", "--out", str(runs))[0] == 0
+    code, out = invoke("report", str(runs), "-o", str(tmp_path / "r.html"))
+    assert code == 0 and (tmp_path / "r.html").is_file()
+    code, out = invoke("export", str(runs), "--what", "predictions", "--format", "jsonl",
+                       "-o", str(tmp_path / "p.jsonl"))
+    assert code == 0 and "24 rows" in out
+    code, out = invoke("rescore", *map(str, sorted(runs.iterdir())))
+    assert code == 0 and out.count("signature: ") == 2
+    code, out = invoke("report", str(tmp_path / "nothing-here"), "-o", str(tmp_path / "x.html"))
+    assert code != 0 and "no such run directory" in out
+
+
+def test_suites_commands(tmp_path: Path, mini_suite: Path) -> None:
+    code, out = invoke("suites", "list")
+    assert code == 0 and "support-intents" in out
+    code, out = invoke("suites", "show", str(mini_suite), "--json")
+    assert code == 0 and json.loads(out)["tasks"]["intents"]["items"]["test/arb_Arab"] == 4
+    assert invoke("suites", "validate", str(mini_suite))[0] == 0
+    data = mini_suite / "data" / "intents.jsonl"
+    data.write_text(data.read_text(encoding="utf-8") + "\n\n", encoding="utf-8")
+    code, out = invoke("suites", "validate", str(mini_suite))
+    assert code == 2 and "sha256 mismatch" in out
+    code, out = invoke("suites", "checksum", str(mini_suite), "--write")
+    assert code == 0 and invoke("suites", "validate", str(mini_suite))[0] == 0
+
+
+def test_models_check(tmp_path: Path, server: MockServer) -> None:
+    code, out = invoke("models", "check", str(write_model(tmp_path / "m.yaml", server.base_url)))
+    assert code == 0 and "ok: mock-llm answered" in out and server.requests == 1
+    server.behaviour.failures = [500] * 5
+    code, out = invoke("models", "check", str(tmp_path / "m.yaml"))
+    assert code == 1 and "did not answer: HTTP 500" in out
+    code, out = invoke("models", "list")
+    assert code == 0 and "ollama-qwen" in out and "INVALID" not in out
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["demo"], ["report"], ["export"], ["rescore"],
+                                     ["suites", "show"], ["models", "check"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    code, out = invoke(*command, "--help")
+    assert code == 0 and "Usage:" in out
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "moroccan_eval", "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    report = Path(proc.stdout.strip().splitlines()[-1].removeprefix("report: "))
+    assert report.is_file() and report.stat().st_size > 2000
+    assert "char-ngram · intents" in proc.stdout and "majority · intents" in proc.stdout
+    assert proc.stdout.count("signature: moroccan-eval:") == 2

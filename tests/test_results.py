@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from moroccan_eval.adapters import load_model
+from moroccan_eval.errors import RunError
+from moroccan_eval.results import export, load_run, rescore
+from moroccan_eval.runner import RunOptions, run
+from moroccan_eval.suites import load_suite
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, mini_suite: Path) -> Path:
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              progress=False), [load_model("char-ngram")])
+    return result.path
+
+
+def test_manifest_has_provenance_and_no_secrets(run_dir: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = load_run(run_dir).manifest
+    assert manifest["suite"]["ident"].startswith("mini@0.1.0+sha.")
+    assert manifest["tasks"]["intents"]["spec"]["labels"]["refund"]["aliases"] == ["remboursement"]
+    assert manifest["model"]["spec"]["name"] == "char-ngram"
+    assert {"toolkit_version", "seed", "host", "created", "finished"} <= set(manifest)
+
+
+def test_export_scores_and_predictions(run_dir: Path, tmp_path: Path) -> None:
+    runs = [load_run(run_dir)]
+    assert export(runs, "scores", "csv", tmp_path / "s.csv") == 8  # (3 varieties + all) × 2
+    frame = pd.read_csv(tmp_path / "s.csv")
+    assert set(frame["metric"]) == {"accuracy", "macro_f1"}
+    assert frame["signature"].str.startswith("moroccan-eval:").all()
+    assert export(runs, "predictions", "parquet", tmp_path / "p.parquet") == 12
+    assert set(pd.read_parquet(tmp_path / "p.parquet")["variety"]) == {
+        "arb_Arab", "ary_Latn", "fra_Latn"}
+    export(runs, "scores", "json", tmp_path / "s.json")
+    assert len(json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))) == 8
+
+
+def test_rescore_recomputes_from_raw_outputs(run_dir: Path) -> None:
+    before = load_run(run_dir)
+    preds = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    # simulate stored answers that an older parser failed on
+    records = [json.loads(line) for line in preds]
+    for record in records:
+        record["output"] = f"Intent: {record['output']}."
+        record["parsed"] = None
+        record["correct"] = False
+    (run_dir / "predictions.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    after = rescore(load_run(run_dir))
+    assert after["tasks"]["intents"]["varieties"] == before.scores["tasks"]["intents"]["varieties"]
+
+
+def test_unfinished_runs_are_refused(run_dir: Path, tmp_path: Path) -> None:
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["status"] = "running"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(RunError, match="status is 'running'"):
+        load_run(run_dir)
+    with pytest.raises(RunError, match="not a run directory"):
+        load_run(tmp_path)

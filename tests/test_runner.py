@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, make_suite, write_model
+
+from moroccan_eval.adapters import load_model
+from moroccan_eval.mockserver import MockServer
+from moroccan_eval.results import load_run
+from moroccan_eval.runner import RunOptions, run
+from moroccan_eval.suites import load_suite
+
+
+def predictions(run_dir: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in
+            (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_rerun_is_served_from_the_cache(tmp_path: Path, server: MockServer,
+                                        mini_suite: Path) -> None:
+    spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url)))
+    options = RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                         cache_dir=tmp_path / "cache", progress=False)
+    [first] = run(options, [spec])
+    assert server.requests == 12 and first.status == "complete"
+    [second] = run(options, [spec])
+    assert server.requests == 12  # zero new requests
+    assert all(p["cached"] for p in predictions(second.path))
+    strip = lambda ps: sorted((p["id"], p["output"], p["parsed"]) for p in ps)  # noqa: E731
+    assert strip(predictions(first.path)) == strip(predictions(second.path))
+    assert first.scores["tasks"] == second.scores["tasks"] | {
+        "intents": {**second.scores["tasks"]["intents"],
+                    "usage": first.scores["tasks"]["intents"]["usage"]}}
+    manifest = json.loads((second.path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "complete" and manifest["suite"]["name"] == "mini"
+
+
+def test_failed_items_are_recorded_not_dropped(tmp_path: Path, server: MockServer,
+                                               mini_suite: Path) -> None:
+    server.behaviour.failures = [500, 500, 500]
+    spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url,
+                                      limits={"concurrency": 1, "retries": 0})))
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              progress=False), [spec])
+    preds = predictions(result.path)
+    assert len(preds) == 12
+    failed = [p for p in preds if p["error"]]
+    assert len(failed) == 3 and all("HTTP 500" in p["error"] for p in failed)
+    assert all(p["correct"] is False and p["output"] is None for p in failed)
+    usage = result.scores["tasks"]["intents"]["usage"]
+    assert usage["n_errors"] == 3 and usage["n_requests"] == 12
+
+
+def test_spend_cap_stops_sending(tmp_path: Path, server: MockServer, mini_suite: Path) -> None:
+    # every request costs ~1 MAD: ~10 prompt tokens at 100,000 MAD per 1M tokens
+    spec = load_model(str(write_model(
+        tmp_path / "m.yaml", server.base_url, limits={"concurrency": 1},
+        pricing={"input_per_mtok": 100_000, "currency": "MAD"})))
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              max_cost=3.0, currency="MAD", progress=False), [spec])
+    assert result.status == "stopped: spend cap reached"
+    assert server.requests < 12
+    preds = predictions(result.path)
+    assert len(preds) == 12
+    skipped = [p for p in preds if p.get("skipped")]
+    assert len(skipped) == 12 - server.requests
+    assert load_run(result.path).manifest["status"].startswith("stopped")
+
+
+def test_variety_filter_and_several_models(tmp_path: Path, mini_suite: Path) -> None:
+    results = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                             varieties=["ary_Latn"], progress=False),
+                  [load_model("majority"), load_model("char-ngram")])
+    assert len(results) == 2 and len({r.path for r in results}) == 2
+    for result in results:
+        assert set(result.scores["tasks"]["intents"]["varieties"]) == {"ary_Latn"}
+
+
+def test_killed_run_resumes_without_resending_completed_requests(tmp_path: Path) -> None:
+    """SIGKILL a `run` subprocess mid-way, re-run it: predictions complete and identical to
+    an uninterrupted run, and only requests in flight at the kill were sent twice."""
+    suite = make_suite(tmp_path / "suite", 150)
+    n_items = 300
+    concurrency = 8
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+
+    def start(model: Path, cache: Path, out: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "moroccan_eval", "run", "--suite", str(suite), "--model",
+             str(model), "--out", str(out), "--cache-dir", str(cache), "--no-progress"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    with MockServer() as reference_server:
+        model = write_model(tmp_path / "ref.yaml", reference_server.base_url,
+                            limits={"concurrency": concurrency})
+        assert start(model, tmp_path / "ref-cache", tmp_path / "ref-runs").wait(120) == 0
+        [reference_dir] = (tmp_path / "ref-runs").iterdir()
+
+    with MockServer() as server:
+        server.behaviour.latency_s = 0.02
+        model = write_model(tmp_path / "m.yaml", server.base_url,
+                            limits={"concurrency": concurrency})
+        proc = start(model, tmp_path / "cache", tmp_path / "runs")
+        deadline = time.monotonic() + 60
+        while server.requests < 100 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        sent_before_kill = server.requests
+        assert 100 <= sent_before_kill < n_items, "kill did not land mid-run"
+        [killed_dir] = (tmp_path / "runs").iterdir()
+        manifest = json.loads((killed_dir / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["status"] == "running"  # never looks complete
+
+        resumed = start(model, tmp_path / "cache", tmp_path / "runs")
+        out, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err.decode()
+        resent = [h for h, count in server.bodies.items() if count > 1]
+        assert len(server.bodies) == n_items
+        assert len(resent) <= concurrency  # only those in flight at the kill
+        assert server.requests == n_items + len(resent)
+
+    [resumed_dir] = [d for d in (tmp_path / "runs").iterdir() if d != killed_dir]
+    final = {p["id"]: (p["output"], p["parsed"], p["error"]) for p in predictions(resumed_dir)}
+    expected = {p["id"]: (p["output"], p["parsed"], p["error"])
+                for p in predictions(reference_dir)}
+    assert final == expected and len(final) == n_items
+    assert b"signature: moroccan-eval:" in out

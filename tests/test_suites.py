@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from moroccan_eval.errors import SuiteError
+from moroccan_eval.suites import compute_checksums, load_suite, suite_dirs
+
+
+def reseal(root: Path) -> None:
+    """Recompute checksums after a deliberate edit (as `suites checksum --write` does)."""
+    text = (root / "suite.yaml").read_text(encoding="utf-8")
+    head = text[: text.index("checksums:")]
+    sums = "".join(f"  {k}: {v}\n" for k, v in compute_checksums(root).items())
+    (root / "suite.yaml").write_text(f"{head}checksums:\n{sums}", encoding="utf-8")
+
+
+def edit_items(root: Path, change) -> None:  # type: ignore[no-untyped-def]
+    path = root / "data" / "intents.jsonl"
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    change(items)
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
+                    encoding="utf-8")
+    reseal(root)
+
+
+def test_every_shipped_suite_validates() -> None:
+    shipped = suite_dirs()
+    assert "support-intents" in shipped
+    for name in shipped:
+        suite = load_suite(name)
+        assert suite.tasks, name
+
+
+def test_mini_suite_loads_with_items_streamed_per_split(mini_suite: Path) -> None:
+    suite = load_suite(mini_suite)
+    task = suite.task("intents")
+    test_items = list(task.items("test"))
+    assert len(test_items) == 12
+    assert {i["split"] for i in test_items} == {"test"}
+    assert len(list(task.items("train"))) == 9
+    assert task.varieties() == ["ary_Latn", "arb_Arab", "fra_Latn"]
+    assert suite.ident.startswith("mini@0.1.0+sha.")
+
+
+def test_limit_is_per_variety_and_keeps_groups_aligned(mini_suite: Path) -> None:
+    items = list(load_suite(mini_suite).task("intents").items("test", limit=2))
+    by_variety: dict[str, list[str]] = {}
+    for item in items:
+        by_variety.setdefault(item["variety"], []).append(item["group"])
+    assert all(groups == ["t1", "t2"] for groups in by_variety.values())
+
+
+def test_tampered_data_file_is_refused_with_the_fix(mini_suite: Path) -> None:
+    path = mini_suite / "data" / "intents.jsonl"
+    path.write_text(path.read_text(encoding="utf-8").replace("svp", "stp"), encoding="utf-8")
+    with pytest.raises(SuiteError, match=r"sha256 mismatch.*suites checksum"):
+        load_suite(mini_suite)
+
+
+def test_missing_file_and_card_fields_are_reported_together(mini_suite: Path) -> None:
+    (mini_suite / "tasks" / "intents.yaml").unlink()
+    card = mini_suite / "CARD.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("retention: Kept with the test suite.\n",
+                                                            ""), encoding="utf-8")
+    with pytest.raises(SuiteError) as err:
+        load_suite(mini_suite)
+    assert len(err.value.problems) >= 3  # listed-but-missing, task file missing, card field
+    message = str(err.value)
+    assert "intents.yaml: listed in suite.yaml checksums but missing" in message
+    assert "retention: Field required" in message
+
+
+def test_card_without_front_matter_is_refused(mini_suite: Path) -> None:
+    (mini_suite / "CARD.md").write_text("# a card with no fields\n", encoding="utf-8")
+    with pytest.raises(SuiteError, match="front matter"):
+        load_suite(mini_suite)
+
+
+def test_unknown_variety_duplicate_id_and_bad_label_are_all_reported(mini_suite: Path) -> None:
+    def corrupt(items: list[dict]) -> None:  # type: ignore[type-arg]
+        items[0]["variety"] = "ary_Latin"
+        items[1]["id"] = items[2]["id"]
+        items[3]["reference"] = "refnud"
+
+    edit_items(mini_suite, corrupt)
+    with pytest.raises(SuiteError) as err:
+        load_suite(mini_suite)
+    message = str(err.value)
+    assert "unknown variety 'ary_Latin' (did you mean 'ary_Latn'?)" in message
+    assert "duplicate id" in message
+    assert "reference 'refnud' is not a label" in message
+
+
+def test_malformed_jsonl_names_the_line(mini_suite: Path) -> None:
+    path = mini_suite / "data" / "intents.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[4] = lines[4][:-3]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reseal(mini_suite)
+    with pytest.raises(Exception, match=r"intents.jsonl:5: invalid JSON"):
+        load_suite(mini_suite)
+
+
+def test_unknown_field_in_suite_yaml(mini_suite: Path) -> None:
+    path = mini_suite / "suite.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "licence_typo: x\n", encoding="utf-8")
+    with pytest.raises(SuiteError, match="licence_typo: unknown field"):
+        load_suite(mini_suite)
