@@ -36,7 +36,23 @@ _EXPORTS = {
     "build_report": "moroccan_eval.report",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Adapter",
+    "ModelSpec",
+    "MoroccanEvalError",
+    "Request",
+    "Response",
+    "RunOptions",
+    "RunResult",
+    "Suite",
+    "TaskContext",
+    "__version__",
+    "build_report",
+    "load_model",
+    "load_run",
+    "load_suite",
+    "run",
+]
 
 if TYPE_CHECKING:
     from .adapters import load_model

@@ -121,7 +121,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with fh:
         lineno = 0
         try:
-            for lineno, line in enumerate(fh, start=1):  # noqa: B007 - used in except
+            for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:

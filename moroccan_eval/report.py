@@ -95,7 +95,7 @@ def _environment(template_dir: Path | None) -> Environment:
     if template_dir is not None:
         loaders.insert(0, FileSystemLoader(str(template_dir)))
     env = Environment(
-        loader=ChoiceLoader(loaders),  # type: ignore[arg-type]
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,

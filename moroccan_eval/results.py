@@ -127,7 +127,9 @@ def finalize_record(record: dict[str, Any], parser: LabelParser) -> dict[str, An
     return record
 
 
-def reparse(manifest: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def reparse(
+    manifest: dict[str, Any], records: Iterable[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
     """Re-derive ``parsed`` and ``correct`` of stored records (after a parser fix)."""
     parsers = parsers_for(manifest)
     for record in records:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .adapters import build_adapter
 from .adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
@@ -23,8 +23,7 @@ from .costing import DEFAULT_USD_MAD, Currency, convert
 from .errors import AdapterError, MoroccanEvalError, RunError
 from .prompts import PromptRenderer
 from .results import RunWriter, compute_scores, finalize_record, new_run_id, run_metadata
-from .scoring import LabelParser
-from .scoring import DEFAULT_BOOTSTRAP
+from .scoring import DEFAULT_BOOTSTRAP, LabelParser
 from .suites import Item, Suite, Task
 
 
@@ -122,6 +121,12 @@ async def call_with_retries(
     return None, error, limits.retries + 1
 
 
+class _Prepared(NamedTuple):
+    request: Request
+    request_hash: str
+    record: dict[str, Any]
+
+
 @dataclass
 class _ModelRun:
     options: RunOptions
@@ -163,7 +168,7 @@ class _ModelRun:
         train = list(task.items("train"))
         await self.adapter.prepare(TaskContext(
             name=task.name, type=task.spec.type, labels=task.labels,
-            input_fields=task.spec.input_fields, train=list(train),
+            input_fields=task.spec.input_fields, train=[dict(item) for item in train],
         ))
         renderer = PromptRenderer(task.spec, train, seed=opts.seed)
         parser = LabelParser(task.spec.labels)
@@ -174,19 +179,37 @@ class _ModelRun:
                             self.position)
         concurrency = opts.concurrency or self.spec.limits.concurrency
 
+        def finish(record: dict[str, Any]) -> None:
+            writer.write(finalize_record(record, parser))
+            self.records.append(record)
+            if record.get("error"):
+                self.errors += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(errors=self.errors,
+                                spent=f"{self.spend.spent:.4f} {self.spend.currency}",
+                                refresh=False)
+
+        def prepare_next(stream: Iterator[Item]) -> _Prepared | None:
+            item = next(stream, None)
+            return None if item is None else self._prepare(task, item, renderer)
+
         async def worker(stream: Iterator[Item]) -> None:
-            for item in stream:
-                record = finalize_record(
-                    await self._process(task, item, renderer, limiter), parser)
-                writer.write(record)
-                self.records.append(record)
-                if bar is not None:
-                    bar.update(1)
-                    if record.get("error"):
-                        self.errors += 1
-                    bar.set_postfix(errors=self.errors,
-                                    spent=f"{self.spend.spent:.4f} {self.spend.currency}",
-                                    refresh=False)
+            # Pipelined: request k is sent first, then record k-1 is written and prompt k+1
+            # rendered while k is in flight. With many workers answered in the same instant,
+            # this keeps local work off the critical path of the next request.
+            upcoming = prepare_next(stream)
+            done: dict[str, Any] | None = None
+            while upcoming is not None:
+                call = asyncio.create_task(self._execute(upcoming, limiter))
+                for _ in range(2):  # let every worker's request go out before local work
+                    await asyncio.sleep(0)
+                if done is not None:
+                    finish(done)
+                upcoming = prepare_next(stream)
+                done = await call
+            if done is not None:
+                finish(done)
 
         try:
             await asyncio.gather(*(worker(items) for _ in range(min(concurrency, total or 1))))
@@ -194,9 +217,7 @@ class _ModelRun:
             if bar is not None:
                 bar.close()
 
-    async def _process(
-        self, task: Task, item: Item, renderer: PromptRenderer, limiter: RateLimiter
-    ) -> dict[str, Any]:
+    def _prepare(self, task: Task, item: Item, renderer: PromptRenderer) -> _Prepared:
         request = Request(messages=renderer.render(item), input=item["fields"])
         request_hash = request.hash()
         record: dict[str, Any] = {
@@ -204,6 +225,10 @@ class _ModelRun:
             "variety": item["variety"], "split": item["split"],
             "reference": item["reference"], "request_hash": request_hash,
         }
+        return _Prepared(request, request_hash, record)
+
+    async def _execute(self, prepared: _Prepared, limiter: RateLimiter) -> dict[str, Any]:
+        request, request_hash, record = prepared
         use_cache = self.cache is not None and self.adapter.cacheable
         response = (self.cache.get(self.spec.cache_hash, request_hash)
                     if use_cache and self.cache is not None else None)
@@ -216,7 +241,7 @@ class _ModelRun:
                 self.adapter, request, self.spec, limiter)
             if response is not None:
                 if use_cache and self.cache is not None:
-                    self.cache.put(self.spec.cache_hash, request_hash, response)
+                    await self.cache.aput(self.spec.cache_hash, request_hash, response)
                 self.spend.add(self._cost(response), self.spec.pricing.currency)
         return {
             **record,

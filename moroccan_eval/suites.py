@@ -28,6 +28,8 @@ TaskType = Literal[
     "classification", "extraction", "qa", "translation", "tool_call", "injection", "asr"
 ]
 Split = Literal["test", "train", "dev"]
+Metric = Literal["accuracy", "macro_f1"]
+_DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
@@ -104,7 +106,7 @@ class TaskSpec(_Strict):
     labels: dict[str, LabelSpec] = Field(default_factory=dict)
     prompt: PromptSpec
     parser: Literal["label", "text", "json"] = "label"
-    metrics: list[Literal["accuracy", "macro_f1"]] = Field(default_factory=lambda: ["accuracy"])
+    metrics: list[Metric] = Field(default_factory=lambda: list(_DEFAULT_METRICS))
     few_shot: int = Field(default=0, ge=0, le=32)
     version: str = "1"
 

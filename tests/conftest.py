@@ -57,27 +57,3 @@ def write_model(path: Path, base_url: str, **extra: object) -> Path:
     path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     return path
 
-
-def make_suite(root: Path, n_groups: int, varieties: tuple[str, ...] = ("arb_Arab", "ary_Latn"),
-               name: str = "synthetic") -> Path:
-    """A generated, valid suite of ``n_groups`` parallel groups (synthetic test fixture)."""
-    import json
-
-    from moroccan_eval.suites import compute_checksums
-
-    shutil.copytree(FIXTURES / "suites" / "mini", root)
-    labels = ["refund", "delivery_status", "other"]
-    with (root / "data" / "intents.jsonl").open("w", encoding="utf-8") as fh:
-        for g in range(n_groups):
-            for split in ("test", "train") if g < 6 else ("test",):
-                for variety in varieties:
-                    fh.write(json.dumps({
-                        "id": f"{split}-{g}-{variety}", "group": f"{split}-{g}", "split": split,
-                        "variety": variety, "fields": {"text": f"message {g} in {variety}"},
-                        "reference": labels[g % 3], "consent_id": "authored", "meta": {},
-                    }) + "\n")
-    sums = "".join(f"  {k}: {v}\n" for k, v in compute_checksums(root).items())
-    (root / "suite.yaml").write_text(
-        f"name: {name}\nversion: 1.0.0\ndescription: generated test fixture\nlicense: CC0-1.0\n"
-        f"reference_variety: arb_Arab\ntasks: [intents]\nchecksums:\n{sums}", encoding="utf-8")
-    return root

@@ -8,13 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, make_suite, write_model
+from conftest import REPO, write_model
 
 from moroccan_eval.adapters import load_model
 from moroccan_eval.mockserver import MockServer
 from moroccan_eval.results import load_run
 from moroccan_eval.runner import RunOptions, run
 from moroccan_eval.suites import load_suite
+from moroccan_eval.synthetic import make_suite
 
 
 def predictions(run_dir: Path) -> list[dict]:  # type: ignore[type-arg]

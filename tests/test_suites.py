@@ -63,8 +63,8 @@ def test_tampered_data_file_is_refused_with_the_fix(mini_suite: Path) -> None:
 def test_missing_file_and_card_fields_are_reported_together(mini_suite: Path) -> None:
     (mini_suite / "tasks" / "intents.yaml").unlink()
     card = mini_suite / "CARD.md"
-    card.write_text(card.read_text(encoding="utf-8").replace("retention: Kept with the test suite.\n",
-                                                            ""), encoding="utf-8")
+    text = card.read_text(encoding="utf-8")
+    card.write_text(text.replace("retention: Kept with the test suite.\n", ""), encoding="utf-8")
     with pytest.raises(SuiteError) as err:
         load_suite(mini_suite)
     assert len(err.value.problems) >= 3  # listed-but-missing, task file missing, card field

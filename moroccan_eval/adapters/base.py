@@ -96,9 +96,14 @@ class Request:
     params: dict[str, Any] = field(default_factory=dict)
     tools: list[dict[str, Any]] | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A shallow dict (``dataclasses.asdict`` deep-copies: too slow for the hot path)."""
+        return {"messages": self.messages, "input": self.input, "params": self.params,
+                "tools": self.tools}
+
     def hash(self) -> str:
         """Stable hash of the request, the second half of the cache key."""
-        return sha256_json(asdict(self))
+        return sha256_json(self.to_dict())
 
 
 @dataclass

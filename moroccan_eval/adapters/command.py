@@ -14,7 +14,6 @@ import json
 import os
 import time
 from collections import deque
-from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,6 +44,7 @@ class CommandAdapter(Adapter):
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 0
         self._reader: asyncio.Task[None] | None = None
+        self._stderr_reader: asyncio.Task[None] | None = None
         self._stderr_tail: deque[str] = deque(maxlen=5)
         self._start_lock = asyncio.Lock()
 
@@ -71,7 +71,7 @@ class CommandAdapter(Adapter):
                     f"cannot start command {self.opts.command!r}: {exc.strerror or exc}"
                 ) from None
             self._reader = asyncio.create_task(self._read_loop(self._proc))
-            asyncio.create_task(self._stderr_loop(self._proc))
+            self._stderr_reader = asyncio.create_task(self._stderr_loop(self._proc))
             return self._proc
 
     async def _stderr_loop(self, proc: asyncio.subprocess.Process) -> None:
@@ -110,7 +110,7 @@ class CommandAdapter(Adapter):
         request_id = self._next_id
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        line = json.dumps({"id": request_id, **asdict(request)}, ensure_ascii=False) + "\n"
+        line = json.dumps({"id": request_id, **request.to_dict()}, ensure_ascii=False) + "\n"
         started = time.perf_counter()
         try:
             proc.stdin.write(line.encode("utf-8"))
@@ -141,7 +141,8 @@ class CommandAdapter(Adapter):
         except TimeoutError:
             proc.kill()
             await proc.wait()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._reader, self._stderr_reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -13,7 +13,6 @@ import importlib
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,12 +51,13 @@ class PythonCallableAdapter(Adapter):
     def __init__(self, spec: ModelSpec, options: BaseModel):
         super().__init__(spec, options)
         assert isinstance(options, PythonCallableOptions)
+        self.target = options.callable
         self.function = import_callable(options.callable)
         self.is_async = inspect.iscoroutinefunction(self.function)
         self.threaded = options.threaded
 
     async def generate(self, request: Request) -> Response:
-        payload = asdict(request)
+        payload = request.to_dict()
         started = time.perf_counter()
         try:
             if self.is_async:
@@ -67,7 +67,9 @@ class PythonCallableAdapter(Adapter):
             else:
                 result = self.function(payload)
         except Exception as exc:  # the user's code: any failure becomes a recorded error
-            raise AdapterError(f"{self.options.callable} raised {exc.__class__.__name__}: {exc}")  # type: ignore[attr-defined]
+            raise AdapterError(
+                f"{self.target} raised {exc.__class__.__name__}: {exc}"
+            ) from None
         latency_ms = (time.perf_counter() - started) * 1000
         if isinstance(result, str):
             return Response(text=result, latency_ms=latency_ms)
@@ -80,5 +82,5 @@ class PythonCallableAdapter(Adapter):
                 latency_ms=latency_ms,
             )
         raise AdapterError(
-            f"{self.function.__name__} returned {type(result).__name__}; return str or dict"
+            f"{self.target} returned {type(result).__name__}; return str or dict"
         )

@@ -63,7 +63,7 @@ def test_429_is_retried_after_the_servers_retry_after(server: MockServer) -> Non
 
 def test_500_then_success(server: MockServer) -> None:
     server.behaviour.failures = [500, 503]
-    [(response, error, attempts)] = ask(spec_for(server))
+    [(response, _, attempts)] = ask(spec_for(server))
     assert response is not None and attempts == 3 and server.requests == 3
 
 
