@@ -39,6 +39,9 @@ class _Group(click.Group):
         except MoroccanEvalError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:  # output piped into e.g. `head`: not an error
+            sys.stderr.close()
+            ctx.exit(0)
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
             click.echo(f"error: cannot access{where}: {exc.strerror or exc}", err=True)

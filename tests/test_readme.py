@@ -1,0 +1,24 @@
+"""The README's two set-up commands are the ones CI and users run."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO
+
+
+def _commands() -> list[str]:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```bash\n(.+?)\n```", readme)[:2]
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    demo, tests = _commands()
+    assert "pip install ." in demo and "moroccan-eval demo" in demo
+    assert "'.[test]'" in tests and "pytest" in tests and "mypy" in tests and "ruff" in tests
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert ci.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in ci
+    assert _commands()[1] in ci.splitlines()
