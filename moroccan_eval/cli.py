@@ -23,6 +23,11 @@ EXAMPLES = {
     "report": "moroccan-eval report runs/* -o report.html",
     "export": "moroccan-eval export runs/* --what scores --format csv -o scores.csv",
     "rescore": "moroccan-eval rescore runs/20261124T101500Z-support-intents-char-ngram-1a2b3c",
+    "suites": (
+        "moroccan-eval suites list\n  moroccan-eval suites show support-intents --json\n"
+        "  moroccan-eval suites validate\n  moroccan-eval suites checksum suites/my-suite --write"
+    ),
+    "models": "moroccan-eval models list\n  moroccan-eval models check models/ollama-qwen.yaml",
 }
 
 
@@ -250,7 +255,7 @@ def rescore(run_dirs: Sequence[Path]) -> None:
 # --------------------------------------------------------------------------- suites
 
 
-@main.group()
+@main.group(epilog=_epilog("suites"))
 def suites() -> None:
     """List, inspect and validate evaluation suites."""
 
@@ -347,7 +352,7 @@ def suites_checksum(suite_name: str, write: bool) -> None:
 # --------------------------------------------------------------------------- models
 
 
-@main.group()
+@main.group(epilog=_epilog("models"))
 def models() -> None:
     """List example model specs and check that a model answers."""
 

@@ -95,7 +95,7 @@ class RateLimiter:
 
 
 async def call_with_retries(
-    adapter: Adapter, request: Request, spec: ModelSpec, limiter: RateLimiter
+    adapter: Adapter[Any], request: Request, spec: ModelSpec, limiter: RateLimiter
 ) -> tuple[Response | None, str | None, int]:
     """``(response, error, attempts)``. Retries retryable errors with exponential backoff
     and full jitter, or exactly the server's ``Retry-After`` when it sends one."""
@@ -131,7 +131,7 @@ class _Prepared(NamedTuple):
 class _ModelRun:
     options: RunOptions
     spec: ModelSpec
-    adapter: Adapter
+    adapter: Adapter[Any]
     cache: ResponseCache | None
     spend: SpendTracker
     position: int

@@ -40,7 +40,7 @@ def test_grouped_commits_are_durable_and_visible_to_another_connection(tmp_path:
 
 def test_unusable_cache_dir_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
-    with pytest.raises(RunError, match="cannot open the response cache.*--no-cache"):
+    with pytest.raises(RunError, match=r"cannot open the response cache.*--no-cache"):
         ResponseCache(tmp_path / "file" / "cache")
 
 

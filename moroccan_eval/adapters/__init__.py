@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -56,7 +57,7 @@ def adapter_names() -> list[str]:
     return list({**_BUILTIN_ADAPTERS, **_plugin_adapters()})
 
 
-def adapter_class(name: str) -> type[Adapter]:
+def adapter_class(name: str) -> type[Adapter[Any]]:
     """Import the adapter class registered under ``name``."""
     target = _BUILTIN_ADAPTERS.get(name) or _plugin_adapters().get(name)
     if target is None:
@@ -111,7 +112,7 @@ def check_options(spec: ModelSpec, source: str) -> BaseModel:
         ) from None
 
 
-def build_adapter(spec: ModelSpec) -> Adapter:
+def build_adapter(spec: ModelSpec) -> Adapter[Any]:
     """Instantiate the adapter a spec names (reads the API key from the environment)."""
     options = check_options(spec, f"model '{spec.name}'")
     return adapter_class(spec.adapter)(spec, options)

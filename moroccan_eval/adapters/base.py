@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -142,24 +142,28 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Adapter(ABC):
-    """Base class of every adapter. Subclasses set ``Options`` and implement ``generate``."""
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+class Adapter(ABC, Generic[OptionsT]):
+    """Base class of every adapter. Subclasses set ``Options`` (and the matching type
+    parameter, e.g. ``Adapter[MyOptions]``) and implement ``generate``."""
 
     #: pydantic model validating the adapter-specific fields of the model YAML.
     Options: ClassVar[type[BaseModel]] = NoOptions
     #: whether responses are worth caching (false for instant, deterministic local models).
     cacheable: ClassVar[bool] = True
 
-    def __init__(self, spec: ModelSpec, options: BaseModel):
+    def __init__(self, spec: ModelSpec, options: OptionsT):
         self.spec = spec
         self.options = options
 
-    async def prepare(self, task: TaskContext) -> None:  # noqa: B027 - optional hook
+    async def prepare(self, task: TaskContext) -> None:
         """Called once per task before any request (e.g. to train a baseline)."""
 
     @abstractmethod
     async def generate(self, request: Request) -> Response:
         """Answer one request or raise ``AdapterError``."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release connections, processes and other resources."""

@@ -13,14 +13,14 @@ from collections import Counter
 from typing import Any
 
 from ..errors import AdapterError
-from .base import Adapter, Request, Response, TaskContext
+from .base import Adapter, NoOptions, Request, Response, TaskContext
 
 
 def _text(fields: dict[str, Any], input_fields: list[str]) -> str:
     return "\n".join(str(fields.get(name, "")) for name in input_fields)
 
 
-class _ClassificationBaseline(Adapter):
+class _ClassificationBaseline(Adapter[NoOptions]):
     cacheable = False
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -31,15 +31,13 @@ class CommandOptions(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="extra non-secret variables")
 
 
-class CommandAdapter(Adapter):
+class CommandAdapter(Adapter[CommandOptions]):
     """Talks to a long-running subprocess; many requests may be in flight at once."""
 
     Options = CommandOptions
 
-    def __init__(self, spec: ModelSpec, options: BaseModel):
+    def __init__(self, spec: ModelSpec, options: CommandOptions):
         super().__init__(spec, options)
-        assert isinstance(options, CommandOptions)
-        self.opts = options
         self._proc: asyncio.subprocess.Process | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 0
@@ -52,23 +50,23 @@ class CommandAdapter(Adapter):
         async with self._start_lock:
             if self._proc is not None and self._proc.returncode is None:
                 return self._proc
-            env = {**os.environ, **self.opts.env}
+            env = {**os.environ, **self.options.env}
             key = self.spec.api_key()
             if key and self.spec.api_key_env:
                 env[self.spec.api_key_env] = key
             try:
                 self._proc = await asyncio.create_subprocess_exec(
-                    *self.opts.command,
+                    *self.options.command,
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE,
-                    cwd=self.opts.cwd,
+                    cwd=self.options.cwd,
                     env=env,
                     limit=16 * 1024 * 1024,
                 )
             except OSError as exc:
                 raise AdapterError(
-                    f"cannot start command {self.opts.command!r}: {exc.strerror or exc}"
+                    f"cannot start command {self.options.command!r}: {exc.strerror or exc}"
                 ) from None
             self._reader = asyncio.create_task(self._read_loop(self._proc))
             self._stderr_reader = asyncio.create_task(self._stderr_loop(self._proc))
@@ -93,7 +91,7 @@ class CommandAdapter(Adapter):
         await proc.wait()
         tail = " | ".join(self._stderr_tail)
         self._fail_all(
-            f"command {self.opts.command[0]!r} exited with code {proc.returncode}"
+            f"command {self.options.command[0]!r} exited with code {proc.returncode}"
             + (f"; stderr: {tail}" if tail else "")
         )
 
@@ -117,7 +115,7 @@ class CommandAdapter(Adapter):
             await proc.stdin.drain()
             message = await future
         except (BrokenPipeError, ConnectionResetError):
-            raise AdapterError(f"command {self.opts.command[0]!r} closed its input") from None
+            raise AdapterError(f"command {self.options.command[0]!r} closed its input") from None
         finally:
             self._pending.pop(request_id, None)
         if message.get("error"):

@@ -47,15 +47,13 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class OpenAICompatAdapter(Adapter):
+class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
     """Chat completions over HTTP with one pooled ``aiohttp`` session per model."""
 
     Options = OpenAICompatOptions
 
-    def __init__(self, spec: ModelSpec, options: BaseModel):
+    def __init__(self, spec: ModelSpec, options: OpenAICompatOptions):
         super().__init__(spec, options)
-        assert isinstance(options, OpenAICompatOptions)
-        self.opts = options
         self.url = options.base_url.rstrip("/") + "/" + options.path.lstrip("/")
         self.headers = {"Content-Type": "application/json", **options.headers}
         key = spec.api_key()
@@ -75,7 +73,7 @@ class OpenAICompatAdapter(Adapter):
 
     async def generate(self, request: Request) -> Response:
         payload: dict[str, Any] = {
-            "model": self.opts.model,
+            "model": self.options.model,
             "messages": request.messages,
             **self.spec.params,
             **request.params,

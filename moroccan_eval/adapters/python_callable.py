@@ -43,14 +43,13 @@ def import_callable(target: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
-class PythonCallableAdapter(Adapter):
+class PythonCallableAdapter(Adapter[PythonCallableOptions]):
     """Calls a Python function in-process."""
 
     Options = PythonCallableOptions
 
-    def __init__(self, spec: ModelSpec, options: BaseModel):
+    def __init__(self, spec: ModelSpec, options: PythonCallableOptions):
         super().__init__(spec, options)
-        assert isinstance(options, PythonCallableOptions)
         self.target = options.callable
         self.function = import_callable(options.callable)
         self.is_async = inspect.iscoroutinefunction(self.function)
