@@ -222,7 +222,7 @@ class _ModelRun:
         request_hash = request.hash()
         record: dict[str, Any] = {
             "id": item["id"], "group": item["group"], "task": task.name,
-            "variety": item["variety"], "split": item["split"],
+            "variety": item["variety"], "split": item["split"], "fields": item["fields"],
             "reference": item["reference"], "request_hash": request_hash,
         }
         return _Prepared(request, request_hash, record)

@@ -92,6 +92,10 @@ def _macro_f1(true: np.ndarray, pred: np.ndarray, weights: np.ndarray,
 
 METRICS: dict[str, BatchMetric] = {"accuracy": _accuracy, "macro_f1": _macro_f1}
 
+#: Whether a larger value is better, per metric. Reports sort, colour and compute Pareto
+#: fronts with it; error-type metrics (WER, attack success rate) will be False.
+HIGHER_IS_BETTER: dict[str, bool] = {"accuracy": True, "macro_f1": True}
+
 
 def _interval(samples: np.ndarray) -> list[float]:
     lo, hi = np.percentile(samples, [2.5, 97.5])
