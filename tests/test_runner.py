@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import REPO, write_model
 
 from moroccan_eval.adapters import load_model
@@ -133,3 +134,21 @@ def test_killed_run_resumes_without_resending_completed_requests(tmp_path: Path)
                 for p in predictions(reference_dir)}
     assert final == expected and len(final) == n_items
     assert b"signature: moroccan-eval:" in out
+
+
+def test_api_key_is_never_written(tmp_path: Path, server: MockServer, mini_suite: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-live-DO-NOT-LEAK-4242"
+    monkeypatch.setenv("VENDOR_KEY", secret)
+    server.behaviour.require_key = secret
+    spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url,
+                                      api_key_env="VENDOR_KEY")))
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              cache_dir=tmp_path / "cache", progress=False), [spec])
+    assert result.scores["tasks"]["intents"]["usage"]["n_errors"] == 0  # the key was used
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "responses.sqlite" for p in written)
+    for path in written:
+        assert secret.encode() not in path.read_bytes(), path
+    manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"]["spec"]["api_key_env"] == "VENDOR_KEY"
