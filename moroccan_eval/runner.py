@@ -38,7 +38,7 @@ class RunOptions:
     limit: int | None = None
     split: str = "test"
     seed: int = 0
-    concurrency: int | None = None
+    concurrency: int | None = None  # overrides every model's limits.concurrency
     cache_dir: Path | None = None
     max_cost: float | None = None
     currency: Currency = "MAD"
@@ -138,6 +138,9 @@ class _ModelRun:
     records: list[dict[str, Any]] = field(default_factory=list)
     errors: int = 0
 
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.spec.limits.requests_per_minute)
+
     async def run(self) -> RunResult:
         opts = self.options
         tasks = opts.selected_tasks()
@@ -174,10 +177,10 @@ class _ModelRun:
         parser = LabelParser(task.spec.labels)
         total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit))
         items = task.items(opts.split, opts.varieties, opts.limit)
-        limiter = RateLimiter(self.spec.limits.requests_per_minute)
+        limiter = self.limiter
         bar = _progress_bar(f"{self.spec.name} · {task.name}", total, opts.progress,
                             self.position)
-        concurrency = opts.concurrency or self.spec.limits.concurrency
+        concurrency = self.spec.limits.concurrency
 
         def finish(record: dict[str, Any]) -> None:
             writer.write(finalize_record(record, parser))
@@ -280,6 +283,9 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
                     f"task '{task.name}' has no {options.split} items in variety "
                     f"{', '.join(sorted(missing))}; it has {', '.join(task.varieties())}"
                 )
+    if options.concurrency:
+        specs = [spec.model_copy(update={"limits": spec.limits.model_copy(
+            update={"concurrency": options.concurrency})}) for spec in specs]
     adapters = [build_adapter(spec) for spec in specs]  # fails early: bad options, no key
     cache = ResponseCache(options.cache_dir) if options.cache_dir else None
     spend = SpendTracker(options.max_cost, options.currency, options.usd_mad)

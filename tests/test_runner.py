@@ -152,3 +152,15 @@ def test_api_key_is_never_written(tmp_path: Path, server: MockServer, mini_suite
         assert secret.encode() not in path.read_bytes(), path
     manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["model"]["spec"]["api_key_env"] == "VENDOR_KEY"
+
+
+def test_concurrency_override_reaches_the_connection_pool(tmp_path: Path, server: MockServer,
+                                                          mini_suite: Path) -> None:
+    server.behaviour.latency_s = 0.05
+    spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url,
+                                      limits={"concurrency": 2})))
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              concurrency=6, progress=False), [spec])
+    assert server.max_in_flight == 6
+    assert json.loads((result.path / "manifest.json").read_text())["model"]["spec"][
+        "limits"]["concurrency"] == 6
