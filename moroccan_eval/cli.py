@@ -20,7 +20,21 @@ EXAMPLES = {
         "  moroccan-eval run --suite support-intents --model models/ollama-qwen.yaml "
         "--variety ary_Latn --variety arb_Arab --limit 20"
     ),
-    "report": "moroccan-eval report runs/* -o report.html",
+    "report": (
+        "moroccan-eval report runs/* -o report.html\n"
+        "  moroccan-eval report runs/* -o rapport.html --lang fr --pdf "
+        "--min-variety ary_Arab=0.75 --max-p95-ms 1500"
+    ),
+    "recommend": (
+        "moroccan-eval recommend runs/* --min-score 0.8 --min-variety ary_Arab=0.75 "
+        "--max-p95-ms 1500 --max-cost-per-1k 5\n"
+        "  moroccan-eval recommend runs/* --min-score 0.8 --strict --json"
+    ),
+    "compare": "moroccan-eval compare runs/RUN_A runs/RUN_B",
+    "verify": (
+        "moroccan-eval verify vendor-submission/\n"
+        "  moroccan-eval verify runs/RUN --endpoint models/vendor.yaml --sample 5%"
+    ),
     "export": "moroccan-eval export runs/* --what scores --format csv -o scores.csv",
     "rescore": "moroccan-eval rescore runs/20261124T101500Z-support-intents-char-ngram-1a2b3c",
     "suites": (
@@ -206,21 +220,196 @@ def _load_runs(paths: Sequence[Path]) -> list[Any]:
     return [load_run(p) for p in expand_run_paths(paths)]
 
 
+class _Fraction(click.ParamType):  # type: ignore[type-arg]
+    """A score written as a fraction in [0, 1]; ``80`` gets a hint instead of a range error."""
+
+    name = "fraction"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"'{value}' is not a number", param, ctx)
+        if not 0 <= number <= 1:
+            hint = f" (write {number / 100:g} for {number:g}%)" if 1 < number <= 100 else ""
+            self.fail(f"{value} is not a fraction between 0 and 1{hint}", param, ctx)
+        return number
+
+
+FRACTION = _Fraction()
+
+
+def _constraint_options(command: Any) -> Any:
+    """The options shared by ``report`` and ``recommend``."""
+    options = [
+        click.option("--min-score", type=FRACTION,
+                     help="Minimum overall score on every task, as a fraction (0.8 = 80%)."),
+        click.option("--min-variety", multiple=True, metavar="VARIETY=SCORE",
+                     help="Minimum score on one variety, e.g. ary_Arab=0.75 (repeatable)."),
+        click.option("--max-p95-ms", type=click.FloatRange(min=0, min_open=True),
+                     help="Maximum p95 latency in milliseconds."),
+        click.option("--max-cost-per-1k", type=click.FloatRange(min=0),
+                     help="Maximum cost of 1,000 requests, in --currency."),
+        click.option("--currency", type=click.Choice(["MAD", "USD"]), default="MAD",
+                     show_default=True),
+        click.option("--strict", is_flag=True,
+                     help="Judge scores by their 95% CI lower bound instead of the estimate."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _constraints(min_score: float | None, min_variety: Sequence[str], max_p95_ms: float | None,
+                 max_cost_per_1k: float | None, currency: str, strict: bool) -> Any:
+    from .analysis import Constraints
+    from .errors import ConfigError
+
+    per_variety: dict[str, float] = {}
+    problems = []
+    for entry in min_variety:
+        code, sep, value = entry.partition("=")
+        try:
+            score = float(value)
+        except ValueError:
+            score = -1.0
+        if not sep or not 0 <= score <= 1:
+            problems.append(f"'{entry}': write VARIETY=SCORE with a score between 0 and 1, "
+                            "e.g. ary_Arab=0.75")
+        else:
+            per_variety[code.strip()] = score
+    if problems:
+        raise ConfigError("--min-variety", problems)
+    return Constraints.model_validate({
+        "min_score": min_score, "min_variety": per_variety, "max_p95_ms": max_p95_ms,
+        "max_cost_per_1k": max_cost_per_1k, "currency": currency, "strict": strict})
+
+
 @main.command(epilog=_epilog("report"))
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="HTML file to write.")
-@click.option("--title", default="moroccan-eval report", show_default=True)
+@click.option("--lang", type=click.Choice(["en", "fr", "ar"]), default="en", show_default=True,
+              help="Language of the report (ar is laid out right to left).")
+@click.option("--reference", metavar="VARIETY",
+              help="Compute deltas against this variety instead of each suite's reference.")
+@click.option("--title", help="Title of the report.")
+@click.option("--pdf", is_flag=True,
+              help="Also print the report to an A4 PDF next to it (needs Chromium).")
 @click.option("--template-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              help="Folder of templates overriding the shipped ones (e.g. report.html.j2).")
-def report(run_dirs: Sequence[Path], output: Path, title: str,
-           template_dir: Path | None) -> None:
-    """Write one self-contained HTML report over run directories."""
-    from .report import build_report, write_report
+              help="Folder of templates overriding the shipped ones (e.g. _summary.html.j2).")
+@_constraint_options
+def report(run_dirs: Sequence[Path], output: Path, lang: str, reference: str | None,
+           title: str | None, pdf: bool, template_dir: Path | None, **constraints: Any) -> None:
+    """Write one self-contained HTML report over run directories: recommendation,
+    per-variety degradation, cost/latency trade-offs, confusion matrices, error analysis
+    and provenance. The constraint options drive the recommendation block."""
+    from .report import build_report, render_pdf, write_report
 
-    write_report(output, build_report(_load_runs(run_dirs), title=title,
-                                      template_dir=template_dir))
+    html = build_report(_load_runs(run_dirs), title=title, lang=lang, reference=reference,
+                        constraints=_constraints(**constraints), template_dir=template_dir)
+    write_report(output, html)
     click.echo(str(output.resolve()))
+    if pdf:
+        pdf_path = output.with_suffix(".pdf")
+        render_pdf(output, pdf_path)
+        click.echo(str(pdf_path.resolve()))
+
+
+@main.command(epilog=_epilog("recommend"))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_constraint_options
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+def recommend(run_dirs: Sequence[Path], as_json: bool, **constraints: Any) -> None:
+    """The cheapest (then smallest) model meeting every constraint, and for each other
+    model the first constraint it fails. Exits 1 when no model qualifies."""
+    from .analysis import recommend as recommend_model
+    from .analysis import summarize
+
+    result = recommend_model(summarize(_load_runs(run_dirs)), _constraints(**constraints))
+    chosen = result.chosen
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        currency = result.constraints.currency
+        click.echo("constraints: " + ("; ".join(result.constraints.describe()) or "none"))
+        click.echo(f"recommended: {chosen.model.name}" if chosen
+                   else "no model meets every constraint")
+        for v in result.verdicts:
+            quality = "–" if v.quality is None else f"{100 * v.quality:.1f}%"
+            cost = "–" if v.cost_per_1k is None else f"{v.cost_per_1k:.4g} {currency}/1k"
+            status = "ok" if v.passed else f"fails: {v.failure}"
+            click.echo(f"  {v.model.name:<28} quality {quality:>6}  {cost:<16} {status}")
+    if chosen is None:
+        sys.exit(1)
+
+
+@main.command(epilog=_epilog("compare"))
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
+    """Paired differences B − A per task and variety on the items both runs answered,
+    with 95% paired-bootstrap intervals and significance."""
+    from dataclasses import asdict
+
+    from .analysis import compare_runs
+    from .results import load_run
+
+    a, b = load_run(run_a), load_run(run_b)
+    diffs = compare_runs(a, b)
+    if as_json:
+        click.echo(json.dumps([asdict(d) for d in diffs], ensure_ascii=False, indent=2))
+        return
+    name_a = a.manifest["model"]["spec"]["name"]
+    name_b = b.manifest["model"]["spec"]["name"]
+    click.echo(f"B − A: {name_b} − {name_a} (paired over shared items, 95% CI)")
+    for d in diffs:
+        if d.delta is None or d.ci is None:
+            continue
+        mark = "significant" if d.significant else "ns"
+        click.echo(f"  {d.task:<14} {d.metric:<9} {d.variety:<12} n={d.n_pairs:<5} "
+                   f"A {_pct(d.a)}  B {_pct(d.b)}  Δ {100 * d.delta:+6.1f} "
+                   f"[{100 * d.ci[0]:+.1f}, {100 * d.ci[1]:+.1f}] {mark}")
+
+
+@main.command(epilog=_epilog("verify"))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--suite", "suite_ref", help="Suite name or folder to check against "
+              "(default: the one named in each run's manifest).")
+@click.option("--endpoint", help="Model YAML of the vendor's live endpoint: re-query a sample.")
+@click.option("--sample", default="5%", show_default=True,
+              help="Share (5%, 0.05) or number (20) of items re-queried with --endpoint.")
+@click.option("--min-agreement", type=FRACTION, default=0.9, show_default=True,
+              help="Share of re-queried answers that must match the stored ones.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
+@click.option("--json", "as_json", is_flag=True)
+def verify(paths: Sequence[Path], suite_ref: str | None, endpoint: str | None, sample: str,
+           min_agreement: float, seed: int, as_json: bool) -> None:
+    """Check a submission (a run directory or a folder of runs): scores recomputed from
+    raw outputs, signatures, suite checksums, items and prompts; with --endpoint, agreement
+    with the vendor's live model on a seeded sample. Exits 1 if any check fails."""
+    from .adapters import load_model
+    from .verify import parse_sample, verify_run
+
+    spec = load_model(endpoint) if endpoint else None
+    share = parse_sample(sample)
+    results = [verify_run(run, suite_ref=suite_ref, endpoint=spec, sample=share, seed=seed,
+                          min_agreement=min_agreement) for run in _load_runs(paths)]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2))
+    else:
+        for result in results:
+            click.echo(f"{result.run.path.name}: {'VERIFIED' if result.ok else 'FAILED'}")
+            for check in result.checks:
+                click.echo(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+def _pct(value: float | None) -> str:
+    return "    –" if value is None else f"{100 * value:5.1f}"
 
 
 @main.command(epilog=_epilog("export"))

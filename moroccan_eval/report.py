@@ -1,13 +1,20 @@
-"""Builds the self-contained HTML report from run directories.
+"""Builds the self-contained, decision-grade HTML report from run directories.
 
-Templates live in ``reports/templates`` (Jinja2, autoescaped). A user can override any
-of them by passing ``template_dir``: files there take precedence over the shipped ones.
-The page makes no network request: styles are inline and there is no script.
+Templates live in ``reports/templates`` (Jinja2, autoescaped); one partial per section
+(``_summary.html.j2``, ``_heatmap.html.j2`` ...). A user can override any of them by
+passing ``template_dir``: files there take precedence over the shipped ones. Messages come
+from ``reports/i18n/<lang>.yaml``. The page makes no network request (a Content Security
+Policy forbids it), charts are inline SVG, and the small inline script only adds sorting and
+filtering: everything reads the same with JavaScript off.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,74 +23,180 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from . import __version__, varieties
+from .analysis import (
+    Constraints,
+    ModelSummary,
+    Recommendation,
+    Score,
+    TaskSummary,
+    pareto_front,
+    summarize,
+)
+from .analysis import recommend as recommend_model
+from .charts import Point, scatter
+from .costing import Currency
+from .errors import MoroccanEvalError
+from .i18n import Translator
 from .io import write_atomic
 from .resources import shipped
 from .results import Run, utc_now
 
-
-@dataclass
-class Cell:
-    """One model × variety entry of a task table."""
-
-    value: float | None
-    ci: list[float] | None
-    n: int
-    delta: float | None = None
-    delta_ci: list[float] | None = None
-    significant: bool = False
+#: Items listed per variety in the error analysis, and examples per failure kind.
+WORST_ITEMS = 5
+EXAMPLES = 3
+#: Longest model output or input quoted in the report; the rest is cut with an ellipsis.
+QUOTE_CHARS = 240
+UNPARSED = "∅"  # confusion-matrix column of answers that name no label (or failed)
 
 
 @dataclass
-class TaskTable:
-    """Scores of several models on one task of one suite."""
+class TaskView:
+    """One task of one suite across models: what the task sections show."""
 
-    suite: str
-    task: str
+    key: tuple[str, str]
+    type: str
     metric: str
+    metrics: list[str]
+    higher_is_better: bool
     reference: str
+    labels: list[str]
     varieties: list[str]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[tuple[ModelSummary, TaskSummary]] = field(default_factory=list)
+    confusion: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    worst: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hidden_inputs: bool = False
+
+    def best_per_variety(self) -> dict[str, tuple[str, float]]:
+        best: dict[str, tuple[str, float]] = {}
+        for model, task in self.rows:
+            for code, score in task.varieties.items():
+                quality = task.quality(score)
+                if quality is not None and (code not in best or quality > best[code][1]):
+                    best[code] = (model.name, quality)
+        return best
 
 
-def _task_tables(runs: Sequence[Run]) -> list[TaskTable]:
-    tables: dict[tuple[str, str], TaskTable] = {}
+def _task_views(models: Sequence[ModelSummary]) -> list[TaskView]:
+    views: dict[tuple[str, str], TaskView] = {}
     order = list(varieties.registry())
-    for run in runs:
-        for task, entry in run.scores["tasks"].items():
-            key = (run.manifest["suite"]["ident"], task)
-            table = tables.setdefault(key, TaskTable(
-                suite=key[0], task=task, metric=entry["metrics"][0],
-                reference=entry["reference_variety"], varieties=[],
+    for model in models:
+        for task in model.tasks:
+            spec = task.run.manifest["tasks"][task.task]["spec"]
+            view = views.setdefault(task.key, TaskView(
+                key=task.key, type=task.type, metric=task.metric, metrics=task.metrics,
+                higher_is_better=task.higher_is_better, reference=task.reference,
+                labels=list(spec["labels"]), varieties=[],
             ))
-            cells: dict[str, Cell] = {}
-            for code, values in entry["varieties"].items():
-                score = values.get(table.metric) or {}
-                delta = (values.get("delta_vs_reference") or {}).get(table.metric) or {}
-                cells[code] = Cell(
-                    value=score.get("value"), ci=score.get("ci"), n=values["n"],
-                    delta=delta.get("value"), delta_ci=delta.get("ci"),
-                    significant=bool(delta.get("significant")),
-                )
-                if code not in table.varieties:
-                    table.varieties.append(code)
-            overall = entry["overall"].get(table.metric) or {}
-            table.rows.append({
-                "model": run.manifest["model"]["spec"]["name"],
-                "info": run.manifest["model"]["spec"]["info"],
-                "cells": cells,
-                "overall": Cell(value=overall.get("value"), ci=overall.get("ci"),
-                                n=entry["overall"].get("n", 0)),
-                "usage": entry["usage"],
-                "signature": entry["signature"],
-            })
-    for table in tables.values():
-        table.varieties.sort(key=lambda c: order.index(c) if c in order else len(order))
-        table.rows.sort(key=lambda r: -(r["overall"].value or 0))
-    return list(tables.values())
+            view.rows.append((model, task))
+            view.varieties += [c for c in task.varieties if c not in view.varieties]
+    for view in views.values():
+        view.varieties.sort(key=lambda c: order.index(c) if c in order else len(order))
+        view.rows.sort(key=lambda row: -(row[1].quality(row[1].overall) or 0.0))
+    return list(views.values())
+
+
+def _quote(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
+
+def _read_predictions(views: list[TaskView]) -> None:
+    """One pass over every run's predictions: confusion matrices, the items most models
+    got wrong per variety, and examples of parse failures and API errors."""
+    for view in views:
+        items: dict[str, dict[str, Any]] = {}
+        for model, task in view.rows:
+            confusion: Counter[tuple[str, str]] = Counter()
+            failures: dict[str, Any] = {"unparsed": 0, "errors": 0, "unparsed_examples": [],
+                                        "error_kinds": Counter()}
+            hidden = bool(task.run.manifest.get("allow_unanonymized"))
+            view.hidden_inputs |= hidden
+            for rec in task.run.predictions():
+                if rec["task"] != task.task or rec.get("skipped"):
+                    continue
+                error, parsed = rec.get("error"), rec.get("parsed")
+                confusion[(rec["reference"], parsed or UNPARSED)] += 1
+                if error:
+                    failures["errors"] += 1
+                    failures["error_kinds"][str(error).split(":")[0][:80]] += 1
+                elif parsed is None:
+                    failures["unparsed"] += 1
+                    if len(failures["unparsed_examples"]) < EXAMPLES:
+                        failures["unparsed_examples"].append(_quote(rec.get("output")))
+                item = items.setdefault(rec["id"], {
+                    "id": rec["id"], "variety": rec["variety"], "reference": rec["reference"],
+                    "input": None if hidden else _quote(" · ".join(
+                        str(v) for v in (rec.get("fields") or {}).values())),
+                    "wrong": [], "n_models": 0,
+                })
+                item["n_models"] += 1
+                if not rec.get("correct"):
+                    item["wrong"].append({"model": model.name, "answer": _quote(
+                        error or rec.get("output") or ""), "parsed": parsed,
+                        "error": bool(error)})
+            failures["error_kinds"] = failures["error_kinds"].most_common(EXAMPLES)
+            view.confusion[model.name] = dict(confusion)
+            view.failures[model.name] = failures
+        by_variety: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for item in items.values():
+            if item["wrong"]:
+                by_variety[item["variety"]].append(item)
+        view.worst = {
+            code: sorted(by_variety[code], key=lambda i: (-len(i["wrong"]), i["id"]))[:WORST_ITEMS]
+            for code in view.varieties if by_variety.get(code)
+        }
+
+
+def _charts(models: Sequence[ModelSummary], t: Translator, currency: Currency) -> list[Any]:
+    charts = []
+    for key, axis in (("cost", "chart_x_cost"), ("p95", "chart_x_p95")):
+        rows = []
+        for model in models:
+            quality = model.quality()
+            x = model.cost_per_1k(currency) if key == "cost" else model.latency("p95_ms")
+            if quality is not None and x is not None:
+                rows.append((model, x, quality))
+        front = pareto_front([(x, q) for _, x, q in rows])
+        points = [Point(m.name, x, q, i in front) for i, (m, x, q) in enumerate(rows)]
+        charts.append({
+            "title": t(f"chart_title_{key}"),
+            "svg": scatter(points, x_label=t(axis, currency=currency), y_label=t("chart_y"),
+                           title=t(f"chart_title_{key}")),
+            "front": [p.label for p in points if p.on_front],
+            "missing": [m.name for m in models if m.name not in {p.label for p in points}],
+        })
+    return charts
+
+
+@dataclass(frozen=True)
+class Degradation:
+    model: str
+    task: str
+    variety: str
+    reference: str
+    score: Score
+    drop: float  # the delta oriented so that negative is worse
+
+
+def _degradations(views: Sequence[TaskView], limit: int = 8) -> list[Degradation]:
+    """The largest drops against the reference variety, significant ones first."""
+    found = []
+    for view in views:
+        for model, task in view.rows:
+            for code, score in task.varieties.items():
+                if score.delta is None:
+                    continue
+                drop = score.delta if task.higher_is_better else -score.delta
+                if drop < 0:
+                    found.append(Degradation(model.name, view.key[1], code, view.reference,
+                                             score, drop))
+    found.sort(key=lambda d: (not d.score.significant, d.drop))
+    return found[:limit]
 
 
 def heat(value: float | None) -> str:
-    """Background colour for a score in [0, 1]: red (0) through amber to green (1)."""
+    """Background colour for a quality in [0, 1]: red (0) through amber to green (1)."""
     if value is None:
         return "#eeeeee"
     hue = round(max(0.0, min(1.0, value)) * 120)
@@ -109,28 +222,94 @@ def _environment(template_dir: Path | None) -> Environment:
 
 
 def build_report(
-    runs: Sequence[Run], *, title: str = "moroccan-eval report", template_dir: Path | None = None
+    runs: Sequence[Run],
+    *,
+    title: str | None = None,
+    lang: str = "en",
+    reference: str | None = None,
+    constraints: Constraints | None = None,
+    template_dir: Path | None = None,
 ) -> str:
-    """Render the report of ``runs`` to an HTML string."""
-    registry = varieties.registry()
+    """Render the report of ``runs`` to an HTML string.
+
+    ``reference`` recomputes every paired delta against that variety; ``constraints``
+    drive the recommendation block (the same logic as ``moroccan-eval recommend``).
+    """
+    t = Translator(lang)
+    constraints = constraints or Constraints()
+    models = summarize(runs, reference)
+    views = _task_views(models)
+    _read_predictions(views)
+    recommendation: Recommendation = recommend_model(models, constraints)
     suites: dict[str, dict[str, Any]] = {}
     for run in runs:
-        suite = run.manifest["suite"]
-        suites.setdefault(suite["ident"], suite)
-    by_model: dict[str, list[Run]] = defaultdict(list)
-    for run in runs:
-        by_model[run.manifest["model"]["spec"]["name"]].append(run)
+        suites.setdefault(run.manifest["suite"]["ident"], run.manifest["suite"])
+    registry = varieties.registry()
     return _environment(template_dir).get_template("report.html.j2").render(
-        title=title,
+        t=t,
+        lang=lang,
+        direction=t.direction,
+        title=title or t("default_title"),
         generated=utc_now(),
         version=__version__,
-        tables=_task_tables(runs),
+        models=models,
+        views=views,
+        recommendation=recommendation,
+        degradations=_degradations(views),
+        charts=_charts(models, t, constraints.currency),
+        currency=constraints.currency,
         runs=runs,
         suites=suites,
-        varieties=registry,
+        unanonymized=[r for r in runs if r.manifest.get("allow_unanonymized")],
+        variety_name=lambda code: registry[code].name(lang) if code in registry else code,
+        unparsed=UNPARSED,
     )
 
 
 def write_report(path: Path, html: str) -> None:
     """Atomically write the report file."""
     write_atomic(path, html)
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def find_chromium() -> str | None:
+    """The Chromium binary: ``$MOROCCAN_EVAL_CHROMIUM`` or the first one on ``PATH``."""
+    configured = os.environ.get("MOROCCAN_EVAL_CHROMIUM")
+    if configured:
+        return configured if Path(configured).is_file() else None
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def render_pdf(html_path: Path, pdf_path: Path, *, timeout_s: float = 120) -> None:
+    """Print the HTML report to an A4 PDF with headless Chromium."""
+    binary = find_chromium()
+    if binary is None:
+        raise MoroccanEvalError(
+            "--pdf needs Chromium: install it (Debian: apt-get install chromium) or set "
+            f"MOROCCAN_EVAL_CHROMIUM to its path; the HTML report {html_path} was written")
+    tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
+    with tempfile.TemporaryDirectory(prefix="moroccan-eval-chromium-") as profile:
+        command = [
+            binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--no-pdf-header-footer",
+            f"--print-to-pdf={tmp}", html_path.resolve().as_uri(),
+        ]
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            tmp.unlink(missing_ok=True)
+            raise MoroccanEvalError(f"Chromium did not print {html_path} within "
+                                    f"{timeout_s:g} s; the HTML report was written") from None
+    if done.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise MoroccanEvalError(f"Chromium could not print the PDF (exit {done.returncode}) "
+                                f"{detail[0]}; the HTML report {html_path} was written")
+    tmp.replace(pdf_path)

@@ -205,7 +205,7 @@ def score_classification(
         )
         deltas: dict[str, Any] = {}
         for metric in metrics:
-            rng = np.random.default_rng([seed, _stable_id(variety), _stable_id(metric)])
+            rng = np.random.default_rng([seed, stable_id(variety), stable_id(metric)])
             entry[metric] = metric_with_ci(metric, true, pred, n_boot, rng)
             if variety != reference_variety and reference:
                 deltas[metric] = paired_delta(metric, pairs, n_boot, rng)
@@ -215,6 +215,6 @@ def score_classification(
     return result
 
 
-def _stable_id(name: str) -> int:
+def stable_id(name: str) -> int:
     """A process-independent integer for seeding (``hash()`` is salted per process)."""
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")

@@ -57,3 +57,4 @@ def write_model(path: Path, base_url: str, **extra: object) -> Path:
     path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     return path
 
+

@@ -156,7 +156,60 @@ def test_models_check(tmp_path: Path, server: MockServer) -> None:
     assert code == 0 and "ollama-qwen" in out and "INVALID" not in out
 
 
+def test_report_recommend_compare_verify(tmp_path: Path, mini_suite: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = tmp_path / "runs"
+    assert invoke("run", "--suite", str(mini_suite), "--model", "majority", "--model",
+                  "char-ngram", "--out", str(runs))[0] == 0
+    majority, ngram = sorted(runs.iterdir(), key=lambda p: "char-ngram" in p.name)
+    code, out = invoke("report", str(runs), "-o", str(tmp_path / "ar.html"), "--lang", "ar",
+                       "--reference", "fra_Latn", "--min-variety", "ary_Latn=0.2")
+    html = (tmp_path / "ar.html").read_text(encoding="utf-8")
+    assert code == 0 and 'dir="rtl"' in html and "ary_Latn ≥ 20.0%" in html
+
+    code, out = invoke("recommend", str(runs), "--min-score", "0.01", "--json")
+    assert code == 0 and json.loads(out)["recommended"] in {"majority", "char-ngram"}
+    code, out = invoke("recommend", str(runs), "--min-score", "1")
+    assert code == 1 and "no model meets every constraint" in out and "fails: intents" in out
+
+    code, out = invoke("compare", str(majority), str(ngram))
+    assert code == 0 and out.startswith("B − A: char-ngram − majority")
+    assert "intents        accuracy  all" in out
+
+    code, out = invoke("verify", str(runs), "--suite", str(mini_suite))
+    assert code == 0 and out.count("VERIFIED") == 2
+    scores = ngram / "scores.json"
+    scores.write_text(scores.read_text(encoding="utf-8").replace('"value": 0.', '"value": 0.9'),
+                      encoding="utf-8")
+    code, out = invoke("verify", str(ngram), "--suite", str(mini_suite))
+    assert code == 1 and "FAILED" in out and "FAIL scores" in out
+
+    monkeypatch.setenv("MOROCCAN_EVAL_CHROMIUM", str(tmp_path / "no-browser"))
+    code, out = invoke("report", str(majority), "-o", str(tmp_path / "p.html"), "--pdf")
+    assert code == 1 and "--pdf needs Chromium" in out and (tmp_path / "p.html").is_file()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["recommend", "--min-variety", "ary_Arab:0.7"], "write VARIETY=SCORE"),
+    (["recommend", "--min-variety", "ary_arab=0.7"], "(did you mean 'ary_Arab'?)"),
+    (["recommend", "--min-score", "80"], "not a fraction between 0 and 1 (write 0.8 for 80%)"),
+    (["report", "-o", "x.html", "--reference", "fra"], "unknown variety 'fra'"),
+    (["report", "-o", "x.html", "--lang", "de"], "'de' is not one of 'en', 'fr', 'ar'"),
+    (["verify", "--sample", "5x"], "--sample: '5x'"),
+    (["verify", "--endpoint", "no-such.yaml"], "no model file"),
+])
+def test_decision_commands_reject_bad_input(args: list[str], expected: str, tmp_path: Path,
+                                            mini_suite: Path) -> None:
+    runs = tmp_path / "runs"
+    assert invoke("run", "--suite", str(mini_suite), "--model", "majority",
+                  "--out", str(runs))[0] == 0
+    code, out = invoke(args[0], str(runs), *args[1:])
+    assert code != 0 and expected in out and "Traceback" not in out
+    assert not (tmp_path / "x.html").exists()
+
+
 @pytest.mark.parametrize("command", [[], ["run"], ["demo"], ["report"], ["export"], ["rescore"],
+                                     ["recommend"], ["compare"], ["verify"],
                                      ["suites", "show"], ["models", "check"]])
 def test_every_command_has_help(command: list[str]) -> None:
     code, out = invoke(*command, "--help")

@@ -1,85 +1,241 @@
-"""The HTML report, checked as text and in real headless Chromium."""
+"""The HTML report, checked as text and in real headless Chromium (en, fr, ar)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from toy_models import HOSTILE, oracle_runs
 
 from moroccan_eval.adapters import load_model
-from moroccan_eval.report import build_report, write_report
-from moroccan_eval.results import load_run
+from moroccan_eval.analysis import Constraints
+from moroccan_eval.errors import MoroccanEvalError
+from moroccan_eval.report import build_report, render_pdf, write_report
+from moroccan_eval.results import Run, load_run
 from moroccan_eval.runner import RunOptions, run
 from moroccan_eval.suites import load_suite
 
-PAYLOAD = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="Chromium is not installed (CI installs it: see .ci/run)")
+SECTIONS = ("summary", "heatmap", "tradeoffs", "tasks", "usage", "errors", "provenance")
 
 
-@pytest.fixture
-def report_file(tmp_path: Path, mini_suite: Path) -> Path:
-    hostile = tmp_path / "hostile.yaml"
-    hostile.write_text(yaml.safe_dump({
-        "name": f"evil{PAYLOAD}", "adapter": "python", "callable": "toy_models:keyword_router",
+def _in_thread(function: Any, *args: Any) -> Any:
+    """Playwright's sync API keeps an event loop running in this thread: runs, which start
+    their own loop, go to another thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Run]:
+    return list(_in_thread(_three_models, tmp_path_factory.mktemp("report")))
+
+
+def _three_models(root: Path) -> list[Run]:
+    """Three models on the mini suite; one is named and answers with markup."""
+    suite = root / "mini"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "suites" / "mini", suite)
+    evil = root / "evil.yaml"
+    evil.write_text(yaml.safe_dump({
+        "name": f"evil{HOSTILE}", "adapter": "python", "callable": "toy_models:hostile",
         "info": {"parameters_b": 1.5}}), encoding="utf-8")
-    results = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
-                             progress=False),
-                  [load_model("char-ngram"), load_model("majority"), load_model(str(hostile))])
-    path = tmp_path / "report.html"
-    write_report(path, build_report([load_run(r.path) for r in results], title="T <b>x</b>"))
-    return path
+    results = run(RunOptions(suite=load_suite(suite), out_dir=root / "runs", progress=False),
+                  [load_model("char-ngram"), load_model("majority"), load_model(str(evil))])
+    return [load_run(r.path) for r in results]
 
 
-def test_report_is_self_contained_and_escaped(report_file: Path) -> None:
-    html = report_file.read_text(encoding="utf-8")
-    assert "<script" not in html and "onerror=\"alert" not in html
+@pytest.fixture(scope="module")
+def ten_models(tmp_path_factory: pytest.TempPathFactory) -> list[Run]:
+    paths = _in_thread(oracle_runs, tmp_path_factory.mktemp("ten"), 10)
+    return [load_run(p) for p in paths]
+
+
+def test_report_is_self_contained_and_escaped(runs: list[Run]) -> None:
+    html = build_report(runs, title="T <b>x</b>")
+    assert html.count("<script") == 1 and "onerror=\"alert" not in html  # only our own script
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", html)  # nothing fetched from elsewhere
     assert "T &lt;b&gt;x&lt;/b&gt;" in html
+    for section in SECTIONS:
+        assert f'id="{section}"' in html
     for needle in ("char-ngram", "majority", "arb_Arab", "Signatures", "moroccan-eval:",
-                   "Cost / 1k req. (MAD)", "authored test fixture; not reviewed"):
+                   "Cost / 1k req. (MAD)", "authored test fixture; not reviewed",
+                   "Confusion matrix", "Recommended: ", "Items most models got wrong"):
         assert needle in html
 
 
-def test_template_override(tmp_path: Path, report_file: Path) -> None:
+def test_recommendation_block_follows_the_constraints(runs: list[Run]) -> None:
+    html = build_report(runs, constraints=Constraints(min_score=0.99))
+    assert "No model meets every constraint." in html and "score ≥ 99.0% on every task" in html
+    assert html.count("✘ fails: intents: ") == 3
+
+
+def test_languages_and_direction(runs: list[Run]) -> None:
+    french = build_report(runs, lang="fr")
+    assert '<html lang="fr" dir="ltr">' in french and "Dégradation par variété" in french
+    assert "Darija (graphie latine, arabizi)" in french
+    arabic = build_report(runs, lang="ar")
+    assert '<html lang="ar" dir="rtl">' in arabic and "التراجع حسب الصنف اللغوي" in arabic
+    assert "الدارجة (بالحرف اللاتيني، عربيزي)" in arabic
+
+
+def test_unanonymized_runs_are_flagged_and_their_inputs_hidden(runs: list[Run]) -> None:
+    flagged = Run(runs[0].path, {**runs[0].manifest, "allow_unanonymized": True},
+                  runs[0].scores)
+    html = build_report([flagged, *runs[1:]])
+    assert "used --allow-unanonymized" in html and "Inputs hidden" in html
+    some_input = next(runs[1].predictions())["fields"]["text"]
+    assert some_input not in html
+
+
+def test_template_override(tmp_path: Path, runs: list[Run]) -> None:
     (tmp_path / "tpl").mkdir()
-    (tmp_path / "tpl" / "style.css.j2").write_text("<style>body{color:red}</style>")
-    run_dirs = sorted((tmp_path / "runs").iterdir())
-    html = build_report([load_run(p) for p in run_dirs], template_dir=tmp_path / "tpl")
-    assert "body{color:red}" in html and "char-ngram" in html
+    (tmp_path / "tpl" / "_summary.html.j2").write_text("<section id=summary>mine</section>")
+    html = build_report(runs, template_dir=tmp_path / "tpl")
+    assert "<section id=summary>mine</section>" in html and 'id="heatmap"' in html
 
 
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
-                    reason="Chromium is not installed (CI installs it: see .ci/run)")
-def test_report_renders_in_chromium_without_errors_or_network(report_file: Path) -> None:
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    console: list[str] = []
-    requests: list[str] = []
-    dialogs: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync"])
-        page = browser.new_page(java_script_enabled=True)
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(report_file.as_uri())
-        page.wait_for_load_state("load")
-        assert requests == [report_file.as_uri()]
-        assert console == [] and dialogs == []
-        assert "evil<script>alert(1)</script>" in page.inner_text("body")
-        assert page.locator("table.scores").count() == 1
-        assert page.locator("table.scores tbody tr").count() == 3
-        artifacts = os.environ.get("CI_ARTIFACTS")
-        if artifacts:
-            Path(artifacts).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(artifacts) / "report-en.png"), full_page=True)
+        yield browser
         browser.close()
+
+
+def _open(browser: Any, path: Path, *, javascript: bool = True) -> tuple[Any, list[str]]:
+    page = browser.new_page(java_script_enabled=javascript,
+                            viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("request", lambda r: r.url == path.as_uri() or problems.append(f"request {r.url}"))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page, problems
+
+
+def _screenshot(page: Any, name: str) -> None:
+    artifacts = os.environ.get("CI_ARTIFACTS")
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(artifacts) / name), full_page=True)
+
+
+@needs_chromium
+@pytest.mark.parametrize("lang", ["en", "fr", "ar"])
+def test_renders_in_chromium_without_errors_or_network(
+        browser: Any, runs: list[Run], tmp_path: Path, lang: str) -> None:
+    path = tmp_path / f"report-{lang}.html"
+    write_report(path, build_report(runs, lang=lang))
+    page, problems = _open(browser, path)
+    assert problems == []
+    assert page.evaluate("document.documentElement.dir") == ("rtl" if lang == "ar" else "ltr")
+    assert page.evaluate("getComputedStyle(document.body).direction") == \
+        ("rtl" if lang == "ar" else "ltr")
+    body = page.inner_text("body")
+    assert HOSTILE in body  # shown as text, never executed
+    assert page.locator("#heatmap table.scores tbody tr").count() == 3
+    assert page.locator("svg.chart").count() == 2
+    _screenshot(page, f"report-{lang}.png")
+    page.close()
+
+
+@needs_chromium
+def test_sorting_works_and_the_report_reads_the_same_without_javascript(
+        browser: Any, runs: list[Run], tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_report(path, build_report(runs))
+    page, problems = _open(browser, path)
+    rows = "#summary table.sortable tbody th"
+    header = page.locator("#summary table.sortable thead th").nth(2)  # quality
+    header.click()
+    ascending = page.locator(rows).all_inner_texts()
+    header.click()
+    descending = page.locator(rows).all_inner_texts()
+    assert ascending == list(reversed(descending)) and ascending[0] != descending[0]
+    assert page.locator("input.filter").first.is_visible()
+    page.locator("input.filter").first.fill("zzz-no-such-text")
+    assert page.locator("table.worst tbody tr:visible").count() == 0
+    assert problems == []
+    page.close()
+
+    static, problems = _open(browser, path, javascript=False)
+    assert not static.locator("input.filter").first.is_visible()
+    assert static.locator("#heatmap table.scores tbody tr").count() == 3
+    assert problems == []
+    static.close()
+
+
+@needs_chromium
+def test_ten_models_by_seven_varieties_stay_legible(
+        browser: Any, ten_models: list[Run], tmp_path: Path) -> None:
+    path = tmp_path / "ten.html"
+    write_report(path, build_report(ten_models))
+    page, problems = _open(browser, path)
+    assert problems == []
+    heatmap = page.locator("#heatmap table.scores")
+    assert heatmap.locator("tbody tr").count() == 10
+    assert heatmap.locator("thead th").count() == 2 + 7
+    # The page itself never scrolls sideways; wide tables scroll inside their own box.
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 1280
+    box = heatmap.bounding_box()
+    assert box is not None and box["width"] <= 1280
+    sizes = page.evaluate("""[...document.querySelectorAll('#heatmap .score')]
+        .map(e => parseFloat(getComputedStyle(e).fontSize))""")
+    assert len(sizes) == 80 and min(sizes) >= 12
+    for k in range(10):
+        assert page.locator(f"#heatmap th bdi.model:text-is('oracle-{k}')").is_visible()
+    assert page.locator("svg.chart").first.locator("text:has-text('oracle-9')").count() == 1
+    _screenshot(page, "report-10-models.png")
+    page.close()
+
+
+@needs_chromium
+def test_pdf_is_printed_on_a4(runs: list[Run], tmp_path: Path) -> None:
+    html = tmp_path / "r.html"
+    write_report(html, build_report(runs))
+    render_pdf(html, tmp_path / "r.pdf")
+    data = (tmp_path / "r.pdf").read_bytes()
+    assert data.startswith(b"%PDF")
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
+    assert boxes and all(abs(float(w) - 595) < 2 and abs(float(h) - 842) < 2 for w, h in boxes)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_pdf_without_chromium_says_what_to_install(runs: list[Run], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOROCCAN_EVAL_CHROMIUM", str(tmp_path / "no-such-browser"))
+    html = tmp_path / "r.html"
+    write_report(html, build_report(runs))
+    with pytest.raises(MoroccanEvalError, match="--pdf needs Chromium"):
+        render_pdf(html, tmp_path / "r.pdf")
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_build_time_and_size_for_ten_models(ten_models: list[Run]) -> None:
+    started = time.perf_counter()
+    html = build_report(ten_models)
+    assert time.perf_counter() - started < 30  # a sanity bound; the target is in benchmarks/
+    assert len(html.encode()) < 5_000_000
+    json.dumps(len(html))

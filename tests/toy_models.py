@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 KEYWORDS = {
@@ -33,3 +34,65 @@ def instant(request: dict[str, Any]) -> str:
 async def slow_async(request: dict[str, Any]) -> str:
     await asyncio.sleep(0.01)
     return "other"
+
+
+# Oracles for synthetic suites (``moroccan_eval.synthetic``): the reference of "message g
+# in <variety>" is LABELS[g % 3], so a toy can be right on purpose. ``oracle_k`` is right on
+# a share of items that falls with k and with the variety's distance from MSA, and reports
+# token counts that grow with k, so ten oracles span a quality/cost trade-off.
+_PENALTY = {"arb_Arab": 0, "fra_Latn": 5, "ary_Arab": 10, "ary_fra_mix": 15, "ary_Latn": 20,
+            "zgh_Latn": 30, "zgh_Tfng": 35}
+
+
+def _make_oracle(k: int) -> Any:
+    from moroccan_eval.scoring import stable_id
+    from moroccan_eval.synthetic import LABELS
+
+    def oracle(request: dict[str, Any]) -> dict[str, Any]:
+        _, g, _, variety = request["input"]["text"].split(" ")
+        skill = 95 - 6 * k - _PENALTY.get(variety, 0)
+        right = stable_id(f"{k}/{g}/{variety}") % 100 < skill
+        label = LABELS[int(g) % 3] if right else LABELS[(int(g) + 1) % 3]
+        return {"text": label, "input_tokens": 50 + 40 * (9 - k), "output_tokens": 2}
+
+    oracle.__name__ = f"oracle_{k}"
+    return oracle
+
+
+for _k in range(10):
+    globals()[f"oracle_{_k}"] = _make_oracle(_k)
+
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+
+
+def hostile(request: dict[str, Any]) -> str:
+    """A model whose answers are markup: reports must show them as text."""
+    return f"refund {HOSTILE}" if "flous" in request["input"]["text"] else HOSTILE
+
+
+def oracle_runs(root: Path, models: int, *, groups: int = 12,
+                params: bool = True) -> list[Path]:
+    """Run ``models`` toy oracles (tests/toy_models.py) on a synthetic suite of all seven
+    core varieties; returns the run directories, best model first."""
+    import yaml
+
+    from moroccan_eval.adapters import load_model
+    from moroccan_eval.runner import RunOptions, run
+    from moroccan_eval.suites import load_suite
+    from moroccan_eval.synthetic import make_suite
+    from moroccan_eval.varieties import core_codes
+
+    suite = make_suite(root / "suite", groups, tuple(core_codes()))
+    specs = []
+    for k in range(models):
+        spec = root / f"oracle-{k}.yaml"
+        spec.write_text(yaml.safe_dump({
+            "name": f"oracle-{k}", "adapter": "python", "callable": f"toy_models:oracle_{k}",
+            "pricing": {"input_per_mtok": 2.0, "output_per_mtok": 8.0, "currency": "USD"},
+            "info": {"parameters_b": float(70 - 7 * k)} if params else {},
+        }), encoding="utf-8")
+        specs.append(load_model(str(spec)))
+    results = run(RunOptions(suite=load_suite(suite), out_dir=root / "runs", progress=False),
+                  specs)
+    return [r.path for r in results]

@@ -1,0 +1,286 @@
+"""Verifying a vendor's or a submitter's results.
+
+Offline checks, from the run directory and the locally installed suite only:
+
+- **scores**: re-parse every stored raw output and recompute every metric and CI; they must
+  equal ``scores.json``;
+- **signatures**: each task's signature must be the one its manifest implies;
+- **suite**: the suite named in the manifest, installed here, must have the same version,
+  content hash and task file hashes;
+- **items**: every prediction must be an item of that suite with the same reference and
+  input, and the run must cover the whole selection it claims (no dropped hard items);
+- **prompts**: every stored request hash must equal the hash of the request rebuilt from
+  the suite's prompt templates (the model was asked what the suite asks).
+
+Online, with ``endpoint``: a seeded random sample of items is sent again to the vendor's
+live endpoint and the parsed answers are compared with the stored ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .adapters import build_adapter
+from .adapters.base import ModelSpec, Request, TaskContext
+from .errors import ConfigError, MoroccanEvalError
+from .prompts import PromptRenderer
+from .results import Run, compute_scores, reparse, signature
+from .runner import RateLimiter, call_with_retries
+from .scoring import LabelParser
+from .suites import Item, Suite, load_suite
+
+TOLERANCE = 1e-6
+SHOWN = 5  # mismatches listed per check
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    """The outcome of verifying one run."""
+
+    run: Run
+    checks: list[Check] = field(default_factory=list)
+    agreement: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": str(self.run.path), "ok": self.ok,
+            "checks": [check.__dict__ for check in self.checks],
+            "agreement": self.agreement,
+        }
+
+
+def parse_sample(text: str) -> float | int:
+    """``"5%"`` or ``"0.05"`` → a fraction; ``"20"`` → a number of items."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
+    if not match:
+        raise ConfigError(f"--sample: '{text}' is not a share (5%, 0.05) or a count (20)")
+    value = float(match.group(1))
+    if match.group(2):
+        value /= 100
+    elif value >= 1:
+        return int(value)
+    if not 0 < value <= 1:
+        raise ConfigError(f"--sample: '{text}' must be more than 0% and at most 100%")
+    return value
+
+
+def _walk(claimed: Any, actual: Any, path: str) -> Iterator[str]:
+    """Paths where two score trees differ (numbers compared within ``TOLERANCE``)."""
+    if isinstance(claimed, dict) and isinstance(actual, dict):
+        for key in sorted(set(claimed) | set(actual)):
+            if key not in claimed or key not in actual:
+                yield f"{path}/{key}: present in only one of claimed and recomputed"
+            else:
+                yield from _walk(claimed[key], actual[key], f"{path}/{key}")
+    elif isinstance(claimed, list) and isinstance(actual, list) and len(claimed) == len(actual):
+        for i, (a, b) in enumerate(zip(claimed, actual, strict=True)):
+            yield from _walk(a, b, f"{path}[{i}]")
+    elif isinstance(claimed, int | float) and isinstance(actual, int | float) \
+            and not isinstance(claimed, bool):
+        if not math.isclose(claimed, actual, abs_tol=TOLERANCE):
+            yield f"{path}: claimed {claimed}, recomputed {actual}"
+    elif claimed != actual:
+        yield f"{path}: claimed {claimed!r}, recomputed {actual!r}"
+
+
+def _summary(problems: list[str]) -> str:
+    shown = "; ".join(problems[:SHOWN])
+    more = f" (+{len(problems) - SHOWN} more)" if len(problems) > SHOWN else ""
+    return shown + more
+
+
+def _check_scores(run: Run, records: list[dict[str, Any]]) -> Check:
+    recomputed = compute_scores(run.manifest, records, run.manifest.get("wall_s"))
+    problems = []
+    for task, entry in recomputed["tasks"].items():
+        claimed = run.scores.get("tasks", {}).get(task)
+        if claimed is None:
+            problems.append(f"{task}: no claimed scores")
+            continue
+        for part in ("varieties", "overall"):
+            problems += _walk(claimed.get(part), entry[part], f"{task}/{part}")
+    extra = set(run.scores.get("tasks", {})) - set(recomputed["tasks"])
+    problems += [f"{task}: claimed scores for a task the run does not hold" for task in extra]
+    if problems:
+        return Check("scores", False, _summary(problems))
+    return Check("scores", True, f"recomputed from {len(records)} stored raw outputs; "
+                 "every metric and interval matches")
+
+
+def _check_signatures(run: Run) -> Check:
+    problems = []
+    for task, entry in run.scores.get("tasks", {}).items():
+        if task not in run.manifest["tasks"]:
+            continue
+        expected = signature(run.manifest, task)
+        if entry.get("signature") != expected:
+            problems.append(f"{task}: claimed {entry.get('signature')!r}, expected {expected!r}")
+    if problems:
+        return Check("signatures", False, _summary(problems))
+    return Check("signatures", True, "match the manifest")
+
+
+def _check_suite(run: Run, suite_ref: str | None) -> tuple[Check, Suite | None]:
+    claimed = run.manifest["suite"]
+    try:
+        suite = load_suite(suite_ref or claimed["name"])
+    except MoroccanEvalError as exc:
+        reason = str(exc).splitlines()[0]
+        return Check("suite", False, f"cannot load the suite here: {reason}"), None
+    problems = []
+    if suite.version != claimed["version"]:
+        problems.append(f"version: run has {claimed['version']}, installed {suite.version}")
+    if suite.sha256 != claimed["sha256"]:
+        problems.append(f"content hash: run has {claimed['sha256'][:12]}, installed "
+                        f"{suite.sha256[:12]} (data or task files differ)")
+    for task, info in run.manifest["tasks"].items():
+        if task not in suite.tasks:
+            problems.append(f"task '{task}' is not in the installed suite")
+        elif suite.spec.checksums.get(f"tasks/{task}.yaml") != info["sha256"]:
+            problems.append(f"tasks/{task}.yaml differs from the run's")
+    if problems:
+        return Check("suite", False, _summary(problems)), suite
+    return Check("suite", True, f"{suite.ident} matches the installed suite"), suite
+
+
+def _renderers(run: Run, suite: Suite) -> dict[str, tuple[Any, PromptRenderer, list[Item]]]:
+    out = {}
+    for name in run.manifest["tasks"]:
+        task = suite.tasks[name]
+        train = list(task.items("train"))
+        out[name] = (task, PromptRenderer(task.spec, train, seed=run.manifest["seed"]), train)
+    return out
+
+
+def _request(renderer: PromptRenderer, item: Item) -> Request:
+    return Request(messages=renderer.render(item), input=item["fields"])
+
+
+def _check_items_and_prompts(
+    run: Run, suite: Suite, records: list[dict[str, Any]]
+) -> tuple[list[Check], dict[tuple[str, str], Item]]:
+    selection = run.manifest["selection"]
+    renderers = _renderers(run, suite)
+    expected: dict[tuple[str, str], Item] = {}
+    for name, (task, _, _) in renderers.items():
+        for item in task.items(selection["split"], selection.get("varieties"),
+                               selection.get("limit")):
+            expected[(name, item["id"])] = item
+    item_problems, prompt_problems = [], []
+    seen = set()
+    for rec in records:
+        key = (rec["task"], rec["id"])
+        seen.add(key)
+        item = expected.get(key)
+        if item is None:
+            item_problems.append(f"{rec['id']}: not an item of the claimed selection")
+            continue
+        for field_name in ("reference", "variety", "group", "fields"):
+            if rec.get(field_name) != item[field_name]:
+                item_problems.append(f"{rec['id']}: {field_name} differs from the suite's")
+        renderer = renderers[rec["task"]][1]
+        if rec.get("request_hash") != _request(renderer, item).hash():
+            prompt_problems.append(f"{rec['id']}: the stored request is not the suite's prompt")
+    missing = sorted(k[1] for k in set(expected) - seen)
+    if missing:
+        item_problems.append(f"{len(missing)} item(s) of the selection have no prediction, "
+                             f"e.g. {', '.join(missing[:SHOWN])}")
+    checks = [
+        Check("items", not item_problems, _summary(item_problems) if item_problems else
+              f"all {len(expected)} items of the selection, with the suite's references"),
+        Check("prompts", not prompt_problems, _summary(prompt_problems) if prompt_problems
+              else "every request hash matches the suite's prompt templates"),
+    ]
+    return checks, expected
+
+
+async def _requery(
+    run: Run, suite: Suite, spec: ModelSpec, keys: list[tuple[str, str]],
+    items: dict[tuple[str, str], Item], stored: dict[tuple[str, str], dict[str, Any]],
+) -> dict[str, Any]:
+    adapter = build_adapter(spec)
+    renderers = _renderers(run, suite)
+    limiter = RateLimiter(spec.limits.requests_per_minute)
+    gate = asyncio.Semaphore(spec.limits.concurrency)
+    agree, errors, disagreements = 0, 0, []
+    try:
+        for name, (task, _, train) in renderers.items():
+            await adapter.prepare(TaskContext(
+                name=name, type=task.spec.type, labels=task.labels,
+                input_fields=task.spec.input_fields, train=[dict(i) for i in train]))
+        parsers = {name: LabelParser(task.spec.labels) for name, (task, _, _) in renderers.items()}
+
+        async def one(key: tuple[str, str]) -> None:
+            nonlocal agree, errors
+            request = _request(renderers[key[0]][1], items[key])
+            async with gate:
+                response, error, _ = await call_with_retries(adapter, request, spec, limiter)
+            if response is None:
+                errors += 1
+                disagreements.append(f"{key[1]}: endpoint error {error}")
+                return
+            live = parsers[key[0]].parse(response.text)
+            if live == stored[key].get("parsed"):
+                agree += 1
+            else:
+                disagreements.append(f"{key[1]}: stored {stored[key].get('parsed')!r}, "
+                                     f"live {live!r}")
+
+        await asyncio.gather(*(one(key) for key in keys))
+    finally:
+        await adapter.aclose()
+    return {"model": spec.name, "sampled": len(keys), "agree": agree, "errors": errors,
+            "rate": agree / len(keys) if keys else None,
+            "disagreements": sorted(disagreements)[:SHOWN]}
+
+
+def verify_run(
+    run: Run, *, suite_ref: str | None = None, endpoint: ModelSpec | None = None,
+    sample: float | int = 0.05, seed: int = 0, min_agreement: float = 0.9,
+) -> Verification:
+    """Check a run's claims offline and, with ``endpoint``, against the live model."""
+    result = Verification(run)
+    records = list(reparse(run.manifest, run.predictions()))
+    result.checks.append(_check_scores(run, records))
+    result.checks.append(_check_signatures(run))
+    suite_check, suite = _check_suite(run, suite_ref)
+    result.checks.append(suite_check)
+    if suite is None or not suite_check.ok:
+        result.checks.append(Check("items", False, "not checked: the suite does not match"))
+        return result
+    item_checks, items = _check_items_and_prompts(run, suite, records)
+    result.checks += item_checks
+    if endpoint is not None:
+        stored = {(r["task"], r["id"]): r for r in records
+                  if (r["task"], r["id"]) in items and not r.get("error")}
+        population = sorted(stored)
+        size = sample if isinstance(sample, int) else math.ceil(sample * len(population))
+        keys = random.Random(seed).sample(population, min(size, len(population)))
+        result.agreement = asyncio.run(_requery(run, suite, endpoint, keys, items, stored))
+        rate = result.agreement["rate"]
+        ok = rate is not None and rate >= min_agreement
+        result.checks.append(Check(
+            "endpoint", ok,
+            f"{result.agreement['agree']} of {len(keys)} sampled answers agree "
+            f"({'–' if rate is None else f'{100 * rate:.1f}%'}; required "
+            f"{100 * min_agreement:.0f}%)"
+            + ("; " + _summary(result.agreement["disagreements"])
+               if result.agreement["disagreements"] else "")))
+    return result

@@ -1,0 +1,119 @@
+"""Summaries, Pareto fronts, the recommendation and paired comparison, on real runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from toy_models import oracle_runs
+
+from moroccan_eval.analysis import (
+    Constraints,
+    compare_runs,
+    pareto_front,
+    recommend,
+    summarize,
+)
+from moroccan_eval.errors import ConfigError, RunError
+from moroccan_eval.results import Run, load_run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Run]:
+    return [load_run(p) for p in oracle_runs(tmp_path_factory.mktemp("oracles"), 3)]
+
+
+def test_pareto_front_keeps_only_undominated_points() -> None:
+    points = [(1.0, 0.5), (2.0, 0.7), (2.0, 0.6), (3.0, 0.7), (0.5, 0.2)]
+    assert pareto_front(points) == {0, 1, 4}
+    assert pareto_front([(1.0, 0.5), (1.0, 0.5)]) == {0, 1}  # ties dominate nobody
+
+
+def test_summaries_order_quality_and_cost(runs: list[Run]) -> None:
+    models = {m.name: m for m in summarize(runs)}
+    assert set(models) == {"oracle-0", "oracle-1", "oracle-2"}
+    best, worst = models["oracle-0"], models["oracle-2"]
+    assert best.quality() > worst.quality()
+    assert best.cost_per_1k("MAD") > worst.cost_per_1k("MAD")
+    assert best.cost_per_1k("MAD") == pytest.approx(10 * best.cost_per_1k("USD"))
+    assert best.parameters_b == 70.0
+    task = best.tasks[0]
+    assert task.reference == "arb_Arab" and task.varieties["arb_Arab"].delta is None
+    assert task.varieties["zgh_Tfng"].delta is not None
+
+
+def test_recommend_takes_the_cheapest_model_meeting_every_constraint(runs: list[Run]) -> None:
+    models = summarize(runs)
+    loose = recommend(models, Constraints(min_score=0.3))
+    assert loose.chosen is not None and loose.chosen.model.name == "oracle-2"  # cheapest
+
+    quality = {m.name: m.quality() for m in models}
+    between = (quality["oracle-0"] + max(quality["oracle-1"], quality["oracle-2"])) / 2
+    tight = recommend(models, Constraints(min_score=between))
+    assert tight.chosen is not None and tight.chosen.model.name == "oracle-0"
+    failures = {v.model.name: v.failure for v in tight.verdicts}
+    assert failures["oracle-0"] is None
+    assert failures["oracle-2"] is not None and failures["oracle-2"].startswith("intents: ")
+
+    none = recommend(models, Constraints(min_score=0.3, max_cost_per_1k=0.001))
+    assert none.chosen is None
+    assert all("cost per 1k" in (v.failure or "") for v in none.verdicts)
+    as_dict = none.to_dict()
+    assert as_dict["recommended"] is None and len(as_dict["models"]) == 3
+
+
+def test_variety_constraint_names_the_first_failing_variety(runs: list[Run]) -> None:
+    models = summarize(runs)
+    zgh = min(m.tasks[0].varieties["zgh_Tfng"].value for m in models)
+    result = recommend(models, Constraints(min_variety={"zgh_Tfng": zgh + 0.01}))
+    worst = next(v for v in result.verdicts
+                 if v.model.tasks[0].varieties["zgh_Tfng"].value == zgh)
+    assert worst.failure is not None and worst.failure.startswith("intents · zgh_Tfng: ")
+    missing = recommend(models, Constraints(min_variety={"eng_Latn": 0.1}))
+    assert all(v.failure == "eng_Latn: not evaluated" for v in missing.verdicts)
+    with pytest.raises(ConfigError, match="did you mean 'ary_Arab'"):
+        recommend(models, Constraints(min_variety={"ary_arab": 0.5}))
+
+
+def test_strict_judges_by_the_ci_lower_bound(runs: list[Run]) -> None:
+    models = summarize(runs)
+    best = next(m for m in models if m.name == "oracle-0")
+    threshold = (best.quality() + best.quality(strict=True)) / 2
+    assert recommend([best], Constraints(min_score=threshold)).chosen is not None
+    strict = recommend([best], Constraints(min_score=threshold, strict=True))
+    assert strict.chosen is None
+    assert "CI lower bound" in (strict.verdicts[0].failure or "")
+
+
+def test_reference_override_recomputes_deltas(runs: list[Run]) -> None:
+    [default] = [m for m in summarize(runs[:1])]
+    [moved] = [m for m in summarize(runs[:1], reference="fra_Latn")]
+    assert moved.tasks[0].reference == "fra_Latn"
+    assert moved.tasks[0].varieties["fra_Latn"].delta is None
+    assert default.tasks[0].varieties["fra_Latn"].delta is not None
+    assert moved.tasks[0].varieties["arb_Arab"].delta is not None
+    assert moved.tasks[0].overall == default.tasks[0].overall  # only deltas change
+    with pytest.raises(ConfigError, match="unknown variety 'fra'"):
+        summarize(runs[:1], reference="fra")
+
+
+def test_compare_runs_pairs_items_and_tests_significance(runs: list[Run]) -> None:
+    same = compare_runs(runs[0], runs[0])
+    assert all(d.delta == 0 and not d.significant for d in same)
+    diffs = {(d.variety, d.metric): d for d in compare_runs(runs[0], runs[2])}
+    overall = diffs[("all", "accuracy")]
+    assert overall.n_pairs == 12 * 7
+    assert overall.delta == pytest.approx(overall.b - overall.a)
+    assert overall.delta < 0 and overall.ci is not None and overall.ci[0] <= overall.delta
+
+
+def test_compare_refuses_runs_of_different_suites(runs: list[Run], tmp_path: Path,
+                                                   mini_suite: Path) -> None:
+    from moroccan_eval.adapters import load_model
+    from moroccan_eval.runner import RunOptions, run
+    from moroccan_eval.suites import load_suite
+
+    [other] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path, progress=False),
+                  [load_model("majority")])
+    with pytest.raises(RunError, match="different suites"):
+        compare_runs(runs[0], load_run(other.path))

@@ -1,0 +1,126 @@
+"""Verifying submissions: offline checks, and re-querying a live endpoint over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import write_model
+
+from moroccan_eval.adapters import load_model
+from moroccan_eval.errors import ConfigError
+from moroccan_eval.mockserver import MockServer
+from moroccan_eval.results import PREDICTIONS, SCORES, load_run
+from moroccan_eval.runner import RunOptions, run
+from moroccan_eval.suites import load_suite
+from moroccan_eval.verify import parse_sample, verify_run
+
+
+def _run(suite: Path, out: Path, model: str) -> Path:
+    [result] = run(RunOptions(suite=load_suite(suite), out_dir=out, progress=False),
+                   [load_model(model)])
+    return result.path
+
+
+def _checks(path: Path, **kwargs: object) -> dict[str, tuple[bool, str]]:
+    result = verify_run(load_run(path), **kwargs)  # type: ignore[arg-type]
+    return {c.name: (c.ok, c.detail) for c in result.checks}
+
+
+def _edit_lines(path: Path, edit: object) -> None:
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [edit(r) for r in lines]  # type: ignore[operator]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines if r),
+                    encoding="utf-8")
+
+
+def test_an_honest_run_verifies(tmp_path: Path, mini_suite: Path) -> None:
+    path = _run(mini_suite, tmp_path, "char-ngram")
+    checks = _checks(path, suite_ref=str(mini_suite))
+    assert checks.keys() == {"scores", "signatures", "suite", "items", "prompts"}
+    assert all(ok for ok, _ in checks.values()), checks
+
+
+def test_inflated_scores_are_caught(tmp_path: Path, mini_suite: Path) -> None:
+    path = _run(mini_suite, tmp_path, "majority")
+    scores = json.loads((path / SCORES).read_text(encoding="utf-8"))
+    scores["tasks"]["intents"]["overall"]["accuracy"]["value"] = 0.99
+    scores["tasks"]["intents"]["signature"] = "moroccan-eval:0.1.0|suite:other"
+    (path / SCORES).write_text(json.dumps(scores), encoding="utf-8")
+    checks = _checks(path, suite_ref=str(mini_suite))
+    ok, detail = checks["scores"]
+    assert not ok and "intents/overall/accuracy/value: claimed 0.99, recomputed" in detail
+    assert not checks["signatures"][0]
+
+
+def test_edited_references_and_dropped_items_are_caught(tmp_path: Path,
+                                                        mini_suite: Path) -> None:
+    path = _run(mini_suite, tmp_path, "char-ngram")
+    dropped: list[str] = []
+
+    def tamper(record: dict[str, object]) -> dict[str, object] | None:
+        if record["variety"] == "ary_Latn" and not dropped:
+            dropped.append(str(record["id"]))
+            return None  # a hard item quietly left out
+        if record["variety"] == "fra_Latn":
+            record["reference"] = record["parsed"]  # the answer key bent to the outputs
+        return record
+
+    _edit_lines(path / PREDICTIONS, tamper)
+    checks = _checks(path, suite_ref=str(mini_suite))
+    ok, detail = checks["items"]
+    assert not ok and "reference differs from the suite's" in detail
+    assert f"have no prediction, e.g. {dropped[0]}" in detail
+
+
+def test_a_changed_prompt_or_suite_is_caught(tmp_path: Path, mini_suite: Path) -> None:
+    path = _run(mini_suite, tmp_path, "char-ngram")
+    _edit_lines(path / PREDICTIONS, lambda r: {**r, "request_hash": "0" * 64}
+                if r["variety"] == "arb_Arab" else r)
+    ok, detail = _checks(path, suite_ref=str(mini_suite))["prompts"]
+    assert not ok and "is not the suite's prompt" in detail
+
+    changed = tmp_path / "changed"
+    shutil.copytree(mini_suite, changed)
+    task = changed / "tasks" / "intents.yaml"
+    task.write_text(task.read_text(encoding="utf-8").replace("Answer", "Reply"),
+                    encoding="utf-8")
+    from moroccan_eval.suites import compute_checksums
+
+    spec = yaml.safe_load((changed / "suite.yaml").read_text(encoding="utf-8"))
+    spec["checksums"] = compute_checksums(changed)
+    (changed / "suite.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    checks = _checks(path, suite_ref=str(changed))
+    assert not checks["suite"][0] and "content hash" in checks["suite"][1]
+    assert "tasks/intents.yaml differs" in checks["suite"][1]
+    assert not checks["items"][0]
+
+
+def test_live_endpoint_agreement_over_http(tmp_path: Path, mini_suite: Path,
+                                           server: MockServer) -> None:
+    spec = write_model(tmp_path / "vendor.yaml", server.base_url)
+    path = _run(mini_suite, tmp_path / "runs", str(spec))
+    before = server.requests
+    checks = _checks(path, suite_ref=str(mini_suite), endpoint=load_model(str(spec)),
+                     sample=0.5)
+    assert checks["endpoint"][0] and "agree (100.0%" in checks["endpoint"][1]
+    n_items = sum(1 for _ in load_run(path).predictions())
+    assert server.requests - before == -(-n_items // 2)  # ceil(50%) re-sent, no more
+
+    server.behaviour.reply = lambda messages: "other"  # the vendor swapped the model
+    result = verify_run(load_run(path), suite_ref=str(mini_suite),
+                        endpoint=load_model(str(spec)), sample=10, min_agreement=0.9)
+    assert not result.ok and result.agreement is not None
+    assert result.agreement["sampled"] == 10 and result.agreement["rate"] < 0.9
+
+
+def test_sample_parsing() -> None:
+    assert parse_sample("5%") == pytest.approx(0.05)
+    assert parse_sample("0.2") == pytest.approx(0.2)
+    assert parse_sample("20") == 20
+    for bad in ("5x", "0%", "-3", "150%"):
+        with pytest.raises(ConfigError, match="--sample"):
+            parse_sample(bad)
