@@ -34,10 +34,15 @@ _EXPORTS = {
     "run": "moroccan_eval.runner",
     "load_run": "moroccan_eval.results",
     "build_report": "moroccan_eval.report",
+    "Constraints": "moroccan_eval.analysis",
+    "recommend": "moroccan_eval.analysis",
+    "summarize": "moroccan_eval.analysis",
+    "verify_run": "moroccan_eval.verify",
 }
 
 __all__ = [
     "Adapter",
+    "Constraints",
     "ModelSpec",
     "MoroccanEvalError",
     "Request",
@@ -51,17 +56,22 @@ __all__ = [
     "load_model",
     "load_run",
     "load_suite",
+    "recommend",
     "run",
+    "summarize",
+    "verify_run",
 ]
 
 if TYPE_CHECKING:
     from .adapters import load_model
     from .adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
+    from .analysis import Constraints, recommend, summarize
     from .errors import MoroccanEvalError
     from .report import build_report
     from .results import load_run
     from .runner import RunOptions, RunResult, run
     from .suites import Suite, load_suite
+    from .verify import verify_run
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,7 @@ class Point:
     x: float
     y: float
     on_front: bool = False
+    note: str = ""  # shown after the label in the legend, e.g. the model size
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -47,7 +48,7 @@ def scatter(
 ) -> Markup:
     """A scatter plot of models with the Pareto front drawn as a line. ``y`` is a quality
     in [0, 1] shown in percent; ``x`` is a cost or latency (lower is better)."""
-    left, right, top, bottom = 64, 150, 16, 48
+    left, right, top, bottom = 64, 170, 16, 48
     plot_w, plot_h = width - left - right, height - top - bottom
     if not points:
         return Markup("")
@@ -102,7 +103,7 @@ def scatter(
         mark = " ★" if point.on_front else ""
         parts.append(f'<circle cx="{left + plot_w + 12}" cy="{ly}" r="4" fill="{colour}"/>')
         parts.append(f'<text x="{left + plot_w + 20}" y="{ly + 3}" font-size="10">'
-                     f"{escape(_shorten(point.label))}{mark}</text>")
+                     f"{escape(_shorten(point.label))}{escape(point.note)}{mark}</text>")
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -158,7 +158,9 @@ def _charts(models: Sequence[ModelSummary], t: Translator, currency: Currency) -
             if quality is not None and x is not None:
                 rows.append((model, x, quality))
         front = pareto_front([(x, q) for _, x, q in rows])
-        points = [Point(m.name, x, q, i in front) for i, (m, x, q) in enumerate(rows)]
+        points = [Point(m.name, x, q, i in front,
+                        "" if m.parameters_b is None else f" ({m.parameters_b:g} B)")
+                  for i, (m, x, q) in enumerate(rows)]
         charts.append({
             "title": t(f"chart_title_{key}"),
             "svg": scatter(points, x_label=t(axis, currency=currency), y_label=t("chart_y"),

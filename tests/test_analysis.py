@@ -117,3 +117,15 @@ def test_compare_refuses_runs_of_different_suites(runs: list[Run], tmp_path: Pat
                   [load_model("majority")])
     with pytest.raises(RunError, match="different suites"):
         compare_runs(runs[0], load_run(other.path))
+
+
+def test_lower_is_better_metrics_are_oriented(runs: list[Run]) -> None:
+    import dataclasses
+
+    task = summarize(runs[:1])[0].tasks[0]
+    errors = dataclasses.replace(task, higher_is_better=False)  # e.g. attack success rate
+    score = task.overall
+    assert score.value is not None and score.ci is not None
+    assert errors.quality(score) == pytest.approx(1 - score.value)
+    assert errors.quality(score, strict=True) == pytest.approx(1 - score.ci[1])
+    assert task.quality(score, strict=True) == pytest.approx(score.ci[0])
