@@ -135,6 +135,11 @@ def _open(browser: Any, path: Path, *, javascript: bool = True) -> tuple[Any, li
     return page, problems
 
 
+def _render(browser: Any, runs: list[Run], path: Path, **options: Any) -> tuple[Any, list[str]]:
+    write_report(path, build_report(runs, **options))
+    return _open(browser, path)
+
+
 def _screenshot(page: Any, name: str) -> None:
     artifacts = os.environ.get("CI_ARTIFACTS")
     if artifacts:
@@ -146,9 +151,7 @@ def _screenshot(page: Any, name: str) -> None:
 @pytest.mark.parametrize("lang", ["en", "fr", "ar"])
 def test_renders_in_chromium_without_errors_or_network(
         browser: Any, runs: list[Run], tmp_path: Path, lang: str) -> None:
-    path = tmp_path / f"report-{lang}.html"
-    write_report(path, build_report(runs, lang=lang))
-    page, problems = _open(browser, path)
+    page, problems = _render(browser, runs, tmp_path / f"report-{lang}.html", lang=lang)
     assert problems == []
     assert page.evaluate("document.documentElement.dir") == ("rtl" if lang == "ar" else "ltr")
     assert page.evaluate("getComputedStyle(document.body).direction") == \
@@ -165,8 +168,7 @@ def test_renders_in_chromium_without_errors_or_network(
 def test_sorting_works_and_the_report_reads_the_same_without_javascript(
         browser: Any, runs: list[Run], tmp_path: Path) -> None:
     path = tmp_path / "report.html"
-    write_report(path, build_report(runs))
-    page, problems = _open(browser, path)
+    page, problems = _render(browser, runs, path)
     rows = "#summary table.sortable tbody th"
     header = page.locator("#summary table.sortable thead th").nth(2)  # quality
     header.click()
@@ -190,9 +192,7 @@ def test_sorting_works_and_the_report_reads_the_same_without_javascript(
 @needs_chromium
 def test_ten_models_by_seven_varieties_stay_legible(
         browser: Any, ten_models: list[Run], tmp_path: Path) -> None:
-    path = tmp_path / "ten.html"
-    write_report(path, build_report(ten_models))
-    page, problems = _open(browser, path)
+    page, problems = _render(browser, ten_models, tmp_path / "ten.html")
     assert problems == []
     heatmap = page.locator("#heatmap table.scores")
     assert heatmap.locator("tbody tr").count() == 10
