@@ -521,20 +521,13 @@ def suites_validate(suite_names: Sequence[str]) -> None:
 @click.option("--write", is_flag=True, help="Update suite.yaml with the new checksums.")
 def suites_checksum(suite_name: str, write: bool) -> None:
     """Print (or --write) the sha256 of a suite's task and data files after editing them."""
-    import yaml
-
-    from .io import load_yaml, write_atomic
-    from .suites import compute_checksums, resolve_suite
+    from .suites import compute_checksums, resolve_suite, write_checksums
 
     root = resolve_suite(suite_name)
-    sums = compute_checksums(root)
+    sums = write_checksums(root) if write else compute_checksums(root)
     for rel, digest in sums.items():
         click.echo(f"{digest}  {rel}")
     if write:
-        spec = load_yaml(root / "suite.yaml", "suite.yaml")
-        spec["checksums"] = sums
-        write_atomic(root / "suite.yaml",
-                     yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100))
         click.echo(f"updated {root / 'suite.yaml'}")
 
 

@@ -387,6 +387,7 @@ def run_metadata(
             for task in tasks
         },
         "model": {"spec": spec.public_dict(), "cache_hash": spec.cache_hash},
+        "allow_unanonymized": suite.allow_unanonymized,
         "executor": "local",
         "host": host_info(),
     }

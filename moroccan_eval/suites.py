@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import varieties
 from .errors import ConfigError, SuiteError, did_you_mean
-from .io import format_validation_errors, iter_jsonl, load_yaml, read_text, sha256_file
+from .io import (
+    format_validation_errors,
+    iter_jsonl,
+    load_yaml,
+    read_text,
+    sha256_file,
+    write_atomic,
+)
 from .resources import shipped
 
 TaskType = Literal[
@@ -188,6 +195,7 @@ class Suite:
     card: CardSpec
     sha256: str
     tasks: dict[str, Task] = field(default_factory=dict)
+    allow_unanonymized: bool = False  # the privacy gate's PII scan was skipped
 
     @property
     def name(self) -> str:
@@ -267,11 +275,15 @@ def parse_card(path: Path) -> CardSpec:
         raise SuiteError(f"{path}: card is incomplete", format_validation_errors(exc)) from None
 
 
-def load_suite(name_or_path: str | Path, *, load_data: bool = True) -> Suite:
+def load_suite(name_or_path: str | Path, *, load_data: bool = True,
+               allow_unanonymized: bool = False) -> Suite:
     """Load and validate a suite, reporting every problem at once.
 
     Refuses: missing files, sha256 mismatches, a card without consent/anonymization/
-    retention/validation fields, unknown varieties, duplicate ids, malformed items.
+    retention/validation fields, unknown varieties, duplicate ids, malformed items; and,
+    through the privacy gate, residual personal data (unless ``allow_unanonymized``, for a
+    data owner's private runs: it is recorded in every manifest) and items whose consent is
+    missing, withdrawn or expired.
     """
     root = resolve_suite(str(name_or_path))
     spec_path = root / "suite.yaml"
@@ -342,6 +354,12 @@ def load_suite(name_or_path: str | Path, *, load_data: bool = True) -> Suite:
             suite.tasks[task_name] = Task(spec=task_spec, suite=suite, dataset=dataset)
         if problems:
             raise SuiteError(f"suite '{spec.name}' ({root}) has invalid items", problems)
+        from .privacy.gate import gate_problems
+
+        suite.allow_unanonymized = allow_unanonymized
+        problems = gate_problems(suite, allow_unanonymized=allow_unanonymized)
+        if problems:
+            raise SuiteError(f"suite '{spec.name}' ({root}) fails the privacy gate", problems)
     return suite
 
 
@@ -415,6 +433,18 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
             problems.append("... (further item problems not shown)")
             break
     return problems
+
+
+def write_checksums(root: Path) -> dict[str, str]:
+    """Reseal a suite after an intended edit: store the new checksums in suite.yaml."""
+    import yaml
+
+    sums = compute_checksums(root)
+    spec = load_yaml(root / "suite.yaml", "suite.yaml")
+    spec["checksums"] = sums
+    write_atomic(root / "suite.yaml",
+                 yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100))
+    return sums
 
 
 def compute_checksums(root: Path) -> dict[str, str]:

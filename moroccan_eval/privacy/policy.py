@@ -1,0 +1,101 @@
+"""The anonymization policy (``anonymize/policy.yaml``), validated."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import ConfigError
+from ..io import load_model_yaml, read_text
+from ..resources import shipped
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatternSpec(_Strict):
+    name: str
+    regex: str
+    score: float = Field(ge=0, le=1)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+class EntitySpec(_Strict):
+    patterns: list[PatternSpec] = Field(min_length=1)
+    context: list[str] = Field(default_factory=list)
+    validator: Literal["luhn", "iban"] | None = None
+
+
+class PersonSpec(_Strict):
+    first_names: str
+    family_names: str
+    not_names: str
+    score_full_name: float = Field(ge=0, le=1)
+    score_first_name: float = Field(ge=0, le=1)
+    score_common_word: float = Field(ge=0, le=1)
+    score_after_cue: float = Field(ge=0, le=1)
+    cues: list[str]
+    weak_cues: list[str] = Field(default_factory=list)
+    never_names: list[str] = Field(default_factory=list)
+
+
+class Policy(_Strict):
+    """What counts as personal data and how it is found and replaced."""
+
+    version: str
+    min_score: float = Field(ge=0, le=1)
+    high_confidence: float = Field(ge=0, le=1)
+    context_window: int = Field(ge=0)
+    context_boost: float = Field(ge=0, le=1)
+    placeholder_types: dict[str, str]
+    pseudonym_key_env: str
+    structured: list[str]
+    entities: dict[str, EntitySpec]
+    person: PersonSpec
+    root: Path = Field(default=Path("."), exclude=True)
+    fingerprint: str = Field(default="", exclude=True)
+
+    def words(self, relative: str) -> list[str]:
+        """A gazetteer: one entry per line; ``#`` starts a comment line."""
+        text = read_text(self.root / relative, "gazetteer")
+        return [line.strip() for line in text.splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def placeholder_type(self, entity: str) -> str:
+        return self.placeholder_types.get(entity, entity)
+
+
+@cache
+def _load(path: Path) -> Policy:
+    policy = load_model_yaml(Policy, path, "anonymization policy")
+    policy.root = path.parent
+    digest = hashlib.sha256(path.read_bytes())
+    for name in (policy.person.first_names, policy.person.family_names,
+                 policy.person.not_names):
+        file = path.parent / name
+        if not file.is_file():
+            raise ConfigError(f"{path}: person: gazetteer {name} is missing")
+        digest.update(file.read_bytes())
+    policy.fingerprint = digest.hexdigest()[:16]
+    return policy
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The policy at ``path``, ``$MOROCCAN_EVAL_ANONYMIZE_POLICY``, or the shipped one."""
+    chosen = path or os.environ.get("MOROCCAN_EVAL_ANONYMIZE_POLICY")
+    return _load(Path(chosen).resolve() if chosen else shipped("anonymize", "policy.yaml"))
