@@ -24,7 +24,8 @@ def digits(n: int) -> str:
 
 
 def phone(variety: str) -> str:
-    body = RNG.choice("67") + digits(8) if RNG.random() < 0.85 else "5" + RNG.choice("23") + digits(7)
+    mobile = RNG.random() < 0.85
+    body = RNG.choice("67") + digits(8) if mobile else "5" + RNG.choice("23") + digits(7)
     pairs = " ".join(body[i:i + 2] for i in range(1, 9, 2))
     style = RNG.randrange(6)
     if style == 0:

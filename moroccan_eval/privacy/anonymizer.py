@@ -49,7 +49,7 @@ class Anonymizer:
         self.scanner = scanner
         self.policy = scanner.policy
         self.operator = operator
-        self._engine = AnonymizerEngine()
+        self._engine = AnonymizerEngine()  # type: ignore[no-untyped-call]
         self._key: bytes | None = None
         if operator == "pseudonym":
             env = self.policy.pseudonym_key_env

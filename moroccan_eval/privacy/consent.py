@@ -143,7 +143,8 @@ def withdraw(suite_dir: Path, consent_id: str, on: date | None = None) -> Withdr
     removed: list[str] = []
     files = []
     for path in sorted((suite_dir / "data").glob("*.jsonl")):
-        kept, dropped = [], []
+        kept: list[dict[str, object]] = []
+        dropped: list[dict[str, object]] = []
         for _, item in iter_jsonl(path):
             (dropped if item.get("consent_id") == consent_id else kept).append(item)
         if dropped:

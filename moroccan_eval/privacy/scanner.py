@@ -80,12 +80,12 @@ def _build_engine(policy: Policy) -> Any:
     for name in ("presidio-analyzer", "presidio-anonymizer"):
         logging.getLogger(name).setLevel(logging.ERROR)  # its debug lines quote the text
 
-    class BlankEngine(SpacyNlpEngine):  # type: ignore[misc]
+    class BlankEngine(SpacyNlpEngine):
         def __init__(self) -> None:
             super().__init__(models=[{"lang_code": LANGUAGE, "model_name": "blank"}])
 
         def load(self) -> None:
-            self.nlp = {LANGUAGE: spacy.blank(LANGUAGE)}
+            self.nlp = {LANGUAGE: spacy.blank(LANGUAGE)}  # type: ignore[assignment]
 
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
             return NlpArtifacts(
@@ -96,7 +96,7 @@ def _build_engine(policy: Policy) -> Any:
     def pattern_recognizer(entity: str, spec: EntitySpec) -> Any:
         validate = _VALIDATORS.get(spec.validator) if spec.validator else None
 
-        class Recognizer(PatternRecognizer):  # type: ignore[misc]
+        class Recognizer(PatternRecognizer):
             def validate_result(self, pattern_text: str) -> bool | None:
                 return validate(pattern_text) if validate else None
 
@@ -107,7 +107,7 @@ def _build_engine(policy: Policy) -> Any:
 
     names = _PersonNames(policy)
 
-    class PersonRecognizer(EntityRecognizer):  # type: ignore[misc]
+    class PersonRecognizer(EntityRecognizer):
         def load(self) -> None:
             pass
 
