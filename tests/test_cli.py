@@ -210,6 +210,8 @@ def test_decision_commands_reject_bad_input(args: list[str], expected: str, tmp_
 
 @pytest.mark.parametrize("command", [[], ["run"], ["demo"], ["report"], ["export"], ["rescore"],
                                      ["recommend"], ["compare"], ["verify"],
+                                     ["anonymize", "apply"], ["consent", "withdraw"],
+                                     ["retention", "purge"],
                                      ["suites", "show"], ["models", "check"]])
 def test_every_command_has_help(command: list[str]) -> None:
     code, out = invoke(*command, "--help")

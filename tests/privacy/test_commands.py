@@ -1,0 +1,56 @@
+"""The anonymize commands through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from moroccan_eval.cli import main
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result
+    return result.exit_code, result.output
+
+
+def test_scan_apply_scan(tmp_path: Path) -> None:
+    source = tmp_path / "chats.jsonl"
+    source.write_text(json.dumps({"id": "1", "fields": {"text": "smiti Salma Tazi, 0612345678"}},
+                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    code, out = invoke("anonymize", "scan", str(source))
+    assert code == 1 and "chats.jsonl:1 fields.text PERSON" in out
+    assert "2 finding(s), 2 high-confidence" in out and "0612345678" not in out
+    code, out = invoke("anonymize", "scan", str(source), "--json")
+    assert code == 1 and {json.loads(line)["entity"] for line in out.splitlines()} == \
+        {"PERSON", "MA_PHONE"}
+    code, out = invoke("anonymize", "apply", str(source), "-o", str(tmp_path / "a.jsonl"))
+    assert code == 0 and "1 record(s)" in out and "audit: " in out
+    code, out = invoke("anonymize", "scan", str(tmp_path / "a.jsonl"))
+    assert code == 0 and "0 finding(s)" in out
+
+
+def test_evaluate_prints_scores_per_entity_and_variety() -> None:
+    code, out = invoke("anonymize", "evaluate")
+    assert code == 0
+    for needle in ("by entity:", "MA_PHONE", "by variety:", "zgh_Tfng",
+                   "person names by script:", "hard negatives left alone"):
+        assert needle in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["anonymize", "scan", "missing.jsonl"], "missing.jsonl: no such file"),
+    (["anonymize", "apply", "x.jsonl", "-o", "x.jsonl"], "write the anonymized copy to another"),
+    (["anonymize", "apply", "x.jsonl", "-o", "y.csv"], "the output must have the input's type"),
+    (["anonymize", "evaluate", "--eval-set", "x.jsonl"], "an item needs text, variety and spans"),
+])
+def test_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],
+                   message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.jsonl").write_text('{"id": "1"}\n', encoding="utf-8")
+    code, out = invoke(*args)
+    assert code == 2 and message in out and "Traceback" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jsonl"]

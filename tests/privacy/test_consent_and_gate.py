@@ -1,0 +1,149 @@
+"""The consent register, withdrawal, retention and the suite loader's privacy gate."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from moroccan_eval.cli import main
+from moroccan_eval.errors import SuiteError
+from moroccan_eval.privacy.consent import load_register, today
+from moroccan_eval.results import load_run
+from moroccan_eval.suites import load_suite, write_checksums
+
+
+def _items(suite: Path) -> list[dict[str, object]]:
+    path = suite / "data" / "intents.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _rewrite(suite: Path, items: list[dict[str, object]]) -> None:
+    (suite / "data" / "intents.jsonl").write_text(
+        "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    write_checksums(suite)
+
+
+def _consented(suite: Path, expires: date | None = None) -> Path:
+    """The mini suite with its ary_Latn items given under consent C-1."""
+    items = _items(suite)
+    for item in items:
+        if item["variety"] == "ary_Latn":
+            item["consent_id"] = "C-1"
+    _rewrite(suite, items)
+    (suite / "consent.yaml").write_text(yaml.safe_dump({"consents": [{
+        "id": "C-1", "source": "test chats (fictitious)", "scope": "evaluation",
+        "given": "2026-01-01", "expires": expires.isoformat() if expires else None,
+    }]}), encoding="utf-8")
+    card = suite / "CARD.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("basis: authored",
+                                                             "basis: consent_register"),
+                    encoding="utf-8")
+    return suite
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result
+    return result.exit_code, result.output
+
+
+def test_gate_refuses_a_planted_phone_number(mini_suite: Path, tmp_path: Path) -> None:
+    items = _items(mini_suite)
+    items[3]["fields"] = {"text": "3iyto lia f 06 61 23 45 67 3afak"}
+    _rewrite(mini_suite, items)
+    with pytest.raises(SuiteError, match="fails the privacy gate") as error:
+        load_suite(mini_suite)
+    message = str(error.value)
+    assert f"item {items[3]['id']}, field text: MA_PHONE" in message
+    assert "moroccan-eval anonymize apply" in message and "06 61" not in message
+
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", "majority",
+                       "--out", str(tmp_path / "runs"))
+    assert code == 2 and "fails the privacy gate" in out
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", "majority",
+                       "--out", str(tmp_path / "runs"), "--allow-unanonymized")
+    assert code == 0 and "warning: --allow-unanonymized" in out
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert load_run(run_dir).manifest["allow_unanonymized"] is True
+    code, _ = invoke("report", str(run_dir), "-o", str(tmp_path / "r.html"))
+    assert "used --allow-unanonymized" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_a_clean_suite_is_scanned_once(mini_suite: Path) -> None:
+    from moroccan_eval.cache import default_cache_dir
+
+    load_suite(mini_suite)
+    markers = list((default_cache_dir() / "pii-gate").glob("*.clean"))
+    assert len(markers) == 1
+    load_suite(mini_suite)
+    assert list((default_cache_dir() / "pii-gate").glob("*.clean")) == markers
+
+
+def test_consents_must_be_registered_and_valid(mini_suite: Path) -> None:
+    suite = _consented(mini_suite)
+    assert load_suite(suite).name == "mini"
+    register = suite / "consent.yaml"
+    saved = register.read_text(encoding="utf-8")
+    register.unlink()
+    with pytest.raises(SuiteError, match=r"consent\.yaml: missing, but items rely on consents"):
+        load_suite(suite)
+    register.write_text(saved.replace("C-1", "C-2"), encoding="utf-8")
+    with pytest.raises(SuiteError, match="no consent 'C-1'"):
+        load_suite(suite)
+    register.write_text(saved, encoding="utf-8")
+    card = suite / "CARD.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("consent_register", "authored"),
+                    encoding="utf-8")
+    with pytest.raises(SuiteError, match="set basis: consent_register"):
+        load_suite(suite)
+
+
+def test_withdrawal_removes_items_and_the_suite_still_validates(mini_suite: Path) -> None:
+    suite = _consented(mini_suite)
+    before = _items(suite)
+    gone = [i["id"] for i in before if i["consent_id"] == "C-1"]
+    code, out = invoke("consent", "withdraw", str(suite), "C-1")
+    assert code == 0 and f"{len(gone)} item(s) removed" in out
+    after = _items(suite)
+    assert len(after) == len(before) - len(gone) and all(i["consent_id"] != "C-1" for i in after)
+    assert load_suite(suite).name == "mini"  # resealed
+    register = load_register(suite)
+    assert register is not None and register.get("C-1").withdrawn == today()  # type: ignore[union-attr]
+    assert sorted(t.item_id for t in register.tombstones) == sorted(gone)
+    tombstones = (suite / "consent.yaml").read_text(encoding="utf-8")
+    audit = (suite / "audit.jsonl").read_text(encoding="utf-8")
+    for item in before:
+        if item["consent_id"] == "C-1":
+            text = str(item["fields"]["text"])  # type: ignore[index]
+            assert text not in tombstones and text not in audit
+    assert json.loads(audit.splitlines()[-1])["items_removed"] == len(gone)
+    code, out = invoke("consent", "list", str(suite))
+    assert code == 0 and "C-1" in out and f"withdrawn on {today()}" in out
+    code, out = invoke("consent", "withdraw", str(suite), "C-9")
+    assert code == 2 and "no consent 'C-9'" in out
+
+
+def test_expired_consent_blocks_loading_until_purged(mini_suite: Path) -> None:
+    suite = _consented(mini_suite, expires=today() - timedelta(days=1))
+    with pytest.raises(SuiteError, match=r"expired on .* run `moroccan-eval retention purge"):
+        load_suite(suite)
+    code, out = invoke("retention", "check", str(suite))
+    assert code == 1 and "C-1: expired on" in out
+    code, out = invoke("retention", "purge", str(suite))
+    assert code == 0 and "purged C-1" in out
+    assert load_suite(suite).name == "mini"
+    assert invoke("retention", "check", str(suite))[0] == 0
+
+
+def test_withdrawn_consent_still_in_data_is_refused(mini_suite: Path) -> None:
+    suite = _consented(mini_suite)
+    register = yaml.safe_load((suite / "consent.yaml").read_text(encoding="utf-8"))
+    register["consents"][0]["withdrawn"] = "2026-06-01"
+    (suite / "consent.yaml").write_text(yaml.safe_dump(register), encoding="utf-8")
+    with pytest.raises(SuiteError, match="consent 'C-1' withdrawn on 2026-06-01 but still used"):
+        load_suite(suite)
