@@ -34,8 +34,8 @@ _EXPORTS = {
     "run": "moroccan_eval.runner",
     "load_run": "moroccan_eval.results",
     "build_report": "moroccan_eval.report",
-    "Constraints": "moroccan_eval.analysis",
-    "recommend": "moroccan_eval.analysis",
+    "Constraints": "moroccan_eval.recommend",
+    "recommend": "moroccan_eval.recommend",
     "summarize": "moroccan_eval.analysis",
     "verify_run": "moroccan_eval.verify",
 }
@@ -65,8 +65,9 @@ __all__ = [
 if TYPE_CHECKING:
     from .adapters import load_model
     from .adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
-    from .analysis import Constraints, recommend, summarize
+    from .analysis import summarize
     from .errors import MoroccanEvalError
+    from .recommend import Constraints, recommend
     from .report import build_report
     from .results import load_run
     from .runner import RunOptions, RunResult, run

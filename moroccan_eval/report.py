@@ -23,21 +23,14 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from . import __version__, varieties
-from .analysis import (
-    Constraints,
-    ModelSummary,
-    Recommendation,
-    Score,
-    TaskSummary,
-    pareto_front,
-    summarize,
-)
-from .analysis import recommend as recommend_model
+from .analysis import ModelSummary, Score, TaskSummary, pareto_front, summarize
 from .charts import Point, scatter
 from .costing import Currency
 from .errors import MoroccanEvalError
 from .i18n import Translator
 from .io import write_atomic
+from .recommend import Constraints, Recommendation
+from .recommend import recommend as recommend_model
 from .resources import shipped
 from .results import Run, utc_now
 

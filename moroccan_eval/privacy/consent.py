@@ -11,6 +11,11 @@
         withdrawn: null            # set by `moroccan-eval consent withdraw`
     tombstones: []                 # item ids removed by withdrawal, with the date
 
+The register may instead be a spreadsheet export, ``consent.csv`` with the columns
+``id,source,scope,given,expires,withdrawn`` (dates as YYYY-MM-DD, empty when none); its
+tombstones then go to ``tombstones.csv`` (``item_id,consent_id,removed``). The schema is
+``anonymize/consent-register.schema.json``.
+
 Every item carries ``consent_id``: an id of this register, or ``authored`` for text the
 project wrote. Withdrawal removes every item of that consent from the data files,
 reseals the suite, and records tombstones (ids and date, no content) and an audit entry
@@ -19,6 +24,8 @@ in ``audit.jsonl`` next to the register.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -31,9 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..errors import ConfigError, did_you_mean
-from ..io import iter_jsonl, load_model_yaml, write_atomic
+from ..io import iter_jsonl, load_model_yaml, validate, write_atomic
 
 REGISTER = "consent.yaml"
+REGISTER_CSV = "consent.csv"
+TOMBSTONES_CSV = "tombstones.csv"
+CONSENT_COLUMNS = ("id", "source", "scope", "given", "expires", "withdrawn")
+TOMBSTONE_COLUMNS = ("item_id", "consent_id", "removed")
 AUDIT = "audit.jsonl"
 AUTHORED = "authored"
 
@@ -75,14 +86,49 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str | None]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ConfigError(f"{path}: missing column(s) {', '.join(missing)} (expected "
+                              f"{','.join(columns)})")
+        return [{k: (v or None) for k, v in row.items() if k in columns} for row in reader]
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, object]]) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+    write_atomic(path, out.getvalue())
+
+
 def load_register(suite_dir: Path) -> Register | None:
+    """The suite's register from ``consent.yaml`` or ``consent.csv``; ``None`` if neither."""
     path = suite_dir / REGISTER
-    return load_model_yaml(Register, path, "consent register") if path.is_file() else None
+    if path.is_file():
+        return load_model_yaml(Register, path, "consent register")
+    path = suite_dir / REGISTER_CSV
+    if not path.is_file():
+        return None
+    tombstones = suite_dir / TOMBSTONES_CSV
+    data = {"consents": _read_csv(path, CONSENT_COLUMNS),
+            "tombstones": _read_csv(tombstones, TOMBSTONE_COLUMNS)
+            if tombstones.is_file() else []}
+    return validate(Register, data, str(path))
 
 
 def save_register(suite_dir: Path, register: Register) -> None:
+    """Write the register back in the form it was read in."""
+    data = register.model_dump(mode="json")
+    if (suite_dir / REGISTER_CSV).is_file() and not (suite_dir / REGISTER).is_file():
+        _write_csv(suite_dir / REGISTER_CSV, CONSENT_COLUMNS, data["consents"])
+        _write_csv(suite_dir / TOMBSTONES_CSV, TOMBSTONE_COLUMNS, data["tombstones"])
+        return
     write_atomic(suite_dir / REGISTER, yaml.safe_dump(
-        register.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100))
+        data, sort_keys=False, allow_unicode=True, width=100))
 
 
 def audit(suite_dir: Path, action: str, **details: object) -> None:
@@ -104,7 +150,8 @@ def consent_problems(suite_dir: Path, usage: dict[str, list[str]], on: date | No
     if register is None:
         first = next(iter(needed))
         return [f"{suite_dir / REGISTER}: missing, but items rely on consents (e.g. item "
-                f"{needed[first][0]}: consent_id '{first}'); add the consent register"]
+                f"{needed[first][0]}: consent_id '{first}'); add the consent register "
+                f"({REGISTER} or {REGISTER_CSV})"]
     problems = []
     for cid, ids in sorted(needed.items()):
         consent = register.get(cid)

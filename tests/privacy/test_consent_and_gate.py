@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from moroccan_eval.cli import main
-from moroccan_eval.errors import SuiteError
+from moroccan_eval.errors import ConfigError, SuiteError
 from moroccan_eval.privacy.consent import load_register, today
 from moroccan_eval.results import load_run
 from moroccan_eval.suites import load_suite, write_checksums
@@ -147,3 +147,29 @@ def test_withdrawn_consent_still_in_data_is_refused(mini_suite: Path) -> None:
     (suite / "consent.yaml").write_text(yaml.safe_dump(register), encoding="utf-8")
     with pytest.raises(SuiteError, match="consent 'C-1' withdrawn on 2026-06-01 but still used"):
         load_suite(suite)
+
+
+def test_csv_register_works_the_same(mini_suite: Path) -> None:
+    suite = _consented(mini_suite)
+    (suite / "consent.yaml").unlink()
+    (suite / "consent.csv").write_text(
+        "id,source,scope,given,expires,withdrawn\n"
+        "C-1,test chats (fictitious),evaluation,2026-01-01,,\n", encoding="utf-8")
+    assert load_suite(suite).name == "mini"
+    code, _ = invoke("consent", "withdraw", str(suite), "C-1")
+    assert code == 0 and not (suite / "consent.yaml").exists()
+    assert f",{today()}" in (suite / "consent.csv").read_text(encoding="utf-8")
+    tombstones = (suite / "tombstones.csv").read_text(encoding="utf-8").splitlines()
+    assert tombstones[0] == "item_id,consent_id,removed" and len(tombstones) > 1
+    (suite / "consent.csv").write_text("id,scope\nC-1,evaluation\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="missing column"):
+        load_register(suite)
+
+
+def test_consent_schema_file_is_current() -> None:
+    from moroccan_eval.privacy.consent import Register
+    from moroccan_eval.resources import shipped
+
+    shipped_schema = json.loads(shipped("anonymize", "consent-register.schema.json")
+                                .read_text(encoding="utf-8"))
+    assert shipped_schema == json.loads(json.dumps(Register.model_json_schema()))
