@@ -34,8 +34,8 @@ _EXPORTS = {
     "run": "moroccan_eval.runner",
     "load_run": "moroccan_eval.results",
     "build_report": "moroccan_eval.report",
-    "Constraints": "moroccan_eval.recommend",
-    "recommend": "moroccan_eval.recommend",
+    "Constraints": "moroccan_eval.recommendation",
+    "recommend": "moroccan_eval.recommendation",
     "summarize": "moroccan_eval.analysis",
     "verify_run": "moroccan_eval.verify",
 }
@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     from .adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
     from .analysis import summarize
     from .errors import MoroccanEvalError
-    from .recommend import Constraints, recommend
+    from .recommendation import Constraints, recommend
     from .report import build_report
     from .results import load_run
     from .runner import RunOptions, RunResult, run

@@ -3,7 +3,7 @@ of two runs.
 
 Nothing here renders HTML; the report and the ``recommend`` and ``compare`` commands all
 read the same :class:`ModelSummary` objects (the recommendation lives in
-:mod:`moroccan_eval.recommend`).
+:mod:`moroccan_eval.recommendation`).
 
 *Quality* is a task's primary metric oriented so that larger is better: for a metric where
 smaller is better (error or attack-success rates) quality is ``1 - value``.

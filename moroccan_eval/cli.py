@@ -283,7 +283,7 @@ def _constraint_options(command: Any) -> Any:
 def _constraints(min_score: float | None, min_variety: Sequence[str], max_p95_ms: float | None,
                  max_cost_per_1k: float | None, currency: str, strict: bool) -> Any:
     from .errors import ConfigError
-    from .recommend import Constraints
+    from .recommendation import Constraints
 
     per_variety: dict[str, float] = {}
     problems = []
@@ -344,7 +344,7 @@ def recommend(run_dirs: Sequence[Path], as_json: bool, **constraints: Any) -> No
     """The cheapest (then smallest) model meeting every constraint, and for each other
     model the first constraint it fails. Exits 1 when no model qualifies."""
     from .analysis import summarize
-    from .recommend import recommend as recommend_model
+    from .recommendation import recommend as recommend_model
 
     result = recommend_model(summarize(_load_runs(run_dirs)), _constraints(**constraints))
     chosen = result.chosen

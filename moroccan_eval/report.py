@@ -29,8 +29,8 @@ from .costing import Currency
 from .errors import MoroccanEvalError
 from .i18n import Translator
 from .io import write_atomic
-from .recommend import Constraints, Recommendation
-from .recommend import recommend as recommend_model
+from .recommendation import Constraints, Recommendation
+from .recommendation import recommend as recommend_model
 from .resources import shipped
 from .results import Run, utc_now
 

@@ -18,7 +18,7 @@ from toy_models import HOSTILE, oracle_runs
 
 from moroccan_eval.adapters import load_model
 from moroccan_eval.errors import MoroccanEvalError
-from moroccan_eval.recommend import Constraints
+from moroccan_eval.recommendation import Constraints
 from moroccan_eval.report import build_report, render_pdf, write_report
 from moroccan_eval.results import Run, load_run
 from moroccan_eval.runner import RunOptions, run

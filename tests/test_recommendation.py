@@ -7,7 +7,7 @@ from toy_models import oracle_runs
 
 from moroccan_eval.analysis import summarize
 from moroccan_eval.errors import ConfigError
-from moroccan_eval.recommend import Constraints, recommend
+from moroccan_eval.recommendation import Constraints, recommend
 from moroccan_eval.results import Run, load_run
 
 
