@@ -68,7 +68,8 @@ def _set(data: Any, path: str, value: str) -> None:
         target[last] = value
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Numbered lines of a UTF-8 file; clear errors for a missing or non-UTF-8 file."""
     try:
         with path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):
@@ -87,10 +88,10 @@ def read_records(path: Path, fields: Sequence[str] = ()) -> Iterator[Record]:
     """The records of a JSONL, CSV or text file, with the text fields to process."""
     fmt = file_format(path)
     if fmt == "txt":
-        for number, line in _lines(path):
+        for number, line in read_lines(path):
             yield Record(number, line.rstrip("\n"), {"line": line.rstrip("\n")})
     elif fmt == "jsonl":
-        for number, line in _lines(path):
+        for number, line in read_lines(path):
             if not line.strip():
                 continue
             try:
@@ -108,7 +109,7 @@ def read_records(path: Path, fields: Sequence[str] = ()) -> Iterator[Record]:
 
 
 def _read_csv(path: Path, fields: Sequence[str]) -> Iterator[Record]:
-    lines = (line for _, line in _lines(path))
+    lines = (line for _, line in read_lines(path))
     reader = csv.DictReader(lines)
     header = reader.fieldnames or []
     missing = [f for f in fields if f not in header]

@@ -18,7 +18,7 @@ from ..resources import shipped
 from ..results import utc_now
 from ..varieties import detect_script
 from .anonymizer import Anonymizer, Operator
-from .files import RecordWriter, file_format, read_records
+from .files import RecordWriter, file_format, read_lines, read_records
 from .scanner import Finding, Scanner
 
 
@@ -52,8 +52,8 @@ def scan_paths(scanner: Scanner, paths: Sequence[Path],
 def _csv_header(path: Path) -> list[str] | None:
     if file_format(path) != "csv":
         return None
-    with path.open(encoding="utf-8", newline="") as fh:
-        return next(csv.reader(fh), [])
+    first = next(read_lines(path), (0, ""))[1]
+    return next(csv.reader([first]), [])
 
 
 def apply_file(
@@ -71,7 +71,7 @@ def apply_file(
     anonymizer = Anonymizer(scanner, operator)
     counts: Counter[str] = Counter()
     records = 0
-    writer = RecordWriter(target, fmt, _csv_header(source) if source.is_file() else None)
+    writer = RecordWriter(target, fmt, _csv_header(source))
     try:
         for record in read_records(source, fields):
             texts, found = anonymizer.record(record.texts)

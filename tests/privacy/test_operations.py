@@ -99,6 +99,7 @@ def test_csv_and_text(tmp_path: Path, scanner: Scanner) -> None:
     ("bad.jsonl", b'{"id": 1}\n{not json\n', (), "bad.jsonl:2: invalid JSON"),
     ("latin1.txt", "caf\xe9 0612345678\n".encode("latin-1"), (), "latin1.txt:1: not UTF-8"),
     ("t.csv", b"id,msg\n1,x\n", ("text",), "no column 'text' (columns: id, msg)"),
+    ("cp1256.csv", "id,msg\n1,\u0633\u0644\u0627\u0645\n".encode("cp1256"), (), "not UTF-8"),
     ("t.docx", b"x", (), "unsupported file type '.docx'"),
 ])
 def test_bad_input_writes_nothing(tmp_path: Path, scanner: Scanner, name: str,
