@@ -39,7 +39,10 @@ EXAMPLES = {
     "rescore": "moroccan-eval rescore runs/20261124T101500Z-support-intents-char-ngram-1a2b3c",
     "suites": (
         "moroccan-eval suites list\n  moroccan-eval suites show support-intents --json\n"
-        "  moroccan-eval suites validate\n  moroccan-eval suites checksum suites/my-suite --write"
+        "  moroccan-eval suites validate\n  moroccan-eval suites checksum suites/my-suite --write\n"
+        "  moroccan-eval suites stats support-intents\n"
+        "  moroccan-eval suites import chats.csv --format csv --map text=message,label=team "
+        "--variety ary_Latn --name my-chats"
     ),
     "models": "moroccan-eval models list\n  moroccan-eval models check models/ollama-qwen.yaml",
     "anonymize": (
@@ -533,6 +536,64 @@ def suites_validate(suite_names: Sequence[str]) -> None:
             click.echo(f"FAIL {exc}", err=True)
     if failed:
         sys.exit(2)
+
+
+@suites.command("stats")
+@click.argument("suite_names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True)
+def suites_stats(suite_names: Sequence[str], as_json: bool) -> None:
+    """Items per task × variety × split, mean length, and groups complete in every variety
+    (all shipped suites by default)."""
+    from .suites import load_suite, suite_dirs, suite_stats
+
+    stats = [suite_stats(load_suite(name)) for name in (suite_names or list(suite_dirs()))]
+    if as_json:
+        click.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+        return
+    for entry in stats:
+        click.echo(entry["suite"])
+        for task, info in entry["tasks"].items():
+            groups = "; ".join(f"{split}: {g['complete']} of {g['groups']} groups complete"
+                               for split, g in info["groups"].items())
+            click.echo(f"  {task} ({info['type']}, {info['labels']} labels) — {groups}")
+            for key, count in info["items"].items():
+                click.echo(f"    {key:<22} {count:>5} items, mean "
+                           f"{info['mean_chars'][key]:>6.1f} chars")
+
+
+@suites.command("import")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "hf"]),
+              required=True, help="hf: a dataset saved with datasets' save_to_disk.")
+@click.option("--task-type", default="classification", show_default=True)
+@click.option("--map", "mapping", required=True, metavar="text=COL,label=COL[,...]",
+              help="Columns for text and label; optionally variety, split, group, id.")
+@click.option("--variety", help="Variety of every text, when no variety column is mapped.")
+@click.option("--split-ratio", type=float, default=0.3, show_default=True,
+              help="Share of groups without a split column that go to train.")
+@click.option("--name", required=True, help="Name of the new suite (lowercase, a-z0-9_.-).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("suites"),
+              show_default=True)
+@click.option("--consent-id", default="imported", show_default=True,
+              help="consent_id of every item (describe it in the generated consent.yaml).")
+def suites_import(source: Path, fmt: str, task_type: str, mapping: str, variety: str | None,
+                  split_ratio: float, name: str, out_dir: Path, consent_id: str) -> None:
+    """Create a suite folder from a local CSV/JSONL/Parquet file or a saved Hugging Face
+    dataset. Its card and consent register start as TODO skeletons the loader refuses until
+    they are filled in."""
+    import re
+
+    from .importer import ImportSpec, import_suite, import_summary, parse_mapping
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
+        raise MoroccanEvalError(f"--name: '{name}' must be lowercase letters, digits, _ . -")
+    target = import_suite(ImportSpec(
+        source=source, fmt=fmt, name=name, mapping=parse_mapping(mapping), task_type=task_type,
+        variety=variety, split_ratio=split_ratio, consent_id=consent_id), out_dir)
+    for key, count in import_summary(target).items():
+        click.echo(f"  {key:<22} {count:>5} items")
+    click.echo(f"created {target}; fill in the TODO fields of CARD.md and consent.yaml, then "
+               f"run `moroccan-eval suites validate {target}`")
 
 
 @suites.command("checksum")

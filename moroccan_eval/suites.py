@@ -73,6 +73,23 @@ class ConsentInfo(_Strict):
     )
     details: str = Field(min_length=1)
 
+    @field_validator("details")
+    @classmethod
+    def _filled(cls, value: str) -> str:
+        return _not_placeholder(value)
+
+
+#: Imported suites start with card fields that begin with this marker; the loader refuses
+#: them until a person has written what really happened (consent, anonymization ...).
+TODO_MARKER = "TODO"
+
+
+def _not_placeholder(value: str) -> str:
+    if value.strip().startswith(TODO_MARKER):
+        raise ValueError(f"still the import skeleton's placeholder ({value.strip()[:60]!r}); "
+                         "write what is true for this data")
+    return value
+
 
 class CardSpec(_Strict):
     """The YAML front matter of ``CARD.md``: the fields a suite cannot load without."""
@@ -85,6 +102,11 @@ class CardSpec(_Strict):
     validation_status: str = Field(min_length=1)
     validation_by_variety: dict[str, str] = Field(default_factory=dict)
     known_gaps: str = ""
+
+    @field_validator("sources", "authors", "anonymization", "retention", "validation_status")
+    @classmethod
+    def _filled(cls, value: str) -> str:
+        return _not_placeholder(value)
 
 
 class LabelSpec(_Strict):
@@ -433,6 +455,41 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
             problems.append("... (further item problems not shown)")
             break
     return problems
+
+
+def suite_stats(suite: Suite) -> dict[str, Any]:
+    """Per task: items per split × variety, mean text length (characters of the input
+    fields) per variety, and groups complete in every variety of the split."""
+    out: dict[str, Any] = {"suite": suite.ident, "tasks": {}}
+    order = {code: i for i, code in enumerate(varieties.registry())}
+    for name, task in suite.tasks.items():
+        counts: Counter[str] = Counter()
+        lengths: dict[str, list[int]] = {}
+        members: dict[tuple[str, str], set[str]] = {}
+        split_varieties: dict[str, set[str]] = {}
+        fields = task.spec.input_fields
+        for split, variety, group, values in zip(
+                task.column("split"), task.column("variety"), task.column("group"),
+                task.column("fields"), strict=True):
+            counts[f"{split}/{variety}"] += 1
+            text_length = sum(len(str(values.get(f) or "")) for f in fields)
+            lengths.setdefault(f"{split}/{variety}", []).append(text_length)
+            members.setdefault((split, group), set()).add(variety)
+            split_varieties.setdefault(split, set()).add(variety)
+        groups: dict[str, dict[str, int]] = {}
+        for (split, _), present in members.items():
+            entry = groups.setdefault(split, {"groups": 0, "complete": 0})
+            entry["groups"] += 1
+            entry["complete"] += present == split_varieties[split]
+        out["tasks"][name] = {
+            "type": task.spec.type,
+            "items": dict(sorted(counts.items(), key=lambda kv: (
+                kv[0].split("/")[0], order.get(kv[0].split("/")[1], 99)))),
+            "mean_chars": {key: round(sum(ls) / len(ls), 1) for key, ls in lengths.items()},
+            "groups": groups,
+            "labels": len(task.spec.labels),
+        }
+    return out
 
 
 def write_checksums(root: Path) -> dict[str, str]:

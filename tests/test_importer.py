@@ -1,0 +1,130 @@
+"""``suites import`` and ``suites stats``: round trips and refusals."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from moroccan_eval.cli import main
+from moroccan_eval.errors import ConfigError, SuiteError
+from moroccan_eval.importer import ImportSpec, import_suite, parse_mapping
+from moroccan_eval.suites import load_suite, suite_stats
+
+ROWS = [
+    {"msg": "salam, bghit nbdel lcarte", "team": "national_id", "lang": "ary_Latn", "g": "1"},
+    {"msg": "Bonjour, ma carte nationale est perdue", "team": "national_id",
+     "lang": "fra_Latn", "g": "1"},
+    {"msg": "فين وصلات الكوموند ديالي؟", "team": "delivery", "lang": "ary_Arab", "g": "2"},
+    {"msg": "où est mon colis ?", "team": "delivery", "lang": "fra_Latn", "g": "2"},
+    {"msg": "lma ma9tou3 mn lbare7", "team": "water", "lang": "ary_Latn", "g": "3"},
+    {"msg": "pas d'eau depuis hier", "team": "water", "lang": "fra_Latn", "g": "3"},
+]
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result
+    return result.exit_code, result.output
+
+
+def _fill_card(suite: Path) -> None:
+    for name in ("CARD.md", "consent.yaml"):
+        path = suite / name
+        path.write_text(re.sub(r"TODO: [^\"'\n]*", "filled in by the test", path.read_text(
+            encoding="utf-8")), encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "hf"])
+def test_import_round_trips(tmp_path: Path, fmt: str) -> None:
+    frame = pd.DataFrame(ROWS)
+    source = tmp_path / f"chats.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(source, index=False)
+    elif fmt == "jsonl":
+        frame.to_json(source, orient="records", lines=True, force_ascii=False)
+    elif fmt == "parquet":
+        frame.to_parquet(source)
+    else:
+        import datasets
+
+        datasets.Dataset.from_pandas(frame).save_to_disk(str(source))
+    code, out = invoke("suites", "import", str(source), "--format", fmt, "--map",
+                       "text=msg,label=team,variety=lang,group=g", "--name", "chats",
+                       "--out", str(tmp_path / "suites"), "--split-ratio", "0")
+    assert code == 0, out
+    suite_dir = tmp_path / "suites" / "chats"
+    with pytest.raises(SuiteError, match="still the import skeleton's placeholder"):
+        load_suite(suite_dir)
+    _fill_card(suite_dir)
+    suite = load_suite(suite_dir)
+    items = list(suite.task("main").items("test"))
+    assert sorted((i["fields"]["text"], i["reference"], i["variety"]) for i in items) == \
+        sorted((r["msg"], r["team"], r["lang"]) for r in ROWS)
+    assert {i["consent_id"] for i in items} == {"imported"}
+    stats = suite_stats(suite)["tasks"]["main"]
+    assert stats["items"]["test/fra_Latn"] == 3 and stats["labels"] == 3
+    # three varieties in the split, but each group has only two of them
+    assert stats["groups"]["test"] == {"groups": 3, "complete": 0}
+
+
+def test_split_ratio_keeps_groups_whole(tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    pd.DataFrame(ROWS * 1).to_csv(source, index=False)
+    spec = ImportSpec(source=source, fmt="csv", name="s", split_ratio=0.34,
+                      mapping=parse_mapping("text=msg,label=team,variety=lang,group=g"))
+    target = import_suite(spec, tmp_path)
+    items = [json.loads(line) for line in (target / "data" / "main.jsonl").read_text(
+        encoding="utf-8").splitlines()]
+    by_group: dict[str, set[str]] = {}
+    for item in items:
+        by_group.setdefault(item["group"], set()).add(item["split"])
+    assert all(len(splits) == 1 for splits in by_group.values())
+    assert sum(splits == {"train"} for splits in by_group.values()) == 1
+
+
+@pytest.mark.parametrize(("content", "args", "message"), [
+    (b"msg,team\nsalam,x\n", ["--map", "text=message,label=team", "--variety", "ary_Latn"],
+     "no column 'message' (columns: msg, team)"),
+    (b"msg,team\n,x\nsalam,y\n", ["--map", "text=msg,label=team", "--variety", "ary_Latn"],
+     "c.csv row 2: empty text"),
+    (b"msg,team,lang\nsalam,x,ary_latn\n", ["--map", "text=msg,label=team,variety=lang"],
+     "unknown variety 'ary_latn' (did you mean 'ary_Latn'?)"),
+    ("msg,team\nسلام,x\n".encode("cp1256"), ["--map", "text=msg,label=team", "--variety",
+                                             "ary_Arab"], "not UTF-8 text"),
+    (b"msg,team\nsalam,x\n", ["--map", "text=msg", "--variety", "ary_Latn"],
+     "map label=COLUMN is required"),
+    (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team"], "--variety CODE"),
+    (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team", "--variety", "ary_Latn",
+                              "--task-type", "translation"], "cannot be imported yet"),
+])
+def test_import_refuses_bad_input_and_writes_nothing(tmp_path: Path, content: bytes,
+                                                     args: list[str], message: str) -> None:
+    (tmp_path / "c.csv").write_bytes(content)
+    code, out = invoke("suites", "import", str(tmp_path / "c.csv"), "--format", "csv",
+                       "--name", "x", "--out", str(tmp_path / "suites"), *args)
+    assert code == 2 and message in out and "Traceback" not in out
+    assert not (tmp_path / "suites").exists() or list((tmp_path / "suites").iterdir()) == []
+
+
+def test_import_never_overwrites(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text("msg,team\nsalam,x\n", encoding="utf-8")
+    (tmp_path / "suites" / "x").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="already exists"):
+        import_suite(ImportSpec(source=tmp_path / "c.csv", fmt="csv", name="x",
+                                variety="ary_Latn",
+                                mapping=parse_mapping("text=msg,label=team")),
+                     tmp_path / "suites")
+
+
+def test_stats_of_shipped_suites() -> None:
+    code, out = invoke("suites", "stats", "support-intents", "--json")
+    assert code == 0
+    [entry] = json.loads(out)
+    intents = entry["tasks"]["intents"]
+    assert intents["items"]["test/zgh_Tfng"] == 48
+    assert intents["groups"]["test"] == {"groups": 48, "complete": 48}
