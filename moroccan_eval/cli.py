@@ -14,7 +14,8 @@ from . import __version__
 from .errors import MoroccanEvalError
 
 EXAMPLES = {
-    "demo": "moroccan-eval demo --out demo-out",
+    "demo": "moroccan-eval demo --out demo-out\n"
+            "  moroccan-eval demo --suite support-intents --limit 10",
     "run": (
         "moroccan-eval run --suite support-intents --model char-ngram --out runs\n"
         "  moroccan-eval run --suite support-intents --model models/ollama-qwen.yaml "
@@ -211,25 +212,28 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
 @main.command(epilog=_epilog("demo"))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo-out"),
               show_default=True)
+@click.option("--suite", "suite_names", multiple=True,
+              help="Suite to include (repeatable) [default: every shipped suite].")
 @click.option("--limit", type=click.IntRange(min=1), help="At most N items per variety.")
-def demo(out_dir: Path, limit: int | None) -> None:
-    """Evaluate the offline baselines on support-intents and write an HTML report."""
+def demo(out_dir: Path, suite_names: Sequence[str], limit: int | None) -> None:
+    """Evaluate the offline baselines on the shipped suites and write an HTML report."""
     from .adapters import BUILTIN_MODELS, load_model
     from .report import build_report, write_report
     from .results import load_run
     from .runner import RunOptions
     from .runner import run as run_models
-    from .suites import load_suite
+    from .suites import load_suite, suite_dirs
 
     _check_out_dir(out_dir)
-    suite = load_suite("support-intents")
-    options = RunOptions(suite=suite, out_dir=out_dir / "runs", limit=limit, progress=False)
-    results = run_models(options, [load_model(name) for name in BUILTIN_MODELS])
-    for result in results:
-        _print_headlines(result)
+    runs = []
+    for name in suite_names or list(suite_dirs()):
+        options = RunOptions(suite=load_suite(name), out_dir=out_dir / "runs", limit=limit,
+                             progress=False)
+        for result in run_models(options, [load_model(m) for m in BUILTIN_MODELS]):
+            _print_headlines(result)
+            runs.append(load_run(result.path))
     report = out_dir / "report.html"
-    write_report(report, build_report([load_run(r.path) for r in results],
-                                      title="moroccan-eval demo: support-intents baselines"))
+    write_report(report, build_report(runs, title="moroccan-eval demo: offline baselines"))
     click.echo(f"\nreport: {report.resolve()}")
 
 
@@ -541,12 +545,19 @@ def suites_validate(suite_names: Sequence[str]) -> None:
 @suites.command("stats")
 @click.argument("suite_names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True)
-def suites_stats(suite_names: Sequence[str], as_json: bool) -> None:
+@click.option("--update-card", is_flag=True,
+              help="Write the counts into each card between its stats markers.")
+def suites_stats(suite_names: Sequence[str], as_json: bool, update_card: bool) -> None:
     """Items per task × variety × split, mean length, and groups complete in every variety
     (all shipped suites by default)."""
-    from .suites import load_suite, suite_dirs, suite_stats
+    from .suites import load_suite, suite_dirs, suite_stats, update_card_stats
 
-    stats = [suite_stats(load_suite(name)) for name in (suite_names or list(suite_dirs()))]
+    loaded = [load_suite(name) for name in (suite_names or list(suite_dirs()))]
+    if update_card:
+        for suite in loaded:
+            if update_card_stats(suite):
+                click.echo(f"updated {suite.path / 'CARD.md'}", err=True)
+    stats = [suite_stats(suite) for suite in loaded]
     if as_json:
         click.echo(json.dumps(stats, ensure_ascii=False, indent=2))
         return

@@ -226,5 +226,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = Path(proc.stdout.strip().splitlines()[-1].removeprefix("report: "))
     assert report.is_file() and report.stat().st_size > 2000
-    assert "char-ngram · intents" in proc.stdout and "majority · intents" in proc.stdout
-    assert proc.stdout.count("signature: moroccan-eval:") == 2
+    from moroccan_eval.suites import load_suite, suite_dirs
+
+    tasks = [t for name in suite_dirs() for t in load_suite(name, load_data=False).spec.tasks]
+    assert len(tasks) >= 4  # intents, routing, priority, variety
+    for task in tasks:
+        assert f"char-ngram · {task}" in proc.stdout and f"majority · {task}" in proc.stdout
+    assert proc.stdout.count("signature: moroccan-eval:") == 2 * len(tasks)

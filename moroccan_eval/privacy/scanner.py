@@ -100,10 +100,13 @@ def _build_engine(policy: Policy) -> Any:
             def validate_result(self, pattern_text: str) -> bool | None:
                 return validate(pattern_text) if validate else None
 
+        # Presidio matches case-insensitively by default; the policy's patterns say where
+        # case does not matter with (?i:...), because "rue Ibn Sina" is an address and
+        # "la rue est inondée" is not.
         return Recognizer(
             supported_entity=entity, supported_language=LANGUAGE, name=f"{entity}_recognizer",
             patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns],
-            context=spec.context)
+            context=spec.context, global_regex_flags=re.DOTALL | re.MULTILINE)
 
     names = _PersonNames(policy)
 
@@ -196,8 +199,8 @@ def _looks_like_name(word: str) -> bool:
     """A word that can follow a cue as an unknown name: capitalised Latin, or Arabic or
     Tifinagh letters (those scripts have no case) except Arabic words with the article
     ("باسم الشركة" is "in the company's name", not a person)."""
-    if not word.isalpha() or len(word) < 2:
-        return False
+    if not word.isalpha() or len(word) < 2 or (word.isupper() and len(word) <= 4):
+        return False  # too short, or an acronym (CIN, CNSS, RIB)
     first = word[0]
     if "\u0600" <= first <= "\u06ff":
         return not word.startswith("ال")
