@@ -196,11 +196,17 @@ def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
     if run_a.manifest["suite"]["name"] != run_b.manifest["suite"]["name"]:
         raise RunError(f"cannot compare runs of different suites: "
                        f"{run_a.manifest['suite']['ident']} and {run_b.manifest['suite']['ident']}")
+    classification = {name for name, info in run_a.manifest["tasks"].items()
+                      if info["spec"]["type"] == "classification"}
+    if not classification:
+        raise RunError("compare handles classification tasks only for now; for translation "
+                       "runs, compare their per-variety intervals in the report")
     records_b = {(r["task"], r["id"]): r for r in reparse(run_b.manifest, run_b.predictions())}
     paired: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for rec_a in reparse(run_a.manifest, run_a.predictions()):
         rec_b = records_b.get((rec_a["task"], rec_a["id"]))
-        if rec_b is None or rec_a.get("skipped") or rec_b.get("skipped"):
+        if rec_a["task"] not in classification or rec_b is None or rec_a.get("skipped") \
+                or rec_b.get("skipped"):
             continue
         for variety in (rec_a["variety"], "all"):
             paired.setdefault((rec_a["task"], variety), []).append((rec_a, rec_b))

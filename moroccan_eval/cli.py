@@ -119,6 +119,8 @@ def _print_headlines(result: Any) -> None:
         click.echo(f"  latency p50 {usage['p50_ms']} ms, p95 {usage['p95_ms']} ms; "
                    f"errors {usage['n_errors']}; cost/1k {usage['cost_per_1k']['MAD']} MAD")
         click.echo(f"  signature: {entry['signature']}")
+        for metric_signature in (entry.get("metric_signatures") or {}).values():
+            click.echo(f"  metric: {metric_signature}")
     click.echo(f"  run: {result.path} ({result.status})")
 
 
@@ -217,7 +219,7 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
 @click.option("--limit", type=click.IntRange(min=1), help="At most N items per variety.")
 def demo(out_dir: Path, suite_names: Sequence[str], limit: int | None) -> None:
     """Evaluate the offline baselines on the shipped suites and write an HTML report."""
-    from .adapters import BUILTIN_MODELS, load_model
+    from .adapters import BASELINES_BY_TYPE, load_model
     from .report import build_report, write_report
     from .results import load_run
     from .runner import RunOptions
@@ -227,11 +229,16 @@ def demo(out_dir: Path, suite_names: Sequence[str], limit: int | None) -> None:
     _check_out_dir(out_dir)
     runs = []
     for name in suite_names or list(suite_dirs()):
-        options = RunOptions(suite=load_suite(name), out_dir=out_dir / "runs", limit=limit,
-                             progress=False)
-        for result in run_models(options, [load_model(m) for m in BUILTIN_MODELS]):
-            _print_headlines(result)
-            runs.append(load_run(result.path))
+        suite = load_suite(name)
+        for task_type, models in BASELINES_BY_TYPE.items():
+            tasks = [t for t, task in suite.tasks.items() if task.spec.type == task_type]
+            if not tasks:
+                continue
+            options = RunOptions(suite=suite, out_dir=out_dir / "runs", tasks=tasks,
+                                 limit=limit, progress=False)
+            for result in run_models(options, [load_model(m) for m in models]):
+                _print_headlines(result)
+                runs.append(load_run(result.path))
     report = out_dir / "report.html"
     write_report(report, build_report(runs, title="moroccan-eval demo: offline baselines"))
     click.echo(f"\nreport: {report.resolve()}")

@@ -30,7 +30,15 @@ from . import __version__
 from .costing import DEFAULT_USD_MAD, Pricing, convert, latency_stats
 from .errors import RunError
 from .io import iter_jsonl, write_atomic, write_json
-from .scoring import DEFAULT_BOOTSTRAP, LabelParser, score_classification
+from .scoring import (
+    DEFAULT_BOOTSTRAP,
+    GENERATION_METRICS,
+    LabelParser,
+    TextParser,
+    metric_signature,
+    score_classification,
+    score_generation,
+)
 
 MANIFEST = "manifest.json"
 PREDICTIONS = "predictions.jsonl"
@@ -113,18 +121,33 @@ class RunWriter:
 # --------------------------------------------------------------------------- scoring a run
 
 
-def parsers_for(manifest: dict[str, Any]) -> dict[str, LabelParser]:
+def parser_for(spec: dict[str, Any] | Any) -> LabelParser | TextParser:
+    """The answer parser of a task spec (a TaskSpec or its manifest snapshot)."""
+    data = spec if isinstance(spec, dict) else spec.model_dump()
+    if data["type"] == "classification":
+        return LabelParser(data["labels"])
+    return TextParser()
+
+
+def parsers_for(manifest: dict[str, Any]) -> dict[str, LabelParser | TextParser]:
     """One answer parser per task, from the task specs snapshotted in the manifest."""
-    return {name: LabelParser(info["spec"]["labels"]) for name, info in manifest["tasks"].items()}
+    return {name: parser_for(info["spec"]) for name, info in manifest["tasks"].items()}
 
 
-def finalize_record(record: dict[str, Any], parser: LabelParser) -> dict[str, Any]:
-    """Derive ``parsed`` and ``correct`` from the record's raw ``output``."""
+def finalize_record(record: dict[str, Any], parser: LabelParser | TextParser) -> dict[str, Any]:
+    """Derive ``parsed`` and ``correct`` (an exact match, after parsing) from the record's
+    raw ``output``."""
     if not record.get("error") and not record.get("skipped"):
         record["parsed"] = parser.parse(record.get("output"))
     parsed = record.get("parsed")
     record["correct"] = parsed is not None and parsed == record["reference"]
     return record
+
+
+def reference_variety(manifest: dict[str, Any], task: str) -> str:
+    """The task's own reference variety if it sets one, else the suite's."""
+    return str(manifest["tasks"][task]["spec"].get("reference_variety")
+               or manifest["suite"]["reference_variety"])
 
 
 def reparse(
@@ -144,26 +167,33 @@ def compute_scores(
     for rec in records:
         by_task[rec["task"]].append(rec)
     seed, n_boot = manifest["seed"], manifest["bootstrap"]
-    reference = manifest["suite"]["reference_variety"]
     tasks: dict[str, Any] = {}
     for name, info in manifest["tasks"].items():
         recs = by_task.get(name, [])
         spec = info["spec"]
-        labels, metrics = list(spec["labels"]), spec["metrics"]
+        metrics = spec["metrics"]
+        reference = reference_variety(manifest, name)
         pooled = [
             {**r, "variety": "all", "group": f"{r['group']}/{r['variety']}"} for r in recs
         ]
+        if spec["type"] == "classification":
+            labels = list(spec["labels"])
+            varieties = score_classification(recs, labels, metrics, reference, n_boot=n_boot,
+                                             seed=seed)
+            overall = score_classification(pooled, labels, metrics, "all", n_boot=n_boot,
+                                           seed=seed)
+        else:
+            varieties = score_generation(recs, metrics, reference, n_boot=n_boot, seed=seed)
+            overall = score_generation(pooled, metrics, "all", n_boot=n_boot, seed=seed)
         tasks[name] = {
             "signature": signature(manifest, name),
             "type": spec["type"],
             "metrics": metrics,
+            "metric_signatures": {m: metric_signature(m) for m in metrics
+                                  if m in GENERATION_METRICS},
             "reference_variety": reference,
-            "varieties": score_classification(
-                recs, labels, metrics, reference, n_boot=n_boot, seed=seed
-            ),
-            "overall": score_classification(
-                pooled, labels, metrics, "all", n_boot=n_boot, seed=seed
-            ).get("all", {"n": 0}),
+            "varieties": varieties,
+            "overall": overall.get("all", {"n": 0}),
             "usage": usage_summary(recs, manifest, wall_s),
         }
     return {

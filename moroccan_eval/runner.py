@@ -22,8 +22,15 @@ from .cache import ResponseCache
 from .costing import DEFAULT_USD_MAD, Currency, convert
 from .errors import AdapterError, MoroccanEvalError, RunError
 from .prompts import PromptRenderer
-from .results import RunWriter, compute_scores, finalize_record, new_run_id, run_metadata
-from .scoring import DEFAULT_BOOTSTRAP, LabelParser
+from .results import (
+    RunWriter,
+    compute_scores,
+    finalize_record,
+    new_run_id,
+    parser_for,
+    run_metadata,
+)
+from .scoring import DEFAULT_BOOTSTRAP
 from .suites import Item, Suite, Task
 
 
@@ -174,7 +181,7 @@ class _ModelRun:
             input_fields=task.spec.input_fields, train=[dict(item) for item in train],
         ))
         renderer = PromptRenderer(task.spec, train, seed=opts.seed)
-        parser = LabelParser(task.spec.labels)
+        parser = parser_for(task.spec)
         total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit))
         items = task.items(opts.split, opts.varieties, opts.limit)
         limiter = self.limiter

@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -218,3 +219,116 @@ def score_classification(
 def stable_id(name: str) -> int:
     """A process-independent integer for seeding (``hash()`` is salted per process)."""
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+
+
+# --------------------------------------------------------------------------- generation
+#
+# chrF++ and BLEU come from sacrebleu. Both are corpus metrics whose sentence statistics
+# add up, so a bootstrap resample is again a weight vector over sentences: the weighted sum
+# of the statistics gives the resampled corpus score without re-tokenising anything.
+
+GENERATION_METRICS = ("chrf", "bleu")
+HIGHER_IS_BETTER.update({"chrf": True, "bleu": True})
+_ANSWER_LABEL = re.compile(
+    r"^\s*(?:translation|traduction|transliteration|answer|réponse|الترجمة|الجواب)\s*:\s*",
+    re.IGNORECASE)
+
+
+class TextParser:
+    """Cleans a free-text answer: first non-empty paragraph, no "Translation:" label, no
+    surrounding quotes. ``None`` for an empty answer."""
+
+    def parse(self, text: str | None) -> str | None:
+        if not text:
+            return None
+        paragraphs = [p.strip() for p in text.strip().split("\n\n") if p.strip()]
+        if not paragraphs:
+            return None
+        cleaned = _ANSWER_LABEL.sub("", paragraphs[0]).strip().strip("\"'«»“”").strip()
+        return cleaned or None
+
+
+def _sacrebleu_metric(metric: str) -> Any:
+    from sacrebleu.metrics.bleu import BLEU
+    from sacrebleu.metrics.chrf import CHRF
+
+    if metric == "chrf":
+        return CHRF(word_order=2)  # chrF++
+    return BLEU(tokenize="intl")
+
+
+@cache
+def metric_signature(metric: str) -> str:
+    """sacrebleu's reproducibility signature of a generation metric (one reference)."""
+    scorer = _sacrebleu_metric(metric)
+    scorer.corpus_score(["x"], [["x"]])  # sacrebleu signs only an evaluated metric
+    name = "chrF++" if metric == "chrf" else "BLEU"
+    return f"{name}|{scorer.get_signature()}"
+
+
+def _stats(metric: str, hyps: list[str], refs: list[str]) -> tuple[Any, np.ndarray]:
+    scorer = _sacrebleu_metric(metric)
+    return scorer, np.asarray(scorer._extract_corpus_statistics(hyps, [refs]), dtype=float)
+
+
+def _corpus(scorer: Any, weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """Corpus score (0-1) for each row of ``weights`` over the sentences of ``stats``."""
+    totals = weights @ stats
+    return np.array([scorer._compute_score_from_stats(list(row)).score / 100 for row in totals])
+
+
+def score_generation(
+    records: Iterable[Mapping[str, Any]],
+    metrics: list[str],
+    reference_variety: str,
+    *,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Per variety (the source variety): n, errors, each metric with its bootstrap CI and
+    the paired delta to the reference variety over shared groups. A failed or empty
+    answer is scored as an empty hypothesis, never dropped."""
+    by_variety: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"errors": 0, "unparsed": 0})
+    for rec in records:
+        if rec.get("skipped"):
+            continue
+        variety = rec["variety"]
+        if rec.get("error"):
+            counts[variety]["errors"] += 1
+        elif rec.get("parsed") is None:
+            counts[variety]["unparsed"] += 1
+        by_variety[variety][rec["group"]] = (str(rec.get("parsed") or ""), str(rec["reference"]))
+    order = {code: i for i, code in enumerate(varieties.registry())}
+    reference = by_variety.get(reference_variety, {})
+    result: dict[str, Any] = {}
+    for variety in sorted(by_variety, key=lambda code: (order.get(code, len(order)), code)):
+        rows = by_variety[variety]
+        groups = list(rows)
+        entry: dict[str, Any] = {"n": len(rows), **counts[variety]}
+        deltas: dict[str, Any] = {}
+        shared = [g for g in groups if g in reference]
+        for metric in metrics:
+            rng = np.random.default_rng([seed, stable_id(variety), stable_id(metric)])
+            scorer, stats = _stats(metric, [rows[g][0] for g in groups],
+                                   [rows[g][1] for g in groups])
+            n = len(groups)
+            value = float(_corpus(scorer, np.ones((1, n)), stats)[0])
+            draws = rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+            entry[metric] = {"value": round(value, 6), "ci": _interval(_corpus(scorer, draws,
+                                                                                stats))}
+            if variety != reference_variety and shared:
+                _, own = _stats(metric, [rows[g][0] for g in shared], [rows[g][1] for g in shared])
+                _, ref = _stats(metric, [reference[g][0] for g in shared],
+                                [reference[g][1] for g in shared])
+                k = len(shared)
+                ones = np.ones((1, k))
+                point = float(_corpus(scorer, ones, own)[0] - _corpus(scorer, ones, ref)[0])
+                paired = rng.multinomial(k, np.full(k, 1 / k), size=n_boot)
+                ci = _interval(_corpus(scorer, paired, own) - _corpus(scorer, paired, ref))
+                deltas[metric] = {"value": round(point, 6), "ci": ci, "n_pairs": k,
+                                  "significant": bool(ci[0] > 0 or ci[1] < 0)}
+        if deltas:
+            entry["delta_vs_reference"] = deltas
+        result[variety] = entry
+    return result

@@ -35,8 +35,14 @@ TaskType = Literal[
     "classification", "extraction", "qa", "translation", "tool_call", "injection", "asr"
 ]
 Split = Literal["test", "train", "dev"]
-Metric = Literal["accuracy", "macro_f1"]
+Metric = Literal["accuracy", "macro_f1", "chrf", "bleu"]
 _DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
+#: Task types the runner can score today, and the metrics each takes.
+METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "macro_f1"),
+    "translation": ("chrf", "bleu"),
+}
+IMPLEMENTED_TYPES = tuple(METRICS_BY_TYPE)
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
@@ -138,6 +144,9 @@ class TaskSpec(_Strict):
     metrics: list[Metric] = Field(default_factory=lambda: list(_DEFAULT_METRICS))
     few_shot: int = Field(default=0, ge=0, le=32)
     version: str = "1"
+    reference_variety: str | None = Field(
+        default=None, description="overrides the suite's reference variety for this task "
+        "(e.g. a translation task whose sources exclude the suite's reference)")
 
 
 class Item(TypedDict):
@@ -363,6 +372,16 @@ def load_suite(name_or_path: str | Path, *, load_data: bool = True,
                 problems.append(f"{task_path}: prompt.by_variety: unknown variety '{code}'")
         if task_spec.type == "classification" and not task_spec.labels:
             problems.append(f"{task_path}: labels: a classification task needs labels")
+        if task_spec.type not in IMPLEMENTED_TYPES:
+            problems.append(f"{task_path}: type: '{task_spec.type}' tasks cannot be scored yet "
+                            f"(implemented: {', '.join(IMPLEMENTED_TYPES)})")
+        elif (bad := [m for m in task_spec.metrics
+                      if m not in METRICS_BY_TYPE[task_spec.type]]):
+            problems.append(f"{task_path}: metrics: {', '.join(bad)} do not apply to "
+                            f"{task_spec.type} (use {', '.join(METRICS_BY_TYPE[task_spec.type])})")
+        if task_spec.reference_variety and task_spec.reference_variety not in varieties.registry():
+            problems.append(f"{task_path}: reference_variety: unknown variety "
+                            f"'{task_spec.reference_variety}'")
         task_specs[task_name] = task_spec
 
     if problems or card is None:
@@ -446,6 +465,8 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
         missing_fields = [f for f in spec.input_fields if not (fields or {}).get(f)]
         if missing_fields:
             problems.append(f"{where}: fields.{missing_fields[0]} is missing or empty")
+        if spec.type == "translation" and not (isinstance(ref, str) and ref.strip()):
+            problems.append(f"{where}: reference must be the non-empty target text")
         if labels and ref not in labels:
             problems.append(
                 f"{where}: reference {ref!r} is not a label of task '{spec.name}'"

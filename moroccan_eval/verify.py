@@ -30,9 +30,8 @@ from .adapters import build_adapter
 from .adapters.base import ModelSpec, Request, TaskContext
 from .errors import ConfigError, MoroccanEvalError
 from .prompts import PromptRenderer
-from .results import Run, compute_scores, reparse, signature
+from .results import Run, compute_scores, parser_for, reparse, signature
 from .runner import RateLimiter, call_with_retries
-from .scoring import LabelParser
 from .suites import Item, Suite, load_suite
 
 TOLERANCE = 1e-6
@@ -225,7 +224,7 @@ async def _requery(
             await adapter.prepare(TaskContext(
                 name=name, type=task.spec.type, labels=task.labels,
                 input_fields=task.spec.input_fields, train=[dict(i) for i in train]))
-        parsers = {name: LabelParser(task.spec.labels) for name, (task, _, _) in renderers.items()}
+        parsers = {name: parser_for(task.spec) for name, (task, _, _) in renderers.items()}
 
         async def one(key: tuple[str, str]) -> None:
             nonlocal agree, errors

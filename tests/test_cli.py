@@ -226,10 +226,14 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = Path(proc.stdout.strip().splitlines()[-1].removeprefix("report: "))
     assert report.is_file() and report.stat().st_size > 2000
+    from moroccan_eval.adapters import BASELINES_BY_TYPE
     from moroccan_eval.suites import load_suite, suite_dirs
 
-    tasks = [t for name in suite_dirs() for t in load_suite(name, load_data=False).spec.tasks]
-    assert len(tasks) >= 4  # intents, routing, priority, variety
-    for task in tasks:
-        assert f"char-ngram · {task}" in proc.stdout and f"majority · {task}" in proc.stdout
-    assert proc.stdout.count("signature: moroccan-eval:") == 2 * len(tasks)
+    expected = [(model, name) for suite in suite_dirs()
+                for name, task in load_suite(suite).tasks.items()
+                for model in BASELINES_BY_TYPE[task.spec.type]]
+    assert len(expected) >= 10  # 4 classification tasks x 2 baselines + translation x copy
+    for model, task in expected:
+        assert f"{model} · {task} · " in proc.stdout
+    assert proc.stdout.count("signature: moroccan-eval:") == len(expected)
+    assert "metric: chrF++|nrefs:1|" in proc.stdout

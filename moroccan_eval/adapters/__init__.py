@@ -40,12 +40,15 @@ _BUILTIN_ADAPTERS = {
     "openai_compat": "moroccan_eval.adapters.openai_compat:OpenAICompatAdapter",
     "majority": "moroccan_eval.adapters.baselines:MajorityAdapter",
     "char-ngram": "moroccan_eval.adapters.baselines:CharNgramAdapter",
+    "copy": "moroccan_eval.adapters.baselines:CopyAdapter",
     "command": "moroccan_eval.adapters.command:CommandAdapter",
     "python": "moroccan_eval.adapters.python_callable:PythonCallableAdapter",
 }
 
 #: Models usable by name without a YAML file (``--model char-ngram``).
-BUILTIN_MODELS = ("majority", "char-ngram")
+BUILTIN_MODELS = ("majority", "char-ngram", "copy")
+#: The offline baselines that give each task type a floor (what the demo runs).
+BASELINES_BY_TYPE = {"classification": ("majority", "char-ngram"), "translation": ("copy",)}
 
 
 def _plugin_adapters() -> dict[str, str]:

@@ -4,6 +4,7 @@
 - ``char-ngram`` is TF-IDF over character 1-4-grams (word-bounded) + logistic regression,
   trained on the ``train`` split of all varieties together. Character n-grams need no
   tokenizer, so they work the same on Arabic script, Arabizi, French and Tifinagh.
+- ``copy`` answers with its input: the floor of translation and transliteration tasks.
 """
 
 from __future__ import annotations
@@ -82,3 +83,18 @@ class CharNgramAdapter(_ClassificationBaseline):
 
     def predict(self, text: str) -> str:
         return str(self.pipeline.predict([text])[0])
+
+
+class CopyAdapter(Adapter[NoOptions]):
+    """Answers with its input unchanged: the floor of translation and transliteration
+    (how far the source already is from the reference)."""
+
+    cacheable = False
+
+    async def prepare(self, task: TaskContext) -> None:
+        self.input_fields = task.input_fields
+
+    async def generate(self, request: Request) -> Response:
+        started = time.perf_counter()
+        text = _text(request.input, getattr(self, "input_fields", list(request.input)))
+        return Response(text=text, latency_ms=(time.perf_counter() - started) * 1000)
