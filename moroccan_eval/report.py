@@ -256,6 +256,7 @@ def build_report(
         runs=runs,
         suites=suites,
         unanonymized=[r for r in runs if r.manifest.get("allow_unanonymized")],
+        tasks_differ=len({frozenset(t.key for t in m.tasks) for m in models}) > 1,
         variety_name=lambda code: registry[code].name(lang) if code in registry else code,
         unparsed=UNPARSED,
     )

@@ -239,3 +239,8 @@ def test_build_time_and_size_for_ten_models(ten_models: list[Run]) -> None:
     assert time.perf_counter() - started < 30  # a sanity bound; the target is in benchmarks/
     assert len(html.encode()) < 5_000_000
     json.dumps(len(html))
+
+
+def test_mixed_task_sets_are_flagged(runs: list[Run], ten_models: list[Run]) -> None:
+    assert "were not all run on the same tasks" not in build_report(runs)
+    assert "were not all run on the same tasks" in build_report([*runs, ten_models[0]])
