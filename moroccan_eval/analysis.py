@@ -228,7 +228,7 @@ def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
             result = paired_delta(metric, arrays, n_boot, rng)
             value = result["value"]
             a_value = _metric_value(metric, arrays[2], arrays[3])
-            out.append(Difference(
+            out.append(Difference(  # B − A
                 task=task, variety=variety, metric=metric, n_pairs=len(pairs),
                 a=a_value, b=None if value is None or a_value is None else a_value + value,
                 delta=value, ci=_pair(result["ci"]), significant=result["significant"],

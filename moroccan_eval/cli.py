@@ -171,6 +171,9 @@ def _check_out_dir(out: Path) -> None:
               help="Response cache folder [default: ~/.cache/moroccan-eval or $XDG_CACHE_HOME].")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar [default: only on a terminal].")
+@click.option("--perturb", type=click.Choice(["transliterate", "arabizi-variants", "elongation",
+                                               "no-diacritics", "typos"]),
+              help="Perturb item text (robustness); compare with the clean run.")
 @click.option("--allow-unanonymized", is_flag=True,
               help="Skip the residual-PII check of the suite (the data owner's private runs "
               "only); recorded in the manifest and flagged in reports.")
@@ -178,7 +181,7 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         varieties_: Sequence[str], limit: int | None, split: str, concurrency: int | None,
         out_dir: Path, seed: int, max_cost: float | None, currency: str,
         usd_mad: float | None, no_cache: bool, cache_dir: Path | None,
-        progress: bool | None, allow_unanonymized: bool) -> None:
+        progress: bool | None, perturb: str | None, allow_unanonymized: bool) -> None:
     """Run models on a suite and print per-variety scores with their signatures."""
     from . import varieties
     from .adapters import load_model
@@ -205,7 +208,7 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         varieties=list(varieties_) or None, limit=limit, split=split, seed=seed,
         concurrency=concurrency, cache_dir=_cache_dir(no_cache, cache_dir),
         max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
-        usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress,
+        usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
     )
     for result in run_models(options, specs):
         _print_headlines(result)

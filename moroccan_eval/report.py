@@ -190,6 +190,34 @@ def _degradations(views: Sequence[TaskView], limit: int = 8) -> list[Degradation
     return found[:limit]
 
 
+def _robustness(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """For every perturbed run, the paired change against the clean run of the same model,
+    suite and split (classification tasks)."""
+    from .analysis import compare_runs
+
+    def key(run: Run) -> tuple[str, str, str]:
+        m = run.manifest
+        return (m["model"]["spec"]["name"], m["suite"]["ident"], m["selection"]["split"])
+
+    clean = {key(r): r for r in runs if not r.manifest["selection"].get("perturb")}
+    rows = []
+    for run in runs:
+        perturbation = run.manifest["selection"].get("perturb")
+        base = clean.get(key(run))
+        if not perturbation or base is None:
+            continue
+        try:
+            diffs = compare_runs(base, run)
+        except MoroccanEvalError:
+            continue  # no classification task to pair
+        for task in sorted({d.task for d in diffs}):
+            metric = base.manifest["tasks"][task]["spec"]["metrics"][0]
+            cells = {d.variety: d for d in diffs if d.task == task and d.metric == metric}
+            rows.append({"model": key(run)[0], "perturbation": perturbation, "task": task,
+                         "metric": metric, "cells": cells})
+    return rows
+
+
 def heat(value: float | None) -> str:
     """Background colour for a quality in [0, 1]: red (0) through amber to green (1)."""
     if value is None:
@@ -257,6 +285,7 @@ def build_report(
         suites=suites,
         unanonymized=[r for r in runs if r.manifest.get("allow_unanonymized")],
         tasks_differ=len({frozenset(t.key for t in m.tasks) for m in models}) > 1,
+        robustness=_robustness(runs),
         variety_name=lambda code: registry[code].name(lang) if code in registry else code,
         unparsed=UNPARSED,
     )

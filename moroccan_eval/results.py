@@ -68,6 +68,7 @@ def signature(manifest: dict[str, Any], task: str) -> str:
             f"task:{task}@{task_info['version']}+sha.{task_info['sha256'][:8]}",
             f"model:{model['spec']['name']}+hash.{model['cache_hash'][:8]}",
             f"split:{manifest['selection']['split']}",
+            *([f"perturb:{p}"] if (p := manifest["selection"].get("perturb")) else []),
             f"shots:{task_info['spec']['few_shot']}",
             f"seed:{manifest['seed']}",
             f"boot:{manifest['bootstrap']}",

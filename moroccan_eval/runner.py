@@ -21,6 +21,7 @@ from .adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
 from .cache import ResponseCache
 from .costing import DEFAULT_USD_MAD, Currency, convert
 from .errors import AdapterError, MoroccanEvalError, RunError
+from .perturb import perturb_item
 from .prompts import PromptRenderer
 from .results import (
     RunWriter,
@@ -52,6 +53,7 @@ class RunOptions:
     usd_mad: float = DEFAULT_USD_MAD
     bootstrap: int = DEFAULT_BOOTSTRAP
     progress: bool | None = None  # None: only on a terminal
+    perturb: str | None = None  # a name of moroccan_eval.perturb.PERTURBATIONS
 
     def selected_tasks(self) -> list[Task]:
         names = self.tasks or list(self.suite.tasks)
@@ -155,7 +157,8 @@ class _ModelRun:
             run_id=new_run_id(opts.suite.name, self.spec.name),
             suite=opts.suite, tasks=tasks, spec=self.spec, seed=opts.seed,
             usd_mad=opts.usd_mad, bootstrap=opts.bootstrap,
-            selection={"split": opts.split, "varieties": opts.varieties, "limit": opts.limit},
+            selection={"split": opts.split, "varieties": opts.varieties, "limit": opts.limit,
+                       "perturb": opts.perturb},
         )
         writer = RunWriter(opts.out_dir, manifest)
         started = time.perf_counter()
@@ -228,6 +231,7 @@ class _ModelRun:
                 bar.close()
 
     def _prepare(self, task: Task, item: Item, renderer: PromptRenderer) -> _Prepared:
+        item = perturb_item(item, self.options.perturb, self.options.seed)
         request = Request(messages=renderer.render(item), input=item["fields"])
         request_hash = request.hash()
         record: dict[str, Any] = {

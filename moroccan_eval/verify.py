@@ -29,6 +29,7 @@ from typing import Any
 from .adapters import build_adapter
 from .adapters.base import ModelSpec, Request, TaskContext
 from .errors import ConfigError, MoroccanEvalError
+from .perturb import perturb_item
 from .prompts import PromptRenderer
 from .results import Run, compute_scores, parser_for, reparse, signature
 from .runner import RateLimiter, call_with_retries
@@ -181,7 +182,8 @@ def _check_items_and_prompts(
     for name, (task, _, _) in renderers.items():
         for item in task.items(selection["split"], selection.get("varieties"),
                                selection.get("limit")):
-            expected[(name, item["id"])] = item
+            expected[(name, item["id"])] = perturb_item(item, selection.get("perturb"),
+                                                        run.manifest["seed"])
     item_problems, prompt_problems = [], []
     seen = set()
     for rec in records:
