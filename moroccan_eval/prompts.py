@@ -17,7 +17,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ConfigError
-from .suites import Item, TaskSpec
+from .suites import Item, TaskSpec, literals
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False,
                             autoescape=False)
@@ -26,9 +26,12 @@ _ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=Fal
 class PromptRenderer:
     """Compiles a task's templates once; renders chat messages per item."""
 
-    def __init__(self, spec: TaskSpec, train: list[Item] | None = None, seed: int = 0):
+    def __init__(self, spec: TaskSpec, train: list[Item] | None = None, seed: int = 0,
+                 context: str | None = None):
         self.spec = spec
         self.seed = seed
+        self.context = context
+        self.literals = literals()["literals"]
         self._templates: dict[str, dict[str, Any]] = {}
         try:
             self._default = self._compile(spec.prompt.system, spec.prompt.user)
@@ -74,6 +77,8 @@ class PromptRenderer:
             **item["fields"],
             "variety": item["variety"],
             "examples": self.examples(item),
+            "context": self.context or "",
+            "literals": self.literals.get(item["variety"], self.literals.get("eng_Latn", {})),
         }
         try:
             messages = []

@@ -34,10 +34,12 @@ from .scoring import (
     DEFAULT_BOOTSTRAP,
     GENERATION_METRICS,
     LabelParser,
+    QAParser,
     TextParser,
     metric_signature,
     score_classification,
     score_generation,
+    score_qa,
 )
 
 MANIFEST = "manifest.json"
@@ -122,26 +124,35 @@ class RunWriter:
 # --------------------------------------------------------------------------- scoring a run
 
 
-def parser_for(spec: dict[str, Any] | Any) -> LabelParser | TextParser:
+Parser = LabelParser | TextParser | QAParser
+
+
+def parser_for(spec: dict[str, Any] | Any) -> Parser:
     """The answer parser of a task spec (a TaskSpec or its manifest snapshot)."""
     data = spec if isinstance(spec, dict) else spec.model_dump()
     if data["type"] == "classification":
         return LabelParser(data["labels"])
+    if data["type"] == "qa":
+        from .suites import literals
+
+        return QAParser(literals()["refusals"])
     return TextParser()
 
 
-def parsers_for(manifest: dict[str, Any]) -> dict[str, LabelParser | TextParser]:
+def parsers_for(manifest: dict[str, Any]) -> dict[str, Parser]:
     """One answer parser per task, from the task specs snapshotted in the manifest."""
     return {name: parser_for(info["spec"]) for name, info in manifest["tasks"].items()}
 
 
-def finalize_record(record: dict[str, Any], parser: LabelParser | TextParser) -> dict[str, Any]:
-    """Derive ``parsed`` and ``correct`` (an exact match, after parsing) from the record's
-    raw ``output``."""
+def finalize_record(record: dict[str, Any], parser: Parser) -> dict[str, Any]:
+    """Derive ``parsed`` and ``correct`` (and, for QA, ``refused``) from the record's raw
+    ``output``."""
     if not record.get("error") and not record.get("skipped"):
         record["parsed"] = parser.parse(record.get("output"))
     parsed = record.get("parsed")
-    record["correct"] = parsed is not None and parsed == record["reference"]
+    record["correct"] = parser.correct(parsed, record["reference"])
+    if isinstance(parser, QAParser):
+        record["refused"] = parser.refused(parsed)
     return record
 
 
@@ -183,6 +194,9 @@ def compute_scores(
                                              seed=seed)
             overall = score_classification(pooled, labels, metrics, "all", n_boot=n_boot,
                                            seed=seed)
+        elif spec["type"] == "qa":
+            varieties = score_qa(recs, metrics, reference, n_boot=n_boot, seed=seed)
+            overall = score_qa(pooled, metrics, "all", n_boot=n_boot, seed=seed)
         else:
             varieties = score_generation(recs, metrics, reference, n_boot=n_boot, seed=seed)
             overall = score_generation(pooled, metrics, "all", n_boot=n_boot, seed=seed)

@@ -183,7 +183,7 @@ class _ModelRun:
             name=task.name, type=task.spec.type, labels=task.labels,
             input_fields=task.spec.input_fields, train=[dict(item) for item in train],
         ))
-        renderer = PromptRenderer(task.spec, train, seed=opts.seed)
+        renderer = PromptRenderer(task.spec, train, seed=opts.seed, context=task.context)
         parser = parser_for(task.spec)
         total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit))
         items = task.items(opts.split, opts.varieties, opts.limit)

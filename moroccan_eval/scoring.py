@@ -47,6 +47,9 @@ class LabelParser:
             (re.compile(rf"(?<!\w){re.escape(key)}(?!\w)"), label) for key, label in patterns
         ]
 
+    def correct(self, parsed: str | None, reference: Any) -> bool:
+        return parsed is not None and parsed == reference
+
     def parse(self, text: str | None) -> str | None:
         """The label the reply names: an exact match, else the label mentioned first
         (longest alias wins at equal position); ``None`` if no label is mentioned."""
@@ -238,6 +241,9 @@ class TextParser:
     """Cleans a free-text answer: first non-empty paragraph, no "Translation:" label, no
     surrounding quotes. ``None`` for an empty answer."""
 
+    def correct(self, parsed: str | None, reference: Any) -> bool:
+        return parsed is not None and parsed == reference
+
     def parse(self, text: str | None) -> str | None:
         if not text:
             return None
@@ -331,4 +337,87 @@ def score_generation(
         if deltas:
             entry["delta_vs_reference"] = deltas
         result[variety] = entry
+    return result
+
+
+# --------------------------------------------------------------------------- grounded QA
+#
+# An answer to an answerable question is right when it states every fact of the answer key
+# (numbers, prices, times) and does not decline; an answer to a question the sources do not
+# cover is right when it declines. Both are per-item yes/no outcomes, so their intervals and
+# paired deltas come from the classification machinery above.
+
+QA_METRICS = ("answer_accuracy", "refusal_accuracy")
+HIGHER_IS_BETTER.update({metric: True for metric in QA_METRICS})
+_TIME_FACT = re.compile(r"(?<!\d)(\d{1,2})\s*(?::|h|H)\s*(\d{2})?(?!\d)")
+_NUMBER_FACT = re.compile(r"(?<![\d:])\d+(?:[.,]\d+)?(?![\d:])")
+
+
+def _normal_facts(text: str) -> set[str]:
+    """Times as H:MM and numbers without leading zeros, from any script's digits."""
+    text = normalize(text, punctuation=True)
+    found = {f"{int(h)}:{m or '00'}" for h, m in _TIME_FACT.findall(text)}
+    without_times = _TIME_FACT.sub(" ", text)
+    found |= {n.replace(",", ".").lstrip("0") or "0" for n in _NUMBER_FACT.findall(without_times)}
+    return found
+
+
+class QAParser(TextParser):
+    """Grounded-QA answers: the whole cleaned text, whether it declines, whether it is right."""
+
+    def __init__(self, refusals: list[str]):
+        self.refusals = [normalize(r) for r in refusals if normalize(r)]
+
+    def parse(self, text: str | None) -> str | None:
+        cleaned = text.strip() if text else ""
+        return _ANSWER_LABEL.sub("", cleaned).strip() or None
+
+    def refused(self, text: str | None) -> bool:
+        norm = normalize(text or "")
+        return any(phrase in norm for phrase in self.refusals)
+
+    def correct(self, parsed: str | None, reference: Any) -> bool:
+        if not parsed:
+            return False
+        if not reference.get("answerable"):
+            return self.refused(parsed)
+        stated = _normal_facts(parsed)
+        return not self.refused(parsed) and all(
+            _normal_facts(fact) <= stated for fact in reference["facts"])
+
+
+def _qa_outcome(metric: str, record: Mapping[str, Any]) -> dict[str, str]:
+    """A QA record as a two-label classification record for one metric."""
+    if metric == "answer_accuracy":
+        return {"reference": "yes", "parsed": "yes" if record.get("correct") else "no"}
+    return {"reference": "answer" if record["reference"].get("answerable") else "refuse",
+            "parsed": "refuse" if record.get("refused") else "answer"}
+
+
+def score_qa(
+    records: Iterable[Mapping[str, Any]],
+    metrics: list[str],
+    reference_variety: str,
+    *,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``answer_accuracy`` and ``refusal_accuracy`` per variety with CIs and paired deltas."""
+    records = [r for r in records if not r.get("skipped")]
+    result: dict[str, Any] = {}
+    for metric in metrics:
+        as_labels = [{**r, **_qa_outcome(metric, r)} for r in records]
+        labels = ["yes", "no"] if metric == "answer_accuracy" else ["answer", "refuse"]
+        scored = score_classification(as_labels, labels, ["accuracy"], reference_variety,
+                                      n_boot=n_boot, seed=seed + stable_id(metric) % 1000)
+        for variety, entry in scored.items():
+            target = result.setdefault(variety, {"n": entry["n"], "errors": entry["errors"],
+                                                 "unparsed": 0})
+            target[metric] = entry["accuracy"]
+            if "delta_vs_reference" in entry:
+                target.setdefault("delta_vs_reference", {})[metric] = \
+                    entry["delta_vs_reference"]["accuracy"]
+    for rec in records:  # unparsed = empty answers (not errors)
+        if not rec.get("error") and rec.get("parsed") is None and rec["variety"] in result:
+            result[rec["variety"]]["unparsed"] += 1
     return result

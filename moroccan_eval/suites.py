@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
@@ -35,12 +35,13 @@ TaskType = Literal[
     "classification", "extraction", "qa", "translation", "tool_call", "injection", "asr"
 ]
 Split = Literal["test", "train", "dev"]
-Metric = Literal["accuracy", "macro_f1", "chrf", "bleu"]
+Metric = Literal["accuracy", "macro_f1", "chrf", "bleu", "answer_accuracy", "refusal_accuracy"]
 _DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
 #: Task types the runner can score today, and the metrics each takes.
 METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "macro_f1"),
     "translation": ("chrf", "bleu"),
+    "qa": ("answer_accuracy", "refusal_accuracy"),
 }
 IMPLEMENTED_TYPES = tuple(METRICS_BY_TYPE)
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -144,6 +145,9 @@ class TaskSpec(_Strict):
     metrics: list[Metric] = Field(default_factory=lambda: list(_DEFAULT_METRICS))
     few_shot: int = Field(default=0, ge=0, le=32)
     version: str = "1"
+    context_file: str | None = Field(
+        default=None, description="a file of the suite (e.g. data/kb.md) given to the prompt "
+        "as {{ context }}: the sources a grounded QA task must answer from")
     reference_variety: str | None = Field(
         default=None, description="overrides the suite's reference variety for this task "
         "(e.g. a translation task whose sources exclude the suite's reference)")
@@ -215,6 +219,13 @@ class Task:
 
     def column(self, name: str) -> list[Any]:
         return list(self.dataset.data.column(name).to_pylist())
+
+    @cached_property
+    def context(self) -> str | None:
+        """The text of the task's ``context_file`` (its sources), if it has one."""
+        if not self.spec.context_file:
+            return None
+        return read_text(self.suite.path / self.spec.context_file, "task context file")
 
 
 @dataclass
@@ -379,6 +390,8 @@ def load_suite(name_or_path: str | Path, *, load_data: bool = True,
                       if m not in METRICS_BY_TYPE[task_spec.type]]):
             problems.append(f"{task_path}: metrics: {', '.join(bad)} do not apply to "
                             f"{task_spec.type} (use {', '.join(METRICS_BY_TYPE[task_spec.type])})")
+        if task_spec.context_file and task_spec.context_file not in spec.checksums:
+            problems.append(f"{spec_path}: checksums: add an entry for {task_spec.context_file}")
         if task_spec.reference_variety and task_spec.reference_variety not in varieties.registry():
             problems.append(f"{task_path}: reference_variety: unknown variety "
                             f"'{task_spec.reference_variety}'")
@@ -467,6 +480,9 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
             problems.append(f"{where}: fields.{missing_fields[0]} is missing or empty")
         if spec.type == "translation" and not (isinstance(ref, str) and ref.strip()):
             problems.append(f"{where}: reference must be the non-empty target text")
+        if spec.type == "qa" and not _qa_reference_ok(ref):
+            problems.append(f"{where}: reference must be {{answerable: true, facts: [...]}} "
+                            "or {answerable: false, facts: []}")
         if labels and ref not in labels:
             problems.append(
                 f"{where}: reference {ref!r} is not a label of task '{spec.name}'"
@@ -476,6 +492,21 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
             problems.append("... (further item problems not shown)")
             break
     return problems
+
+
+def _qa_reference_ok(ref: Any) -> bool:
+    if not isinstance(ref, dict) or not isinstance(ref.get("answerable"), bool):
+        return False
+    facts = ref.get("facts")
+    return isinstance(facts, list) and all(isinstance(f, str) and f for f in facts) and (
+        bool(facts) == ref["answerable"])
+
+
+@cache
+def literals() -> dict[str, Any]:
+    """Per-variety prompt literals and refusal phrases (``suites/literals.yaml``)."""
+    data = load_yaml(shipped("suites", "literals.yaml"), "literals file") or {}
+    return {"literals": data.get("literals", {}), "refusals": data.get("refusals", [])}
 
 
 def suite_stats(suite: Suite) -> dict[str, Any]:

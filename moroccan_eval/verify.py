@@ -165,7 +165,8 @@ def _renderers(run: Run, suite: Suite) -> dict[str, tuple[Any, PromptRenderer, l
     for name in run.manifest["tasks"]:
         task = suite.tasks[name]
         train = list(task.items("train"))
-        out[name] = (task, PromptRenderer(task.spec, train, seed=run.manifest["seed"]), train)
+        out[name] = (task, PromptRenderer(task.spec, train, seed=run.manifest["seed"],
+                                          context=task.context), train)
     return out
 
 
