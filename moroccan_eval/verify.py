@@ -226,7 +226,8 @@ async def _requery(
         for name, (task, _, train) in renderers.items():
             await adapter.prepare(TaskContext(
                 name=name, type=task.spec.type, labels=task.labels,
-                input_fields=task.spec.input_fields, train=[dict(i) for i in train]))
+                input_fields=task.spec.input_fields, train=[dict(i) for i in train],
+                context=task.context))
         parsers = {name: parser_for(task.spec) for name, (task, _, _) in renderers.items()}
 
         async def one(key: tuple[str, str]) -> None:

@@ -41,14 +41,16 @@ _BUILTIN_ADAPTERS = {
     "majority": "moroccan_eval.adapters.baselines:MajorityAdapter",
     "char-ngram": "moroccan_eval.adapters.baselines:CharNgramAdapter",
     "copy": "moroccan_eval.adapters.baselines:CopyAdapter",
+    "retrieval": "moroccan_eval.adapters.retrieval:RetrievalAdapter",
     "command": "moroccan_eval.adapters.command:CommandAdapter",
     "python": "moroccan_eval.adapters.python_callable:PythonCallableAdapter",
 }
 
 #: Models usable by name without a YAML file (``--model char-ngram``).
-BUILTIN_MODELS = ("majority", "char-ngram", "copy")
+BUILTIN_MODELS = ("majority", "char-ngram", "copy", "retrieval")
 #: The offline baselines that give each task type a floor (what the demo runs).
-BASELINES_BY_TYPE = {"classification": ("majority", "char-ngram"), "translation": ("copy",)}
+BASELINES_BY_TYPE = {"classification": ("majority", "char-ngram"), "translation": ("copy",),
+                     "qa": ("retrieval",)}
 
 
 def _plugin_adapters() -> dict[str, str]:

@@ -134,6 +134,7 @@ class TaskContext:
     labels: list[str]
     input_fields: list[str]
     train: list[dict[str, Any]] = field(default_factory=list)
+    context: str | None = None  # the task's sources (grounded QA), if it has any
 
 
 class NoOptions(BaseModel):

@@ -1,0 +1,86 @@
+"""Grounded QA: answer keys, refusals, scores, and the retrieval baseline."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from moroccan_eval.adapters import load_model
+from moroccan_eval.adapters.base import TaskContext
+from moroccan_eval.adapters.retrieval import DECLINE, RetrievalAdapter
+from moroccan_eval.scoring import QAParser, score_qa
+from moroccan_eval.suites import literals
+
+KB = """# KB
+## 1. Jardin Majorelle — Marrakech
+- Open every day from 8:00 to 18:00.
+- Ticket: 150 MAD; free for children under 12.
+- Getting there: petit taxi from Jemaa el-Fna, about 20 MAD.
+
+## 2. Volubilis Roman site — near Meknès
+- Open every day from 8:30 to 18:30.
+- Ticket: 70 MAD for adults.
+- Getting there: grand taxi from Meknès, 35 MAD per seat.
+"""
+PRICE = {"answerable": True, "facts": ["150"]}
+HOURS = {"answerable": True, "facts": ["8:00", "18:00"]}
+NONE = {"answerable": False, "facts": []}
+
+
+@pytest.fixture(scope="module")
+def parser() -> QAParser:
+    return QAParser(literals()["refusals"])
+
+
+@pytest.mark.parametrize(("answer", "reference", "correct"), [
+    ("The ticket costs 150 MAD.", PRICE, True),
+    ("التذكرة ب ١٥٠ درهم", PRICE, True),               # Eastern Arabic digits
+    ("kayt7al mn 8h htal 18h", HOURS, True),             # 8h = 8:00
+    ("De 08:00 à 18h00", HOURS, True),
+    ("It opens at 8:00.", HOURS, False),                 # one fact missing
+    ("120 MAD", PRICE, False),
+    ("je n'ai pas cette information, mais 150 MAD", PRICE, False),  # declines: not an answer
+    ("ما عندي حتى معلومة على هادشي", NONE, True),
+    ("ur ssinɣ", NONE, True),
+    ("Yes, there is free parking.", NONE, False),        # invented
+    ("", PRICE, False),
+])
+def test_answer_keys_and_refusals(parser: QAParser, answer: str, reference: dict[str, object],
+                                  correct: bool) -> None:
+    assert parser.correct(parser.parse(answer), reference) is correct
+
+
+def test_scores_and_paired_deltas(parser: QAParser) -> None:
+    records = []
+    for i in range(20):
+        for variety, answer in (("arb_Arab", "150 MAD"), ("ary_Latn", "200 MAD"
+                                                         if i % 2 else "150 MAD")):
+            reference = PRICE if i < 15 else NONE
+            if reference is NONE and variety == "arb_Arab":
+                answer = "لا أعرف"
+            parsed = parser.parse(answer)
+            records.append({"group": f"g{i}", "variety": variety, "parsed": parsed,
+                            "reference": reference, "correct": parser.correct(parsed, reference),
+                            "refused": parser.refused(parsed)})
+    scores = score_qa(records, ["answer_accuracy", "refusal_accuracy"], "arb_Arab", n_boot=200)
+    assert scores["arb_Arab"]["answer_accuracy"]["value"] == 1.0
+    assert scores["arb_Arab"]["refusal_accuracy"]["value"] == 1.0
+    darija = scores["ary_Latn"]
+    assert darija["refusal_accuracy"]["value"] == pytest.approx(15 / 20)
+    assert darija["answer_accuracy"]["value"] == pytest.approx(8 / 20)
+    assert darija["delta_vs_reference"]["answer_accuracy"]["significant"]
+
+
+def test_retrieval_baseline_answers_from_the_sources_or_declines() -> None:
+    adapter = load_model("retrieval")
+    assert adapter.adapter == "retrieval"
+    retrieval = RetrievalAdapter(adapter, RetrievalAdapter.Options())
+    asyncio.run(retrieval.prepare(TaskContext(name="q", type="qa", labels=[],
+                                              input_fields=["text"], context=KB)))
+    assert "150 MAD" in retrieval.answer("ch7al taman dyal Majorelle?")
+    assert "150 MAD" in retrieval.answer("شحال الثمن ديال ماجوريل؟")
+    assert "8:30" in retrieval.answer("Volubilis ouvre à quelle heure ?")
+    assert "35 MAD" in retrieval.answer("kifach nwsel l Volubilis?")
+    assert retrieval.answer("wach kayn parking f Majorelle?") == DECLINE
+    assert retrieval.answer("fin kayn a7san restaurant f Tanja?") == DECLINE
