@@ -29,14 +29,17 @@ INTENTS = {
     "price": ("ch7al", "chhal", "chal", "thmn", "taman", "tamn", "lthmn", "prix", "tarif",
               "combien", "cout", "coute", "mnchk", "mnshk", "atig", "price", "cost", "ticket",
               "billet", "tdkr", "tadkira", "lkhlas", "khlas", "payant", "gratuit", "fabor",
-              "batel", "mad", "dh", "drhm", "flous", "lflous"),
+              "batel", "mad", "dh", "drhm", "flous", "lflous", "km", "s3r", "as3ar", "tklf",
+              "rsom", "mjan"),
     "time": ("imta", "mta", "waqt", "lwqt", "wqt", "saa", "heure", "heures", "quand",
              "ouvert", "ouvre", "ferme", "horaires", "mlmi", "open", "close", "hours",
              "kay7lo", "kayhlo", "kaysdo", "ysd", "yft7", "ftah", "ghl9", "lwa9t", "saat",
-             "depart", "depar", "kaykhrj", "kaybda"),
+             "depart", "depar", "kaykhrj", "kaybda", "mwa3id", "tft7", "yft7", "tghl9",
+             "ghlq", "tghlq", "ytghl"),
     "transport": ("kifach", "kifash", "nwsl", "nwsel", "twsl", "wsl", "comment aller",
                   "aller", "transport", "bus", "taxi", "tram", "kar", "tobis", "ltobis",
-                  "mamnk", "ad awḍ", "awd", "get there", "reach", "route"),
+                  "mamnk", "ad awḍ", "awd", "get there", "reach", "route", "kyf", "wsol",
+                  "mwaslat", "nql"),
 }
 _BULLET_FOR = {"price": re.compile(r"\bMAD\b|free", re.IGNORECASE),
                "time": re.compile(r"\d{1,2}:\d{2}"),
@@ -46,6 +49,13 @@ DECLINE = "I don't have that information in the sources."
 
 def to_latin(text: str) -> str:
     return normalize(arabic_to_arabizi(text).translate(_TIFINAGH_TO_LATIN))
+
+
+def _cued(cue: str, words: set[str], latin: str) -> bool:
+    """A cue matches a whole word, a word it begins (Arabic clitics: "s3rha"), or a phrase."""
+    if " " in cue:
+        return cue in latin
+    return cue in words or (len(cue) >= 4 and any(w.startswith(cue) for w in words))
 
 
 class RetrievalAdapter(Adapter[NoOptions]):
@@ -77,8 +87,8 @@ class RetrievalAdapter(Adapter[NoOptions]):
         similarity = (self.vectorizer.transform([latin]) @ self.title_vectors.T).toarray()[0]
         best = int(similarity.argmax())
         words = set(latin.split())
-        intent = next((name for name, cues in INTENTS.items()
-                       if any(c in words or (" " in c and c in latin) for c in cues)), None)
+        intent = next((name for name, cues in INTENTS.items() if any(_cued(c, words, latin)
+                                                                     for c in cues)), None)
         if similarity[best] < self.min_similarity or intent is None:
             return DECLINE
         bullets = [b for b in self.sections[best][1] if _BULLET_FOR[intent].search(b)]
