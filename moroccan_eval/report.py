@@ -94,6 +94,14 @@ def _quote(value: Any) -> str:
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
 
 
+def _show_reference(reference: Any) -> str:
+    """A reference as the report shows it (QA answer keys as their facts)."""
+    if isinstance(reference, dict):
+        facts = reference.get("facts") or []
+        return ", ".join(map(str, facts)) if facts else "(should decline)"
+    return _quote(reference)
+
+
 def _read_predictions(views: list[TaskView]) -> None:
     """One pass over every run's predictions: confusion matrices, the items most models
     got wrong per variety, and examples of parse failures and API errors."""
@@ -109,7 +117,8 @@ def _read_predictions(views: list[TaskView]) -> None:
                 if rec["task"] != task.task or rec.get("skipped"):
                     continue
                 error, parsed = rec.get("error"), rec.get("parsed")
-                confusion[(rec["reference"], parsed or UNPARSED)] += 1
+                if view.type == "classification":
+                    confusion[(rec["reference"], parsed or UNPARSED)] += 1
                 if error:
                     failures["errors"] += 1
                     failures["error_kinds"][str(error).split(":")[0][:80]] += 1
@@ -118,7 +127,8 @@ def _read_predictions(views: list[TaskView]) -> None:
                     if len(failures["unparsed_examples"]) < EXAMPLES:
                         failures["unparsed_examples"].append(_quote(rec.get("output")))
                 item = items.setdefault(rec["id"], {
-                    "id": rec["id"], "variety": rec["variety"], "reference": rec["reference"],
+                    "id": rec["id"], "variety": rec["variety"],
+                    "reference": _show_reference(rec["reference"]),
                     "input": None if hidden else _quote(" · ".join(
                         str(v) for v in (rec.get("fields") or {}).values())),
                     "wrong": [], "n_models": 0,

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from moroccan_eval.adapters import BASELINES_BY_TYPE, load_model
+from moroccan_eval.report import build_report
+from moroccan_eval.results import load_run
 from moroccan_eval.runner import RunOptions, run
 from moroccan_eval.suites import Suite, load_suite, suite_dirs
 from moroccan_eval.varieties import core_codes
@@ -52,7 +54,8 @@ def test_cards_carry_generated_counts(suite: Suite) -> None:
     assert stats_markdown(suite_stats(suite)) in card, "run suites stats --update-card"
 
 
-def test_baselines_run_on_every_task(suite: Suite, tmp_path: Path) -> None:
+def test_baselines_run_on_every_task_and_report(suite: Suite, tmp_path: Path) -> None:
+    paths = []
     for task_type, models in BASELINES_BY_TYPE.items():
         tasks = [name for name, t in suite.tasks.items() if t.spec.type == task_type]
         if not tasks:
@@ -67,3 +70,7 @@ def test_baselines_run_on_every_task(suite: Suite, tmp_path: Path) -> None:
                 assert set(entry["varieties"]) == set(suite.tasks[name].varieties("test"))
                 value = entry["overall"][entry["metrics"][0]]["value"]
                 assert 0 <= value <= 1
+            paths.append(result.path)
+    html = build_report([load_run(p) for p in paths])
+    for name in suite.tasks:
+        assert f"<bdi>{name}</bdi>" in html
