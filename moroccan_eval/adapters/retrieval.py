@@ -36,6 +36,10 @@ INTENTS = {
              "kay7lo", "kayhlo", "kaysdo", "ysd", "yft7", "ftah", "ghl9", "lwa9t", "saat",
              "depart", "depar", "kaykhrj", "kaybda", "mwa3id", "tft7", "yft7", "tghl9",
              "ghlq", "tghlq", "ytghl"),
+    "duration": ("ch7al mn nhar", "ch7al mn yom", "combien de jours", "combien de temps",
+                 "delai", "d3lai", "iyam", "ayam", "jours", "days", "how long", "chhar",
+                 "mois", "months", "ussan", "wussan", "mda", "lmouda", "moda", "mdda",
+                 "garantie", "garanti", "warranty", "damana"),
     "transport": ("kifach", "kifash", "nwsl", "nwsel", "twsl", "wsl", "comment aller",
                   "aller", "transport", "bus", "taxi", "tram", "kar", "tobis", "ltobis",
                   "mamnk", "ad awḍ", "awd", "get there", "reach", "route", "kyf", "wsol",
@@ -43,6 +47,7 @@ INTENTS = {
 }
 _BULLET_FOR = {"price": re.compile(r"\bMAD\b|free", re.IGNORECASE),
                "time": re.compile(r"\d{1,2}:\d{2}"),
+               "duration": re.compile(r"\b(days?|hours|months)\b", re.IGNORECASE),
                "transport": re.compile(r"^getting there", re.IGNORECASE)}
 DECLINE = "I don't have that information in the sources."
 
