@@ -33,11 +33,13 @@ from .io import iter_jsonl, write_atomic, write_json
 from .scoring import (
     DEFAULT_BOOTSTRAP,
     GENERATION_METRICS,
+    JSONParser,
     LabelParser,
     QAParser,
     TextParser,
     metric_signature,
     score_classification,
+    score_extraction,
     score_generation,
     score_qa,
 )
@@ -124,7 +126,7 @@ class RunWriter:
 # --------------------------------------------------------------------------- scoring a run
 
 
-Parser = LabelParser | TextParser | QAParser
+Parser = LabelParser | TextParser | QAParser | JSONParser
 
 
 def parser_for(spec: dict[str, Any] | Any) -> Parser:
@@ -136,6 +138,8 @@ def parser_for(spec: dict[str, Any] | Any) -> Parser:
         from .suites import literals
 
         return QAParser(literals()["refusals"])
+    if data["type"] == "extraction":
+        return JSONParser()
     return TextParser()
 
 
@@ -194,6 +198,9 @@ def compute_scores(
                                              seed=seed)
             overall = score_classification(pooled, labels, metrics, "all", n_boot=n_boot,
                                            seed=seed)
+        elif spec["type"] == "extraction":
+            varieties = score_extraction(recs, metrics, reference, n_boot=n_boot, seed=seed)
+            overall = score_extraction(pooled, metrics, "all", n_boot=n_boot, seed=seed)
         elif spec["type"] == "qa":
             varieties = score_qa(recs, metrics, reference, n_boot=n_boot, seed=seed)
             overall = score_qa(pooled, metrics, "all", n_boot=n_boot, seed=seed)

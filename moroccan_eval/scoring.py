@@ -421,3 +421,146 @@ def score_qa(
         if not rec.get("error") and rec.get("parsed") is None and rec["variety"] in result:
             result[rec["variety"]]["unparsed"] += 1
     return result
+
+
+# --------------------------------------------------------------------------- extraction
+#
+# The model answers with a JSON object of fields. Values are compared after normalisation
+# (amounts as numbers, dates as ISO dates, text without case, accents or extra spaces). Per
+# item we count true positives (field present and right), false positives (present and
+# wrong, or not asked for) and false negatives (asked for and missing or wrong); the counts
+# add up, so micro-F1 and its bootstrap come from weighted sums. An answer that is not a
+# JSON object misses every field.
+
+EXTRACTION_METRICS = ("field_f1", "exact_match")
+HIGHER_IS_BETTER.update({metric: True for metric in EXTRACTION_METRICS})
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+_AMOUNT = re.compile(r"(\d{1,3}(?:[ .,\u202f]\d{3})*|\d+)(?:[.,](\d{1,2}))?\s*(?:mad|dh|dhs|درهم)?")
+_MONTHS = {name: i for i, names in enumerate([
+    ("janvier", "january", "يناير", "janvier"), ("fevrier", "february", "فبراير"),
+    ("mars", "march", "مارس"), ("avril", "april", "ابريل", "أبريل"), ("mai", "may", "ماي"),
+    ("juin", "june", "يونيو"), ("juillet", "july", "يوليوز", "يوليو"),
+    ("aout", "august", "غشت"), ("septembre", "september", "شتنبر"),
+    ("octobre", "october", "اكتوبر", "أكتوبر"), ("novembre", "november", "نونبر"),
+    ("decembre", "december", "دجنبر")], start=1) for name in names}
+
+
+def normalize_value(value: Any) -> str:
+    """A field value in comparable form: amounts as plain decimals, dates as YYYY-MM-DD,
+    other text normalised."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"{float(value):.2f}"
+    text = normalize(str(value), punctuation=True)
+    date = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
+    if date:
+        return f"{int(date[3]):04d}-{int(date[2]):02d}-{int(date[1]):02d}"
+    iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
+    if iso:
+        return f"{int(iso[1]):04d}-{int(iso[2]):02d}-{int(iso[3]):02d}"
+    written = re.fullmatch(r"(\d{1,2})\s+(\S+)\s+(\d{4})", text)
+    if written and normalize(written[2]) in _MONTHS:
+        return f"{int(written[3]):04d}-{_MONTHS[normalize(written[2])]:02d}-{int(written[1]):02d}"
+    amount = _AMOUNT.fullmatch(text)
+    if amount:
+        whole = re.sub(r"[ .,\u202f]", "", amount[1])
+        return f"{int(whole)}.{(amount[2] or '0').ljust(2, '0')}"
+    return " ".join(text.split())
+
+
+class JSONParser(TextParser):
+    """The first JSON object of an answer (code fences and prose around it are ignored);
+    ``None`` when there is none."""
+
+    def parse(self, text: str | None) -> Any:
+        import json
+
+        match = _JSON_OBJECT.search(text or "")
+        if not match:
+            return None
+        try:
+            value = json.loads(match.group(0))
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def counts(self, parsed: Any, reference: dict[str, Any]) -> tuple[int, int, int]:
+        """(true positives, false positives, false negatives) over the fields."""
+        predicted = parsed if isinstance(parsed, dict) else {}
+        tp = sum(1 for k, v in reference.items()
+                 if k in predicted and normalize_value(predicted[k]) == normalize_value(v))
+        present = sum(1 for k in predicted if predicted[k] not in (None, ""))
+        return tp, present - tp, len(reference) - tp
+
+    def correct(self, parsed: Any, reference: Any) -> bool:
+        _, fp, fn = self.counts(parsed, reference)
+        return fp == 0 and fn == 0
+
+
+def _field_f1(weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    tp, fp, fn = (weights @ stats).T
+    denom = 2 * tp + fp + fn
+    return np.asarray(np.divide(2 * tp, denom, out=np.zeros_like(tp, dtype=float),
+                                where=denom > 0))
+
+
+def _exact(weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    exact = ((stats[:, 1] == 0) & (stats[:, 2] == 0)).astype(float)
+    return np.asarray((weights @ exact) / weights.sum(axis=1))
+
+
+def score_extraction(
+    records: Iterable[Mapping[str, Any]],
+    metrics: list[str],
+    reference_variety: str,
+    *,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Field-level micro-F1 and exact match per variety with CIs and paired deltas."""
+    parser = JSONParser()
+    fns = {"field_f1": _field_f1, "exact_match": _exact}
+    by_variety: dict[str, dict[str, tuple[int, int, int]]] = defaultdict(dict)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"errors": 0, "unparsed": 0})
+    for rec in records:
+        if rec.get("skipped"):
+            continue
+        variety = rec["variety"]
+        if rec.get("error"):
+            counts[variety]["errors"] += 1
+        elif rec.get("parsed") is None:
+            counts[variety]["unparsed"] += 1
+        by_variety[variety][rec["group"]] = parser.counts(rec.get("parsed"), rec["reference"])
+    order = {code: i for i, code in enumerate(varieties.registry())}
+    reference = by_variety.get(reference_variety, {})
+    result: dict[str, Any] = {}
+    for variety in sorted(by_variety, key=lambda code: (order.get(code, len(order)), code)):
+        rows = by_variety[variety]
+        stats = np.array(list(rows.values()), dtype=float)
+        n = len(rows)
+        entry: dict[str, Any] = {"n": n, **counts[variety]}
+        shared = [g for g in rows if g in reference]
+        deltas: dict[str, Any] = {}
+        for metric in metrics:
+            rng = np.random.default_rng([seed, stable_id(variety), stable_id(metric)])
+            fn = fns[metric]
+            draws = rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+            entry[metric] = {"value": round(float(fn(np.ones((1, n)), stats)[0]), 6),
+                             "ci": _interval(fn(draws, stats))}
+            if variety != reference_variety and shared:
+                own = np.array([rows[g] for g in shared], dtype=float)
+                ref = np.array([reference[g] for g in shared], dtype=float)
+                k = len(shared)
+                ones = np.ones((1, k))
+                point = float(fn(ones, own)[0] - fn(ones, ref)[0])
+                paired = rng.multinomial(k, np.full(k, 1 / k), size=n_boot)
+                ci = _interval(fn(paired, own) - fn(paired, ref))
+                deltas[metric] = {"value": round(point, 6), "ci": ci, "n_pairs": k,
+                                  "significant": bool(ci[0] > 0 or ci[1] < 0)}
+        if deltas:
+            entry["delta_vs_reference"] = deltas
+        result[variety] = entry
+    return result

@@ -13,6 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import time as dt_time
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -35,13 +37,15 @@ TaskType = Literal[
     "classification", "extraction", "qa", "translation", "tool_call", "injection", "asr"
 ]
 Split = Literal["test", "train", "dev"]
-Metric = Literal["accuracy", "macro_f1", "chrf", "bleu", "answer_accuracy", "refusal_accuracy"]
+Metric = Literal["accuracy", "macro_f1", "chrf", "bleu", "answer_accuracy", "refusal_accuracy",
+                 "field_f1", "exact_match"]
 _DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
 #: Task types the runner can score today, and the metrics each takes.
 METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "macro_f1"),
     "translation": ("chrf", "bleu"),
     "qa": ("answer_accuracy", "refusal_accuracy"),
+    "extraction": ("field_f1", "exact_match"),
 }
 IMPLEMENTED_TYPES = tuple(METRICS_BY_TYPE)
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -61,6 +65,18 @@ class SuiteSpec(_Strict):
     reference_variety: str
     tasks: list[str] = Field(min_length=1)
     checksums: dict[str, str] = Field(description="path relative to the suite -> sha256")
+    pii_allowed: dict[str, str] = Field(
+        default_factory=dict, description="entity types the privacy gate lets through, each "
+        "with the reason (e.g. MA_ICE: company identifiers of fictitious suppliers)")
+
+    @field_validator("pii_allowed")
+    @classmethod
+    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        for entity, reason in value.items():
+            if len(reason.strip()) < 10:
+                raise ValueError(f"'{entity}': say why this entity type is not personal data "
+                                 "in this suite")
+        return value
 
     @field_validator("checksums")
     @classmethod
@@ -207,6 +223,8 @@ class Task:
                     seen[item["variety"]] += 1
                 if item.get("meta") is None:
                     item["meta"] = {}
+                item["fields"] = _plain(item["fields"])
+                item["reference"] = _plain(item["reference"])
                 yield item
 
     def varieties(self, split: str = "test") -> list[str]:
@@ -218,7 +236,8 @@ class Task:
         return [code for code in varieties.registry() if code in present]
 
     def column(self, name: str) -> list[Any]:
-        return list(self.dataset.data.column(name).to_pylist())
+        values = self.dataset.data.column(name).to_pylist()
+        return [_plain(v) for v in values] if name in ("fields", "reference") else values
 
     @cached_property
     def context(self) -> str | None:
@@ -417,6 +436,20 @@ def load_suite(name_or_path: str | Path, *, load_data: bool = True,
     return suite
 
 
+def _plain(value: Any) -> Any:
+    """Undo Arrow's type inference on JSON: "2026-03-14" strings come back as datetimes
+    inside nested objects; items must hold exactly what the file says."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == dt_time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
 def _load_dataset(path: Path) -> Any:
     """Load a JSONL file into a memory-mapped Arrow table through ``datasets``."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -480,6 +513,8 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
             problems.append(f"{where}: fields.{missing_fields[0]} is missing or empty")
         if spec.type == "translation" and not (isinstance(ref, str) and ref.strip()):
             problems.append(f"{where}: reference must be the non-empty target text")
+        if spec.type == "extraction" and not (isinstance(ref, dict) and ref):
+            problems.append(f"{where}: reference must be an object of the expected fields")
         if spec.type == "qa" and not _qa_reference_ok(ref):
             problems.append(f"{where}: reference must be {{answerable: true, facts: [...]}} "
                             "or {answerable: false, facts: []}")

@@ -42,15 +42,16 @@ _BUILTIN_ADAPTERS = {
     "char-ngram": "moroccan_eval.adapters.baselines:CharNgramAdapter",
     "copy": "moroccan_eval.adapters.baselines:CopyAdapter",
     "retrieval": "moroccan_eval.adapters.retrieval:RetrievalAdapter",
+    "rules": "moroccan_eval.adapters.baselines:RulesAdapter",
     "command": "moroccan_eval.adapters.command:CommandAdapter",
     "python": "moroccan_eval.adapters.python_callable:PythonCallableAdapter",
 }
 
 #: Models usable by name without a YAML file (``--model char-ngram``).
-BUILTIN_MODELS = ("majority", "char-ngram", "copy", "retrieval")
+BUILTIN_MODELS = ("majority", "char-ngram", "copy", "retrieval", "rules")
 #: The offline baselines that give each task type a floor (what the demo runs).
 BASELINES_BY_TYPE = {"classification": ("majority", "char-ngram"), "translation": ("copy",),
-                     "qa": ("retrieval",)}
+                     "qa": ("retrieval",), "extraction": ("rules",)}
 
 
 def _plugin_adapters() -> dict[str, str]:

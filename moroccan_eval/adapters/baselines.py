@@ -5,10 +5,12 @@
   trained on the ``train`` split of all varieties together. Character n-grams need no
   tokenizer, so they work the same on Arabic script, Arabizi, French and Tifinagh.
 - ``copy`` answers with its input: the floor of translation and transliteration tasks.
+- ``rules`` extracts invoice fields with regular expressions: the floor of extraction.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -98,3 +100,54 @@ class CopyAdapter(Adapter[NoOptions]):
         started = time.perf_counter()
         text = _text(request.input, getattr(self, "input_fields", list(request.input)))
         return Response(text=text, latency_ms=(time.perf_counter() - started) * 1000)
+
+
+_RULES = {
+    "number": re.compile(r"(?:N°|No|رقم)\s*[:#]?\s*([A-Z]{1,3}[-/]?\d{4}[-/]\d{3,6})"),
+    "ice": re.compile(r"(?<!\d)(\d{15})(?!\d)"),
+    "date": re.compile(r"(\d{1,2}[/.-]\d{1,2}[/.-]\d{4}|\d{1,2}\s+\S+\s+\d{4})"),
+    "total_ht": re.compile(r"(?:Total HT|HT|دون احتساب الرسوم|بدون رسوم)[^:\n]*:\s*([\d  .,]+\d)"),
+    "tva": re.compile(r"(?:TVA|الضريبة)[^:\n]*:\s*([\d  .,]+\d)"),
+    "total_ttc": re.compile(
+        r"(?:Total TTC|TTC|مع احتساب الرسوم|المجموع)\s*[^:\n]*:\s*([\d  .,]+\d)"),
+}
+_PURCHASE_ORDER = re.compile(r"bon de commande|سند طلب", re.IGNORECASE)
+
+
+def extract_with_rules(text: str) -> dict[str, str]:
+    """Regular-expression extraction of invoice fields: the floor for extraction tasks."""
+    from ..scoring import normalize_value
+
+    fields: dict[str, str] = {
+        "document_type": "purchase_order" if _PURCHASE_ORDER.search(text) else "invoice"}
+    for name, pattern in _RULES.items():
+        found = pattern.findall(text)
+        if not found:
+            continue
+        value = found[-1] if name == "total_ttc" else found[0]
+        fields[name] = value if name in ("number", "ice") else normalize_value(value)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    titled = next((i for i, line in enumerate(lines) if _RULES["number"].search(line)), None)
+    if titled is not None and titled + 1 < len(lines):
+        fields["supplier"] = re.split(r"\s+[—/]\s+", lines[titled + 1])[0]
+    return fields
+
+
+class RulesAdapter(Adapter[NoOptions]):
+    """Answers extraction tasks with regular expressions (ICE, numbers, dates, totals)."""
+
+    cacheable = False
+
+    async def prepare(self, task: TaskContext) -> None:
+        if task.type != "extraction":
+            raise AdapterError(f"baseline 'rules' only handles extraction tasks, not "
+                               f"'{task.name}' ({task.type})")
+        self.input_fields = task.input_fields
+
+    async def generate(self, request: Request) -> Response:
+        import json
+
+        started = time.perf_counter()
+        fields = extract_with_rules(_text(request.input, self.input_fields))
+        return Response(text=json.dumps(fields, ensure_ascii=False),
+                        latency_ms=(time.perf_counter() - started) * 1000)

@@ -1,0 +1,94 @@
+"""Extraction: JSON answers, value normalisation, field-level scores, the rules baseline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from moroccan_eval.adapters.baselines import extract_with_rules
+from moroccan_eval.errors import SuiteError
+from moroccan_eval.scoring import JSONParser, normalize_value, score_extraction
+from moroccan_eval.suites import load_suite, write_checksums
+
+REF = {"number": "FA-2026-0142", "date": "2026-03-14", "total_ttc": "1500.00"}
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("1 500,00 MAD", "1500.00"), ("1.500,00", "1500"), ("١٥٠٠ درهم", 1500),
+    ("14/03/2026", "2026-03-14"), ("14 mars 2026", "2026-03-14"), ("14 مارس 2026", "14-03-2026"),
+    (" Atlas  Textiles SARL", "atlas textiles sarl"),
+])
+def test_equal_after_normalisation(a: object, b: object) -> None:
+    assert normalize_value(a) == normalize_value(b)
+
+
+def test_json_answers_and_field_counts() -> None:
+    parser = JSONParser()
+    answer = parser.parse('Voici:\n```json\n{"number": "FA-2026-0142", "date": "14/03/2026", '
+                          '"total_ttc": "1 400,00", "note": "x"}\n```')
+    assert parser.counts(answer, REF) == (2, 2, 1)  # one wrong total, one extra field
+    assert parser.parse("no json here") is None and parser.parse("{not json}") is None
+    assert parser.counts(None, REF) == (0, 0, 3)
+    assert parser.correct(parser.parse(json.dumps(REF)), REF)
+
+
+def test_scores_with_intervals_and_paired_deltas() -> None:
+    parser = JSONParser()
+    records = []
+    for i in range(10):
+        good = parser.parse(json.dumps(REF))
+        bad = None if i % 2 else parser.parse(json.dumps({**REF, "date": "2026-03-15"}))
+        records += [{"group": f"g{i}", "variety": "fra_Latn", "parsed": good, "reference": REF},
+                    {"group": f"g{i}", "variety": "arb_Arab", "parsed": bad, "reference": REF}]
+    scores = score_extraction(records, ["field_f1", "exact_match"], "fra_Latn", n_boot=200)
+    assert scores["fra_Latn"]["field_f1"]["value"] == 1.0
+    assert scores["fra_Latn"]["exact_match"]["value"] == 1.0
+    arabic = scores["arb_Arab"]
+    assert arabic["unparsed"] == 5 and arabic["exact_match"]["value"] == 0.0
+    # 5 answers with 2 of 3 right and 1 wrong; 5 missing: tp=10, fp=5, fn=20
+    assert arabic["field_f1"]["value"] == pytest.approx(2 * 10 / (2 * 10 + 5 + 20), abs=1e-6)
+    assert arabic["delta_vs_reference"]["field_f1"]["significant"]
+
+
+def test_rules_baseline_reads_a_french_invoice() -> None:
+    text = ("FACTURE N° FA-2026-0142\nAtlas Textiles SARL — Casablanca\nICE : 001525478000088\n"
+            "Date : 14 mars 2026\n\nTotal HT : 1 250,00 MAD\nTVA 20 % : 250,00 MAD\n"
+            "Total TTC : 1 500,00 MAD")
+    fields = extract_with_rules(text)
+    assert fields["document_type"] == "invoice" and fields["number"] == "FA-2026-0142"
+    assert fields["ice"] == "001525478000088" and fields["date"] == "2026-03-14"
+    assert fields["total_ttc"] == "1500.00" and fields["supplier"] == "Atlas Textiles SARL"
+
+
+def test_shipped_documents_keep_dates_as_written(tmp_path: Path) -> None:
+    task = load_suite("documents").task("invoice_extraction")
+    item = next(task.items("test"))
+    assert isinstance(item["reference"]["date"], str)  # not an Arrow-inferred datetime
+    assert set(item["reference"]) == {"document_type", "number", "supplier", "ice", "date",
+                                      "total_ht", "tva", "total_ttc"}
+
+
+def test_pii_allowed_needs_a_reason_and_lets_only_that_type_through(tmp_path: Path) -> None:
+    suite = tmp_path / "documents"
+    shutil.copytree(load_suite("documents", load_data=False).path, suite)
+    spec = yaml.safe_load((suite / "suite.yaml").read_text(encoding="utf-8"))
+    spec["pii_allowed"] = {"MA_ICE": "ok"}
+    (suite / "suite.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(SuiteError, match="say why this entity type is not personal data"):
+        load_suite(suite)
+    spec["pii_allowed"] = {}
+    (suite / "suite.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(SuiteError, match="MA_ICE"):
+        load_suite(suite)
+    spec["pii_allowed"] = {"MA_ICE": "company identifiers of fictitious suppliers"}
+    data = suite / "data" / "documents.jsonl"
+    data.write_text(data.read_text(encoding="utf-8").replace(
+        "Date :", "Contact : 06 12 34 56 78\\nDate :", 1), encoding="utf-8")
+    (suite / "suite.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    write_checksums(suite)
+    with pytest.raises(SuiteError, match="MA_PHONE"):  # other types are still refused
+        load_suite(suite)
