@@ -588,7 +588,8 @@ def suites_stats(suite_names: Sequence[str], as_json: bool, update_card: bool) -
               required=True, help="hf: a dataset saved with datasets' save_to_disk.")
 @click.option("--task-type", default="classification", show_default=True)
 @click.option("--map", "mapping", required=True, metavar="text=COL,label=COL[,...]",
-              help="Columns for text and label; optionally variety, split, group, id.")
+              help="Columns for text and label (or reference for translation); optionally "
+              "variety, split, group, id.")
 @click.option("--variety", help="Variety of every text, when no variety column is mapped.")
 @click.option("--split-ratio", type=float, default=0.3, show_default=True,
               help="Share of groups without a split column that go to train.")
@@ -597,8 +598,11 @@ def suites_stats(suite_names: Sequence[str], as_json: bool, update_card: bool) -
               show_default=True)
 @click.option("--consent-id", default="imported", show_default=True,
               help="consent_id of every item (describe it in the generated consent.yaml).")
+@click.option("--target-variety", metavar="VARIETY",
+              help="translation: the variety of the reference column (e.g. eng_Latn).")
 def suites_import(source: Path, fmt: str, task_type: str, mapping: str, variety: str | None,
-                  split_ratio: float, name: str, out_dir: Path, consent_id: str) -> None:
+                  split_ratio: float, name: str, out_dir: Path, consent_id: str,
+                  target_variety: str | None) -> None:
     """Create a suite folder from a local CSV/JSONL/Parquet file or a saved Hugging Face
     dataset. Its card and consent register start as TODO skeletons the loader refuses until
     they are filled in."""
@@ -610,7 +614,8 @@ def suites_import(source: Path, fmt: str, task_type: str, mapping: str, variety:
         raise MoroccanEvalError(f"--name: '{name}' must be lowercase letters, digits, _ . -")
     target = import_suite(ImportSpec(
         source=source, fmt=fmt, name=name, mapping=parse_mapping(mapping), task_type=task_type,
-        variety=variety, split_ratio=split_ratio, consent_id=consent_id), out_dir)
+        variety=variety, split_ratio=split_ratio, consent_id=consent_id,
+        target_variety=target_variety), out_dir)
     for key, count in import_summary(target).items():
         click.echo(f"  {key:<22} {count:>5} items")
     click.echo(f"created {target}; fill in the TODO fields of CARD.md and consent.yaml, then "

@@ -24,8 +24,8 @@ from .errors import ConfigError, did_you_mean
 from .suites import TODO_MARKER, write_checksums
 
 FORMATS = ("csv", "jsonl", "parquet", "hf")
-MAPPABLE = ("text", "label", "variety", "split", "group", "id")
-SUPPORTED_TASK_TYPES = ("classification",)
+MAPPABLE = ("text", "label", "reference", "variety", "split", "group", "id")
+SUPPORTED_TASK_TYPES = ("classification", "translation")
 
 
 @dataclass
@@ -41,6 +41,7 @@ class ImportSpec:
     split_ratio: float = 0.3
     consent_id: str = "imported"
     seed: int = 0
+    target_variety: str | None = None  # translation: the language of the reference column
 
 
 def parse_mapping(text: str) -> dict[str, str]:
@@ -57,9 +58,11 @@ def parse_mapping(text: str) -> dict[str, str]:
                             + did_you_mean(key, MAPPABLE))
         else:
             mapping[key] = column.strip()
-    for required in ("text", "label"):
-        if required not in mapping and not problems:
-            problems.append(f"map {required}=COLUMN is required")
+    if "text" not in mapping and not problems:
+        problems.append("map text=COLUMN is required")
+    if "label" not in mapping and "reference" not in mapping and not problems:
+        problems.append("map label=COLUMN (classification) or reference=COLUMN (translation) "
+                        "is required")
     if problems:
         raise ConfigError("--map", problems)
     return mapping
@@ -135,12 +138,13 @@ def _rows(spec: ImportSpec, frame: Any) -> list[dict[str, Any]]:
             value = record.get(spec.mapping[key]) if key in spec.mapping else None
             return "" if value is None else str(value).strip()
 
-        text, label = get("text"), get("label")
+        text, label = get("text"), get("label") or get("reference")
         variety = get("variety") or (spec.variety or "")
         if not text:
             problems.append(f"{where}: empty text")
         if not label:
-            problems.append(f"{where}: empty label")
+            kind = "reference" if "reference" in spec.mapping else "label"
+            problems.append(f"{where}: empty {kind}")
         if variety and variety not in registry and "variety" in spec.mapping:
             problems.append(f"{where}: unknown variety '{variety}'"
                             + did_you_mean(variety, registry))
@@ -218,6 +222,13 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     if spec.task_type not in SUPPORTED_TASK_TYPES:
         raise ConfigError(f"--task-type: '{spec.task_type}' cannot be imported yet; supported: "
                           + ", ".join(SUPPORTED_TASK_TYPES))
+    translation = spec.task_type == "translation"
+    if translation and ("reference" not in spec.mapping or spec.target_variety is None):
+        raise ConfigError("a translation import needs --map reference=COLUMN (the translation) "
+                          "and --target-variety CODE (its language)")
+    if spec.target_variety is not None and spec.target_variety not in varieties.registry():
+        raise ConfigError(f"--target-variety: unknown variety '{spec.target_variety}'"
+                          + did_you_mean(spec.target_variety, varieties.registry()))
     if not 0 <= spec.split_ratio < 1:
         raise ConfigError("--split-ratio: give the share of groups for train, 0 ≤ r < 1")
     target = out_dir / spec.name
@@ -226,7 +237,7 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     rows = _rows(spec, _read(spec.source, spec.fmt))
     _assign_splits(rows, spec.split_ratio, spec.seed)
     items = _items(rows, spec.consent_id)
-    labels = sorted({str(i["reference"]) for i in items})
+    labels = [] if translation else sorted({str(i["reference"]) for i in items})
     present = [c for c in varieties.registry() if any(i["variety"] == c for i in items)]
     reference = "arb_Arab" if "arb_Arab" in present else present[0]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +245,7 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     try:
         (staging / "tasks").mkdir()
         (staging / "data").mkdir()
-        task = {
+        task: dict[str, Any] = {
             "name": "main", "version": "1", "type": spec.task_type,
             "description": f"Imported from {spec.source.name}: classify the text.",
             "data": "data/main.jsonl", "input_fields": ["text"],
@@ -245,6 +256,16 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
                 "user": "Labels: {{ labels | join(', ') }}\n\nText: {{ text }}\nLabel:",
             },
         }
+        if translation:
+            language = varieties.get(str(spec.target_variety)).name("en")
+            task.update({
+                "description": f"Imported from {spec.source.name}: translate into {language}.",
+                "parser": "text", "metrics": ["chrf", "bleu"],
+                "prompt": {"system": f"Translate the message into {language}. Answer with the "
+                                     "translation only.",
+                           "user": "Message: {{ text }}\nTranslation:"},
+            })
+            del task["labels"]
         (staging / "tasks" / "main.yaml").write_text(
             yaml.safe_dump(task, sort_keys=False, allow_unicode=True), encoding="utf-8")
         (staging / "data" / "main.jsonl").write_text(

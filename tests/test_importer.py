@@ -97,10 +97,10 @@ def test_split_ratio_keeps_groups_whole(tmp_path: Path) -> None:
     ("msg,team\nسلام,x\n".encode("cp1256"), ["--map", "text=msg,label=team", "--variety",
                                              "ary_Arab"], "not UTF-8 text"),
     (b"msg,team\nsalam,x\n", ["--map", "text=msg", "--variety", "ary_Latn"],
-     "map label=COLUMN is required"),
+     "map label=COLUMN (classification) or reference=COLUMN (translation) is required"),
     (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team"], "--variety CODE"),
     (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team", "--variety", "ary_Latn",
-                              "--task-type", "translation"], "cannot be imported yet"),
+                              "--task-type", "extraction"], "cannot be imported yet"),
 ])
 def test_import_refuses_bad_input_and_writes_nothing(tmp_path: Path, content: bytes,
                                                      args: list[str], message: str) -> None:
@@ -128,3 +128,25 @@ def test_stats_of_shipped_suites() -> None:
     intents = entry["tasks"]["intents"]
     assert intents["items"]["test/zgh_Tfng"] == 48
     assert intents["groups"]["test"] == {"groups": 48, "complete": 48}
+
+
+def test_import_a_translation_dataset(tmp_path: Path) -> None:
+    """The shape of DODa-style parallel data: Arabizi with an English translation."""
+    frame = pd.DataFrame({"darija": ["fin wslat lcommande?", "bghit nbdel lcarte", "shukran"],
+                          "eng": ["Where is the order?", "I want to change the card", "Thanks"]})
+    frame.to_csv(tmp_path / "doda.csv", index=False)
+    code, out = invoke("suites", "import", str(tmp_path / "doda.csv"), "--format", "csv",
+                       "--task-type", "translation", "--map", "text=darija,reference=eng",
+                       "--variety", "ary_Latn", "--target-variety", "eng_Latn", "--name", "doda",
+                       "--out", str(tmp_path), "--split-ratio", "0")
+    assert code == 0, out
+    _fill_card(tmp_path / "doda")
+    task = load_suite(tmp_path / "doda").task("main")
+    assert task.spec.type == "translation" and task.spec.metrics == ["chrf", "bleu"]
+    assert "English" in (task.spec.prompt.system or "")
+    items = sorted(task.items("test"), key=lambda i: i["fields"]["text"])
+    assert items[0]["reference"] == "I want to change the card"
+    code, out = invoke("suites", "import", str(tmp_path / "doda.csv"), "--format", "csv",
+                       "--task-type", "translation", "--map", "text=darija,reference=eng",
+                       "--variety", "ary_Latn", "--name", "x", "--out", str(tmp_path))
+    assert code == 2 and "--target-variety CODE" in out
