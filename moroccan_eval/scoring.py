@@ -499,6 +499,12 @@ class JSONParser(TextParser):
         _, fp, fn = self.counts(parsed, reference)
         return fp == 0 and fn == 0
 
+    def right_fields(self, parsed: Any, reference: dict[str, Any]) -> dict[str, bool]:
+        """Per expected field: is it present and right?"""
+        predicted = parsed if isinstance(parsed, dict) else {}
+        return {k: k in predicted and normalize_value(predicted[k]) == normalize_value(v)
+                for k, v in reference.items()}
+
 
 def _field_f1(weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
     tp, fp, fn = (weights @ stats).T
@@ -525,6 +531,7 @@ def score_extraction(
     fns = {"field_f1": _field_f1, "exact_match": _exact}
     by_variety: dict[str, dict[str, tuple[int, int, int]]] = defaultdict(dict)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"errors": 0, "unparsed": 0})
+    field_hits: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for rec in records:
         if rec.get("skipped"):
             continue
@@ -534,6 +541,8 @@ def score_extraction(
         elif rec.get("parsed") is None:
             counts[variety]["unparsed"] += 1
         by_variety[variety][rec["group"]] = parser.counts(rec.get("parsed"), rec["reference"])
+        for name, right in parser.right_fields(rec.get("parsed"), rec["reference"]).items():
+            field_hits[variety][name].append(int(right))
     order = {code: i for i, code in enumerate(varieties.registry())}
     reference = by_variety.get(reference_variety, {})
     result: dict[str, Any] = {}
@@ -541,7 +550,9 @@ def score_extraction(
         rows = by_variety[variety]
         stats = np.array(list(rows.values()), dtype=float)
         n = len(rows)
-        entry: dict[str, Any] = {"n": n, **counts[variety]}
+        entry: dict[str, Any] = {"n": n, **counts[variety], "field_accuracy": {
+            name: round(sum(hits) / len(hits), 6)
+            for name, hits in sorted(field_hits[variety].items())}}
         shared = [g for g in rows if g in reference]
         deltas: dict[str, Any] = {}
         for metric in metrics:

@@ -52,6 +52,8 @@ def test_scores_with_intervals_and_paired_deltas() -> None:
     # 5 answers with 2 of 3 right and 1 wrong; 5 missing: tp=10, fp=5, fn=20
     assert arabic["field_f1"]["value"] == pytest.approx(2 * 10 / (2 * 10 + 5 + 20), abs=1e-6)
     assert arabic["delta_vs_reference"]["field_f1"]["significant"]
+    assert arabic["field_accuracy"] == {"date": 0.0, "number": 0.5, "total_ttc": 0.5}
+    assert scores["fra_Latn"]["field_accuracy"]["date"] == 1.0
 
 
 def test_rules_baseline_reads_a_french_invoice() -> None:
