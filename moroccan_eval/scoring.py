@@ -283,6 +283,78 @@ def _corpus(scorer: Any, weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
     return np.array([scorer._compute_score_from_stats(list(row)).score / 100 for row in totals])
 
 
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+def _generation_scorer(metric: str, rows: list[tuple[str, str]]) -> Scorer:
+    scorer, stats = _stats(metric, [h for h, _ in rows], [r for _, r in rows])
+    return lambda weights: _corpus(scorer, weights, stats)
+
+
+def _collect(
+    records: Iterable[Mapping[str, Any]], payload: Callable[[Mapping[str, Any]], Any],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
+    """Rows per variety and group (``payload`` of each record), with failure counts;
+    records skipped by a spend cap are left out."""
+    by_variety: dict[str, dict[str, Any]] = defaultdict(dict)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"errors": 0, "unparsed": 0})
+    for rec in records:
+        if rec.get("skipped"):
+            continue
+        variety = rec["variety"]
+        if rec.get("error"):
+            counts[variety]["errors"] += 1
+        elif rec.get("parsed") is None:
+            counts[variety]["unparsed"] += 1
+        by_variety[variety][rec["group"]] = payload(rec)
+    return by_variety, counts
+
+
+def _score_resampled(
+    by_variety: Mapping[str, Mapping[str, Any]],
+    counts: Mapping[str, Mapping[str, int]],
+    metrics: list[str],
+    reference_variety: str,
+    make_scorer: Callable[[str, list[Any]], Scorer],
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Shared by corpus-style metrics: per variety, each metric on the variety's groups
+    with a bootstrap CI, and the paired delta to the reference variety over shared groups
+    (groups resampled once, both sides scored on the same resample). ``make_scorer`` turns
+    the rows of some groups into a function from resample weights to metric values."""
+    order = {code: i for i, code in enumerate(varieties.registry())}
+    reference = by_variety.get(reference_variety, {})
+    result: dict[str, Any] = {}
+    for variety in sorted(by_variety, key=lambda code: (order.get(code, len(order)), code)):
+        rows = by_variety[variety]
+        groups = list(rows)
+        n = len(groups)
+        entry: dict[str, Any] = {"n": n, **counts[variety]}
+        shared = [g for g in groups if g in reference]
+        deltas: dict[str, Any] = {}
+        for metric in metrics:
+            rng = np.random.default_rng([seed, stable_id(variety), stable_id(metric)])
+            score = make_scorer(metric, [rows[g] for g in groups])
+            draws = rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+            entry[metric] = {"value": round(float(score(np.ones((1, n)))[0]), 6),
+                             "ci": _interval(score(draws))}
+            if variety != reference_variety and shared:
+                own = make_scorer(metric, [rows[g] for g in shared])
+                ref = make_scorer(metric, [reference[g] for g in shared])
+                k = len(shared)
+                ones = np.ones((1, k))
+                point = float(own(ones)[0] - ref(ones)[0])
+                paired = rng.multinomial(k, np.full(k, 1 / k), size=n_boot)
+                ci = _interval(own(paired) - ref(paired))
+                deltas[metric] = {"value": round(point, 6), "ci": ci, "n_pairs": k,
+                                  "significant": bool(ci[0] > 0 or ci[1] < 0)}
+        if deltas:
+            entry["delta_vs_reference"] = deltas
+        result[variety] = entry
+    return result
+
+
 def score_generation(
     records: Iterable[Mapping[str, Any]],
     metrics: list[str],
@@ -294,50 +366,10 @@ def score_generation(
     """Per variety (the source variety): n, errors, each metric with its bootstrap CI and
     the paired delta to the reference variety over shared groups. A failed or empty
     answer is scored as an empty hypothesis, never dropped."""
-    by_variety: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"errors": 0, "unparsed": 0})
-    for rec in records:
-        if rec.get("skipped"):
-            continue
-        variety = rec["variety"]
-        if rec.get("error"):
-            counts[variety]["errors"] += 1
-        elif rec.get("parsed") is None:
-            counts[variety]["unparsed"] += 1
-        by_variety[variety][rec["group"]] = (str(rec.get("parsed") or ""), str(rec["reference"]))
-    order = {code: i for i, code in enumerate(varieties.registry())}
-    reference = by_variety.get(reference_variety, {})
-    result: dict[str, Any] = {}
-    for variety in sorted(by_variety, key=lambda code: (order.get(code, len(order)), code)):
-        rows = by_variety[variety]
-        groups = list(rows)
-        entry: dict[str, Any] = {"n": len(rows), **counts[variety]}
-        deltas: dict[str, Any] = {}
-        shared = [g for g in groups if g in reference]
-        for metric in metrics:
-            rng = np.random.default_rng([seed, stable_id(variety), stable_id(metric)])
-            scorer, stats = _stats(metric, [rows[g][0] for g in groups],
-                                   [rows[g][1] for g in groups])
-            n = len(groups)
-            value = float(_corpus(scorer, np.ones((1, n)), stats)[0])
-            draws = rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
-            entry[metric] = {"value": round(value, 6), "ci": _interval(_corpus(scorer, draws,
-                                                                                stats))}
-            if variety != reference_variety and shared:
-                _, own = _stats(metric, [rows[g][0] for g in shared], [rows[g][1] for g in shared])
-                _, ref = _stats(metric, [reference[g][0] for g in shared],
-                                [reference[g][1] for g in shared])
-                k = len(shared)
-                ones = np.ones((1, k))
-                point = float(_corpus(scorer, ones, own)[0] - _corpus(scorer, ones, ref)[0])
-                paired = rng.multinomial(k, np.full(k, 1 / k), size=n_boot)
-                ci = _interval(_corpus(scorer, paired, own) - _corpus(scorer, paired, ref))
-                deltas[metric] = {"value": round(point, 6), "ci": ci, "n_pairs": k,
-                                  "significant": bool(ci[0] > 0 or ci[1] < 0)}
-        if deltas:
-            entry["delta_vs_reference"] = deltas
-        result[variety] = entry
-    return result
+    by_variety, counts = _collect(
+        records, lambda rec: (str(rec.get("parsed") or ""), str(rec["reference"])))
+    return _score_resampled(by_variety, counts, metrics, reference_variety,
+                            _generation_scorer, n_boot, seed)
 
 
 # --------------------------------------------------------------------------- grounded QA
@@ -518,6 +550,12 @@ def _exact(weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
     return np.asarray((weights @ exact) / weights.sum(axis=1))
 
 
+def _extraction_scorer(metric: str, rows: list[tuple[int, int, int]]) -> Scorer:
+    stats = np.array(rows, dtype=float)
+    function = _field_f1 if metric == "field_f1" else _exact
+    return lambda weights: function(weights, stats)
+
+
 def score_extraction(
     records: Iterable[Mapping[str, Any]],
     metrics: list[str],
@@ -526,52 +564,19 @@ def score_extraction(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Field-level micro-F1 and exact match per variety with CIs and paired deltas."""
+    """Field-level micro-F1 and exact match per variety with CIs and paired deltas, and the
+    accuracy of each field."""
     parser = JSONParser()
-    fns = {"field_f1": _field_f1, "exact_match": _exact}
-    by_variety: dict[str, dict[str, tuple[int, int, int]]] = defaultdict(dict)
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"errors": 0, "unparsed": 0})
+    records = [r for r in records if not r.get("skipped")]
+    by_variety, counts = _collect(
+        records, lambda rec: parser.counts(rec.get("parsed"), rec["reference"]))
     field_hits: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for rec in records:
-        if rec.get("skipped"):
-            continue
-        variety = rec["variety"]
-        if rec.get("error"):
-            counts[variety]["errors"] += 1
-        elif rec.get("parsed") is None:
-            counts[variety]["unparsed"] += 1
-        by_variety[variety][rec["group"]] = parser.counts(rec.get("parsed"), rec["reference"])
         for name, right in parser.right_fields(rec.get("parsed"), rec["reference"]).items():
-            field_hits[variety][name].append(int(right))
-    order = {code: i for i, code in enumerate(varieties.registry())}
-    reference = by_variety.get(reference_variety, {})
-    result: dict[str, Any] = {}
-    for variety in sorted(by_variety, key=lambda code: (order.get(code, len(order)), code)):
-        rows = by_variety[variety]
-        stats = np.array(list(rows.values()), dtype=float)
-        n = len(rows)
-        entry: dict[str, Any] = {"n": n, **counts[variety], "field_accuracy": {
-            name: round(sum(hits) / len(hits), 6)
-            for name, hits in sorted(field_hits[variety].items())}}
-        shared = [g for g in rows if g in reference]
-        deltas: dict[str, Any] = {}
-        for metric in metrics:
-            rng = np.random.default_rng([seed, stable_id(variety), stable_id(metric)])
-            fn = fns[metric]
-            draws = rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
-            entry[metric] = {"value": round(float(fn(np.ones((1, n)), stats)[0]), 6),
-                             "ci": _interval(fn(draws, stats))}
-            if variety != reference_variety and shared:
-                own = np.array([rows[g] for g in shared], dtype=float)
-                ref = np.array([reference[g] for g in shared], dtype=float)
-                k = len(shared)
-                ones = np.ones((1, k))
-                point = float(fn(ones, own)[0] - fn(ones, ref)[0])
-                paired = rng.multinomial(k, np.full(k, 1 / k), size=n_boot)
-                ci = _interval(fn(paired, own) - fn(paired, ref))
-                deltas[metric] = {"value": round(point, 6), "ci": ci, "n_pairs": k,
-                                  "significant": bool(ci[0] > 0 or ci[1] < 0)}
-        if deltas:
-            entry["delta_vs_reference"] = deltas
-        result[variety] = entry
+            field_hits[rec["variety"]][name].append(int(right))
+    result = _score_resampled(by_variety, counts, metrics, reference_variety,
+                              _extraction_scorer, n_boot, seed)
+    for variety, entry in result.items():
+        entry["field_accuracy"] = {name: round(sum(hits) / len(hits), 6)
+                                   for name, hits in sorted(field_hits[variety].items())}
     return result
