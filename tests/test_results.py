@@ -65,3 +65,17 @@ def test_unfinished_runs_are_refused(run_dir: Path, tmp_path: Path) -> None:
         load_run(run_dir)
     with pytest.raises(RunError, match="not a run directory"):
         load_run(tmp_path)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from moroccan_eval.io import _default_mode, write_atomic
+
+    write_atomic(tmp_path / "report.html", "<p>x</p>")
+    mode = stat.S_IMODE((tmp_path / "report.html").stat().st_mode)
+    assert mode == _default_mode() and mode & stat.S_IROTH  # readable, unlike mkstemp's 0600
+    current = os.umask(0)
+    os.umask(current)
+    assert _default_mode() == 0o666 & ~current
