@@ -42,6 +42,8 @@ class Behaviour:
     retry_after: str = "0"
     require_key: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    #: /v1/audio/transcriptions: file name → transcript (unknown files transcribe as "")
+    transcripts: dict[str, str] = field(default_factory=dict)
 
 
 class MockServer:
@@ -66,6 +68,7 @@ class MockServer:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         return app
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -110,6 +113,18 @@ class MockServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    async def _transcribe(self, request: web.Request) -> web.StreamResponse:
+        """A scripted ASR server: answers the transcript registered for the file's name."""
+        form = await request.post()
+        with self._lock:
+            self.requests += 1
+        upload = form.get("file")
+        if not isinstance(upload, web.FileField):
+            return web.json_response({"error": {"message": "no file"}}, status=400)
+        if self.behaviour.latency_s:
+            await asyncio.sleep(self.behaviour.latency_s)
+        return web.json_response({"text": self.behaviour.transcripts.get(upload.filename, "")})
 
     def start(self) -> MockServer:
         ready = threading.Event()

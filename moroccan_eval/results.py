@@ -38,6 +38,7 @@ from .scoring import (
     QAParser,
     TextParser,
     metric_signature,
+    score_asr,
     score_classification,
     score_extraction,
     score_generation,
@@ -140,7 +141,7 @@ def parser_for(spec: dict[str, Any] | Any) -> Parser:
         return QAParser(literals()["refusals"])
     if data["type"] == "extraction":
         return JSONParser()
-    return TextParser()
+    return TextParser()  # translation and asr: the cleaned text
 
 
 def parsers_for(manifest: dict[str, Any]) -> dict[str, Parser]:
@@ -198,6 +199,9 @@ def compute_scores(
                                              seed=seed)
             overall = score_classification(pooled, labels, metrics, "all", n_boot=n_boot,
                                            seed=seed)
+        elif spec["type"] == "asr":
+            varieties = score_asr(recs, metrics, reference, n_boot=n_boot, seed=seed)
+            overall = score_asr(pooled, metrics, "all", n_boot=n_boot, seed=seed)
         elif spec["type"] == "extraction":
             varieties = score_extraction(recs, metrics, reference, n_boot=n_boot, seed=seed)
             overall = score_extraction(pooled, metrics, "all", n_boot=n_boot, seed=seed)
@@ -244,7 +248,14 @@ def usage_summary(
         (stats["mean_ms"] or 0.0) / 1000, spec["limits"]["concurrency"]
     )
     per_1k = (token_cost / n + hosting) * 1000 if n else None
+    audio_s = sum(float((r.get("fields") or {}).get("duration_s") or 0) for r in answered)
+    speech = {}
+    if audio_s:  # speech tasks: real-time factor, audio seconds per processing second
+        busy_s = sum(latencies) / 1000
+        speech = {"audio_s": round(audio_s, 3),
+                  "rtfx": round(audio_s / busy_s, 3) if busy_s else None}
     return {
+        **speech,
         "n_requests": len(records),
         "n_answered": n,
         "n_errors": sum(1 for r in records if r.get("error") and not r.get("skipped")),

@@ -182,7 +182,7 @@ class _ModelRun:
         await self.adapter.prepare(TaskContext(
             name=task.name, type=task.spec.type, labels=task.labels,
             input_fields=task.spec.input_fields, train=[dict(item) for item in train],
-            context=task.context,
+            context=task.context, root=str(task.suite.path),
         ))
         renderer = PromptRenderer(task.spec, train, seed=opts.seed, context=task.context)
         parser = parser_for(task.spec)

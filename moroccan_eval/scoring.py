@@ -580,3 +580,60 @@ def score_extraction(
         entry["field_accuracy"] = {name: round(sum(hits) / len(hits), 6)
                                    for name, hits in sorted(field_hits[variety].items())}
     return result
+
+
+# --------------------------------------------------------------------------- speech
+#
+# WER and CER with jiwer, after Moroccan-aware normalisation (Arabic diacritics, tatweel,
+# alef/ya/ta-marbuta variants, Eastern digits, Latin case and accents, punctuation;
+# Arabizi digits kept as letters); ``wer_raw`` on whitespace tokens as written. Edit counts
+# and reference lengths add up over utterances, so corpus rates bootstrap like the rest.
+
+ASR_METRICS = ("wer", "cer", "wer_raw")
+HIGHER_IS_BETTER.update({metric: False for metric in ASR_METRICS})
+
+
+def asr_edits(metric: str, hypothesis: str, reference: str) -> tuple[int, int]:
+    """(edit operations, reference length) of one utterance for ``metric``."""
+    import jiwer
+
+    if metric == "wer_raw":
+        ref, hyp = " ".join(reference.split()), " ".join(hypothesis.split())
+    else:
+        ref, hyp = normalize(reference), normalize(hypothesis)
+    if not ref:
+        return 0, 0
+    if not hyp:
+        units = len(ref) if metric == "cer" else len(ref.split())
+        return units, units
+    process: Callable[..., Any] = (jiwer.process_characters if metric == "cer"
+                                   else jiwer.process_words)
+    out = process(ref, hyp)
+    errors = out.substitutions + out.deletions + out.insertions
+    return int(errors), int(out.substitutions + out.deletions + out.hits)
+
+
+def _asr_scorer(metric: str, rows: list[tuple[str, str]]) -> Scorer:
+    stats = np.array([asr_edits(metric, h, r) for h, r in rows], dtype=float)
+
+    def rate(weights: np.ndarray) -> np.ndarray:
+        errors, length = (weights @ stats).T
+        return np.asarray(np.divide(errors, length, out=np.zeros_like(errors),
+                                    where=length > 0))
+    return rate
+
+
+def score_asr(
+    records: Iterable[Mapping[str, Any]],
+    metrics: list[str],
+    reference_variety: str,
+    *,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Corpus WER/CER per variety with bootstrap CIs and paired deltas (lower is better);
+    a failed transcription counts as an empty one."""
+    by_variety, counts = _collect(
+        records, lambda rec: (str(rec.get("parsed") or ""), str(rec["reference"])))
+    return _score_resampled(by_variety, counts, metrics, reference_variety, _asr_scorer,
+                            n_boot, seed)

@@ -38,7 +38,7 @@ TaskType = Literal[
 ]
 Split = Literal["test", "train", "dev"]
 Metric = Literal["accuracy", "macro_f1", "chrf", "bleu", "answer_accuracy", "refusal_accuracy",
-                 "field_f1", "exact_match"]
+                 "field_f1", "exact_match", "wer", "cer", "wer_raw"]
 _DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
 #: Task types the runner can score today, and the metrics each takes.
 METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
@@ -46,6 +46,7 @@ METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "translation": ("chrf", "bleu"),
     "qa": ("answer_accuracy", "refusal_accuracy"),
     "extraction": ("field_f1", "exact_match"),
+    "asr": ("wer", "cer", "wer_raw"),
 }
 IMPLEMENTED_TYPES = tuple(METRICS_BY_TYPE)
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -513,6 +514,8 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
             problems.append(f"{where}: fields.{missing_fields[0]} is missing or empty")
         if spec.type == "translation" and not (isinstance(ref, str) and ref.strip()):
             problems.append(f"{where}: reference must be the non-empty target text")
+        if spec.type == "asr":
+            problems += _check_audio(path, where, fields, ref)
         if spec.type == "extraction" and not (isinstance(ref, dict) and ref):
             problems.append(f"{where}: reference must be an object of the expected fields")
         if spec.type == "qa" and not _qa_reference_ok(ref):
@@ -527,6 +530,32 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
             problems.append("... (further item problems not shown)")
             break
     return problems
+
+
+def _check_audio(data_path: Path, where: str, fields: Any, ref: Any) -> list[str]:
+    """An ASR item: its audio file exists inside the suite, WAV files are readable, and a
+    declared ``fields.duration_s`` matches the audio."""
+    if not (isinstance(ref, str) and ref.strip()):
+        return [f"{where}: reference must be the transcript"]
+    audio = (fields or {}).get("audio")
+    root = data_path.parent.parent
+    file = (root / str(audio)).resolve() if audio else None
+    if file is None or root.resolve() not in file.parents or not file.is_file():
+        return [f"{where}: fields.audio must name an audio file inside the suite "
+                f"(e.g. data/audio/x.wav), not {audio!r}"]
+    if file.suffix.lower() != ".wav":
+        return []
+    import wave
+
+    try:
+        with wave.open(str(file)) as wav:
+            duration = wav.getnframes() / wav.getframerate()
+    except (wave.Error, EOFError):
+        return [f"{where}: {audio} is not a readable WAV file"]
+    declared = (fields or {}).get("duration_s")
+    if declared is not None and abs(float(declared) - duration) > 0.05:
+        return [f"{where}: fields.duration_s says {declared} s but {audio} lasts {duration:.2f} s"]
+    return []
 
 
 def _qa_reference_ok(ref: Any) -> bool:

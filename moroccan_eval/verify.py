@@ -227,7 +227,7 @@ async def _requery(
             await adapter.prepare(TaskContext(
                 name=name, type=task.spec.type, labels=task.labels,
                 input_fields=task.spec.input_fields, train=[dict(i) for i in train],
-                context=task.context))
+                context=task.context, root=str(task.suite.path)))
         parsers = {name: parser_for(task.spec) for name, (task, _, _) in renderers.items()}
 
         async def one(key: tuple[str, str]) -> None:

@@ -71,6 +71,9 @@ def test_baselines_run_on_every_task_and_report(suite: Suite, tmp_path: Path) ->
                 value = entry["overall"][entry["metrics"][0]]["value"]
                 assert 0 <= value <= 1
             paths.append(result.path)
+    if not paths:  # no offline baseline for speech; tests/test_asr.py covers it over HTTP
+        assert {t.spec.type for t in suite.tasks.values()} == {"asr"}
+        return
     html = build_report([load_run(p) for p in paths])
     for name in suite.tasks:
         assert f"<bdi>{name}</bdi>" in html

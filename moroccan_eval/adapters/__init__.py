@@ -38,6 +38,7 @@ ENTRY_POINT_GROUP = "moroccan_eval.adapters"
 # Imported lazily: start-up must not pay for aiohttp or scikit-learn unless used.
 _BUILTIN_ADAPTERS = {
     "openai_compat": "moroccan_eval.adapters.openai_compat:OpenAICompatAdapter",
+    "openai_audio": "moroccan_eval.adapters.transcription:OpenAITranscriptionAdapter",
     "majority": "moroccan_eval.adapters.baselines:MajorityAdapter",
     "char-ngram": "moroccan_eval.adapters.baselines:CharNgramAdapter",
     "copy": "moroccan_eval.adapters.baselines:CopyAdapter",

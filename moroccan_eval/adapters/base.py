@@ -135,6 +135,7 @@ class TaskContext:
     input_fields: list[str]
     train: list[dict[str, Any]] = field(default_factory=list)
     context: str | None = None  # the task's sources (grounded QA), if it has any
+    root: str | None = None  # the suite folder, which item paths (audio files) are relative to
 
 
 class NoOptions(BaseModel):

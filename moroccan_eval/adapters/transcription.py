@@ -1,0 +1,77 @@
+"""``openai_audio``: speech recognition through an OpenAI-compatible
+``/audio/transcriptions`` endpoint (OpenAI, whisper.cpp server, vLLM, faster-whisper
+servers). The audio file named by the item's ``fields.audio`` is sent as multipart form
+data; retries, rate limits and timeouts are the runner's, as for chat models.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from pathlib import Path
+
+import aiohttp
+
+from ..errors import AdapterError
+from .base import ModelSpec, Request, Response, TaskContext
+from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions
+
+
+class TranscriptionOptions(OpenAICompatOptions):
+    """Model YAML fields of the ``openai_audio`` adapter."""
+
+    path: str = "/audio/transcriptions"
+    language: str | None = None  # an ISO 639-1 hint for the server, e.g. "ar" or "fr"
+
+
+class OpenAITranscriptionAdapter(OpenAICompatAdapter):
+    """Transcribes the item's audio file with one multipart request."""
+
+    Options = TranscriptionOptions
+
+    def __init__(self, spec: ModelSpec, options: TranscriptionOptions):
+        super().__init__(spec, options)
+        self.headers.pop("Content-Type", None)  # aiohttp sets the multipart boundary
+        self.language = options.language
+        self.root = Path(".")
+
+    async def prepare(self, task: TaskContext) -> None:
+        if task.type != "asr":
+            raise AdapterError(f"adapter 'openai_audio' transcribes speech; task '{task.name}' "
+                               f"is {task.type}")
+        self.root = Path(task.root or ".")
+
+    async def generate(self, request: Request) -> Response:
+        audio = self.root / str(request.input.get("audio", ""))
+        try:
+            data = audio.read_bytes()
+        except OSError as exc:
+            raise AdapterError(f"cannot read audio {audio}: {exc.strerror}") from None
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=audio.name,
+                       content_type=mimetypes.guess_type(audio.name)[0] or "audio/wav")
+        form.add_field("model", self.options.model)
+        if self.language:
+            form.add_field("language", self.language)
+        for key, value in self.spec.params.items():
+            form.add_field(key, str(value))
+        started = time.perf_counter()
+        try:
+            async with self._client().post(self.url, data=form, headers=self.headers) as resp:
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+                body = await resp.read()
+        except aiohttp.ClientError as exc:
+            raise AdapterError(f"cannot reach {self.url}: {exc.__class__.__name__}: {exc}",
+                               retryable=True) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        if status >= 400:
+            raise self._http_error(status, body, retry_after)
+        import json
+
+        try:
+            text = json.loads(body)["text"]
+        except (ValueError, KeyError, TypeError):
+            raise AdapterError(f"malformed transcription from {self.url}: {body[:80]!r}",
+                               retryable=True) from None
+        return Response(text=str(text), latency_ms=latency_ms)

@@ -1,0 +1,84 @@
+"""Speech: WER/CER with Moroccan-aware normalisation, the transcription adapter over HTTP,
+and the loader's audio checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from moroccan_eval.adapters import load_model
+from moroccan_eval.errors import SuiteError
+from moroccan_eval.mockserver import MockServer
+from moroccan_eval.report import build_report
+from moroccan_eval.results import load_run
+from moroccan_eval.runner import RunOptions, run
+from moroccan_eval.scoring import asr_edits
+from moroccan_eval.suites import load_suite, write_checksums
+from moroccan_eval.verify import verify_run
+
+
+def test_normalised_and_raw_error_rates() -> None:
+    assert asr_edits("wer", "أين وصل طلبي", "أينَ وصلَ طلبيّ") == (0, 3)  # diacritics
+    assert asr_edits("wer", "Bonjour, ça va ?", "bonjour ca va") == (0, 3)
+    assert asr_edits("wer_raw", "Bonjour, ça va ?", "bonjour ca va") == (3, 3)  # 2 sub, 1 ins
+    assert asr_edits("wer", "", "fin wslat lcommande") == (3, 3)  # nothing heard
+    errors, length = asr_edits("cer", "bghit", "bghiit")
+    assert errors == 1 and length == 6
+
+
+def _speech_suite(tmp_path: Path) -> Path:
+    target = tmp_path / "speech-demo"
+    shutil.copytree(load_suite("speech-demo", load_data=False).path, target)
+    return target
+
+
+def test_transcription_endpoint_end_to_end(tmp_path: Path, server: MockServer) -> None:
+    suite = load_suite("speech-demo")
+    items = list(suite.task("transcribe").items("test"))
+    # The scripted server hears the French perfectly and nothing of the Arabic.
+    server.behaviour.transcripts = {Path(i["fields"]["audio"]).name: i["reference"]
+                                    for i in items if i["variety"] == "fra_Latn"}
+    spec = tmp_path / "asr.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "mock-asr", "adapter": "openai_audio", "base_url": server.base_url,
+        "model": "whisper-mock", "language": "fr",
+        "limits": {"concurrency": 2, "timeout_s": 5, "retries": 1}}), encoding="utf-8")
+    [result] = run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False),
+                   [load_model(str(spec))])
+    entry = result.scores["tasks"]["transcribe"]
+    assert server.requests == len(items)
+    assert entry["varieties"]["fra_Latn"]["wer"]["value"] == 0.0
+    assert entry["varieties"]["arb_Arab"]["wer"]["value"] == 1.0
+    delta = entry["varieties"]["arb_Arab"]["delta_vs_reference"]["wer"]
+    assert delta["value"] == 1.0 and delta["significant"]
+    usage = entry["usage"]
+    assert usage["audio_s"] > 10 and usage["rtfx"] > 1
+    runs = [load_run(result.path)]
+    assert verify_run(runs[0]).ok
+    html = build_report(runs)
+    assert "lower is better" in html and "wer" in html
+
+
+def test_loader_checks_audio_files(tmp_path: Path) -> None:
+    suite = _speech_suite(tmp_path)
+    data = suite / "data" / "transcribe.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    rows[0]["fields"]["duration_s"] = 99.0
+    rows[1]["fields"]["audio"] = "data/audio/missing.wav"
+    rows[2]["fields"]["audio"] = "../../etc/passwd"
+    (suite / "data" / "audio" / "broken.wav").write_bytes(b"not audio")
+    rows[3]["fields"]["audio"] = "data/audio/broken.wav"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    write_checksums(suite)
+    with pytest.raises(SuiteError) as error:
+        load_suite(suite)
+    message = str(error.value)
+    assert "fields.duration_s says 99.0 s" in message
+    assert "must name an audio file inside the suite" in message
+    assert "'../../etc/passwd'" in message
+    assert "is not a readable WAV file" in message
