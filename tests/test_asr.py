@@ -82,3 +82,25 @@ def test_loader_checks_audio_files(tmp_path: Path) -> None:
     assert "must name an audio file inside the suite" in message
     assert "'../../etc/passwd'" in message
     assert "is not a readable WAV file" in message
+
+
+def test_command_adapter_gets_the_suite_folder_for_audio_paths(tmp_path: Path) -> None:
+    program = tmp_path / "asr.py"
+    program.write_text(
+        "import json, os, sys\n"
+        "for line in sys.stdin:\n"
+        "    req = json.loads(line)\n"
+        "    path = os.path.join(req['root'], req['input']['audio'])\n"
+        "    text = 'heard ' + str(os.path.getsize(path)) if os.path.isfile(path) else ''\n"
+        "    print(json.dumps({'id': req['id'], 'text': text}), flush=True)\n",
+        encoding="utf-8")
+    spec = tmp_path / "cmd.yaml"
+    import sys
+
+    spec.write_text(yaml.safe_dump({"name": "local-asr", "adapter": "command",
+                                    "command": [sys.executable, str(program)]}),
+                    encoding="utf-8")
+    [result] = run(RunOptions(suite=load_suite("speech-demo"), out_dir=tmp_path / "runs",
+                              limit=2, progress=False), [load_model(str(spec))])
+    outputs = [r["output"] for r in load_run(result.path).predictions()]
+    assert outputs and all(o.startswith("heard ") for o in outputs)

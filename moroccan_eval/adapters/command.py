@@ -1,7 +1,8 @@
 """Any program as a model: JSON lines over stdin/stdout, in any language.
 
 The program is started once and kept running. For each request it reads one line
-``{"id": 7, "messages": [...], "input": {...}, "params": {...}}`` and writes one line
+``{"id": 7, "messages": [...], "input": {...}, "params": {...}, "root": "/suite"}`` (``root``
+is the suite folder that item paths such as ``input.audio`` are relative to) and writes one line
 ``{"id": 7, "text": "...", "input_tokens": 12, "output_tokens": 3}`` (or
 ``{"id": 7, "error": "..."}``). Answers may come back in any order; ``id`` matches them.
 """
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import AdapterError
-from .base import Adapter, ModelSpec, Request, Response
+from .base import Adapter, ModelSpec, Request, Response, TaskContext
 
 
 class CommandOptions(BaseModel):
@@ -45,6 +46,10 @@ class CommandAdapter(Adapter[CommandOptions]):
         self._stderr_reader: asyncio.Task[None] | None = None
         self._stderr_tail: deque[str] = deque(maxlen=5)
         self._start_lock = asyncio.Lock()
+        self._root: str | None = None
+
+    async def prepare(self, task: TaskContext) -> None:
+        self._root = task.root
 
     async def _ensure_started(self) -> asyncio.subprocess.Process:
         async with self._start_lock:
@@ -108,7 +113,8 @@ class CommandAdapter(Adapter[CommandOptions]):
         request_id = self._next_id
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        line = json.dumps({"id": request_id, **request.to_dict()}, ensure_ascii=False) + "\n"
+        line = json.dumps({"id": request_id, **request.to_dict(), "root": self._root},
+                          ensure_ascii=False) + "\n"
         started = time.perf_counter()
         try:
             proc.stdin.write(line.encode("utf-8"))
