@@ -355,6 +355,16 @@ def _score_resampled(
     return result
 
 
+def _score_texts(records: Iterable[Mapping[str, Any]], metrics: list[str],
+                 reference_variety: str, make_scorer: Callable[[str, list[Any]], Scorer],
+                 n_boot: int, seed: int) -> dict[str, Any]:
+    """Scores of (output text, reference text) pairs; a failed answer is an empty text."""
+    by_variety, counts = _collect(
+        records, lambda rec: (str(rec.get("parsed") or ""), str(rec["reference"])))
+    return _score_resampled(by_variety, counts, metrics, reference_variety, make_scorer,
+                            n_boot, seed)
+
+
 def score_generation(
     records: Iterable[Mapping[str, Any]],
     metrics: list[str],
@@ -366,10 +376,7 @@ def score_generation(
     """Per variety (the source variety): n, errors, each metric with its bootstrap CI and
     the paired delta to the reference variety over shared groups. A failed or empty
     answer is scored as an empty hypothesis, never dropped."""
-    by_variety, counts = _collect(
-        records, lambda rec: (str(rec.get("parsed") or ""), str(rec["reference"])))
-    return _score_resampled(by_variety, counts, metrics, reference_variety,
-                            _generation_scorer, n_boot, seed)
+    return _score_texts(records, metrics, reference_variety, _generation_scorer, n_boot, seed)
 
 
 # --------------------------------------------------------------------------- grounded QA
@@ -633,7 +640,4 @@ def score_asr(
 ) -> dict[str, Any]:
     """Corpus WER/CER per variety with bootstrap CIs and paired deltas (lower is better);
     a failed transcription counts as an empty one."""
-    by_variety, counts = _collect(
-        records, lambda rec: (str(rec.get("parsed") or ""), str(rec["reference"])))
-    return _score_resampled(by_variety, counts, metrics, reference_variety, _asr_scorer,
-                            n_boot, seed)
+    return _score_texts(records, metrics, reference_variety, _asr_scorer, n_boot, seed)

@@ -80,9 +80,15 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
         }
         if request.tools:
             payload["tools"] = request.tools
+        body, latency_ms = await self._post(json=payload)
+        return self._parse(body, latency_ms)
+
+    async def _post(self, **request: Any) -> tuple[bytes, float]:
+        """POST to the endpoint; the body and the latency in ms, or an AdapterError that
+        says whether a retry may help."""
         started = time.perf_counter()
         try:
-            async with self._client().post(self.url, json=payload, headers=self.headers) as resp:
+            async with self._client().post(self.url, headers=self.headers, **request) as resp:
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
                 body = await resp.read()
@@ -90,10 +96,9 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
             raise AdapterError(
                 f"cannot reach {self.url}: {exc.__class__.__name__}: {exc}", retryable=True
             ) from None
-        latency_ms = (time.perf_counter() - started) * 1000
         if status >= 400:
             raise self._http_error(status, body, retry_after)
-        return self._parse(body, latency_ms)
+        return body, (time.perf_counter() - started) * 1000
 
     def _http_error(self, status: int, body: bytes, retry_after: str | None) -> AdapterError:
         snippet = body[:200].decode("utf-8", "replace").strip()

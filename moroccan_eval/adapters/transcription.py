@@ -6,8 +6,8 @@ data; retries, rate limits and timeouts are the runner's, as for chat models.
 
 from __future__ import annotations
 
+import json
 import mimetypes
-import time
 from pathlib import Path
 
 import aiohttp
@@ -55,20 +55,7 @@ class OpenAITranscriptionAdapter(OpenAICompatAdapter):
             form.add_field("language", self.language)
         for key, value in self.spec.params.items():
             form.add_field(key, str(value))
-        started = time.perf_counter()
-        try:
-            async with self._client().post(self.url, data=form, headers=self.headers) as resp:
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
-                body = await resp.read()
-        except aiohttp.ClientError as exc:
-            raise AdapterError(f"cannot reach {self.url}: {exc.__class__.__name__}: {exc}",
-                               retryable=True) from None
-        latency_ms = (time.perf_counter() - started) * 1000
-        if status >= 400:
-            raise self._http_error(status, body, retry_after)
-        import json
-
+        body, latency_ms = await self._post(data=form)
         try:
             text = json.loads(body)["text"]
         except (ValueError, KeyError, TypeError):
