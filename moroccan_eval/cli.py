@@ -586,10 +586,12 @@ def suites_stats(suite_names: Sequence[str], as_json: bool, update_card: bool) -
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "hf"]),
               required=True, help="hf: a dataset saved with datasets' save_to_disk.")
-@click.option("--task-type", default="classification", show_default=True)
+@click.option("--task-type", type=click.Choice(["classification", "translation", "asr"]),
+              default="classification", show_default=True)
 @click.option("--map", "mapping", required=True, metavar="text=COL,label=COL[,...]",
-              help="Columns for text and label (or reference for translation); optionally "
-              "variety, split, group, id.")
+              help="Columns: text and label (classification), text and reference "
+              "(translation), audio and reference (asr: audio paths relative to SRC's folder); "
+              "optionally variety, split, group, id.")
 @click.option("--variety", help="Variety of every text, when no variety column is mapped.")
 @click.option("--split-ratio", type=float, default=0.3, show_default=True,
               help="Share of groups without a split column that go to train.")

@@ -24,8 +24,8 @@ from .errors import ConfigError, did_you_mean
 from .suites import TODO_MARKER, write_checksums
 
 FORMATS = ("csv", "jsonl", "parquet", "hf")
-MAPPABLE = ("text", "label", "reference", "variety", "split", "group", "id")
-SUPPORTED_TASK_TYPES = ("classification", "translation")
+MAPPABLE = ("text", "audio", "label", "reference", "variety", "split", "group", "id")
+SUPPORTED_TASK_TYPES = ("classification", "translation", "asr")
 
 
 @dataclass
@@ -58,8 +58,8 @@ def parse_mapping(text: str) -> dict[str, str]:
                             + did_you_mean(key, MAPPABLE))
         else:
             mapping[key] = column.strip()
-    if "text" not in mapping and not problems:
-        problems.append("map text=COLUMN is required")
+    if "text" not in mapping and "audio" not in mapping and not problems:
+        problems.append("map text=COLUMN (or audio=COLUMN for speech) is required")
     if "label" not in mapping and "reference" not in mapping and not problems:
         problems.append("map label=COLUMN (classification) or reference=COLUMN (translation) "
                         "is required")
@@ -138,7 +138,7 @@ def _rows(spec: ImportSpec, frame: Any) -> list[dict[str, Any]]:
             value = record.get(spec.mapping[key]) if key in spec.mapping else None
             return "" if value is None else str(value).strip()
 
-        text, label = get("text"), get("label") or get("reference")
+        text, label = get("text") or get("audio"), get("label") or get("reference")
         variety = get("variety") or (spec.variety or "")
         if not text:
             problems.append(f"{where}: empty text")
@@ -171,6 +171,33 @@ def _assign_splits(rows: list[dict[str, Any]], ratio: float, seed: int) -> None:
     for row in rows:
         if row["split"] is None:
             row["split"] = "train" if row["group"] in chosen else "test"
+
+
+def _audio_files(folder: Path, items: list[dict[str, Any]]) -> dict[str, tuple[Path, float | None]]:
+    """Each item's recording (paths relative to the source file's folder) and its duration
+    for WAV files; every missing or unreadable file is reported at once."""
+    import wave
+
+    found: dict[str, tuple[Path, float | None]] = {}
+    problems = []
+    for item in items:
+        path = Path(str(item["fields"]["text"]))
+        path = path if path.is_absolute() else folder / path
+        if not path.is_file():
+            problems.append(f"item {item['id']}: no audio file {path}")
+            continue
+        duration = None
+        if path.suffix.lower() == ".wav":
+            try:
+                with wave.open(str(path)) as wav:
+                    duration = round(wav.getnframes() / wav.getframerate(), 3)
+            except (wave.Error, EOFError):
+                problems.append(f"item {item['id']}: {path} is not a readable WAV file")
+                continue
+        found[item["id"]] = (path, duration)
+    if problems:
+        raise ConfigError("audio files", problems[:20])
+    return found
 
 
 def _items(rows: list[dict[str, Any]], consent_id: str) -> list[dict[str, Any]]:
@@ -223,6 +250,10 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
         raise ConfigError(f"--task-type: '{spec.task_type}' cannot be imported yet; supported: "
                           + ", ".join(SUPPORTED_TASK_TYPES))
     translation = spec.task_type == "translation"
+    speech = spec.task_type == "asr"
+    if speech and ("audio" not in spec.mapping or "reference" not in spec.mapping):
+        raise ConfigError("a speech import needs --map audio=COLUMN (audio file paths, relative "
+                          "to the source file's folder) and reference=COLUMN (transcripts)")
     if translation and ("reference" not in spec.mapping or spec.target_variety is None):
         raise ConfigError("a translation import needs --map reference=COLUMN (the translation) "
                           "and --target-variety CODE (its language)")
@@ -237,7 +268,8 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     rows = _rows(spec, _read(spec.source, spec.fmt))
     _assign_splits(rows, spec.split_ratio, spec.seed)
     items = _items(rows, spec.consent_id)
-    labels = [] if translation else sorted({str(i["reference"]) for i in items})
+    labels = [] if translation or speech else sorted({str(i["reference"]) for i in items})
+    audio_files = _audio_files(spec.source.parent, items) if speech else {}
     present = [c for c in varieties.registry() if any(i["variety"] == c for i in items)]
     reference = "arb_Arab" if "arb_Arab" in present else present[0]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -266,6 +298,20 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
                            "user": "Message: {{ text }}\nTranslation:"},
             })
             del task["labels"]
+        if speech:
+            task.update({
+                "description": f"Imported from {spec.source.name}: transcribe the recording.",
+                "input_fields": ["audio"], "parser": "text", "metrics": ["wer", "cer", "wer_raw"],
+                "prompt": {"user": "{{ audio }}"},
+            })
+            del task["labels"]
+            (staging / "data" / "audio").mkdir()
+            for item in items:
+                source, duration = audio_files[item["id"]]
+                copied = f"data/audio/{item['id']}{source.suffix.lower()}"
+                shutil.copyfile(source, staging / copied)
+                item["fields"] = {"audio": copied, **({"duration_s": duration}
+                                                     if duration is not None else {})}
         (staging / "tasks" / "main.yaml").write_text(
             yaml.safe_dump(task, sort_keys=False, allow_unicode=True), encoding="utf-8")
         (staging / "data" / "main.jsonl").write_text(

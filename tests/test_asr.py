@@ -104,3 +104,38 @@ def test_command_adapter_gets_the_suite_folder_for_audio_paths(tmp_path: Path) -
                               limit=2, progress=False), [load_model(str(spec))])
     outputs = [r["output"] for r in load_run(result.path).predictions()]
     assert outputs and all(o.startswith("heard ") for o in outputs)
+
+
+def test_import_a_recorded_corpus_from_csv(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from moroccan_eval.cli import main
+
+    shipped = load_suite("speech-demo")
+    (tmp_path / "recordings").mkdir()
+    rows = ["path,transcript,variety,consent"]
+    for item in list(shipped.task("transcribe").items("test"))[:4]:
+        name = Path(item["fields"]["audio"]).name
+        shutil.copyfile(shipped.path / item["fields"]["audio"], tmp_path / "recordings" / name)
+        rows.append(f"recordings/{name},\"{item['reference']}\",{item['variety']},C-7")
+    (tmp_path / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["suites", "import", str(tmp_path / "corpus.csv"), "--format", "csv", "--task-type",
+            "asr", "--map", "audio=path,reference=transcript,variety=variety", "--name", "calls",
+            "--out", str(tmp_path / "suites"), "--split-ratio", "0", "--consent-id", "C-7"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    suite_dir = tmp_path / "suites" / "calls"
+    for name in ("CARD.md", "consent.yaml"):
+        path = suite_dir / name
+        path.write_text(path.read_text(encoding="utf-8").replace("TODO:", "Filled:"),
+                        encoding="utf-8")
+    task = load_suite(suite_dir).task("main")
+    items = list(task.items("test"))
+    assert task.spec.type == "asr" and len(items) == 4
+    assert all(i["fields"]["audio"].startswith("data/audio/") and i["fields"]["duration_s"] > 0
+               for i in items)
+    (tmp_path / "recordings" / Path(rows[1].split(",")[0]).name).unlink()
+    result = CliRunner().invoke(main, [*args[:-6], "--name", "calls2", "--out",
+                                       str(tmp_path / "suites"), "--split-ratio", "0"])
+    assert result.exit_code == 2 and "no audio file" in result.output
+    assert not (tmp_path / "suites" / "calls2").exists()
