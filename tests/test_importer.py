@@ -100,7 +100,7 @@ def test_split_ratio_keeps_groups_whole(tmp_path: Path) -> None:
      "map label=COLUMN (classification) or reference=COLUMN (translation) is required"),
     (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team"], "--variety CODE"),
     (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team", "--variety", "ary_Latn",
-                              "--task-type", "extraction"], "cannot be imported yet"),
+                              "--task-type", "extraction"], "'extraction' is not one of"),
 ])
 def test_import_refuses_bad_input_and_writes_nothing(tmp_path: Path, content: bytes,
                                                      args: list[str], message: str) -> None:
