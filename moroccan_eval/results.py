@@ -33,6 +33,7 @@ from .io import iter_jsonl, write_atomic, write_json
 from .scoring import (
     DEFAULT_BOOTSTRAP,
     GENERATION_METRICS,
+    AnswerParser,
     JSONParser,
     LabelParser,
     QAParser,
@@ -127,10 +128,7 @@ class RunWriter:
 # --------------------------------------------------------------------------- scoring a run
 
 
-Parser = LabelParser | TextParser | QAParser | JSONParser
-
-
-def parser_for(spec: dict[str, Any] | Any) -> Parser:
+def parser_for(spec: dict[str, Any] | Any) -> AnswerParser:
     """The answer parser of a task spec (a TaskSpec or its manifest snapshot)."""
     data = spec if isinstance(spec, dict) else spec.model_dump()
     if data["type"] == "classification":
@@ -144,12 +142,12 @@ def parser_for(spec: dict[str, Any] | Any) -> Parser:
     return TextParser()  # translation and asr: the cleaned text
 
 
-def parsers_for(manifest: dict[str, Any]) -> dict[str, Parser]:
+def parsers_for(manifest: dict[str, Any]) -> dict[str, AnswerParser]:
     """One answer parser per task, from the task specs snapshotted in the manifest."""
     return {name: parser_for(info["spec"]) for name, info in manifest["tasks"].items()}
 
 
-def finalize_record(record: dict[str, Any], parser: Parser) -> dict[str, Any]:
+def finalize_record(record: dict[str, Any], parser: AnswerParser) -> dict[str, Any]:
     """Derive ``parsed`` and ``correct`` (and, for QA, ``refused``) from the record's raw
     ``output``."""
     if not record.get("error") and not record.get("skipped"):

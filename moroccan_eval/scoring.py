@@ -27,7 +27,18 @@ DEFAULT_BOOTSTRAP = 1000
 MISSING = -1  # label index of an unparseable or failed answer
 
 
-class LabelParser:
+class AnswerParser:
+    """Turns a model's raw output into the value scored against the reference. An answer is
+    correct when it equals the reference; parsers with richer references override that."""
+
+    def parse(self, text: str | None) -> Any:
+        raise NotImplementedError
+
+    def correct(self, parsed: Any, reference: Any) -> bool:
+        return parsed is not None and parsed == reference
+
+
+class LabelParser(AnswerParser):
     """Maps a free-text reply to one label, insensitive to case, accents, Arabic
     diacritics and orthographic variants, ``_``/``-``/spaces. Aliases from the task file
     let a model answer in French, Arabic or Darija."""
@@ -46,9 +57,6 @@ class LabelParser:
         self.patterns = [
             (re.compile(rf"(?<!\w){re.escape(key)}(?!\w)"), label) for key, label in patterns
         ]
-
-    def correct(self, parsed: str | None, reference: Any) -> bool:
-        return parsed is not None and parsed == reference
 
     def parse(self, text: str | None) -> str | None:
         """The label the reply names: an exact match, else the label mentioned first
@@ -237,12 +245,9 @@ _ANSWER_LABEL = re.compile(
     re.IGNORECASE)
 
 
-class TextParser:
+class TextParser(AnswerParser):
     """Cleans a free-text answer: first non-empty paragraph, no "Translation:" label, no
     surrounding quotes. ``None`` for an empty answer."""
-
-    def correct(self, parsed: str | None, reference: Any) -> bool:
-        return parsed is not None and parsed == reference
 
     def parse(self, text: str | None) -> str | None:
         if not text:
@@ -526,23 +531,25 @@ class JSONParser(TextParser):
             return None
         return value if isinstance(value, dict) else None
 
-    def counts(self, parsed: Any, reference: dict[str, Any]) -> tuple[int, int, int]:
-        """(true positives, false positives, false negatives) over the fields."""
+    def right_fields(self, parsed: Any, reference: dict[str, Any]) -> dict[str, bool]:
+        """Per expected field: is it present and right?"""
         predicted = parsed if isinstance(parsed, dict) else {}
-        tp = sum(1 for k, v in reference.items()
-                 if k in predicted and normalize_value(predicted[k]) == normalize_value(v))
+        return {k: k in predicted and normalize_value(predicted[k]) == normalize_value(v)
+                for k, v in reference.items()}
+
+    def counts(self, parsed: Any, reference: dict[str, Any],
+               right: dict[str, bool] | None = None) -> tuple[int, int, int]:
+        """(true positives, false positives, false negatives) over the fields; ``right``
+        is :meth:`right_fields` when the caller already has it."""
+        right = self.right_fields(parsed, reference) if right is None else right
+        tp = sum(right.values())
+        predicted = parsed if isinstance(parsed, dict) else {}
         present = sum(1 for k in predicted if predicted[k] not in (None, ""))
         return tp, present - tp, len(reference) - tp
 
     def correct(self, parsed: Any, reference: Any) -> bool:
         _, fp, fn = self.counts(parsed, reference)
         return fp == 0 and fn == 0
-
-    def right_fields(self, parsed: Any, reference: dict[str, Any]) -> dict[str, bool]:
-        """Per expected field: is it present and right?"""
-        predicted = parsed if isinstance(parsed, dict) else {}
-        return {k: k in predicted and normalize_value(predicted[k]) == normalize_value(v)
-                for k, v in reference.items()}
 
 
 def _field_f1(weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
@@ -557,8 +564,8 @@ def _exact(weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
     return np.asarray((weights @ exact) / weights.sum(axis=1))
 
 
-def _extraction_scorer(metric: str, rows: list[tuple[int, int, int]]) -> Scorer:
-    stats = np.array(rows, dtype=float)
+def _extraction_scorer(metric: str, rows: list[tuple[tuple[int, int, int], Any]]) -> Scorer:
+    stats = np.array([counts for counts, _ in rows], dtype=float)
     function = _field_f1 if metric == "field_f1" else _exact
     return lambda weights: function(weights, stats)
 
@@ -574,18 +581,21 @@ def score_extraction(
     """Field-level micro-F1 and exact match per variety with CIs and paired deltas, and the
     accuracy of each field."""
     parser = JSONParser()
-    records = [r for r in records if not r.get("skipped")]
-    by_variety, counts = _collect(
-        records, lambda rec: parser.counts(rec.get("parsed"), rec["reference"]))
-    field_hits: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for rec in records:
-        for name, right in parser.right_fields(rec.get("parsed"), rec["reference"]).items():
-            field_hits[rec["variety"]][name].append(int(right))
+
+    def fields_and_counts(rec: Mapping[str, Any]) -> tuple[tuple[int, int, int], dict[str, bool]]:
+        right = parser.right_fields(rec.get("parsed"), rec["reference"])
+        return parser.counts(rec.get("parsed"), rec["reference"], right), right
+
+    by_variety, counts = _collect(records, fields_and_counts)
     result = _score_resampled(by_variety, counts, metrics, reference_variety,
                               _extraction_scorer, n_boot, seed)
     for variety, entry in result.items():
-        entry["field_accuracy"] = {name: round(sum(hits) / len(hits), 6)
-                                   for name, hits in sorted(field_hits[variety].items())}
+        hits: dict[str, list[int]] = defaultdict(list)
+        for _, right in by_variety[variety].values():
+            for name, ok in right.items():
+                hits[name].append(int(ok))
+        entry["field_accuracy"] = {name: round(sum(v) / len(v), 6)
+                                   for name, v in sorted(hits.items())}
     return result
 
 
