@@ -130,6 +130,18 @@ async def call_with_retries(
     return None, error, limits.retries + 1
 
 
+def task_setup(task: Task, seed: int) -> tuple[TaskContext, PromptRenderer]:
+    """What an adapter may learn about a task, and the task's prompt renderer. ``verify``
+    rebuilds runs with this too, so its requests hash exactly like the runner's."""
+    train = list(task.items("train"))
+    context = TaskContext(
+        name=task.name, type=task.spec.type, labels=task.labels,
+        input_fields=task.spec.input_fields, train=[dict(item) for item in train],
+        context=task.context, root=str(task.suite.path),
+    )
+    return context, PromptRenderer(task.spec, train, seed=seed, context=task.context)
+
+
 class _Prepared(NamedTuple):
     request: Request
     request_hash: str
@@ -178,13 +190,8 @@ class _ModelRun:
 
     async def _run_task(self, task: Task, writer: RunWriter) -> None:
         opts = self.options
-        train = list(task.items("train"))
-        await self.adapter.prepare(TaskContext(
-            name=task.name, type=task.spec.type, labels=task.labels,
-            input_fields=task.spec.input_fields, train=[dict(item) for item in train],
-            context=task.context, root=str(task.suite.path),
-        ))
-        renderer = PromptRenderer(task.spec, train, seed=opts.seed, context=task.context)
+        context, renderer = task_setup(task, opts.seed)
+        await self.adapter.prepare(context)
         parser = parser_for(task.spec)
         total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit))
         items = task.items(opts.split, opts.varieties, opts.limit)

@@ -32,8 +32,8 @@ from .errors import ConfigError, MoroccanEvalError
 from .perturb import perturb_item
 from .prompts import PromptRenderer
 from .results import Run, compute_scores, parser_for, reparse, signature
-from .runner import RateLimiter, call_with_retries
-from .suites import Item, Suite, load_suite
+from .runner import RateLimiter, call_with_retries, task_setup
+from .suites import Item, Suite, Task, load_suite
 
 TOLERANCE = 1e-6
 SHOWN = 5  # mismatches listed per check
@@ -160,14 +160,13 @@ def _check_suite(run: Run, suite_ref: str | None) -> tuple[Check, Suite | None]:
     return Check("suite", True, f"{suite.ident} matches the installed suite"), suite
 
 
-def _renderers(run: Run, suite: Suite) -> dict[str, tuple[Any, PromptRenderer, list[Item]]]:
-    out = {}
-    for name in run.manifest["tasks"]:
-        task = suite.tasks[name]
-        train = list(task.items("train"))
-        out[name] = (task, PromptRenderer(task.spec, train, seed=run.manifest["seed"],
-                                          context=task.context), train)
-    return out
+Setups = dict[str, tuple[Task, TaskContext, PromptRenderer]]
+
+
+def _setups(run: Run, suite: Suite) -> Setups:
+    """Per task of the run: the task, its adapter context and its prompt renderer."""
+    return {name: (suite.tasks[name], *task_setup(suite.tasks[name], run.manifest["seed"]))
+            for name in run.manifest["tasks"]}
 
 
 def _request(renderer: PromptRenderer, item: Item) -> Request:
@@ -175,16 +174,15 @@ def _request(renderer: PromptRenderer, item: Item) -> Request:
 
 
 def _check_items_and_prompts(
-    run: Run, suite: Suite, records: list[dict[str, Any]]
+    run: Run, setups: Setups, records: list[dict[str, Any]]
 ) -> tuple[list[Check], dict[tuple[str, str], Item]]:
     selection = run.manifest["selection"]
-    renderers = _renderers(run, suite)
     expected: dict[tuple[str, str], Item] = {}
-    for name, (task, _, _) in renderers.items():
-        for item in task.items(selection["split"], selection.get("varieties"),
-                               selection.get("limit")):
-            expected[(name, item["id"])] = perturb_item(item, selection.get("perturb"),
-                                                        run.manifest["seed"])
+    for name, (task, _, _) in setups.items():
+        for suite_item in task.items(selection["split"], selection.get("varieties"),
+                                     selection.get("limit")):
+            expected[(name, suite_item["id"])] = perturb_item(
+                suite_item, selection.get("perturb"), run.manifest["seed"])
     item_problems, prompt_problems = [], []
     seen = set()
     for rec in records:
@@ -197,7 +195,7 @@ def _check_items_and_prompts(
         for field_name in ("reference", "variety", "group", "fields"):
             if rec.get(field_name) != item[field_name]:
                 item_problems.append(f"{rec['id']}: {field_name} differs from the suite's")
-        renderer = renderers[rec["task"]][1]
+        renderer = setups[rec["task"]][2]
         if rec.get("request_hash") != _request(renderer, item).hash():
             prompt_problems.append(f"{rec['id']}: the stored request is not the suite's prompt")
     missing = sorted(k[1] for k in set(expected) - seen)
@@ -214,25 +212,21 @@ def _check_items_and_prompts(
 
 
 async def _requery(
-    run: Run, suite: Suite, spec: ModelSpec, keys: list[tuple[str, str]],
+    setups: Setups, spec: ModelSpec, keys: list[tuple[str, str]],
     items: dict[tuple[str, str], Item], stored: dict[tuple[str, str], dict[str, Any]],
 ) -> dict[str, Any]:
     adapter = build_adapter(spec)
-    renderers = _renderers(run, suite)
     limiter = RateLimiter(spec.limits.requests_per_minute)
     gate = asyncio.Semaphore(spec.limits.concurrency)
     agree, errors, disagreements = 0, 0, []
     try:
-        for name, (task, _, train) in renderers.items():
-            await adapter.prepare(TaskContext(
-                name=name, type=task.spec.type, labels=task.labels,
-                input_fields=task.spec.input_fields, train=[dict(i) for i in train],
-                context=task.context, root=str(task.suite.path)))
-        parsers = {name: parser_for(task.spec) for name, (task, _, _) in renderers.items()}
+        for _, context, _ in setups.values():
+            await adapter.prepare(context)
+        parsers = {name: parser_for(task.spec) for name, (task, _, _) in setups.items()}
 
         async def one(key: tuple[str, str]) -> None:
             nonlocal agree, errors
-            request = _request(renderers[key[0]][1], items[key])
+            request = _request(setups[key[0]][2], items[key])
             async with gate:
                 response, error, _ = await call_with_retries(adapter, request, spec, limiter)
             if response is None:
@@ -268,7 +262,8 @@ def verify_run(
     if suite is None or not suite_check.ok:
         result.checks.append(Check("items", False, "not checked: the suite does not match"))
         return result
-    item_checks, items = _check_items_and_prompts(run, suite, records)
+    setups = _setups(run, suite)
+    item_checks, items = _check_items_and_prompts(run, setups, records)
     result.checks += item_checks
     if endpoint is not None:
         stored = {(r["task"], r["id"]): r for r in records
@@ -276,7 +271,7 @@ def verify_run(
         population = sorted(stored)
         size = sample if isinstance(sample, int) else math.ceil(sample * len(population))
         keys = random.Random(seed).sample(population, min(size, len(population)))
-        result.agreement = asyncio.run(_requery(run, suite, endpoint, keys, items, stored))
+        result.agreement = asyncio.run(_requery(setups, endpoint, keys, items, stored))
         rate = result.agreement["rate"]
         ok = rate is not None and rate >= min_agreement
         result.checks.append(Check(
