@@ -102,47 +102,64 @@ def _show_reference(reference: Any) -> str:
     return _quote(reference)
 
 
+@dataclass
+class _Tally:
+    """What the report collects about one model on one task while reading predictions."""
+
+    view: TaskView
+    model: str
+    hidden: bool
+    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failures: dict[str, Any] = field(default_factory=lambda: {
+        "unparsed": 0, "errors": 0, "unparsed_examples": [], "error_kinds": Counter()})
+
+
 def _read_predictions(views: list[TaskView]) -> None:
-    """One pass over every run's predictions: confusion matrices, the items most models
+    """One pass over each run's predictions file: confusion matrices, the items most models
     got wrong per variety, and examples of parse failures and API errors."""
+    by_run: dict[Path, tuple[Run, dict[str, _Tally]]] = {}
+    items: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)  # per view
     for view in views:
-        items: dict[str, dict[str, Any]] = {}
         for model, task in view.rows:
-            confusion: Counter[tuple[str, str]] = Counter()
-            failures: dict[str, Any] = {"unparsed": 0, "errors": 0, "unparsed_examples": [],
-                                        "error_kinds": Counter()}
             hidden = bool(task.run.manifest.get("allow_unanonymized"))
             view.hidden_inputs |= hidden
-            for rec in task.run.predictions():
-                if rec["task"] != task.task or rec.get("skipped"):
-                    continue
-                error, parsed = rec.get("error"), rec.get("parsed")
-                if view.type == "classification":
-                    confusion[(rec["reference"], parsed or UNPARSED)] += 1
-                if error:
-                    failures["errors"] += 1
-                    failures["error_kinds"][str(error).split(":")[0][:80]] += 1
-                elif parsed is None:
-                    failures["unparsed"] += 1
-                    if len(failures["unparsed_examples"]) < EXAMPLES:
-                        failures["unparsed_examples"].append(_quote(rec.get("output")))
-                item = items.setdefault(rec["id"], {
-                    "id": rec["id"], "variety": rec["variety"],
-                    "reference": _show_reference(rec["reference"]),
-                    "input": None if hidden else _quote(" · ".join(
-                        str(v) for v in (rec.get("fields") or {}).values())),
-                    "wrong": [], "n_models": 0,
-                })
-                item["n_models"] += 1
-                if not rec.get("correct"):
-                    item["wrong"].append({"model": model.name, "answer": _quote(
-                        error or rec.get("output") or ""), "parsed": parsed,
-                        "error": bool(error)})
-            failures["error_kinds"] = failures["error_kinds"].most_common(EXAMPLES)
-            view.confusion[model.name] = dict(confusion)
-            view.failures[model.name] = failures
+            tallies = by_run.setdefault(task.run.path, (task.run, {}))[1]
+            tallies[task.task] = _Tally(view, model.name, hidden)
+    for run, tallies in by_run.values():
+        for rec in run.predictions():
+            tally = tallies.get(rec["task"])
+            if tally is None or rec.get("skipped"):
+                continue
+            error, parsed = rec.get("error"), rec.get("parsed")
+            if tally.view.type == "classification":
+                tally.confusion[(rec["reference"], parsed or UNPARSED)] += 1
+            failures = tally.failures
+            if error:
+                failures["errors"] += 1
+                failures["error_kinds"][str(error).split(":")[0][:80]] += 1
+            elif parsed is None:
+                failures["unparsed"] += 1
+                if len(failures["unparsed_examples"]) < EXAMPLES:
+                    failures["unparsed_examples"].append(_quote(rec.get("output")))
+            item = items[tally.view.key].setdefault(rec["id"], {
+                "id": rec["id"], "variety": rec["variety"],
+                "reference": _show_reference(rec["reference"]),
+                "input": None if tally.hidden else _quote(" · ".join(
+                    str(v) for v in (rec.get("fields") or {}).values())),
+                "wrong": [], "n_models": 0,
+            })
+            item["n_models"] += 1
+            if not rec.get("correct"):
+                item["wrong"].append({"model": tally.model, "answer": _quote(
+                    error or rec.get("output") or ""), "parsed": parsed, "error": bool(error)})
+    for _, tallies in by_run.values():
+        for tally in tallies.values():
+            tally.failures["error_kinds"] = tally.failures["error_kinds"].most_common(EXAMPLES)
+            tally.view.confusion[tally.model] = dict(tally.confusion)
+            tally.view.failures[tally.model] = tally.failures
+    for view in views:
         by_variety: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for item in items.values():
+        for item in items[view.key].values():
             if item["wrong"]:
                 by_variety[item["variety"]].append(item)
         view.worst = {
