@@ -39,11 +39,7 @@ from .scoring import (
     QAParser,
     TextParser,
     metric_signature,
-    score_asr,
-    score_classification,
-    score_extraction,
-    score_generation,
-    score_qa,
+    scorer_for,
 )
 
 MANIFEST = "manifest.json"
@@ -191,24 +187,9 @@ def compute_scores(
         pooled = [
             {**r, "variety": "all", "group": f"{r['group']}/{r['variety']}"} for r in recs
         ]
-        if spec["type"] == "classification":
-            labels = list(spec["labels"])
-            varieties = score_classification(recs, labels, metrics, reference, n_boot=n_boot,
-                                             seed=seed)
-            overall = score_classification(pooled, labels, metrics, "all", n_boot=n_boot,
-                                           seed=seed)
-        elif spec["type"] == "asr":
-            varieties = score_asr(recs, metrics, reference, n_boot=n_boot, seed=seed)
-            overall = score_asr(pooled, metrics, "all", n_boot=n_boot, seed=seed)
-        elif spec["type"] == "extraction":
-            varieties = score_extraction(recs, metrics, reference, n_boot=n_boot, seed=seed)
-            overall = score_extraction(pooled, metrics, "all", n_boot=n_boot, seed=seed)
-        elif spec["type"] == "qa":
-            varieties = score_qa(recs, metrics, reference, n_boot=n_boot, seed=seed)
-            overall = score_qa(pooled, metrics, "all", n_boot=n_boot, seed=seed)
-        else:
-            varieties = score_generation(recs, metrics, reference, n_boot=n_boot, seed=seed)
-            overall = score_generation(pooled, metrics, "all", n_boot=n_boot, seed=seed)
+        score = scorer_for(spec)
+        varieties = score(recs, metrics, reference, n_boot=n_boot, seed=seed)
+        overall = score(pooled, metrics, "all", n_boot=n_boot, seed=seed)
         tasks[name] = {
             "signature": signature(manifest, name),
             "type": spec["type"],

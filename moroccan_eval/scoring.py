@@ -651,3 +651,22 @@ def score_asr(
     """Corpus WER/CER per variety with bootstrap CIs and paired deltas (lower is better);
     a failed transcription counts as an empty one."""
     return _score_texts(records, metrics, reference_variety, _asr_scorer, n_boot, seed)
+
+
+# --------------------------------------------------------------------------- by task type
+
+TaskScorer = Callable[..., dict[str, Any]]
+_SCORERS: dict[str, TaskScorer] = {
+    "translation": score_generation, "qa": score_qa, "extraction": score_extraction,
+    "asr": score_asr,
+}
+
+
+def scorer_for(spec: Mapping[str, Any]) -> TaskScorer:
+    """``score(records, metrics, reference_variety, *, n_boot, seed)`` for a task spec
+    (its manifest snapshot): per-variety scores with intervals and paired deltas."""
+    if spec["type"] == "classification":
+        labels = list(spec["labels"])
+        return lambda records, metrics, reference, **options: score_classification(
+            records, labels, metrics, reference, **options)
+    return _SCORERS[spec["type"]]
