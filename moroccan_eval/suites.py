@@ -575,7 +575,8 @@ def literals() -> dict[str, Any]:
 
 def suite_stats(suite: Suite) -> dict[str, Any]:
     """Per task: items per split × variety, mean text length (characters of the input
-    fields) per variety, and groups complete in every variety of the split."""
+    fields; of the transcript for speech) per variety, and groups complete in every variety
+    of the split."""
     out: dict[str, Any] = {"suite": suite.ident, "tasks": {}}
     order = {code: i for i, code in enumerate(varieties.registry())}
     for name, task in suite.tasks.items():
@@ -584,11 +585,13 @@ def suite_stats(suite: Suite) -> dict[str, Any]:
         members: dict[tuple[str, str], set[str]] = {}
         split_varieties: dict[str, set[str]] = {}
         fields = task.spec.input_fields
-        for split, variety, group, values in zip(
+        speech = task.spec.type == "asr"  # the input is an audio path: measure the transcript
+        for split, variety, group, values, reference in zip(
                 task.column("split"), task.column("variety"), task.column("group"),
-                task.column("fields"), strict=True):
+                task.column("fields"), task.column("reference"), strict=True):
             counts[f"{split}/{variety}"] += 1
-            text_length = sum(len(str(values.get(f) or "")) for f in fields)
+            text_length = (len(str(reference)) if speech
+                           else sum(len(str(values.get(f) or "")) for f in fields))
             lengths.setdefault(f"{split}/{variety}", []).append(text_length)
             members.setdefault((split, group), set()).add(variety)
             split_varieties.setdefault(split, set()).add(variety)
