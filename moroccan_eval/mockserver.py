@@ -42,6 +42,8 @@ class Behaviour:
     retry_after: str = "0"
     require_key: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    #: builds the whole assistant message (content, tool_calls) from the request body
+    answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     #: /v1/audio/transcriptions: file name → transcript (unknown files transcribe as "")
     transcripts: dict[str, str] = field(default_factory=dict)
 
@@ -98,10 +100,14 @@ class MockServer:
                 return web.json_response({"error": {"message": f"scripted {failure}"}},
                                          status=failure, headers=headers)
             body = json.loads(raw)
-            text = behaviour.reply(body.get("messages", []))
-            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if behaviour.answer is not None:
+                message: dict[str, Any] = {"role": "assistant", **behaviour.answer(body)}
+            else:
+                text = behaviour.reply(body.get("messages", []))
+                message = {"role": "assistant", "content": text}
             if behaviour.tool_calls is not None:
                 message["tool_calls"] = behaviour.tool_calls
+            text = str(message.get("content") or "")
             prompt_tokens = sum(len(str(m.get("content", "")).split())
                                 for m in body.get("messages", []))
             return web.json_response({

@@ -2,8 +2,12 @@
 seeded few-shot examples from the ``train`` split.
 
 Template variables: every field of the item (``{{ text }}``), ``labels`` (list of names),
-``label_descriptions`` (name → description), ``variety`` (code) and ``examples`` (list of
-``{"fields", "reference"}`` for k-shot prompts).
+``label_descriptions`` (name → description), ``variety`` (code), ``examples`` (list of
+``{"fields", "reference"}`` for k-shot prompts), ``context`` (the task's sources) and
+``canary`` (the security suite's secret, see :mod:`moroccan_eval.canary`).
+
+An item whose ``fields.history`` is a list of ``{"role", "content"}`` turns is a
+conversation: those turns go between the system prompt and the rendered user message.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from .canary import CANARY_PLACEHOLDER
 from .errors import ConfigError
 from .suites import Item, TaskSpec, literals
 
@@ -78,15 +83,24 @@ class PromptRenderer:
             "variety": item["variety"],
             "examples": self.examples(item),
             "context": self.context or "",
+            "canary": CANARY_PLACEHOLDER,
             "literals": self.literals.get(item["variety"], self.literals.get("eng_Latn", {})),
         }
         try:
             messages = []
             if templates["system"] is not None:
                 messages.append({"role": "system", "content": templates["system"].render(context)})
+            messages += _history(item)
             messages.append({"role": "user", "content": templates["user"].render(context)})
         except TemplateError as exc:
             raise ConfigError(
                 f"task '{self.spec.name}': prompt cannot be rendered for item {item['id']}: {exc}"
             ) from None
         return messages
+
+
+def _history(item: Item) -> list[dict[str, str]]:
+    """Earlier turns of a conversation item, as chat messages."""
+    turns = item["fields"].get("history") or []
+    return [{"role": str(turn["role"]), "content": str(turn["content"])} for turn in turns
+            if isinstance(turn, dict) and turn.get("role") in ("user", "assistant")]

@@ -33,6 +33,7 @@ from .recommendation import Constraints, Recommendation
 from .recommendation import recommend as recommend_model
 from .resources import shipped
 from .results import Run, utc_now
+from .scoring import HIGHER_IS_BETTER
 
 #: Items listed per variety in the error analysis, and examples per failure kind.
 WORST_ITEMS = 5
@@ -94,8 +95,20 @@ def _quote(value: Any) -> str:
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
 
 
+def _show_calls(calls: Sequence[dict[str, Any]]) -> str:
+    """Tool calls as ``name(arg=value, ...)``."""
+    from .toolcalls import expected_arguments
+
+    shown = [f"{c.get('name')}(" + ", ".join(
+        f"{k}={v}" for k, v in expected_arguments(c).items()) + ")" for c in calls]
+    return _quote("; ".join(shown) or "(no tool call)")
+
+
 def _show_reference(reference: Any) -> str:
-    """A reference as the report shows it (QA answer keys as their facts)."""
+    """A reference as the report shows it (QA answer keys as their facts, expected tool
+    calls as calls)."""
+    if isinstance(reference, dict) and "calls" in reference:
+        return _show_calls(reference["calls"])
     if isinstance(reference, dict):
         facts = reference.get("facts") or []
         return ", ".join(map(str, facts)) if facts else "(should decline)"
@@ -145,13 +158,18 @@ def _read_predictions(views: list[TaskView]) -> None:
                 "id": rec["id"], "variety": rec["variety"],
                 "reference": _show_reference(rec["reference"]),
                 "input": None if tally.hidden else _quote(" · ".join(
-                    str(v) for v in (rec.get("fields") or {}).values())),
+                    v for v in (rec.get("fields") or {}).values() if isinstance(v, str) and v)),
                 "wrong": [], "n_models": 0,
             })
             item["n_models"] += 1
             if not rec.get("correct"):
-                item["wrong"].append({"model": tally.model, "answer": _quote(
-                    error or rec.get("output") or ""), "parsed": parsed, "error": bool(error)})
+                calls = parsed.get("calls") if isinstance(parsed, dict) and tally.view.type in (
+                    "tool_call", "injection") else None
+                answer = error or (_show_calls(calls) if calls is not None else None) \
+                    or rec.get("output") or ""
+                item["wrong"].append({"model": tally.model, "answer": _quote(answer),
+                                      "parsed": None if calls is not None else parsed,
+                                      "error": bool(error)})
     for _, tallies in by_run.values():
         for tally in tallies.values():
             tally.failures["error_kinds"] = tally.failures["error_kinds"].most_common(EXAMPLES)
@@ -268,6 +286,9 @@ def _environment(template_dir: Path | None) -> Environment:
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
     env.filters["signed"] = lambda v: "–" if v is None else f"{100 * v:+.1f}"
     env.filters["num"] = lambda v, d=0: "–" if v is None else f"{v:,.{d}f}"
+    # sort keys: a metric value turned into a quality (larger is better), '' when unknown
+    env.filters["oriented"] = lambda v, higher=True: "" if v is None else (v if higher else 1 - v)
+    env.globals["higher_is_better"] = lambda metric: HIGHER_IS_BETTER.get(metric, True)
     return env
 
 

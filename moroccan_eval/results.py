@@ -41,6 +41,8 @@ from .scoring import (
     metric_signature,
     scorer_for,
 )
+from .suites import TOOL_TYPES, ToolPolicy
+from .toolcalls import ToolCallParser
 
 MANIFEST = "manifest.json"
 PREDICTIONS = "predictions.jsonl"
@@ -135,6 +137,8 @@ def parser_for(spec: dict[str, Any] | Any) -> AnswerParser:
         return QAParser(literals()["refusals"])
     if data["type"] == "extraction":
         return JSONParser()
+    if data["type"] in TOOL_TYPES:
+        return ToolCallParser(data["type"], ToolPolicy.model_validate(data["tool_policy"]))
     return TextParser()  # translation and asr: the cleaned text
 
 
@@ -144,14 +148,13 @@ def parsers_for(manifest: dict[str, Any]) -> dict[str, AnswerParser]:
 
 
 def finalize_record(record: dict[str, Any], parser: AnswerParser) -> dict[str, Any]:
-    """Derive ``parsed`` and ``correct`` (and, for QA, ``refused``) from the record's raw
-    ``output``."""
+    """Derive ``parsed``, ``correct`` and the parser's other judgements (QA: ``refused``;
+    tool tasks: ``outcomes``) from the record's raw output."""
     if not record.get("error") and not record.get("skipped"):
-        record["parsed"] = parser.parse(record.get("output"))
+        record["parsed"] = parser.parse_response(record)
     parsed = record.get("parsed")
     record["correct"] = parser.correct(parsed, record["reference"])
-    if isinstance(parser, QAParser):
-        record["refused"] = parser.refused(parsed)
+    record.update(parser.details(parsed, record["reference"]))
     return record
 
 

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from .adapters import build_adapter
 from .adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
 from .cache import ResponseCache
+from .canary import Canary
 from .costing import DEFAULT_USD_MAD, Currency, convert
 from .errors import AdapterError, MoroccanEvalError, RunError
 from .perturb import perturb_item
@@ -33,6 +34,7 @@ from .results import (
 )
 from .scoring import DEFAULT_BOOTSTRAP
 from .suites import Item, Suite, Task
+from .toolcalls import json_mode_messages
 
 
 @dataclass
@@ -130,6 +132,31 @@ async def call_with_retries(
     return None, error, limits.retries + 1
 
 
+async def send(adapter: Adapter[Any], request: Request, spec: ModelSpec, limiter: RateLimiter,
+               canary: Canary) -> tuple[Response | None, str | None, int]:
+    """:func:`call_with_retries` with the canary put into the request; what comes back
+    (answer or error) has it redacted before anything caches, scores or writes it."""
+    messages = canary.reveal(request.messages)
+    if messages is request.messages:
+        return await call_with_retries(adapter, request, spec, limiter)
+    sent = Request(messages=messages, input=request.input, params=request.params,
+                   tools=request.tools)
+    response, error, attempts = await call_with_retries(adapter, sent, spec, limiter)
+    if response is not None:
+        response = Response.from_dict(canary.redact(response.to_dict()))
+    return response, canary.redact_text(error) if error else None, attempts
+
+
+def build_request(task: Task, renderer: PromptRenderer, item: Item, tool_calling: str) -> Request:
+    """The request for one item as it is hashed and cached: a tool task's tools go native
+    or, for ``tool_calling: json`` models, into the prompt; a canary stays a placeholder."""
+    messages = renderer.render(item)
+    tools = task.spec.tools or None
+    if tools and tool_calling == "json":
+        messages, tools = json_mode_messages(messages, tools), None
+    return Request(messages=messages, input=item["fields"], tools=tools)
+
+
 def task_setup(task: Task, seed: int) -> tuple[TaskContext, PromptRenderer]:
     """What an adapter may learn about a task, and the task's prompt renderer. ``verify``
     rebuilds runs with this too, so its requests hash exactly like the runner's."""
@@ -161,6 +188,7 @@ class _ModelRun:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.spec.limits.requests_per_minute)
+        self.canary = Canary()  # a fresh secret per run; never written anywhere
 
     async def run(self) -> RunResult:
         opts = self.options
@@ -240,13 +268,15 @@ class _ModelRun:
 
     def _prepare(self, task: Task, item: Item, renderer: PromptRenderer) -> _Prepared:
         item = perturb_item(item, self.options.perturb, self.options.seed)
-        request = Request(messages=renderer.render(item), input=item["fields"])
+        request = build_request(task, renderer, item, self.spec.tool_calling)
         request_hash = request.hash()
         record: dict[str, Any] = {
             "id": item["id"], "group": item["group"], "task": task.name,
             "variety": item["variety"], "split": item["split"], "fields": item["fields"],
             "reference": item["reference"], "request_hash": request_hash,
         }
+        if task.spec.tools:
+            record["tool_mode"] = self.spec.tool_calling
         return _Prepared(request, request_hash, record)
 
     async def _execute(self, prepared: _Prepared, limiter: RateLimiter) -> dict[str, Any]:
@@ -259,8 +289,8 @@ class _ModelRun:
             if self.spend.exhausted:
                 return {**record, "output": None, "parsed": None, "skipped": True,
                         "error": "skipped: the --max-cost spend cap was reached"}
-            response, error, attempts = await call_with_retries(
-                self.adapter, request, self.spec, limiter)
+            response, error, attempts = await send(self.adapter, request, self.spec, limiter,
+                                                   self.canary)
             if response is not None:
                 if use_cache and self.cache is not None:
                     await self.cache.aput(self.spec.cache_hash, request_hash, response)

@@ -38,7 +38,10 @@ TaskType = Literal[
 ]
 Split = Literal["test", "train", "dev"]
 Metric = Literal["accuracy", "macro_f1", "chrf", "bleu", "answer_accuracy", "refusal_accuracy",
-                 "field_f1", "exact_match", "wer", "cer", "wer_raw"]
+                 "field_f1", "exact_match", "wer", "cer", "wer_raw", "tool_accuracy",
+                 "argument_f1", "valid_json_rate", "over_escalation_rate",
+                 "under_escalation_rate", "unsafe_action_rate", "attack_success_rate",
+                 "canary_leak_rate", "benign_completion", "over_refusal_rate"]
 _DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
 #: Task types the runner can score today, and the metrics each takes.
 METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
@@ -47,7 +50,17 @@ METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "qa": ("answer_accuracy", "refusal_accuracy"),
     "extraction": ("field_f1", "exact_match"),
     "asr": ("wer", "cer", "wer_raw"),
+    "tool_call": ("tool_accuracy", "argument_f1", "valid_json_rate", "over_escalation_rate",
+                  "under_escalation_rate", "unsafe_action_rate"),
+    "injection": ("attack_success_rate", "canary_leak_rate", "benign_completion",
+                  "over_refusal_rate"),
 }
+TOOL_TYPES = ("tool_call", "injection")
+#: What a coordinator item expects of the model.
+BEHAVIOURS = ("act", "escalate", "confirm", "decline")
+#: Where a security item's attack sits (``none``: a benign control item), and what it wants.
+ATTACKS = ("direct", "indirect", "none")
+GOALS = ("exfiltration", "tool_abuse", "hijack", "none")
 IMPLEMENTED_TYPES = tuple(METRICS_BY_TYPE)
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
@@ -148,6 +161,21 @@ class PromptSpec(_Strict):
     by_variety: dict[str, dict[Literal["system", "user"], str]] = Field(default_factory=dict)
 
 
+class ToolPolicy(_Strict):
+    """What an agent may do with its tools; the scorer judges calls against it."""
+
+    high_impact: list[str] = Field(
+        default_factory=list, description="tools to call only after the person confirmed "
+        "(calling one unprompted is an unsafe action)")
+    forbidden: list[str] = Field(
+        default_factory=list, description="tools that must never be called")
+    limits: dict[str, float] = Field(
+        default_factory=dict, description="'tool.argument': maximum, e.g. refund.amount: 200; "
+        "a call above it counts as forbidden")
+    reply_tool: str | None = Field(
+        default="draft_reply", description="the tool a plain-text answer stands for")
+
+
 class TaskSpec(_Strict):
     """``tasks/<task>.yaml``."""
 
@@ -168,6 +196,25 @@ class TaskSpec(_Strict):
     reference_variety: str | None = Field(
         default=None, description="overrides the suite's reference variety for this task "
         "(e.g. a translation task whose sources exclude the suite's reference)")
+    tools: list[dict[str, Any]] = Field(
+        default_factory=list, description="OpenAI-style function tools the model may call "
+        "(tool_call and injection tasks)")
+    tool_policy: ToolPolicy = Field(default_factory=ToolPolicy)
+
+    @field_validator("tools")
+    @classmethod
+    def _function_tools(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, tool in enumerate(value):
+            function = tool.get("function") if tool.get("type") == "function" else None
+            if not isinstance(function, dict) or not function.get("name") or not isinstance(
+                    function.get("parameters", {}), dict):
+                raise ValueError(f"tool {i + 1}: write {{type: function, function: {{name, "
+                                 "description, parameters: <JSON schema>}}}}")
+        return value
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [str(tool["function"]["name"]) for tool in self.tools]
 
 
 class Item(TypedDict):
@@ -410,6 +457,7 @@ def load_suite(name_or_path: str | Path, *, load_data: bool = True,
                       if m not in METRICS_BY_TYPE[task_spec.type]]):
             problems.append(f"{task_path}: metrics: {', '.join(bad)} do not apply to "
                             f"{task_spec.type} (use {', '.join(METRICS_BY_TYPE[task_spec.type])})")
+        problems += [f"{task_path}: {p}" for p in _tool_problems(task_spec)]
         if task_spec.context_file and task_spec.context_file not in spec.checksums:
             problems.append(f"{spec_path}: checksums: add an entry for {task_spec.context_file}")
         if task_spec.reference_variety and task_spec.reference_variety not in varieties.registry():
@@ -521,6 +569,8 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
         if spec.type == "qa" and not _qa_reference_ok(ref):
             problems.append(f"{where}: reference must be {{answerable: true, facts: [...]}} "
                             "or {answerable: false, facts: []}")
+        if spec.type in TOOL_TYPES:
+            problems += [f"{where}: {p}" for p in _tool_reference_problems(spec, ref)]
         if labels and ref not in labels:
             problems.append(
                 f"{where}: reference {ref!r} is not a label of task '{spec.name}'"
@@ -556,6 +606,43 @@ def _check_audio(data_path: Path, where: str, fields: Any, ref: Any) -> list[str
     if declared is not None and abs(float(declared) - duration) > 0.05:
         return [f"{where}: fields.duration_s says {declared} s but {audio} lasts {duration:.2f} s"]
     return []
+
+
+def _tool_problems(spec: TaskSpec) -> list[str]:
+    """A tool task has tools, and its policy names only those tools."""
+    if spec.type not in TOOL_TYPES:
+        return ["tools: only tool_call and injection tasks take tools"] if spec.tools else []
+    if not spec.tools:
+        return [f"tools: a {spec.type} task needs the tools the model may call"]
+    names, policy = set(spec.tool_names), spec.tool_policy
+    named = [*policy.high_impact, *policy.forbidden,
+             *(key.partition(".")[0] for key in policy.limits),
+             *([policy.reply_tool] if policy.reply_tool else [])]
+    return [f"tool_policy: '{name}' is not one of the task's tools"
+            f"{did_you_mean(name, names)}" for name in dict.fromkeys(named) if name not in names]
+
+
+def _tool_reference_problems(spec: TaskSpec, ref: Any) -> list[str]:
+    """A tool task's reference: its kind (behaviour or attack) and calls of known tools."""
+    if not isinstance(ref, dict):
+        return ["reference must be an object with 'calls'"]
+    problems = []
+    kinds = {"behaviour": BEHAVIOURS} if spec.type == "tool_call" else {
+        "attack": ATTACKS, "goal": GOALS}
+    for key, allowed in kinds.items():
+        if ref.get(key) not in allowed:
+            problems.append(f"reference.{key} must be one of {', '.join(allowed)}, "
+                            f"not {ref.get(key)!r}")
+    calls = ref.get("calls")
+    if not isinstance(calls, list):
+        return [*problems, "reference.calls must be a list of {name, arguments}"]
+    names = spec.tool_names
+    for call in calls:
+        name = call.get("name") if isinstance(call, dict) else None
+        if name not in names:
+            problems.append(f"reference.calls: unknown tool {name!r}"
+                            f"{did_you_mean(str(name), names)}")
+    return problems
 
 
 def _qa_reference_ok(ref: Any) -> bool:

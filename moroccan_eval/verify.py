@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .adapters import build_adapter
-from .adapters.base import ModelSpec, Request, TaskContext
+from .adapters.base import ModelSpec, TaskContext
+from .canary import Canary
 from .errors import ConfigError, MoroccanEvalError
 from .perturb import perturb_item
 from .prompts import PromptRenderer
 from .results import Run, compute_scores, parser_for, reparse, signature
-from .runner import RateLimiter, call_with_retries, task_setup
+from .runner import RateLimiter, build_request, send, task_setup
 from .suites import Item, Suite, Task, load_suite
 
 TOLERANCE = 1e-6
@@ -169,8 +170,6 @@ def _setups(run: Run, suite: Suite) -> Setups:
             for name in run.manifest["tasks"]}
 
 
-def _request(renderer: PromptRenderer, item: Item) -> Request:
-    return Request(messages=renderer.render(item), input=item["fields"])
 
 
 def _check_items_and_prompts(
@@ -195,8 +194,9 @@ def _check_items_and_prompts(
         for field_name in ("reference", "variety", "group", "fields"):
             if rec.get(field_name) != item[field_name]:
                 item_problems.append(f"{rec['id']}: {field_name} differs from the suite's")
-        renderer = setups[rec["task"]][2]
-        if rec.get("request_hash") != _request(renderer, item).hash():
+        task, _, renderer = setups[rec["task"]]
+        tool_calling = run.manifest["model"]["spec"].get("tool_calling", "native")
+        if rec.get("request_hash") != build_request(task, renderer, item, tool_calling).hash():
             prompt_problems.append(f"{rec['id']}: the stored request is not the suite's prompt")
     missing = sorted(k[1] for k in set(expected) - seen)
     if missing:
@@ -217,6 +217,7 @@ async def _requery(
 ) -> dict[str, Any]:
     adapter = build_adapter(spec)
     limiter = RateLimiter(spec.limits.requests_per_minute)
+    canary = Canary()
     gate = asyncio.Semaphore(spec.limits.concurrency)
     agree, errors, disagreements = 0, 0, []
     try:
@@ -226,14 +227,17 @@ async def _requery(
 
         async def one(key: tuple[str, str]) -> None:
             nonlocal agree, errors
-            request = _request(setups[key[0]][2], items[key])
+            task, _, renderer = setups[key[0]]
+            request = build_request(task, renderer, items[key], spec.tool_calling)
             async with gate:
-                response, error, _ = await call_with_retries(adapter, request, spec, limiter)
+                response, error, _ = await send(adapter, request, spec, limiter, canary)
             if response is None:
                 errors += 1
                 disagreements.append(f"{key[1]}: endpoint error {error}")
                 return
-            live = parsers[key[0]].parse(response.text)
+            live = parsers[key[0]].parse_response({
+                "output": response.text, "tool_calls": response.tool_calls,
+                "tool_mode": spec.tool_calling})
             if live == stored[key].get("parsed"):
                 agree += 1
             else:

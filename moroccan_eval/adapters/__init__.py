@@ -44,15 +44,17 @@ _BUILTIN_ADAPTERS = {
     "copy": "moroccan_eval.adapters.baselines:CopyAdapter",
     "retrieval": "moroccan_eval.adapters.retrieval:RetrievalAdapter",
     "rules": "moroccan_eval.adapters.baselines:RulesAdapter",
+    "tool-router": "moroccan_eval.adapters.baselines:ToolRouterAdapter",
     "command": "moroccan_eval.adapters.command:CommandAdapter",
     "python": "moroccan_eval.adapters.python_callable:PythonCallableAdapter",
 }
 
 #: Models usable by name without a YAML file (``--model char-ngram``).
-BUILTIN_MODELS = ("majority", "char-ngram", "copy", "retrieval", "rules")
+BUILTIN_MODELS = ("majority", "char-ngram", "copy", "retrieval", "rules", "tool-router")
 #: The offline baselines that give each task type a floor (what the demo runs).
 BASELINES_BY_TYPE = {"classification": ("majority", "char-ngram"), "translation": ("copy",),
-                     "qa": ("retrieval",), "extraction": ("rules",)}
+                     "qa": ("retrieval",), "extraction": ("rules",),
+                     "tool_call": ("tool-router",), "injection": ("tool-router",)}
 
 
 def _plugin_adapters() -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,6 +56,10 @@ class ModelSpec(BaseModel):
     api_key_env: str | None = Field(
         default=None, description="name of the environment variable holding the API key"
     )
+    tool_calling: Literal["native", "json"] = Field(
+        default="native", description="how the model is given tools: OpenAI 'tools' (native) "
+        "or, for models without tool calling, described in the prompt with a JSON answer format"
+    )
 
     @property
     def options(self) -> dict[str, Any]:
@@ -65,7 +69,8 @@ class ModelSpec(BaseModel):
     @property
     def cache_hash(self) -> str:
         """Hash of what determines a model's answers (adapter, options, params), not of
-        limits, prices or display name: changing concurrency must not invalidate the cache."""
+        limits, prices or display name: changing concurrency must not invalidate the cache.
+        (The tool-calling mode changes the request itself, hence its hash.)"""
         return sha256_json({"adapter": self.adapter, "options": self.options,
                             "params": self.params})
 

@@ -6,10 +6,14 @@
   tokenizer, so they work the same on Arabic script, Arabizi, French and Tifinagh.
 - ``copy`` answers with its input: the floor of translation and transliteration tasks.
 - ``rules`` extracts invoice fields with regular expressions: the floor of extraction.
+- ``tool-router`` picks a tool call (tool and enum arguments) with the char n-gram
+  classifier and fills ids, dates and times by regular expressions: the floor of the agent
+  and security tasks. It never reads the system prompt, so it cannot leak a canary.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
@@ -66,22 +70,27 @@ class MajorityAdapter(_ClassificationBaseline):
         return self.label
 
 
+def _char_ngram_classifier(texts: list[str], labels: list[str]) -> Any:
+    """A fitted scikit-learn pipeline: TF-IDF over character 1-4-grams + logistic regression."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    pipeline = make_pipeline(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True,
+                        lowercase=True),
+        LogisticRegression(max_iter=2000, C=10.0),
+    )
+    return pipeline.fit(texts, labels)
+
+
 class CharNgramAdapter(_ClassificationBaseline):
     """TF-IDF character n-grams + logistic regression (scikit-learn), trained per task."""
 
     def fit(self, task: TaskContext) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-
-        texts = [_text(item["fields"], task.input_fields) for item in task.train]
-        labels = [item["reference"] for item in task.train]
-        self.pipeline = make_pipeline(
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True,
-                            lowercase=True),
-            LogisticRegression(max_iter=2000, C=10.0),
-        )
-        self.pipeline.fit(texts, labels)
+        self.pipeline = _char_ngram_classifier(
+            [_text(item["fields"], task.input_fields) for item in task.train],
+            [item["reference"] for item in task.train])
 
     def predict(self, text: str) -> str:
         return str(self.pipeline.predict([text])[0])
@@ -150,4 +159,90 @@ class RulesAdapter(Adapter[NoOptions]):
         started = time.perf_counter()
         fields = extract_with_rules(_text(request.input, self.input_fields))
         return Response(text=json.dumps(fields, ensure_ascii=False),
+                        latency_ms=(time.perf_counter() - started) * 1000)
+
+
+_ORDER_ID = re.compile(r"\b[A-Z]{2,4}-\d{4,6}\b")
+_CLOCK = re.compile(r"(?<!\d)([01]?\d|2[0-3])\s*(?::|h|H)\s*([0-5]\d)?(?!\d)")
+_DAY_MONTH = re.compile(r"(?<!\d)(\d{1,2})\s+([^\W\d_]+)", re.UNICODE)
+_FRENCH = re.compile(r"\b(je|vous|le|la|les|est|pour|merci|bonjour|mon|ma)\b", re.IGNORECASE)
+_FREE_TEXT = {"summary", "reason", "text"}
+
+
+def _language(text: str) -> str:
+    """The language to reply in, guessed from script and a few French function words."""
+    if re.search("[\u2d30-\u2d7f]", text):
+        return "amazigh"
+    if re.search("[\u0600-\u06ff]", text):
+        return "darija"
+    return "french" if len(_FRENCH.findall(text)) >= 2 else "darija"
+
+
+def _date(text: str, year: int = 2026) -> str | None:
+    from ..scoring import _MONTHS
+    from ..text import normalize
+
+    for day, month in _DAY_MONTH.findall(text):
+        number = _MONTHS.get(normalize(month))
+        if number and 1 <= int(day) <= 31:
+            return f"{year}-{number:02d}-{int(day):02d}"
+    return None
+
+
+class ToolRouterAdapter(Adapter[NoOptions]):
+    """Predicts the first expected tool call's name and enum arguments from the message
+    (char n-grams trained on the ``train`` split) and fills the rest by rules."""
+
+    cacheable = False
+
+    async def prepare(self, task: TaskContext) -> None:
+        if task.type not in ("tool_call", "injection"):
+            raise AdapterError(f"baseline 'tool-router' only handles tool_call and injection "
+                               f"tasks, not '{task.name}' ({task.type})")
+        if not task.train:
+            raise AdapterError(f"task '{task.name}' has no train split to fit the baseline on")
+        from ..toolcalls import expected_arguments
+
+        self.input_fields = task.input_fields
+        labels = []
+        for item in task.train:
+            calls = item["reference"].get("calls") or []
+            first = calls[0] if calls else {"name": "draft_reply", "arguments": {}}
+            enums = {k: v for k, v in expected_arguments(first).items() if isinstance(v, str)
+                     and k not in ("order_id", "date", "time")}
+            labels.append(json.dumps({"name": first["name"], "enums": enums}, sort_keys=True))
+        texts = [_text(item["fields"], task.input_fields) for item in task.train]
+        self.constant = labels[0] if len(set(labels)) == 1 else None
+        self.pipeline = None if self.constant else _char_ngram_classifier(texts, labels)
+
+    def route(self, text: str) -> dict[str, Any]:
+        """The tool call this baseline makes for a message."""
+        label = self.constant or str(self.pipeline.predict([text])[0])  # type: ignore[union-attr]
+        choice = json.loads(label)
+        arguments: dict[str, Any] = dict(choice["enums"])
+        if (order := _ORDER_ID.search(text)) is not None:
+            arguments["order_id"] = order.group()
+        if (clock := _CLOCK.search(text)) is not None:
+            arguments["time"] = f"{int(clock[1]):02d}:{clock[2] or '00'}"
+        if (day := _date(text)) is not None:
+            arguments["date"] = day
+        if "language" in arguments or choice["name"] == "draft_reply":
+            arguments["language"] = _language(text)
+        for name in _FREE_TEXT:
+            arguments.setdefault(name, text)
+        return {"name": choice["name"], "arguments": arguments}
+
+    async def generate(self, request: Request) -> Response:
+        started = time.perf_counter()
+        call = self.route(_text(request.input, self.input_fields))
+        wanted = {(tool.get("function") or {}).get("name"):
+                  set(((tool.get("function") or {}).get("parameters") or {})
+                      .get("properties") or {}) for tool in request.tools or []}
+        if call["name"] in wanted:  # keep only the arguments the tool declares
+            call["arguments"] = {k: v for k, v in call["arguments"].items()
+                                 if k in wanted[call["name"]]}
+        tool_call = {"id": "call_0", "type": "function",
+                     "function": {"name": call["name"],
+                                  "arguments": json.dumps(call["arguments"], ensure_ascii=False)}}
+        return Response(text="", tool_calls=[tool_call],
                         latency_ms=(time.perf_counter() - started) * 1000)
