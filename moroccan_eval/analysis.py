@@ -42,7 +42,8 @@ class Score:
         score = entry.get(metric) or {}
         delta = (entry.get("delta_vs_reference") or {}).get(metric) or {}
         return cls(
-            value=score.get("value"), ci=_pair(score.get("ci")), n=int(entry.get("n", 0)),
+            value=score.get("value"), ci=_pair(score.get("ci")),
+            n=int(score.get("n", entry.get("n", 0))),  # rates: the items they count
             delta=delta.get("value"), delta_ci=_pair(delta.get("ci")),
             significant=bool(delta.get("significant")),
         )

@@ -100,17 +100,20 @@ def main() -> None:
 
 def _print_headlines(result: Any) -> None:
     from .results import load_run
+    from .scoring import HIGHER_IS_BETTER
 
     run = load_run(result.path, require_complete=False)
     model = run.manifest["model"]["spec"]["name"]
     for task, entry in result.scores["tasks"].items():
         metric = entry["metrics"][0]
         usage = entry["usage"]
-        click.echo(f"\n{model} · {task} · {metric} (%), 95% CI, Δ vs {entry['reference_variety']}")
+        direction = "" if HIGHER_IS_BETTER.get(metric, True) else ", lower is better"
+        click.echo(f"\n{model} · {task} · {metric} (%{direction}), 95% CI, "
+                   f"Δ vs {entry['reference_variety']}")
         for variety, values in {**entry["varieties"], "all": entry["overall"]}.items():
             score = values.get(metric) or {}
             delta = (values.get("delta_vs_reference") or {}).get(metric)
-            line = f"  {variety:<12} {_fmt(score)}  n={values['n']}"
+            line = f"  {variety:<12} {_fmt(score)}  n={score.get('n', values['n'])}"
             if delta and delta.get("value") is not None:
                 mark = "" if delta["significant"] else " ns"
                 line += f"  Δ {100 * delta['value']:+.1f} [{100 * delta['ci'][0]:+.1f}, " \

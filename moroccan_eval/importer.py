@@ -173,12 +173,12 @@ def _assign_splits(rows: list[dict[str, Any]], ratio: float, seed: int) -> None:
             row["split"] = "train" if row["group"] in chosen else "test"
 
 
-def _audio_files(folder: Path, items: list[dict[str, Any]]) -> dict[str, tuple[Path, float | None]]:
-    """Each item's recording (paths relative to the source file's folder) and its duration
-    for WAV files; every missing or unreadable file is reported at once."""
-    import wave
+def _audio_files(folder: Path, items: list[dict[str, Any]]) -> dict[str, tuple[Path, float]]:
+    """Each item's recording (paths relative to the source file's folder) and its duration;
+    every missing or unreadable file is reported at once."""
+    from .audio import audio_duration
 
-    found: dict[str, tuple[Path, float | None]] = {}
+    found: dict[str, tuple[Path, float]] = {}
     problems = []
     for item in items:
         path = Path(str(item["fields"]["text"]))
@@ -186,14 +186,11 @@ def _audio_files(folder: Path, items: list[dict[str, Any]]) -> dict[str, tuple[P
         if not path.is_file():
             problems.append(f"item {item['id']}: no audio file {path}")
             continue
-        duration = None
-        if path.suffix.lower() == ".wav":
-            try:
-                with wave.open(str(path)) as wav:
-                    duration = round(wav.getnframes() / wav.getframerate(), 3)
-            except (wave.Error, EOFError):
-                problems.append(f"item {item['id']}: {path} is not a readable WAV file")
-                continue
+        try:
+            duration = round(audio_duration(path), 3)
+        except ValueError as exc:
+            problems.append(f"item {item['id']}: {path}: {exc}")
+            continue
         found[item["id"]] = (path, duration)
     if problems:
         raise ConfigError("audio files", problems[:20])
@@ -310,8 +307,7 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
                 source, duration = audio_files[item["id"]]
                 copied = f"data/audio/{item['id']}{source.suffix.lower()}"
                 shutil.copyfile(source, staging / copied)
-                item["fields"] = {"audio": copied, **({"duration_s": duration}
-                                                     if duration is not None else {})}
+                item["fields"] = {"audio": copied, "duration_s": duration}
         (staging / "tasks" / "main.yaml").write_text(
             yaml.safe_dump(task, sort_keys=False, allow_unicode=True), encoding="utf-8")
         (staging / "data" / "main.jsonl").write_text(

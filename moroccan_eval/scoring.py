@@ -713,8 +713,13 @@ def score_rates(
     """Per-variety rates from each record's ``outcomes`` with CIs and paired deltas; a
     failed request is scored with the outcomes of an empty answer, never dropped."""
     by_variety, counts = _collect(records, lambda rec: rec["outcomes"])
-    return _score_resampled(by_variety, counts, metrics, reference_variety, _rate_scorer,
-                            n_boot, seed)
+    result = _score_resampled(by_variety, counts, metrics, reference_variety, _rate_scorer,
+                              n_boot, seed)
+    for variety, entry in result.items():
+        for metric in metrics:  # how many items the rate is over (its denominator's items)
+            entry[metric]["n"] = sum(1 for row in by_variety[variety].values()
+                                     if row[metric][1] > 0)
+    return result
 
 
 # --------------------------------------------------------------------------- by task type

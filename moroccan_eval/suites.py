@@ -583,8 +583,8 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
 
 
 def _check_audio(data_path: Path, where: str, fields: Any, ref: Any) -> list[str]:
-    """An ASR item: its audio file exists inside the suite, WAV files are readable, and a
-    declared ``fields.duration_s`` matches the audio."""
+    """An ASR item: its audio file exists inside the suite and is readable audio, and a
+    declared ``fields.duration_s`` matches it."""
     if not (isinstance(ref, str) and ref.strip()):
         return [f"{where}: reference must be the transcript"]
     audio = (fields or {}).get("audio")
@@ -593,15 +593,12 @@ def _check_audio(data_path: Path, where: str, fields: Any, ref: Any) -> list[str
     if file is None or root.resolve() not in file.parents or not file.is_file():
         return [f"{where}: fields.audio must name an audio file inside the suite "
                 f"(e.g. data/audio/x.wav), not {audio!r}"]
-    if file.suffix.lower() != ".wav":
-        return []
-    import wave
+    from .audio import audio_duration
 
     try:
-        with wave.open(str(file)) as wav:
-            duration = wav.getnframes() / wav.getframerate()
-    except (wave.Error, EOFError):
-        return [f"{where}: {audio} is not a readable WAV file"]
+        duration = audio_duration(file)
+    except ValueError as exc:
+        return [f"{where}: {exc}"]
     declared = (fields or {}).get("duration_s")
     if declared is not None and abs(float(declared) - duration) > 0.05:
         return [f"{where}: fields.duration_s says {declared} s but {audio} lasts {duration:.2f} s"]

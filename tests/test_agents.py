@@ -60,9 +60,13 @@ def _expected_accuracy(records: list[dict[str, Any]]) -> float:
 
 
 def _run(tmp_path: Path, server: MockServer, suite: str, name: str, **extra: Any) -> Any:
+    """Run a scripted model: the first items of each variety of the agent suite, or all of
+    the security suite (its benign controls come after the attacks). Each model name has its
+    own cache: the scripted models share one server URL, hence one cache key."""
     spec = write_model(tmp_path / f"{name}.yaml", server.base_url, name=name, **extra)
-    [result] = run(RunOptions(suite=load_suite(suite), out_dir=tmp_path / "runs", limit=LIMIT,
-                              cache_dir=tmp_path / "cache", progress=False),
+    limit = LIMIT if suite == "agent" else None
+    [result] = run(RunOptions(suite=load_suite(suite), out_dir=tmp_path / "runs", limit=limit,
+                              cache_dir=tmp_path / "cache" / name, progress=False),
                    [load_model(str(spec))])
     return result
 

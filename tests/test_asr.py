@@ -84,6 +84,40 @@ def test_loader_checks_audio_files(tmp_path: Path) -> None:
     assert "is not a readable WAV file" in message
 
 
+def _tone(path: Path, seconds: float) -> Path:
+    """A real compressed recording (FLAC, MP3, Ogg: by suffix) of a 440 Hz tone."""
+    import numpy as np
+    import soundfile
+
+    samples = np.sin(np.arange(int(16000 * seconds)) / 16000 * 2 * np.pi * 440) * 0.3
+    soundfile.write(str(path), samples.astype("float32"), 16000)
+    return path
+
+
+def test_loader_reads_durations_of_compressed_audio(tmp_path: Path) -> None:
+    suite = _speech_suite(tmp_path)
+    data = suite / "data" / "transcribe.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    for row, suffix, seconds in ((rows[0], "flac", 2.0), (rows[1], "mp3", 1.5),
+                                 (rows[2], "ogg", 1.0)):
+        _tone(suite / "data" / "audio" / f"tone.{suffix}", seconds)
+        row["fields"].update(audio=f"data/audio/tone.{suffix}", duration_s=seconds)
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    write_checksums(suite)
+    load_suite(suite)  # every declared duration matches
+    rows[0]["fields"]["duration_s"] = 3.0
+    (suite / "data" / "audio" / "fake.mp3").write_bytes(b"ID3 but no frames")
+    rows[1]["fields"]["audio"] = "data/audio/fake.mp3"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    write_checksums(suite)
+    with pytest.raises(SuiteError) as error:
+        load_suite(suite)
+    assert "fields.duration_s says 3.0 s but data/audio/tone.flac lasts 2.00 s" in str(error.value)
+    assert "fake.mp3 is not a readable audio file" in str(error.value)
+
+
 def test_command_adapter_gets_the_suite_folder_for_audio_paths(tmp_path: Path) -> None:
     program = tmp_path / "asr.py"
     program.write_text(
@@ -114,9 +148,13 @@ def test_import_a_recorded_corpus_from_csv(tmp_path: Path) -> None:
     shipped = load_suite("speech-demo")
     (tmp_path / "recordings").mkdir()
     rows = ["path,transcript,variety,consent"]
-    for item in list(shipped.task("transcribe").items("test"))[:4]:
+    for n, item in enumerate(list(shipped.task("transcribe").items("test"))[:4]):
         name = Path(item["fields"]["audio"]).name
-        shutil.copyfile(shipped.path / item["fields"]["audio"], tmp_path / "recordings" / name)
+        if n == 3:  # one recording in FLAC: its duration is read too
+            name = _tone(tmp_path / "recordings" / "last.flac", 1.25).name
+        else:
+            shutil.copyfile(shipped.path / item["fields"]["audio"],
+                            tmp_path / "recordings" / name)
         rows.append(f"recordings/{name},\"{item['reference']}\",{item['variety']},C-7")
     (tmp_path / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     args = ["suites", "import", str(tmp_path / "corpus.csv"), "--format", "csv", "--task-type",
@@ -134,6 +172,8 @@ def test_import_a_recorded_corpus_from_csv(tmp_path: Path) -> None:
     assert task.spec.type == "asr" and len(items) == 4
     assert all(i["fields"]["audio"].startswith("data/audio/") and i["fields"]["duration_s"] > 0
                for i in items)
+    assert [i["fields"]["duration_s"] for i in items if i["fields"]["audio"].endswith(".flac")
+            ] == [1.25]
     (tmp_path / "recordings" / Path(rows[1].split(",")[0]).name).unlink()
     result = CliRunner().invoke(main, [*args[:-6], "--name", "calls2", "--out",
                                        str(tmp_path / "suites"), "--split-ratio", "0"])

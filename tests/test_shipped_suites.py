@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,13 +38,23 @@ def test_every_task_has_its_varieties_in_parallel_groups(suite: Suite) -> None:
         for split, group, variety, reference in zip(
                 task.column("split"), task.column("group"), task.column("variety"),
                 task.column("reference"), strict=True):
-            labels[(split, group)].add(str(reference))
+            labels[(split, group)].add(_label(task.spec.type, reference))
             members[(split, group)].add(variety)
-        if task.spec.type == "classification" and task.name != "variety":
+        if task.spec.type in ("tool_call", "injection") or (
+                task.spec.type == "classification" and task.name != "variety"):
             assert all(len(v) == 1 for v in labels.values()), task.name  # parallel labels
         assert all(v == set(expected) for v in members.values()), task.name
         if task.spec.type == "classification":
             assert set(task.column("reference")) <= set(task.labels)
+
+
+def _label(task_type: str, reference: Any) -> str:
+    """What must be equal across the varieties of a group: the label, or for agent and
+    security items the expected behaviour (or attack) and the tools expected."""
+    if task_type in ("tool_call", "injection"):
+        return "/".join([str(reference.get("behaviour") or reference.get("attack")),
+                         *(str(call["name"]) for call in reference["calls"])])
+    return str(reference)
 
 
 def test_cards_carry_generated_counts(suite: Suite) -> None:

@@ -212,7 +212,8 @@ def test_rates_have_undefined_values_when_no_item_is_in_the_denominator() -> Non
     scores = score_rates(records, ["tool_accuracy", "under_escalation_rate"], "fra_Latn",
                          n_boot=200)
     assert scores["fra_Latn"]["under_escalation_rate"]["value"] == 0.5
-    assert scores["ary_Arab"]["under_escalation_rate"] == {"value": None, "ci": None}
+    assert scores["ary_Arab"]["under_escalation_rate"] == {"value": None, "ci": None, "n": 0}
+    assert scores["fra_Latn"]["under_escalation_rate"]["n"] == 6
     assert "under_escalation_rate" not in scores["ary_Arab"]["delta_vs_reference"]
     assert scores["ary_Arab"]["tool_accuracy"]["value"] == 1.0
     assert not HIGHER_IS_BETTER["attack_success_rate"] and HIGHER_IS_BETTER["valid_json_rate"]

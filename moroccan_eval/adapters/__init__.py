@@ -39,6 +39,7 @@ ENTRY_POINT_GROUP = "moroccan_eval.adapters"
 _BUILTIN_ADAPTERS = {
     "openai_compat": "moroccan_eval.adapters.openai_compat:OpenAICompatAdapter",
     "openai_audio": "moroccan_eval.adapters.transcription:OpenAITranscriptionAdapter",
+    "faster_whisper": "moroccan_eval.adapters.local_whisper:FasterWhisperAdapter",
     "majority": "moroccan_eval.adapters.baselines:MajorityAdapter",
     "char-ngram": "moroccan_eval.adapters.baselines:CharNgramAdapter",
     "copy": "moroccan_eval.adapters.baselines:CopyAdapter",
