@@ -197,8 +197,9 @@ def compute_scores(
             "signature": signature(manifest, name),
             "type": spec["type"],
             "metrics": metrics,
-            "metric_signatures": {m: metric_signature(m) for m in metrics
-                                  if m in GENERATION_METRICS},
+            "metric_signatures": {m: metric_signature("chrf" if m == "answer_chrf" else m)
+                                  for m in metrics
+                                  if m in (*GENERATION_METRICS, "answer_chrf")},
             "reference_variety": reference,
             "varieties": varieties,
             "overall": overall.get("all", {"n": 0}),

@@ -412,7 +412,7 @@ def score_generation(
 # cover is right when it declines. Both are per-item yes/no outcomes, so their intervals and
 # paired deltas come from the classification machinery above.
 
-QA_METRICS = ("answer_accuracy", "refusal_accuracy")
+QA_METRICS = ("answer_accuracy", "refusal_accuracy", "answer_chrf")
 HIGHER_IS_BETTER.update({metric: True for metric in QA_METRICS})
 _TIME_FACT = re.compile(r"(?<!\d)(\d{1,2})\s*(?::|h|H)\s*(\d{2})?(?!\d)")
 _NUMBER_FACT = re.compile(r"(?<![\d:])\d+(?:[.,]\d+)?(?![\d:])")
@@ -470,25 +470,40 @@ def score_qa(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """``answer_accuracy`` and ``refusal_accuracy`` per variety with CIs and paired deltas."""
+    """``answer_accuracy`` and ``refusal_accuracy`` per variety with CIs and paired deltas,
+    and ``answer_chrf``: corpus chrF++ of the answers against the reference answers
+    (``reference.answer``), where a wrong answer — facts missing, an invented policy, a
+    refusal of an answerable question — counts as an empty one, so it scores 0."""
     records = [r for r in records if not r.get("skipped")]
     result: dict[str, Any] = {}
     for metric in metrics:
-        as_labels = [{**r, **_qa_outcome(metric, r)} for r in records]
-        labels = ["yes", "no"] if metric == "answer_accuracy" else ["answer", "refuse"]
-        scored = score_classification(as_labels, labels, ["accuracy"], reference_variety,
-                                      n_boot=n_boot, seed=seed + stable_id(metric) % 1000)
+        if metric == "answer_chrf":
+            scored = _score_resampled(*_collect(records, _qa_text_pair), ["chrf"],
+                                      reference_variety, _generation_scorer, n_boot, seed)
+            key = "chrf"
+        else:
+            as_labels = [{**r, **_qa_outcome(metric, r)} for r in records]
+            labels = ["yes", "no"] if metric == "answer_accuracy" else ["answer", "refuse"]
+            scored = score_classification(as_labels, labels, ["accuracy"], reference_variety,
+                                          n_boot=n_boot, seed=seed + stable_id(metric) % 1000)
+            key = "accuracy"
         for variety, entry in scored.items():
             target = result.setdefault(variety, {"n": entry["n"], "errors": entry["errors"],
                                                  "unparsed": 0})
-            target[metric] = entry["accuracy"]
-            if "delta_vs_reference" in entry:
+            target[metric] = entry[key]
+            if key in entry.get("delta_vs_reference", {}):
                 target.setdefault("delta_vs_reference", {})[metric] = \
-                    entry["delta_vs_reference"]["accuracy"]
+                    entry["delta_vs_reference"][key]
     for rec in records:  # unparsed = empty answers (not errors)
         if not rec.get("error") and rec.get("parsed") is None and rec["variety"] in result:
             result[rec["variety"]]["unparsed"] += 1
     return result
+
+
+def _qa_text_pair(record: Mapping[str, Any]) -> tuple[str, str]:
+    """(hypothesis, reference answer) for ``answer_chrf``: a wrong answer is empty."""
+    answer = str(record.get("parsed") or "") if record.get("correct") else ""
+    return answer, str(record["reference"].get("answer") or "")
 
 
 # --------------------------------------------------------------------------- extraction
@@ -539,6 +554,14 @@ def normalize_value(value: Any) -> str:
     return " ".join(text.split())
 
 
+def line_key(line: Any) -> tuple[str, str, str]:
+    """A line item as compared: quantity, unit price and amount, normalised. Descriptions
+    are not compared (they are written in the document's language)."""
+    line = line if isinstance(line, dict) else {}
+    return (normalize_value(line.get("quantity")), normalize_value(line.get("unit_price")),
+            normalize_value(line.get("amount")))
+
+
 class JSONParser(TextParser):
     """The first JSON object of an answer (code fences and prose around it are ignored);
     ``None`` when there is none."""
@@ -555,21 +578,44 @@ class JSONParser(TextParser):
             return None
         return value if isinstance(value, dict) else None
 
-    def right_fields(self, parsed: Any, reference: dict[str, Any]) -> dict[str, bool]:
-        """Per expected field: is it present and right?"""
+    def field_counts(self, parsed: Any, reference: dict[str, Any]
+                     ) -> dict[str, tuple[int, int, int]]:
+        """(true positives, false positives, false negatives) per expected field. A scalar
+        field is one unit; a list field (invoice line items) counts each line, matched on
+        its numbers (see :func:`line_key`); fields not asked for are false positives under
+        the key ``""``."""
         predicted = parsed if isinstance(parsed, dict) else {}
-        return {k: k in predicted and normalize_value(predicted[k]) == normalize_value(v)
-                for k, v in reference.items()}
+        out: dict[str, tuple[int, int, int]] = {}
+        for key, expected in reference.items():
+            value = predicted.get(key)
+            if isinstance(expected, list):
+                left = [line_key(line) for line in value or [] if isinstance(line, dict)] \
+                    if isinstance(value, list) else []
+                given = len(value) if isinstance(value, list) else int(value not in (None, ""))
+                tp = 0
+                for line in expected:
+                    if (wanted := line_key(line)) in left:
+                        left.remove(wanted)
+                        tp += 1
+                out[key] = (tp, given - tp, len(expected) - tp)
+            else:
+                right = key in predicted and normalize_value(value) == normalize_value(expected)
+                out[key] = (int(right), int(value not in (None, "") and not right), int(not right))
+        extra = sum(1 for k, v in predicted.items() if k not in reference and v not in (None, ""))
+        if extra:
+            out[""] = (0, extra, 0)
+        return out
 
-    def counts(self, parsed: Any, reference: dict[str, Any],
-               right: dict[str, bool] | None = None) -> tuple[int, int, int]:
-        """(true positives, false positives, false negatives) over the fields; ``right``
-        is :meth:`right_fields` when the caller already has it."""
-        right = self.right_fields(parsed, reference) if right is None else right
-        tp = sum(right.values())
-        predicted = parsed if isinstance(parsed, dict) else {}
-        present = sum(1 for k in predicted if predicted[k] not in (None, ""))
-        return tp, present - tp, len(reference) - tp
+    @staticmethod
+    def right_fields(field_counts: dict[str, tuple[int, int, int]]) -> dict[str, bool]:
+        """Per expected field: is it entirely right (for a list: every line, no extra)?"""
+        return {k: fp == 0 and fn == 0 for k, (_, fp, fn) in field_counts.items() if k}
+
+    def counts(self, parsed: Any, reference: dict[str, Any]) -> tuple[int, int, int]:
+        """(true positives, false positives, false negatives) summed over the fields."""
+        per_field = self.field_counts(parsed, reference).values()
+        return (sum(c[0] for c in per_field), sum(c[1] for c in per_field),
+                sum(c[2] for c in per_field))
 
     def correct(self, parsed: Any, reference: Any) -> bool:
         _, fp, fn = self.counts(parsed, reference)
@@ -607,8 +653,9 @@ def score_extraction(
     parser = JSONParser()
 
     def fields_and_counts(rec: Mapping[str, Any]) -> tuple[tuple[int, int, int], dict[str, bool]]:
-        right = parser.right_fields(rec.get("parsed"), rec["reference"])
-        return parser.counts(rec.get("parsed"), rec["reference"], right), right
+        per_field = parser.field_counts(rec.get("parsed"), rec["reference"])
+        totals = tuple(sum(c[i] for c in per_field.values()) for i in range(3))
+        return (totals[0], totals[1], totals[2]), parser.right_fields(per_field)
 
     by_variety, counts = _collect(records, fields_and_counts)
     result = _score_resampled(by_variety, counts, metrics, reference_variety,

@@ -38,7 +38,7 @@ TaskType = Literal[
 ]
 Split = Literal["test", "train", "dev"]
 Metric = Literal["accuracy", "macro_f1", "chrf", "bleu", "answer_accuracy", "refusal_accuracy",
-                 "field_f1", "exact_match", "wer", "cer", "wer_raw", "tool_accuracy",
+                 "field_f1", "exact_match", "wer", "cer", "wer_raw", "answer_chrf", "tool_accuracy",
                  "argument_f1", "valid_json_rate", "over_escalation_rate",
                  "under_escalation_rate", "unsafe_action_rate", "attack_success_rate",
                  "canary_leak_rate", "benign_completion", "over_refusal_rate"]
@@ -47,7 +47,7 @@ _DEFAULT_METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
 METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "macro_f1"),
     "translation": ("chrf", "bleu"),
-    "qa": ("answer_accuracy", "refusal_accuracy"),
+    "qa": ("answer_accuracy", "refusal_accuracy", "answer_chrf"),
     "extraction": ("field_f1", "exact_match"),
     "asr": ("wer", "cer", "wer_raw"),
     "tool_call": ("tool_accuracy", "argument_f1", "valid_json_rate", "over_escalation_rate",
@@ -566,9 +566,11 @@ def _check_items(path: Path, dataset: Any, spec: TaskSpec) -> list[str]:
             problems += _check_audio(path, where, fields, ref)
         if spec.type == "extraction" and not (isinstance(ref, dict) and ref):
             problems.append(f"{where}: reference must be an object of the expected fields")
-        if spec.type == "qa" and not _qa_reference_ok(ref):
+        if spec.type == "qa" and not _qa_reference_ok(ref, "answer_chrf" in spec.metrics):
             problems.append(f"{where}: reference must be {{answerable: true, facts: [...]}} "
-                            "or {answerable: false, facts: []}")
+                            "or {answerable: false, facts: []}"
+                            + (", with the reference answer text in 'answer' (answer_chrf)"
+                               if "answer_chrf" in spec.metrics else ""))
         if spec.type in TOOL_TYPES:
             problems += [f"{where}: {p}" for p in _tool_reference_problems(spec, ref)]
         if labels and ref not in labels:
@@ -642,8 +644,10 @@ def _tool_reference_problems(spec: TaskSpec, ref: Any) -> list[str]:
     return problems
 
 
-def _qa_reference_ok(ref: Any) -> bool:
+def _qa_reference_ok(ref: Any, needs_answer: bool) -> bool:
     if not isinstance(ref, dict) or not isinstance(ref.get("answerable"), bool):
+        return False
+    if needs_answer and not (isinstance(ref.get("answer"), str) and ref["answer"].strip()):
         return False
     facts = ref.get("facts")
     return isinstance(facts, list) and all(isinstance(f, str) and f for f in facts) and (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,6 @@ def test_command_adapter_gets_the_suite_folder_for_audio_paths(tmp_path: Path) -
         "    print(json.dumps({'id': req['id'], 'text': text}), flush=True)\n",
         encoding="utf-8")
     spec = tmp_path / "cmd.yaml"
-    import sys
 
     spec.write_text(yaml.safe_dump({"name": "local-asr", "adapter": "command",
                                     "command": [sys.executable, str(program)]}),
@@ -179,3 +179,43 @@ def test_import_a_recorded_corpus_from_csv(tmp_path: Path) -> None:
                                        str(tmp_path / "suites"), "--split-ratio", "0"])
     assert result.exit_code == 2 and "no audio file" in result.output
     assert not (tmp_path / "suites" / "calls2").exists()
+
+
+def test_faster_whisper_transcribes_from_a_local_model_directory(tmp_path: Path) -> None:
+    from tiny_whisper import make_tiny_whisper
+
+    model_dir = make_tiny_whisper(tmp_path / "tiny-whisper")  # random weights, built here
+    spec = tmp_path / "local.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "tiny-whisper", "adapter": "faster_whisper", "model_path": str(model_dir),
+        "compute_type": "float32", "language": "fr", "beam_size": 1,
+        "params": {"temperature": 0.0, "without_timestamps": True},
+        "limits": {"concurrency": 2, "timeout_s": 60, "retries": 0}}), encoding="utf-8")
+    [result] = run(RunOptions(suite=load_suite("speech-demo"), out_dir=tmp_path / "runs",
+                              limit=2, progress=False), [load_model(str(spec))])
+    entry = result.scores["tasks"]["transcribe"]
+    assert result.status == "complete" and entry["usage"]["n_errors"] == 0
+    records = list(load_run(result.path).predictions())
+    assert len(records) == 4 and all(r["output"] for r in records)  # real (garbage) text
+    assert entry["overall"]["wer"]["value"] > 0.5  # random weights do not transcribe
+    assert entry["usage"]["audio_s"] > 0 and entry["usage"]["rtfx"] > 0
+
+
+def test_faster_whisper_refuses_a_folder_without_a_model(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from tiny_whisper import make_tiny_whisper
+
+    from moroccan_eval.adapters import build_adapter
+    from moroccan_eval.errors import ConfigError
+
+    spec = tmp_path / "local.yaml"
+    spec.write_text(yaml.safe_dump({"name": "w", "adapter": "faster_whisper",
+                                    "model_path": str(tmp_path)}), encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_model(str(spec))
+    assert "model_path" in str(error.value) and "never downloads one" in str(error.value)
+    spec.write_text(yaml.safe_dump({"name": "w", "adapter": "faster_whisper", "model_path": str(
+        make_tiny_whisper(tmp_path / "m"))}), encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # the asr extra not installed
+    with pytest.raises(ConfigError, match=r"pip install 'moroccan-eval\[asr\]'"):
+        build_adapter(load_model(str(spec)))
