@@ -36,6 +36,25 @@ def test_json_answers_and_field_counts() -> None:
     assert parser.correct(parser.parse(json.dumps(REF)), REF)
 
 
+def test_line_items_count_one_unit_per_line_matched_on_their_numbers() -> None:
+    parser = JSONParser()
+    reference = {"number": "FA-1", "line_items": [
+        {"description": "Clavier USB", "quantity": 4, "unit_price": "95.00", "amount": "380.00"},
+        {"description": "Caisse de dattes", "quantity": 2, "unit_price": "180.00",
+         "amount": "360.00"}]}
+    answer = {"number": "FA-1", "line_items": [
+        {"description": "لوحة مفاتيح USB", "quantity": "4", "unit_price": "95,00",
+         "amount": "380"},  # right: descriptions are not compared, numbers are normalised
+        {"description": "Caisse de dattes", "quantity": 3, "unit_price": "180.00",
+         "amount": "540.00"},  # wrong quantity
+        {"description": "Transport", "quantity": 1, "unit_price": "50.00", "amount": "50.00"}]}
+    per_field = parser.field_counts(answer, reference)
+    assert per_field == {"number": (1, 0, 0), "line_items": (1, 2, 1)}
+    assert parser.right_fields(per_field) == {"number": True, "line_items": False}
+    assert parser.counts({"number": "FA-1", "line_items": "see table"}, reference) == (1, 1, 2)
+    assert parser.correct({**answer, "line_items": reference["line_items"][::-1]}, reference)
+
+
 def test_scores_with_intervals_and_paired_deltas() -> None:
     parser = JSONParser()
     records = []
@@ -71,7 +90,9 @@ def test_shipped_documents_keep_dates_as_written(tmp_path: Path) -> None:
     item = next(task.items("test"))
     assert isinstance(item["reference"]["date"], str)  # not an Arrow-inferred datetime
     assert set(item["reference"]) == {"document_type", "number", "supplier", "ice", "date",
-                                      "total_ht", "tva", "total_ttc"}
+                                      "total_ht", "tva", "total_ttc", "line_items"}
+    assert all(set(line) == {"description", "quantity", "unit_price", "amount"}
+               for line in item["reference"]["line_items"])
 
 
 def test_pii_allowed_needs_a_reason_and_lets_only_that_type_through(tmp_path: Path) -> None:

@@ -84,3 +84,25 @@ def test_retrieval_baseline_answers_from_the_sources_or_declines() -> None:
     assert "35 MAD" in retrieval.answer("kifach nwsel l Volubilis?")
     assert retrieval.answer("wach kayn parking f Majorelle?") == DECLINE
     assert retrieval.answer("fin kayn a7san restaurant f Tanja?") == DECLINE
+
+
+def test_answer_chrf_scores_right_answers_and_zeroes_wrong_ones() -> None:
+    reference = {"answerable": True, "facts": ["24", "48"],
+                 "answer": "La livraison prend entre 24 et 48 heures."}
+    invented = {"answerable": False, "facts": [], "answer": "je n'ai pas cette information"}
+
+    def record(group: str, variety: str, answer: str, ref: dict[str, object],
+               correct: bool) -> dict[str, object]:
+        return {"group": group, "variety": variety, "parsed": answer, "reference": ref,
+                "correct": correct}
+
+    records = [record(f"g{i}", "fra_Latn", reference["answer"], reference, True)
+               for i in range(4)]
+    # the same good-looking text, judged wrong (an invented policy), counts as empty
+    records += [record(f"g{i}", "ary_fra_mix", reference["answer"], invented, False)
+                for i in range(4)]
+    scores = score_qa(records, ["answer_chrf"], "fra_Latn", n_boot=100)
+    assert scores["fra_Latn"]["answer_chrf"]["value"] == 1.0
+    assert scores["ary_fra_mix"]["answer_chrf"]["value"] == 0.0
+    delta = scores["ary_fra_mix"]["delta_vs_reference"]["answer_chrf"]
+    assert delta["value"] == -1.0 and delta["significant"]

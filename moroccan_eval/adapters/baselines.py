@@ -121,13 +121,15 @@ _RULES = {
         r"(?:Total TTC|TTC|مع احتساب الرسوم|المجموع)\s*[^:\n]*:\s*([\d  .,]+\d)"),
 }
 _PURCHASE_ORDER = re.compile(r"bon de commande|سند طلب", re.IGNORECASE)
+_TABLE_ROW = re.compile(r"^(.+?)\s*\|\s*(\d+)\s*\|\s*([\d  .,]+\d)\s*\|\s*([\d  .,]+\d)\s*$",
+                        re.MULTILINE)
 
 
-def extract_with_rules(text: str) -> dict[str, str]:
+def extract_with_rules(text: str) -> dict[str, Any]:
     """Regular-expression extraction of invoice fields: the floor for extraction tasks."""
     from ..scoring import normalize_value
 
-    fields: dict[str, str] = {
+    fields: dict[str, Any] = {
         "document_type": "purchase_order" if _PURCHASE_ORDER.search(text) else "invoice"}
     for name, pattern in _RULES.items():
         found = pattern.findall(text)
@@ -135,6 +137,11 @@ def extract_with_rules(text: str) -> dict[str, str]:
             continue
         value = found[-1] if name == "total_ttc" else found[0]
         fields[name] = value if name in ("number", "ice") else normalize_value(value)
+    items = [{"description": name.strip(), "quantity": int(qty),
+              "unit_price": normalize_value(price), "amount": normalize_value(amount)}
+             for name, qty, price, amount in _TABLE_ROW.findall(text)]
+    if items:  # pipe tables only: free-text and column layouts are left to models
+        fields["line_items"] = items
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     titled = next((i for i, line in enumerate(lines) if _RULES["number"].search(line)), None)
     if titled is not None and titled + 1 < len(lines):
