@@ -61,13 +61,15 @@ class TaskView:
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
     hidden_inputs: bool = False
 
-    def best_per_variety(self) -> dict[str, tuple[str, float]]:
-        best: dict[str, tuple[str, float]] = {}
+    def best_per_variety(self) -> dict[str, tuple[str, float, float | None]]:
+        """Per variety: the best model, its quality (larger is better) and its metric value
+        as reported (an attack or error rate stays a rate)."""
+        best: dict[str, tuple[str, float, float | None]] = {}
         for model, task in self.rows:
             for code, score in task.varieties.items():
                 quality = task.quality(score)
                 if quality is not None and (code not in best or quality > best[code][1]):
-                    best[code] = (model.name, quality)
+                    best[code] = (model.name, quality, score.value)
         return best
 
 

@@ -182,6 +182,11 @@ def test_report_orders_attack_rates_with_lower_is_better(tmp_path: Path,
     assert "attack_success_rate" in heatmap and "lower is better" in heatmap
     # best model first, and the sort key of its cells is the quality, not the raw rate
     assert heatmap.index("resisting") < heatmap.index("obeying")
+    summary = html[:html.index('id="heatmap"')]
+    best = summary[summary.index("attack_success_rate</bdi>"):]
+    assert best.startswith('attack_success_rate</bdi> <span class="muted">(lower is better)')
+    # the best model per variety is the resisting one, shown with its rate (0.0), not 1 − rate
+    assert re.search(r'resisting</bdi></td><td>0\.0</td>', best[:best.index("</table>")])
     tasks = html[html.index('id="tasks"'):]
     assert "attack_success_rate <span class=\"muted\">(lower is better)" in tasks
     assert "benign_completion <span class=\"muted\">(higher is better)" in tasks
