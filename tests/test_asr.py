@@ -64,6 +64,13 @@ def test_transcription_endpoint_end_to_end(tmp_path: Path, server: MockServer) -
     assert "lower is better" in html and "wer" in html
 
 
+def _reseal(suite: Path, data: Path, rows: list[dict[str, object]]) -> None:
+    """Write edited items back and update the suite's checksums."""
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    write_checksums(suite)
+
+
 def test_loader_checks_audio_files(tmp_path: Path) -> None:
     suite = _speech_suite(tmp_path)
     data = suite / "data" / "transcribe.jsonl"
@@ -73,9 +80,7 @@ def test_loader_checks_audio_files(tmp_path: Path) -> None:
     rows[2]["fields"]["audio"] = "../../etc/passwd"
     (suite / "data" / "audio" / "broken.wav").write_bytes(b"not audio")
     rows[3]["fields"]["audio"] = "data/audio/broken.wav"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
-    write_checksums(suite)
+    _reseal(suite, data, rows)
     with pytest.raises(SuiteError) as error:
         load_suite(suite)
     message = str(error.value)
@@ -103,16 +108,12 @@ def test_loader_reads_durations_of_compressed_audio(tmp_path: Path) -> None:
                                  (rows[2], "ogg", 1.0)):
         _tone(suite / "data" / "audio" / f"tone.{suffix}", seconds)
         row["fields"].update(audio=f"data/audio/tone.{suffix}", duration_s=seconds)
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
-    write_checksums(suite)
+    _reseal(suite, data, rows)
     load_suite(suite)  # every declared duration matches
     rows[0]["fields"]["duration_s"] = 3.0
     (suite / "data" / "audio" / "fake.mp3").write_bytes(b"ID3 but no frames")
     rows[1]["fields"]["audio"] = "data/audio/fake.mp3"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
-    write_checksums(suite)
+    _reseal(suite, data, rows)
     with pytest.raises(SuiteError) as error:
         load_suite(suite)
     assert "fields.duration_s says 3.0 s but data/audio/tone.flac lasts 2.00 s" in str(error.value)

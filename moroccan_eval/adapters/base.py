@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..costing import Pricing
-from ..errors import ConfigError
+from ..errors import AdapterError, ConfigError
 from ..io import sha256_json
 
 
@@ -141,6 +142,15 @@ class TaskContext:
     train: list[dict[str, Any]] = field(default_factory=list)
     context: str | None = None  # the task's sources (grounded QA), if it has any
     root: str | None = None  # the suite folder, which item paths (audio files) are relative to
+
+
+def speech_root(adapter: str, task: TaskContext) -> Path:
+    """The folder an ASR task's audio paths are relative to; speech adapters refuse other
+    task types."""
+    if task.type != "asr":
+        raise AdapterError(f"adapter '{adapter}' transcribes speech; task '{task.name}' is "
+                           f"{task.type}")
+    return Path(task.root or ".")
 
 
 class NoOptions(BaseModel):

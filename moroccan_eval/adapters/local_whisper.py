@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import AdapterError, ConfigError
-from .base import Adapter, ModelSpec, Request, Response, TaskContext
+from .base import Adapter, ModelSpec, Request, Response, TaskContext, speech_root
 
 
 class FasterWhisperOptions(BaseModel):
@@ -69,10 +69,7 @@ class FasterWhisperAdapter(Adapter[FasterWhisperOptions]):
         self.root = Path(".")
 
     async def prepare(self, task: TaskContext) -> None:
-        if task.type != "asr":
-            raise AdapterError(f"adapter 'faster_whisper' transcribes speech; task "
-                               f"'{task.name}' is {task.type}")
-        self.root = Path(task.root or ".")
+        self.root = speech_root("faster_whisper", task)
 
     def _transcribe(self, audio: Path) -> str:
         options = self.options

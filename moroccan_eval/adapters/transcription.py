@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from ..errors import AdapterError
-from .base import ModelSpec, Request, Response, TaskContext
+from .base import ModelSpec, Request, Response, TaskContext, speech_root
 from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions
 
 
@@ -36,10 +36,7 @@ class OpenAITranscriptionAdapter(OpenAICompatAdapter):
         self.root = Path(".")
 
     async def prepare(self, task: TaskContext) -> None:
-        if task.type != "asr":
-            raise AdapterError(f"adapter 'openai_audio' transcribes speech; task '{task.name}' "
-                               f"is {task.type}")
-        self.root = Path(task.root or ".")
+        self.root = speech_root("openai_audio", task)
 
     async def generate(self, request: Request) -> Response:
         audio = self.root / str(request.input.get("audio", ""))
