@@ -127,6 +127,18 @@ def test_arrow_encoded_arguments_and_null_fillers_are_understood() -> None:
     assert argument_counts(answer, expected) == (1, 0, 0)
 
 
+def test_a_reply_beside_the_expected_action_is_allowed() -> None:
+    act = {"behaviour": "act", "calls": [{"name": "lookup_order",
+                                          "arguments": {"order_id": "CMD-3"}}]}
+    both = parse({"output": "", "tool_calls": [
+        native("draft_reply", {"text": "Je vérifie.", "language": "french"}),
+        native("lookup_order", {"order_id": "CMD-3"})]})
+    outcomes = coordinator_outcomes(both, act, COORDINATOR)
+    assert outcomes["tool_accuracy"] == [1, 1] and outcomes["argument_f1"] == [2, 2]
+    talk_only = parse({"output": "Je vérifie votre commande CMD-3."})
+    assert coordinator_outcomes(talk_only, act, COORDINATOR)["tool_accuracy"] == [0, 1]
+
+
 def test_coordinator_escalation_and_unsafe_action_rates() -> None:
     confirm = {"behaviour": "confirm", "calls": [{"name": "draft_reply", "arguments": {
         "text": {"facts": ["CMD-5"]}, "language": "french"}}]}
