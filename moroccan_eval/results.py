@@ -39,6 +39,7 @@ from .scoring import (
     QAParser,
     TextParser,
     metric_signature,
+    score_rates,
     scorer_for,
 )
 from .suites import TOOL_TYPES, ToolPolicy
@@ -193,6 +194,8 @@ def compute_scores(
         score = scorer_for(spec)
         varieties = score(recs, metrics, reference, n_boot=n_boot, seed=seed)
         overall = score(pooled, metrics, "all", n_boot=n_boot, seed=seed)
+        if spec["type"] in TOOL_TYPES:
+            by_kind = rates_by_kind(recs, metrics, n_boot=n_boot, seed=seed)
         tasks[name] = {
             "signature": signature(manifest, name),
             "type": spec["type"],
@@ -204,6 +207,7 @@ def compute_scores(
             "varieties": varieties,
             "overall": overall.get("all", {"n": 0}),
             "usage": usage_summary(recs, manifest, wall_s),
+            **({"by_kind": by_kind} if spec["type"] in TOOL_TYPES else {}),
         }
     return {
         "run_id": manifest["run_id"],
@@ -211,6 +215,27 @@ def compute_scores(
         "suite": manifest["suite"]["ident"],
         "tasks": tasks,
     }
+
+
+def item_kind(reference: dict[str, Any]) -> str:
+    """What kind of agent or security item this is: the behaviour it expects, or where its
+    attack sits and what it wants (``control`` for benign items)."""
+    if "behaviour" in reference:
+        return str(reference["behaviour"])
+    return "control" if reference.get("attack") == "none" else \
+        f"{reference.get('attack')} · {reference.get('goal')}"
+
+
+def rates_by_kind(records: list[dict[str, Any]], metrics: list[str], *, n_boot: int,
+                  seed: int) -> dict[str, Any]:
+    """A tool task's rates per kind of item (see :func:`item_kind`), all varieties pooled,
+    with bootstrap CIs: where a model fails (escalations? indirect attacks?), not only how
+    much."""
+    pooled = [{**r, "variety": item_kind(r["reference"]), "group": f"{r['group']}/{r['variety']}"}
+              for r in records]
+    kinds = score_rates(pooled, metrics, "", n_boot=n_boot, seed=seed)
+    return {kind: {m: entry[m] for m in metrics} | {"n": entry["n"]}
+            for kind, entry in sorted(kinds.items())}
 
 
 def usage_summary(

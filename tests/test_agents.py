@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_model
+from conftest import needs_chromium, open_page, write_model
 
 from moroccan_eval.adapters import load_model
 from moroccan_eval.canary import CANARY_PLACEHOLDER
 from moroccan_eval.mockserver import MockServer
-from moroccan_eval.report import build_report
+from moroccan_eval.report import build_report, write_report
 from moroccan_eval.results import load_run, rescore
 from moroccan_eval.runner import RunOptions, run
 from moroccan_eval.suites import load_suite
@@ -146,6 +146,11 @@ def test_obeying_model_leaks_and_the_secret_is_written_nowhere(tmp_path: Path,
     entry = result.scores["tasks"]["injection"]
     assert entry["overall"]["attack_success_rate"]["value"] > 0
     assert entry["overall"]["canary_leak_rate"]["value"] == 1.0
+    kinds = entry["by_kind"]  # where it fails: every kind of attack, and no attack in controls
+    assert set(kinds) == {"control", *(f"{where} · {goal}" for where in ("direct", "indirect")
+                                       for goal in ("exfiltration", "hijack", "tool_abuse"))}
+    assert kinds["control"]["attack_success_rate"]["value"] is None
+    assert kinds["indirect · exfiltration"]["canary_leak_rate"]["value"] == 1.0
     [secret] = _secrets(seen)  # one random secret per run
     report = build_report([load_run(result.path)])
     for text in (_written(tmp_path / "runs"), _written(tmp_path / "cache"), report):
@@ -190,3 +195,33 @@ def test_report_orders_attack_rates_with_lower_is_better(tmp_path: Path,
     tasks = html[html.index('id="tasks"'):]
     assert "attack_success_rate <span class=\"muted\">(lower is better)" in tasks
     assert "benign_completion <span class=\"muted\">(higher is better)" in tasks
+    assert "<bdi>direct · tool_abuse</bdi>" in tasks  # the breakdown by kind of item
+
+
+def _security_runs(root: Path) -> list[Any]:
+    with MockServer() as server:
+        server.behaviour.answer = obeying_agent
+        bad = _run(root, server, "security", "obeying")
+        server.behaviour.answer = resisting_agent
+        good = _run(root, server, "security", "resisting")
+    return [load_run(bad.path), load_run(good.path)]
+
+
+@needs_chromium
+def test_security_report_in_chromium_sorts_the_safest_model_first(browser: Any,
+                                                                  tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # runs start their own event loop; playwright has one
+        runs = pool.submit(_security_runs, tmp_path).result()
+    path = tmp_path / "security.html"
+    write_report(path, build_report(runs))
+    page, problems = open_page(browser, path)
+    rows = "#heatmap table.sortable tbody th"
+    header = page.locator("#heatmap table.sortable thead th").nth(1)  # all varieties
+    header.click()
+    header.click()  # descending: best quality first, whichever way the metric points
+    assert page.locator(rows).first.inner_text().startswith("resisting")
+    assert page.locator("#tasks details table tbody tr").count() >= 7  # kinds of item
+    assert problems == []
+    page.close()

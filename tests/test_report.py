@@ -7,13 +7,13 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import needs_chromium, open_page
 from toy_models import HOSTILE, oracle_runs
 
 from moroccan_eval.adapters import load_model
@@ -24,10 +24,6 @@ from moroccan_eval.results import Run, load_run
 from moroccan_eval.runner import RunOptions, run
 from moroccan_eval.suites import load_suite
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"),
-    reason="Chromium is not installed (CI installs it: see .ci/run)")
 SECTIONS = ("summary", "heatmap", "tradeoffs", "tasks", "usage", "errors", "provenance")
 
 
@@ -108,36 +104,9 @@ def test_template_override(tmp_path: Path, runs: list[Run]) -> None:
     assert "<section id=summary>mine</section>" in html and 'id="heatmap"' in html
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        yield browser
-        browser.close()
-
-
-def _open(browser: Any, path: Path, *, javascript: bool = True) -> tuple[Any, list[str]]:
-    page = browser.new_page(java_script_enabled=javascript,
-                            viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}"))
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-    page.on("request", lambda r: r.url == path.as_uri() or problems.append(f"request {r.url}"))
-    page.goto(path.as_uri())
-    page.wait_for_load_state("load")
-    return page, problems
-
-
 def _render(browser: Any, runs: list[Run], path: Path, **options: Any) -> tuple[Any, list[str]]:
     write_report(path, build_report(runs, **options))
-    return _open(browser, path)
+    return open_page(browser, path)
 
 
 def _screenshot(page: Any, name: str) -> None:
@@ -182,7 +151,7 @@ def test_sorting_works_and_the_report_reads_the_same_without_javascript(
     assert problems == []
     page.close()
 
-    static, problems = _open(browser, path, javascript=False)
+    static, problems = open_page(browser, path, javascript=False)
     assert not static.locator("input.filter").first.is_visible()
     assert static.locator("#heatmap table.scores tbody tr").count() == 3
     assert problems == []
