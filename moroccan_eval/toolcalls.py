@@ -48,11 +48,6 @@ def json_mode_messages(messages: list[dict[str, Any]],
     return [{"role": "system", "content": instructions}, *messages]
 
 
-def tool_names(tools: list[dict[str, Any]]) -> list[str]:
-    """The names of OpenAI-style tool definitions."""
-    return [str((tool.get("function") or {}).get("name")) for tool in tools]
-
-
 # --------------------------------------------------------------------------- parsing
 
 
