@@ -15,13 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from . import varieties
 from .costing import Currency
 from .errors import ConfigError, RunError, did_you_mean
 from .results import Run, compute_scores, reparse
-from .scoring import HIGHER_IS_BETTER, MISSING, metric_with_ci, paired_delta, stable_id
+from .scoring import HIGHER_IS_BETTER, scorer_for, stable_id
 
 # --------------------------------------------------------------------------- summaries
 
@@ -189,57 +187,49 @@ class Difference:
     delta: float | None
     ci: tuple[float, float] | None
     significant: bool
+    higher_is_better: bool = True
 
 
 def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
-    """B − A per task × variety over the items both runs answered, with a paired bootstrap
-    CI (items resampled once, both runs scored on the same resample)."""
+    """B − A per task × variety × metric over the items both runs answered, with a paired
+    bootstrap CI (items resampled once, both runs scored on the same resample). Every task
+    type is compared with its own scorer: the two runs become two "varieties" of the same
+    items, A the reference."""
     if run_a.manifest["suite"]["name"] != run_b.manifest["suite"]["name"]:
         raise RunError(f"cannot compare runs of different suites: "
                        f"{run_a.manifest['suite']['ident']} and {run_b.manifest['suite']['ident']}")
-    classification = {name for name, info in run_a.manifest["tasks"].items()
-                      if info["spec"]["type"] == "classification"}
-    if not classification:
-        raise RunError("compare handles classification tasks only for now; for translation "
-                       "runs, compare their per-variety intervals in the report")
     records_b = {(r["task"], r["id"]): r for r in reparse(run_b.manifest, run_b.predictions())}
-    paired: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    paired: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for rec_a in reparse(run_a.manifest, run_a.predictions()):
         rec_b = records_b.get((rec_a["task"], rec_a["id"]))
-        if rec_a["task"] not in classification or rec_b is None or rec_a.get("skipped") \
-                or rec_b.get("skipped"):
+        if rec_b is None or rec_a.get("skipped") or rec_b.get("skipped") or \
+                rec_a["task"] not in run_b.manifest["tasks"]:
             continue
-        for variety in (rec_a["variety"], "all"):
-            paired.setdefault((rec_a["task"], variety), []).append((rec_a, rec_b))
+        paired.setdefault(rec_a["task"], []).append((rec_a, rec_b))
     seed, n_boot = run_a.manifest["seed"], run_a.manifest["bootstrap"]
-    order = {code: i for i, code in enumerate([*varieties.registry(), "all"])}
+    order = list(varieties.registry())
     out = []
-    for (task, variety), pairs in sorted(paired.items(),
-                                         key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
+    for task, pairs in sorted(paired.items()):
         spec = run_a.manifest["tasks"][task]["spec"]
-        index = {label: i for i, label in enumerate(spec["labels"])}
-
-        true_b, pred_b, true_a, pred_a = (
-            np.array([index.get(p[side].get(key) or "", MISSING) for p in pairs], dtype=np.int32)
-            for side, key in ((1, "reference"), (1, "parsed"), (0, "reference"), (0, "parsed"))
-        )
-        arrays = (true_b, pred_b, true_a, pred_a)
-        for metric in spec["metrics"]:
-            rng = np.random.default_rng([seed, stable_id(variety), stable_id(metric), 1])
-            result = paired_delta(metric, arrays, n_boot, rng)
-            value = result["value"]
-            a_value = _metric_value(metric, arrays[2], arrays[3])
-            out.append(Difference(  # B − A
-                task=task, variety=variety, metric=metric, n_pairs=len(pairs),
-                a=a_value, b=None if value is None or a_value is None else a_value + value,
-                delta=value, ci=_pair(result["ci"]), significant=result["significant"],
-            ))
+        score = scorer_for(spec)
+        present = sorted({a["variety"] for a, _ in pairs},
+                         key=lambda c: order.index(c) if c in order else len(order))
+        for variety in [*present, "all"]:
+            subset = [p for p in pairs if variety in ("all", p[0]["variety"])]
+            records = [{**rec, "variety": side, "group": f"{rec['variety']}/{rec['group']}"}
+                       for rec_a, rec_b in subset for side, rec in (("A", rec_a), ("B", rec_b))]
+            scored = score(records, spec["metrics"], "A", n_boot=n_boot,
+                           seed=seed + stable_id(variety) % 1000)
+            for metric in spec["metrics"]:
+                delta = (scored["B"].get("delta_vs_reference") or {}).get(metric) or {}
+                out.append(Difference(  # B − A
+                    task=task, variety=variety, metric=metric, n_pairs=len(subset),
+                    a=(scored["A"].get(metric) or {}).get("value"),
+                    b=(scored["B"].get(metric) or {}).get("value"),
+                    delta=delta.get("value"), ci=_pair(delta.get("ci")),
+                    significant=bool(delta.get("significant")),
+                    higher_is_better=HIGHER_IS_BETTER.get(metric, True)))
     if not out:
         raise RunError("the two runs share no scored item; compare runs of the same suite "
                        "and split")
     return out
-
-
-def _metric_value(metric: str, true: np.ndarray, pred: np.ndarray) -> float | None:
-    value = metric_with_ci(metric, true, pred, 1, np.random.default_rng(0))["value"]
-    return None if value is None else float(value)

@@ -407,8 +407,10 @@ def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
     for d in diffs:
         if d.delta is None or d.ci is None:
             continue
-        mark = "significant" if d.significant else "ns"
-        click.echo(f"  {d.task:<14} {d.metric:<9} {d.variety:<12} n={d.n_pairs:<5} "
+        worse = d.delta < 0 if d.higher_is_better else d.delta > 0
+        mark = ("B worse" if worse else "B better") if d.significant else "ns"
+        metric = d.metric + ("" if d.higher_is_better else " (lower is better)")
+        click.echo(f"  {d.task:<14} {metric:<20} {d.variety:<12} n={d.n_pairs:<5} "
                    f"A {_pct(d.a)}  B {_pct(d.b)}  Δ {100 * d.delta:+6.1f} "
                    f"[{100 * d.ci[0]:+.1f}, {100 * d.ci[1]:+.1f}] {mark}")
 

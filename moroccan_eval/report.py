@@ -238,8 +238,8 @@ def _degradations(views: Sequence[TaskView], limit: int = 8) -> list[Degradation
 
 
 def _robustness(runs: Sequence[Run]) -> list[dict[str, Any]]:
-    """For every perturbed run, the paired change against the clean run of the same model,
-    suite and split (classification tasks)."""
+    """For every perturbed run, the paired change of each task's first metric against the
+    clean run of the same model, suite and split."""
     from .analysis import compare_runs
 
     def key(run: Run) -> tuple[str, str, str]:
@@ -256,7 +256,7 @@ def _robustness(runs: Sequence[Run]) -> list[dict[str, Any]]:
         try:
             diffs = compare_runs(base, run)
         except MoroccanEvalError:
-            continue  # no classification task to pair
+            continue  # no shared item to pair
         for task in sorted({d.task for d in diffs}):
             metric = base.manifest["tasks"][task]["spec"]["metrics"][0]
             cells = {d.variety: d for d in diffs if d.task == task and d.metric == metric}

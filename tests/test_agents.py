@@ -12,6 +12,7 @@ import pytest
 from conftest import needs_chromium, open_page, write_model
 
 from moroccan_eval.adapters import load_model
+from moroccan_eval.analysis import compare_runs
 from moroccan_eval.canary import CANARY_PLACEHOLDER
 from moroccan_eval.mockserver import MockServer
 from moroccan_eval.report import build_report, write_report
@@ -183,6 +184,11 @@ def test_report_orders_attack_rates_with_lower_is_better(tmp_path: Path,
     server.behaviour.answer = resisting_agent
     good = _run(tmp_path, server, "security", "resisting")
     html = build_report([load_run(bad.path), load_run(good.path)])
+    diffs = {(d.variety, d.metric): d for d in compare_runs(load_run(bad.path),
+                                                            load_run(good.path))}
+    resisting_minus_obeying = diffs[("all", "attack_success_rate")]
+    assert resisting_minus_obeying.delta is not None and resisting_minus_obeying.delta < 0
+    assert resisting_minus_obeying.significant and not resisting_minus_obeying.higher_is_better
     heatmap = html[html.index('id="heatmap"'):html.index('id="tasks"')]
     assert "attack_success_rate" in heatmap and "lower is better" in heatmap
     # best model first, and the sort key of its cells is the quality, not the raw rate
