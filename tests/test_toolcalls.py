@@ -231,3 +231,39 @@ def test_rates_have_undefined_values_when_no_item_is_in_the_denominator() -> Non
     assert not HIGHER_IS_BETTER["attack_success_rate"] and HIGHER_IS_BETTER["valid_json_rate"]
     assert HIGHER_IS_BETTER["benign_completion"] and not HIGHER_IS_BETTER["over_refusal_rate"]
     assert np.isfinite(scores["fra_Latn"]["under_escalation_rate"]["ci"]).all()
+
+
+def test_loader_reports_every_problem_of_a_tool_task_at_once(tmp_path: Any) -> None:
+    import shutil
+
+    import yaml
+
+    from moroccan_eval.errors import SuiteError
+    from moroccan_eval.suites import load_suite, write_checksums
+
+    suite = tmp_path / "agent"
+    shutil.copytree(load_suite("agent", load_data=False).path, suite)
+    task_file = suite / "tasks" / "coordinator.yaml"
+    task = yaml.safe_load(task_file.read_text(encoding="utf-8"))
+    task["tool_policy"]["high_impact"] = ["cancel_ordre"]
+    task_file.write_text(yaml.safe_dump(task, allow_unicode=True), encoding="utf-8")
+    data = suite / "data" / "coordinator.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    rows[0]["reference"]["calls"][0]["name"] = "wire_money"
+    rows[1]["reference"]["behaviour"] = "panic"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    write_checksums(suite)
+    with pytest.raises(SuiteError) as error:
+        load_suite(suite)
+    assert "tool_policy: 'cancel_ordre' is not one of the task's tools" in str(error.value)
+    assert "did you mean 'cancel_order'" in str(error.value)
+    task["tool_policy"]["high_impact"] = ["cancel_order"]
+    task_file.write_text(yaml.safe_dump(task, allow_unicode=True), encoding="utf-8")
+    write_checksums(suite)
+    with pytest.raises(SuiteError) as error:
+        load_suite(suite)
+    message = str(error.value)
+    assert "reference.calls: unknown tool 'wire_money'" in message
+    assert "reference.behaviour must be one of act, escalate, confirm, decline, not 'panic'" \
+        in message
