@@ -34,6 +34,7 @@ from .recommendation import recommend as recommend_model
 from .resources import shipped
 from .results import Run, utc_now
 from .scoring import HIGHER_IS_BETTER
+from .toolcalls import expected_arguments
 
 #: Items listed per variety in the error analysis, and examples per failure kind.
 WORST_ITEMS = 5
@@ -99,8 +100,6 @@ def _quote(value: Any) -> str:
 
 def _show_calls(calls: Sequence[dict[str, Any]]) -> str:
     """Tool calls as ``name(arg=value, ...)``."""
-    from .toolcalls import expected_arguments
-
     shown = [f"{c.get('name')}(" + ", ".join(
         f"{k}={v}" for k, v in expected_arguments(c).items()) + ")" for c in calls]
     return _quote("; ".join(shown) or "(no tool call)")

@@ -154,8 +154,7 @@ def finalize_record(record: dict[str, Any], parser: AnswerParser) -> dict[str, A
     if not record.get("error") and not record.get("skipped"):
         record["parsed"] = parser.parse_response(record)
     parsed = record.get("parsed")
-    record["correct"] = parser.correct(parsed, record["reference"])
-    record.update(parser.details(parsed, record["reference"]))
+    record.update(parser.judge(parsed, record["reference"]))
     return record
 
 
@@ -194,8 +193,9 @@ def compute_scores(
         score = scorer_for(spec)
         varieties = score(recs, metrics, reference, n_boot=n_boot, seed=seed)
         overall = score(pooled, metrics, "all", n_boot=n_boot, seed=seed)
-        if spec["type"] in TOOL_TYPES:
-            by_kind = rates_by_kind(recs, metrics, n_boot=n_boot, seed=seed)
+        # agent and security tasks: the same rates per kind of item
+        by_kind = ({"by_kind": rates_by_kind(recs, metrics, n_boot=n_boot, seed=seed)}
+                   if spec["type"] in TOOL_TYPES else {})
         tasks[name] = {
             "signature": signature(manifest, name),
             "type": spec["type"],
@@ -207,7 +207,7 @@ def compute_scores(
             "varieties": varieties,
             "overall": overall.get("all", {"n": 0}),
             "usage": usage_summary(recs, manifest, wall_s),
-            **({"by_kind": by_kind} if spec["type"] in TOOL_TYPES else {}),
+            **by_kind,
         }
     return {
         "run_id": manifest["run_id"],

@@ -42,9 +42,10 @@ class AnswerParser:
     def correct(self, parsed: Any, reference: Any) -> bool:
         return parsed is not None and parsed == reference
 
-    def details(self, parsed: Any, reference: Any) -> dict[str, Any]:
-        """Extra per-item judgements stored on the record beside ``correct``."""
-        return {}
+    def judge(self, parsed: Any, reference: Any) -> dict[str, Any]:
+        """The per-item judgements stored on the record: ``correct``, and whatever else a
+        task type scores (parsers that judge more override this to work it out once)."""
+        return {"correct": self.correct(parsed, reference)}
 
 
 class LabelParser(AnswerParser):
@@ -414,15 +415,16 @@ def score_generation(
 
 QA_METRICS = ("answer_accuracy", "refusal_accuracy", "answer_chrf")
 HIGHER_IS_BETTER.update({metric: True for metric in QA_METRICS})
-_TIME_FACT = re.compile(r"(?<!\d)(\d{1,2})\s*(?::|h|H)\s*(\d{2})?(?!\d)")
+#: A clock time (10:30, 10h30, 10h, ١٠:٣٠ after normalisation) in answers and arguments.
+TIME_FACT = re.compile(r"(?<!\d)(\d{1,2})\s*(?::|h|H)\s*(\d{2})?(?!\d)")
 _NUMBER_FACT = re.compile(r"(?<![\d:])\d+(?:[.,]\d+)?(?![\d:])")
 
 
 def _normal_facts(text: str) -> set[str]:
     """Times as H:MM and numbers without leading zeros, from any script's digits."""
     text = normalize(text, punctuation=True)
-    found = {f"{int(h)}:{m or '00'}" for h, m in _TIME_FACT.findall(text)}
-    without_times = _TIME_FACT.sub(" ", text)
+    found = {f"{int(h)}:{m or '00'}" for h, m in TIME_FACT.findall(text)}
+    without_times = TIME_FACT.sub(" ", text)
     found |= {n.replace(",", ".").lstrip("0") or "0" for n in _NUMBER_FACT.findall(without_times)}
     return found
 
@@ -441,8 +443,8 @@ class QAParser(TextParser):
         norm = normalize(text or "")
         return any(phrase in norm for phrase in self.refusals)
 
-    def details(self, parsed: Any, reference: Any) -> dict[str, Any]:
-        return {"refused": self.refused(parsed)}
+    def judge(self, parsed: Any, reference: Any) -> dict[str, Any]:
+        return {"correct": self.correct(parsed, reference), "refused": self.refused(parsed)}
 
     def correct(self, parsed: str | None, reference: Any) -> bool:
         if not parsed:

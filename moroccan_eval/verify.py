@@ -170,8 +170,6 @@ def _setups(run: Run, suite: Suite) -> Setups:
             for name in run.manifest["tasks"]}
 
 
-
-
 def _check_items_and_prompts(
     run: Run, setups: Setups, records: list[dict[str, Any]]
 ) -> tuple[list[Check], dict[tuple[str, str], Item]]:
@@ -183,6 +181,7 @@ def _check_items_and_prompts(
             expected[(name, suite_item["id"])] = perturb_item(
                 suite_item, selection.get("perturb"), run.manifest["seed"])
     item_problems, prompt_problems = [], []
+    tool_calling = run.manifest["model"]["spec"].get("tool_calling", "native")
     seen = set()
     for rec in records:
         key = (rec["task"], rec["id"])
@@ -195,7 +194,6 @@ def _check_items_and_prompts(
             if rec.get(field_name) != item[field_name]:
                 item_problems.append(f"{rec['id']}: {field_name} differs from the suite's")
         task, _, renderer = setups[rec["task"]]
-        tool_calling = run.manifest["model"]["spec"].get("tool_calling", "native")
         if rec.get("request_hash") != build_request(task, renderer, item, tool_calling).hash():
             prompt_problems.append(f"{rec['id']}: the stored request is not the suite's prompt")
     missing = sorted(k[1] for k in set(expected) - seen)

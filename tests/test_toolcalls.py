@@ -84,7 +84,7 @@ def test_plain_text_stands_for_the_reply_tool_but_breaks_json_mode() -> None:
 def test_failed_requests_parse_to_nothing() -> None:
     parser = ToolCallParser("tool_call", COORDINATOR)
     assert parser.parse_response({"output": None, "error": "HTTP 500"}) is None
-    outcomes = parser.details(None, {"behaviour": "escalate", "calls": [
+    outcomes = parser.judge(None, {"behaviour": "escalate", "calls": [
         {"name": "escalate_to_human", "arguments": {"reason": {"facts": []}}}]})["outcomes"]
     assert outcomes["valid_json_rate"] == [0, 1] and outcomes["under_escalation_rate"] == [1, 1]
 
