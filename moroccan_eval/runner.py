@@ -164,7 +164,7 @@ def task_setup(task: Task, seed: int) -> tuple[TaskContext, PromptRenderer]:
     context = TaskContext(
         name=task.name, type=task.spec.type, labels=task.labels,
         input_fields=task.spec.input_fields, train=[dict(item) for item in train],
-        context=task.context, root=str(task.suite.path),
+        context=task.context, root=str(task.suite.path), tools=task.spec.tools,
     )
     return context, PromptRenderer(task.spec, train, seed=seed, context=task.context)
 

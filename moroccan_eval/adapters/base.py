@@ -142,6 +142,7 @@ class TaskContext:
     train: list[dict[str, Any]] = field(default_factory=list)
     context: str | None = None  # the task's sources (grounded QA), if it has any
     root: str | None = None  # the suite folder, which item paths (audio files) are relative to
+    tools: list[dict[str, Any]] = field(default_factory=list)  # tool tasks: what may be called
 
 
 def speech_root(adapter: str, task: TaskContext) -> Path:

@@ -221,6 +221,9 @@ class ToolRouterAdapter(Adapter[NoOptions]):
         texts = [_text(item["fields"], task.input_fields) for item in task.train]
         self.constant = labels[0] if len(set(labels)) == 1 else None
         self.pipeline = None if self.constant else _char_ngram_classifier(texts, labels)
+        self.parameters = {str(tool["function"]["name"]): set(
+            (tool["function"].get("parameters") or {}).get("properties") or {})
+            for tool in task.tools}
 
     def route(self, text: str) -> dict[str, Any]:
         """The tool call this baseline makes for a message."""
@@ -242,12 +245,9 @@ class ToolRouterAdapter(Adapter[NoOptions]):
     async def generate(self, request: Request) -> Response:
         started = time.perf_counter()
         call = self.route(_text(request.input, self.input_fields))
-        wanted = {(tool.get("function") or {}).get("name"):
-                  set(((tool.get("function") or {}).get("parameters") or {})
-                      .get("properties") or {}) for tool in request.tools or []}
-        if call["name"] in wanted:  # keep only the arguments the tool declares
+        if call["name"] in self.parameters:  # keep only the arguments the tool declares
             call["arguments"] = {k: v for k, v in call["arguments"].items()
-                                 if k in wanted[call["name"]]}
+                                 if k in self.parameters[call["name"]]}
         tool_call = {"id": "call_0", "type": "function",
                      "function": {"name": call["name"],
                                   "arguments": json.dumps(call["arguments"], ensure_ascii=False)}}
