@@ -18,7 +18,7 @@ from typing import Any
 from . import varieties
 from .costing import Currency
 from .errors import ConfigError, RunError, did_you_mean
-from .results import Run, compute_scores, reparse
+from .results import Run, compute_scores, relabel, reparse
 from .scoring import HIGHER_IS_BETTER, scorer_for, stable_id
 
 # --------------------------------------------------------------------------- summaries
@@ -216,8 +216,8 @@ def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
                          key=lambda c: order.index(c) if c in order else len(order))
         for variety in [*present, "all"]:
             subset = [p for p in pairs if variety in ("all", p[0]["variety"])]
-            records = [{**rec, "variety": side, "group": f"{rec['variety']}/{rec['group']}"}
-                       for rec_a, rec_b in subset for side, rec in (("A", rec_a), ("B", rec_b))]
+            records = relabel([a for a, _ in subset], lambda _: "A") + \
+                relabel([b for _, b in subset], lambda _: "B")
             scored = score(records, spec["metrics"], "A", n_boot=n_boot,
                            seed=seed + stable_id(variety) % 1000)
             for metric in spec["metrics"]:

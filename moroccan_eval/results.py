@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,9 +187,7 @@ def compute_scores(
         spec = info["spec"]
         metrics = spec["metrics"]
         reference = reference_variety(manifest, name)
-        pooled = [
-            {**r, "variety": "all", "group": f"{r['group']}/{r['variety']}"} for r in recs
-        ]
+        pooled = relabel(recs, lambda _: "all")
         score = scorer_for(spec)
         varieties = score(recs, metrics, reference, n_boot=n_boot, seed=seed)
         overall = score(pooled, metrics, "all", n_boot=n_boot, seed=seed)
@@ -217,6 +215,14 @@ def compute_scores(
     }
 
 
+def relabel(records: Iterable[dict[str, Any]],
+            label: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """Records scored under other "varieties" (all pooled, kinds of item, two runs): each
+    keeps a group unique to its item, so the scorers pair and resample items."""
+    return [{**r, "variety": label(r), "group": f"{r['group']}/{r['variety']}"}
+            for r in records]
+
+
 def item_kind(reference: dict[str, Any]) -> str:
     """What kind of agent or security item this is: the behaviour it expects, or where its
     attack sits and what it wants (``control`` for benign items)."""
@@ -231,8 +237,7 @@ def rates_by_kind(records: list[dict[str, Any]], metrics: list[str], *, n_boot: 
     """A tool task's rates per kind of item (see :func:`item_kind`), all varieties pooled,
     with bootstrap CIs: where a model fails (escalations? indirect attacks?), not only how
     much."""
-    pooled = [{**r, "variety": item_kind(r["reference"]), "group": f"{r['group']}/{r['variety']}"}
-              for r in records]
+    pooled = relabel(records, lambda r: item_kind(r["reference"]))
     kinds = score_rates(pooled, metrics, "", n_boot=n_boot, seed=seed)
     return {kind: {m: entry[m] for m in metrics} | {"n": entry["n"]}
             for kind, entry in sorted(kinds.items())}
