@@ -3,9 +3,10 @@ test reads state another left behind, and nothing touches the user's home direct
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,19 @@ def server() -> Iterator[MockServer]:
     """A real OpenAI-compatible HTTP server on 127.0.0.1 (see moroccan_eval.mockserver)."""
     with MockServer(Behaviour()) as srv:
         yield srv
+
+
+def edit_items(root: Path, data: str, change: Callable[[list[dict[str, Any]]], None]) -> None:
+    """Change the items of a suite's data file in place and reseal the suite, as a data
+    owner does after a deliberate edit (``suites checksum --write``)."""
+    from moroccan_eval.suites import write_checksums
+
+    path = root / data
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    change(items)
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
+                    encoding="utf-8")
+    write_checksums(root)
 
 
 def write_model(path: Path, base_url: str, **extra: object) -> Path:

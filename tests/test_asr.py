@@ -3,13 +3,14 @@ and the loader's audio checks."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from conftest import edit_items
 
 from moroccan_eval.adapters import load_model
 from moroccan_eval.errors import SuiteError
@@ -18,7 +19,7 @@ from moroccan_eval.report import build_report
 from moroccan_eval.results import load_run
 from moroccan_eval.runner import RunOptions, run
 from moroccan_eval.scoring import asr_edits
-from moroccan_eval.suites import load_suite, write_checksums
+from moroccan_eval.suites import load_suite
 from moroccan_eval.verify import verify_run
 
 
@@ -29,6 +30,9 @@ def test_normalised_and_raw_error_rates() -> None:
     assert asr_edits("wer", "", "fin wslat lcommande") == (3, 3)  # nothing heard
     errors, length = asr_edits("cer", "bghit", "bghiit")
     assert errors == 1 and length == 6
+
+
+TRANSCRIBE = "data/transcribe.jsonl"
 
 
 def _speech_suite(tmp_path: Path) -> Path:
@@ -64,23 +68,17 @@ def test_transcription_endpoint_end_to_end(tmp_path: Path, server: MockServer) -
     assert "lower is better" in html and "wer" in html
 
 
-def _reseal(suite: Path, data: Path, rows: list[dict[str, object]]) -> None:
-    """Write edited items back and update the suite's checksums."""
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
-    write_checksums(suite)
-
-
 def test_loader_checks_audio_files(tmp_path: Path) -> None:
     suite = _speech_suite(tmp_path)
-    data = suite / "data" / "transcribe.jsonl"
-    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
-    rows[0]["fields"]["duration_s"] = 99.0
-    rows[1]["fields"]["audio"] = "data/audio/missing.wav"
-    rows[2]["fields"]["audio"] = "../../etc/passwd"
     (suite / "data" / "audio" / "broken.wav").write_bytes(b"not audio")
-    rows[3]["fields"]["audio"] = "data/audio/broken.wav"
-    _reseal(suite, data, rows)
+
+    def corrupt(rows: list[dict[str, Any]]) -> None:
+        rows[0]["fields"]["duration_s"] = 99.0
+        rows[1]["fields"]["audio"] = "data/audio/missing.wav"
+        rows[2]["fields"]["audio"] = "../../etc/passwd"
+        rows[3]["fields"]["audio"] = "data/audio/broken.wav"
+
+    edit_items(suite, TRANSCRIBE, corrupt)
     with pytest.raises(SuiteError) as error:
         load_suite(suite)
     message = str(error.value)
@@ -102,18 +100,22 @@ def _tone(path: Path, seconds: float) -> Path:
 
 def test_loader_reads_durations_of_compressed_audio(tmp_path: Path) -> None:
     suite = _speech_suite(tmp_path)
-    data = suite / "data" / "transcribe.jsonl"
-    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
-    for row, suffix, seconds in ((rows[0], "flac", 2.0), (rows[1], "mp3", 1.5),
-                                 (rows[2], "ogg", 1.0)):
-        _tone(suite / "data" / "audio" / f"tone.{suffix}", seconds)
-        row["fields"].update(audio=f"data/audio/tone.{suffix}", duration_s=seconds)
-    _reseal(suite, data, rows)
+
+    def compressed(rows: list[dict[str, Any]]) -> None:
+        for row, suffix, seconds in ((rows[0], "flac", 2.0), (rows[1], "mp3", 1.5),
+                                     (rows[2], "ogg", 1.0)):
+            _tone(suite / "data" / "audio" / f"tone.{suffix}", seconds)
+            row["fields"].update(audio=f"data/audio/tone.{suffix}", duration_s=seconds)
+
+    edit_items(suite, TRANSCRIBE, compressed)
     load_suite(suite)  # every declared duration matches
-    rows[0]["fields"]["duration_s"] = 3.0
     (suite / "data" / "audio" / "fake.mp3").write_bytes(b"ID3 but no frames")
-    rows[1]["fields"]["audio"] = "data/audio/fake.mp3"
-    _reseal(suite, data, rows)
+
+    def broken(rows: list[dict[str, Any]]) -> None:
+        rows[0]["fields"]["duration_s"] = 3.0
+        rows[1]["fields"]["audio"] = "data/audio/fake.mp3"
+
+    edit_items(suite, TRANSCRIBE, broken)
     with pytest.raises(SuiteError) as error:
         load_suite(suite)
     assert "fields.duration_s says 3.0 s but data/audio/tone.flac lasts 2.00 s" in str(error.value)

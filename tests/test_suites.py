@@ -1,29 +1,12 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from conftest import edit_items
 
 from moroccan_eval.errors import SuiteError
-from moroccan_eval.suites import compute_checksums, load_suite, suite_dirs
-
-
-def reseal(root: Path) -> None:
-    """Recompute checksums after a deliberate edit (as `suites checksum --write` does)."""
-    text = (root / "suite.yaml").read_text(encoding="utf-8")
-    head = text[: text.index("checksums:")]
-    sums = "".join(f"  {k}: {v}\n" for k, v in compute_checksums(root).items())
-    (root / "suite.yaml").write_text(f"{head}checksums:\n{sums}", encoding="utf-8")
-
-
-def edit_items(root: Path, change) -> None:  # type: ignore[no-untyped-def]
-    path = root / "data" / "intents.jsonl"
-    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    change(items)
-    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
-                    encoding="utf-8")
-    reseal(root)
+from moroccan_eval.suites import load_suite, suite_dirs, write_checksums
 
 
 def test_every_shipped_suite_validates() -> None:
@@ -85,7 +68,7 @@ def test_unknown_variety_duplicate_id_and_bad_label_are_all_reported(mini_suite:
         items[1]["id"] = items[2]["id"]
         items[3]["reference"] = "refnud"
 
-    edit_items(mini_suite, corrupt)
+    edit_items(mini_suite, "data/intents.jsonl", corrupt)
     with pytest.raises(SuiteError) as err:
         load_suite(mini_suite)
     message = str(err.value)
@@ -99,7 +82,7 @@ def test_malformed_jsonl_names_the_line(mini_suite: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[4] = lines[4][:-3]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    reseal(mini_suite)
+    write_checksums(mini_suite)
     with pytest.raises(Exception, match=r"intents.jsonl:5: invalid JSON"):
         load_suite(mini_suite)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import edit_items
 
 from moroccan_eval.canary import CANARY_PLACEHOLDER, Canary, new_canary
 from moroccan_eval.scoring import HIGHER_IS_BETTER, score_rates
@@ -247,13 +248,12 @@ def test_loader_reports_every_problem_of_a_tool_task_at_once(tmp_path: Any) -> N
     task = yaml.safe_load(task_file.read_text(encoding="utf-8"))
     task["tool_policy"]["high_impact"] = ["cancel_ordre"]
     task_file.write_text(yaml.safe_dump(task, allow_unicode=True), encoding="utf-8")
-    data = suite / "data" / "coordinator.jsonl"
-    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
-    rows[0]["reference"]["calls"][0]["name"] = "wire_money"
-    rows[1]["reference"]["behaviour"] = "panic"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
-    write_checksums(suite)
+
+    def corrupt(rows: list[dict[str, Any]]) -> None:
+        rows[0]["reference"]["calls"][0]["name"] = "wire_money"
+        rows[1]["reference"]["behaviour"] = "panic"
+
+    edit_items(suite, "data/coordinator.jsonl", corrupt)
     with pytest.raises(SuiteError) as error:
         load_suite(suite)
     assert "tool_policy: 'cancel_ordre' is not one of the task's tools" in str(error.value)
