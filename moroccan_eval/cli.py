@@ -393,7 +393,7 @@ def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
     with 95% paired-bootstrap intervals and significance."""
     from dataclasses import asdict
 
-    from .analysis import compare_runs
+    from .analysis import Difference, compare_runs
     from .results import load_run
 
     a, b = load_run(run_a), load_run(run_b)
@@ -404,13 +404,17 @@ def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
     name_a = a.manifest["model"]["spec"]["name"]
     name_b = b.manifest["model"]["spec"]["name"]
     click.echo(f"B − A: {name_b} − {name_a} (paired over shared items, 95% CI)")
+
+    def label(d: Difference) -> str:
+        return d.metric + ("" if d.higher_is_better else " (lower is better)")
+
+    width = max(len(label(d)) for d in diffs)
     for d in diffs:
         if d.delta is None or d.ci is None:
             continue
         worse = d.delta < 0 if d.higher_is_better else d.delta > 0
         mark = ("B worse" if worse else "B better") if d.significant else "ns"
-        metric = d.metric + ("" if d.higher_is_better else " (lower is better)")
-        click.echo(f"  {d.task:<14} {metric:<20} {d.variety:<12} n={d.n_pairs:<5} "
+        click.echo(f"  {d.task:<14} {label(d):<{width}} {d.variety:<12} n={d.n_pairs:<5} "
                    f"A {_pct(d.a)}  B {_pct(d.b)}  Δ {100 * d.delta:+6.1f} "
                    f"[{100 * d.ci[0]:+.1f}, {100 * d.ci[1]:+.1f}] {mark}")
 
