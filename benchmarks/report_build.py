@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # toy
 
 from toy_models import oracle_runs
 
-from moroccan_eval.report import build_report
-from moroccan_eval.results import load_run
+from moroccan_eval.report.build import build_report
+from moroccan_eval.runs.rundir import load_run
 from moroccan_eval.varieties import core_codes
 
 

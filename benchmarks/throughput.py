@@ -25,8 +25,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # toy_models
 
 from moroccan_eval.adapters.base import ModelSpec
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.suites import load_suite
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.synthetic import make_suite
 
 

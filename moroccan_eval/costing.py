@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +43,14 @@ def convert(amount: float, source: Currency, target: Currency, usd_mad: float) -
     return amount * usd_mad if source == "USD" else amount / usd_mad
 
 
-def latency_stats(latencies_ms: Sequence[float]) -> dict[str, float | None]:
+class LatencyStats(TypedDict):
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+
+
+def latency_stats(latencies_ms: Sequence[float]) -> LatencyStats:
     """p50/p95/p99 and mean latency in milliseconds (``None`` when there are no samples)."""
     if len(latencies_ms) == 0:
         return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None}

@@ -57,6 +57,11 @@ class RunError(MoroccanEvalError):
     """A run cannot start or its results cannot be read."""
 
 
+class MoroccanEvalWarning(UserWarning):
+    """Something the user should fix but that does not stop the command (a deprecated
+    field); the CLI prints it as one ``warning:`` line."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

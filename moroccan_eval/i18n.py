@@ -6,6 +6,7 @@ renders; the tests check that every shipped catalogue has every English key.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
@@ -35,9 +36,12 @@ class Translator:
     The result is ``Markup``: values are HTML-escaped unless they are ``Markup`` themselves
     (a template's rendered model name), so run data can never inject markup."""
 
-    def __init__(self, lang: str):
+    def __init__(self, lang: str, extra: Iterable[Mapping[str, Mapping[str, str]]] = ()):
+        """``extra``: more catalogues by language (task types' report messages)."""
         self.lang = lang
         self.messages = {**catalogue("en"), **catalogue(lang)}
+        for messages in extra:
+            self.messages |= {**messages.get("en", {}), **messages.get(lang, {})}
         self.direction = "rtl" if lang in RTL else "ltr"
 
     def __call__(self, key: str, **values: Any) -> Markup:

@@ -7,16 +7,28 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypeAliasType
 
 from .errors import ConfigError, MoroccanEvalError
 
 M = TypeVar("M", bound=BaseModel)
+
+#: What a JSON document may hold: item fields, references, parsed answers, details.
+JSONValue = TypeAliasType(
+    "JSONValue", "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None")
+JSONObject = dict[str, JSONValue]
+
+
+def utc_now() -> str:
+    """The current time in UTC as ISO 8601 to the second (manifests, audit logs, reports)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def read_text(path: Path, what: str = "file") -> str:
@@ -124,7 +136,7 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(path: Path) -> Iterator[tuple[int, JSONObject]]:
     """Yield ``(line_number, object)``; a bad line raises an error naming file and line."""
     try:
         fh = path.open(encoding="utf-8")

@@ -15,14 +15,37 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import defaultdict
-from typing import Any
+from functools import cache
+from typing import NamedTuple
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field
 
 from .canary import CANARY_PLACEHOLDER
 from .errors import ConfigError
-from .suites import Item, TaskSpec, literals
+from .io import JSONValue, load_model_yaml
+from .resources import shipped
+from .suites.schema import Item, TaskSpec
+
+
+class Literals(BaseModel):
+    """``suites/literals.yaml``: short words templates need in each variety
+    (``{{ literals.question }}``) and ways of saying "the sources do not say", which QA
+    tasks count as a refusal in any variety."""
+
+    model_config = ConfigDict(extra="forbid")
+    literals: dict[str, dict[str, str]] = Field(default_factory=dict)
+    refusals: list[str] = Field(default_factory=list)
+
+
+@cache
+def literals() -> Literals:
+    """The shipped prompt literals and refusal phrases."""
+    return load_model_yaml(Literals, shipped("suites", "literals.yaml"), "literals file")
+
+
+Message = dict[str, str]
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False,
                             autoescape=False)
@@ -36,8 +59,8 @@ class PromptRenderer:
         self.spec = spec
         self.seed = seed
         self.context = context
-        self.literals = literals()["literals"]
-        self._templates: dict[str, dict[str, Any]] = {}
+        self.literals = literals().literals
+        self._templates: dict[str, _Templates] = {}
         try:
             self._default = self._compile(spec.prompt.system, spec.prompt.user)
             for code, override in spec.prompt.by_variety.items():
@@ -56,13 +79,10 @@ class PromptRenderer:
         }
 
     @staticmethod
-    def _compile(system: str | None, user: str) -> dict[str, Any]:
-        return {
-            "system": _ENV.from_string(system) if system else None,
-            "user": _ENV.from_string(user),
-        }
+    def _compile(system: str | None, user: str) -> _Templates:
+        return _Templates(_ENV.from_string(system) if system else None, _ENV.from_string(user))
 
-    def examples(self, item: Item) -> list[dict[str, Any]]:
+    def examples(self, item: Item) -> list[dict[str, JSONValue]]:
         """``few_shot`` train examples of the item's variety, chosen by a seeded RNG that
         depends on the item id only: adding items does not change others' prompts."""
         k = self.spec.few_shot
@@ -74,7 +94,7 @@ class PromptRenderer:
         chosen = rng.sample(pool, min(k, len(pool)))
         return [{"fields": ex["fields"], "reference": ex["reference"]} for ex in chosen]
 
-    def render(self, item: Item) -> list[dict[str, str]]:
+    def render(self, item: Item) -> list[Message]:
         """Chat messages for one item."""
         templates = self._templates.get(item["variety"], self._default)
         context = {
@@ -88,10 +108,10 @@ class PromptRenderer:
         }
         try:
             messages = []
-            if templates["system"] is not None:
-                messages.append({"role": "system", "content": templates["system"].render(context)})
+            if templates.system is not None:
+                messages.append({"role": "system", "content": templates.system.render(context)})
             messages += _history(item)
-            messages.append({"role": "user", "content": templates["user"].render(context)})
+            messages.append({"role": "user", "content": templates.user.render(context)})
         except TemplateError as exc:
             raise ConfigError(
                 f"task '{self.spec.name}': prompt cannot be rendered for item {item['id']}: {exc}"
@@ -99,8 +119,15 @@ class PromptRenderer:
         return messages
 
 
-def _history(item: Item) -> list[dict[str, str]]:
+class _Templates(NamedTuple):
+    system: Template | None
+    user: Template
+
+
+def _history(item: Item) -> list[Message]:
     """Earlier turns of a conversation item, as chat messages."""
-    turns = item["fields"].get("history") or []
+    turns = item["fields"].get("history")
+    if not isinstance(turns, list):
+        return []
     return [{"role": str(turn["role"]), "content": str(turn["content"])} for turn in turns
             if isinstance(turn, dict) and turn.get("role") in ("user", "assistant")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .suites import compute_checksums
+from .suites.seal import compute_checksums
 
 LABELS = ("refund", "delivery_status", "other")
 

@@ -23,18 +23,22 @@ import math
 import random
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TypedDict
 
 from .adapters import build_adapter
 from .adapters.base import ModelSpec, TaskContext
 from .canary import Canary
 from .errors import ConfigError, MoroccanEvalError
+from .io import JSONValue
 from .perturb import perturb_item
 from .prompts import PromptRenderer
-from .results import Run, compute_scores, parser_for, reparse, signature
-from .runner import RateLimiter, build_request, send, task_setup
-from .suites import Item, Suite, Task, load_suite
+from .records import PredictionRecord, Signature
+from .runs.requests import RateLimiter, build_request, send, task_setup
+from .runs.rundir import Run
+from .runs.scoring import compute_scores, reparse
+from .suites.loader import Suite, Task, load_suite
+from .suites.schema import Item
 
 TOLERANCE = 1e-6
 SHOWN = 5  # mismatches listed per check
@@ -47,22 +51,33 @@ class Check:
     detail: str
 
 
+class Agreement(TypedDict):
+    """How a vendor's live endpoint answered a re-queried sample."""
+
+    model: str
+    sampled: int
+    agree: int
+    errors: int
+    rate: float | None
+    disagreements: list[str]
+
+
 @dataclass
 class Verification:
     """The outcome of verifying one run."""
 
     run: Run
     checks: list[Check] = field(default_factory=list)
-    agreement: dict[str, Any] | None = None
+    agreement: Agreement | None = None
 
     @property
     def ok(self) -> bool:
         return all(check.ok for check in self.checks)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "run": str(self.run.path), "ok": self.ok,
-            "checks": [check.__dict__ for check in self.checks],
+            "checks": [asdict(check) for check in self.checks],
             "agreement": self.agreement,
         }
 
@@ -82,7 +97,7 @@ def parse_sample(text: str) -> float | int:
     return value
 
 
-def _walk(claimed: Any, actual: Any, path: str) -> Iterator[str]:
+def _walk(claimed: JSONValue, actual: JSONValue, path: str) -> Iterator[str]:
     """Paths where two score trees differ (numbers compared within ``TOLERANCE``)."""
     if isinstance(claimed, dict) and isinstance(actual, dict):
         for key in sorted(set(claimed) | set(actual)):
@@ -107,17 +122,18 @@ def _summary(problems: list[str]) -> str:
     return shown + more
 
 
-def _check_scores(run: Run, records: list[dict[str, Any]]) -> Check:
-    recomputed = compute_scores(run.manifest, records, run.manifest.get("wall_s"))
+def _check_scores(run: Run, records: list[PredictionRecord]) -> Check:
+    recomputed = compute_scores(run.manifest, records, run.manifest.wall_s)
     problems = []
-    for task, entry in recomputed["tasks"].items():
-        claimed = run.scores.get("tasks", {}).get(task)
+    for task, entry in recomputed.tasks.items():
+        claimed = run.scores.tasks.get(task)
         if claimed is None:
             problems.append(f"{task}: no claimed scores")
             continue
         for part in ("varieties", "overall"):
-            problems += _walk(claimed.get(part), entry[part], f"{task}/{part}")
-    extra = set(run.scores.get("tasks", {})) - set(recomputed["tasks"])
+            problems += _walk(claimed.model_dump(mode="json")[part],
+                              entry.model_dump(mode="json")[part], f"{task}/{part}")
+    extra = set(run.scores.tasks) - set(recomputed.tasks)
     problems += [f"{task}: claimed scores for a task the run does not hold" for task in extra]
     if problems:
         return Check("scores", False, _summary(problems))
@@ -127,34 +143,34 @@ def _check_scores(run: Run, records: list[dict[str, Any]]) -> Check:
 
 def _check_signatures(run: Run) -> Check:
     problems = []
-    for task, entry in run.scores.get("tasks", {}).items():
-        if task not in run.manifest["tasks"]:
+    for task, entry in run.scores.tasks.items():
+        if task not in run.manifest.tasks:
             continue
-        expected = signature(run.manifest, task)
-        if entry.get("signature") != expected:
-            problems.append(f"{task}: claimed {entry.get('signature')!r}, expected {expected!r}")
+        expected = str(Signature.of(run.manifest, task))
+        if entry.signature != expected:
+            problems.append(f"{task}: claimed '{entry.signature}', expected '{expected}'")
     if problems:
         return Check("signatures", False, _summary(problems))
     return Check("signatures", True, "match the manifest")
 
 
 def _check_suite(run: Run, suite_ref: str | None) -> tuple[Check, Suite | None]:
-    claimed = run.manifest["suite"]
+    claimed = run.manifest.suite
     try:
-        suite = load_suite(suite_ref or claimed["name"])
+        suite = load_suite(suite_ref or claimed.name)
     except MoroccanEvalError as exc:
         reason = str(exc).splitlines()[0]
         return Check("suite", False, f"cannot load the suite here: {reason}"), None
     problems = []
-    if suite.version != claimed["version"]:
-        problems.append(f"version: run has {claimed['version']}, installed {suite.version}")
-    if suite.sha256 != claimed["sha256"]:
-        problems.append(f"content hash: run has {claimed['sha256'][:12]}, installed "
+    if suite.version != claimed.version:
+        problems.append(f"version: run has {claimed.version}, installed {suite.version}")
+    if suite.sha256 != claimed.sha256:
+        problems.append(f"content hash: run has {claimed.sha256[:12]}, installed "
                         f"{suite.sha256[:12]} (data or task files differ)")
-    for task, info in run.manifest["tasks"].items():
+    for task, info in run.manifest.tasks.items():
         if task not in suite.tasks:
             problems.append(f"task '{task}' is not in the installed suite")
-        elif suite.spec.checksums.get(f"tasks/{task}.yaml") != info["sha256"]:
+        elif suite.spec.checksums.get(f"tasks/{task}.yaml") != info.sha256:
             problems.append(f"tasks/{task}.yaml differs from the run's")
     if problems:
         return Check("suite", False, _summary(problems)), suite
@@ -166,22 +182,21 @@ Setups = dict[str, tuple[Task, TaskContext, PromptRenderer]]
 
 def _setups(run: Run, suite: Suite) -> Setups:
     """Per task of the run: the task, its adapter context and its prompt renderer."""
-    return {name: (suite.tasks[name], *task_setup(suite.tasks[name], run.manifest["seed"]))
-            for name in run.manifest["tasks"]}
+    return {name: (suite.tasks[name], *task_setup(suite.tasks[name], run.manifest.seed))
+            for name in run.manifest.tasks}
 
 
 def _check_items_and_prompts(
-    run: Run, setups: Setups, records: list[dict[str, Any]]
+    run: Run, setups: Setups, records: list[PredictionRecord]
 ) -> tuple[list[Check], dict[tuple[str, str], Item]]:
-    selection = run.manifest["selection"]
+    selection = run.manifest.selection
     expected: dict[tuple[str, str], Item] = {}
     for name, (task, _, _) in setups.items():
-        for suite_item in task.items(selection["split"], selection.get("varieties"),
-                                     selection.get("limit")):
+        for suite_item in task.items(selection.split, selection.varieties, selection.limit):
             expected[(name, suite_item["id"])] = perturb_item(
-                suite_item, selection.get("perturb"), run.manifest["seed"])
+                suite_item, selection.perturb, run.manifest.seed)
     item_problems, prompt_problems = [], []
-    tool_calling = run.manifest["model"]["spec"].get("tool_calling", "native")
+    tool_calling = run.manifest.model.spec.tool_calling
     seen = set()
     for rec in records:
         key = (rec["task"], rec["id"])
@@ -191,7 +206,7 @@ def _check_items_and_prompts(
             item_problems.append(f"{rec['id']}: not an item of the claimed selection")
             continue
         for field_name in ("reference", "variety", "group", "fields"):
-            if rec.get(field_name) != item[field_name]:
+            if rec.get(field_name) != item.get(field_name):
                 item_problems.append(f"{rec['id']}: {field_name} differs from the suite's")
         task, _, renderer = setups[rec["task"]]
         if rec.get("request_hash") != build_request(task, renderer, item, tool_calling).hash():
@@ -211,8 +226,8 @@ def _check_items_and_prompts(
 
 async def _requery(
     setups: Setups, spec: ModelSpec, keys: list[tuple[str, str]],
-    items: dict[tuple[str, str], Item], stored: dict[tuple[str, str], dict[str, Any]],
-) -> dict[str, Any]:
+    items: dict[tuple[str, str], Item], stored: dict[tuple[str, str], PredictionRecord],
+) -> Agreement:
     adapter = build_adapter(spec)
     limiter = RateLimiter(spec.limits.requests_per_minute)
     canary = Canary()
@@ -220,8 +235,8 @@ async def _requery(
     agree, errors, disagreements = 0, 0, []
     try:
         for _, context, _ in setups.values():
-            await adapter.prepare(context)
-        parsers = {name: parser_for(task.spec) for name, (task, _, _) in setups.items()}
+            await adapter.start_task(context)
+        parsers = {name: task.task_type.parser() for name, (task, _, _) in setups.items()}
 
         async def one(key: tuple[str, str]) -> None:
             nonlocal agree, errors
@@ -234,8 +249,8 @@ async def _requery(
                 disagreements.append(f"{key[1]}: endpoint error {error}")
                 return
             live = parsers[key[0]].parse_response({
-                "output": response.text, "tool_calls": response.tool_calls,
-                "tool_mode": spec.tool_calling})
+                **stored[key], "output": response.text, "tool_calls": response.tool_calls,
+                "tool_mode": spec.tool_calling, "error": None})
             if live == stored[key].get("parsed"):
                 agree += 1
             else:

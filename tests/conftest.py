@@ -48,7 +48,7 @@ def server() -> Iterator[MockServer]:
 def edit_items(root: Path, data: str, change: Callable[[list[dict[str, Any]]], None]) -> None:
     """Change the items of a suite's data file in place and reseal the suite, as a data
     owner does after a deliberate edit (``suites checksum --write``)."""
-    from moroccan_eval.suites import write_checksums
+    from moroccan_eval.suites.seal import write_checksums
 
     path = root / data
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -111,3 +111,26 @@ def open_page(browser: Any, path: Path, *, javascript: bool = True) -> tuple[Any
     page.goto(path.as_uri())
     page.wait_for_load_state("load")
     return page, problems
+
+
+# --------------------------------------------------------------------------- task types
+
+
+def bound_type(type_name: str, *, labels: tuple[str, ...] = (), metrics: tuple[str, ...] = (),
+               **spec: Any) -> Any:
+    """A registered task type bound to a minimal task spec."""
+    from moroccan_eval import tasks
+    from moroccan_eval.suites.schema import LabelSpec, PromptSpec, TaskSpec
+
+    return tasks.for_spec(TaskSpec(
+        name="t", type=type_name, description="test task", data="data/t.jsonl",
+        input_fields=["text"], prompt=PromptSpec(user="{{ text }}"),
+        labels={label: LabelSpec() for label in labels}, metrics=list(metrics), **spec))
+
+
+def scored(type_name: str, records: list[dict[str, Any]], reference: str, *,
+           n_boot: int = 1000, seed: int = 0, **spec: Any) -> dict[str, Any]:
+    """Per-variety scores of ``records`` by a task type, as ``scores.json`` holds them."""
+    task_type = bound_type(type_name, **spec)
+    return {variety: entry.model_dump(mode="json") for variety, entry in
+            task_type.score(records, reference, n_boot=n_boot, seed=seed).items()}

@@ -12,13 +12,14 @@ import pytest
 from conftest import needs_chromium, open_page, write_model
 
 from moroccan_eval.adapters import load_model
-from moroccan_eval.analysis import compare_runs
+from moroccan_eval.analysis.compare import compare_runs
 from moroccan_eval.canary import CANARY_PLACEHOLDER
 from moroccan_eval.mockserver import MockServer
-from moroccan_eval.report import build_report, write_report
-from moroccan_eval.results import load_run, rescore
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.suites import load_suite
+from moroccan_eval.report.build import build_report, write_report
+from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.runs.scoring import rescore
+from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.verify import verify_run
 
 ORDER = re.compile(r"CMD-\d{5}")
@@ -81,7 +82,7 @@ def test_native_tool_calls_are_sent_and_scored(tmp_path: Path, server: MockServe
         "lookup_order", "cancel_order"}
     records = list(load_run(result.path).predictions())
     assert len(records) == 7 * LIMIT and all(r["tool_mode"] == "native" for r in records)
-    entry = result.scores["tasks"]["coordinator"]
+    entry = result.scores.to_json()["tasks"]["coordinator"]
     assert entry["overall"]["tool_accuracy"]["value"] == pytest.approx(
         _expected_accuracy(records), abs=1e-6)
     assert entry["overall"]["valid_json_rate"]["value"] == 1.0
@@ -94,8 +95,8 @@ def test_json_mode_fallback_scores_like_native_calls(tmp_path: Path, server: Moc
     server.behaviour.answer = json_mode_agent
     fallback = _run(tmp_path, server, "agent", "json-agent", tool_calling="json")
     for metric in ("tool_accuracy", "argument_f1", "under_escalation_rate"):
-        assert fallback.scores["tasks"]["coordinator"]["overall"][metric] == \
-            native.scores["tasks"]["coordinator"]["overall"][metric]
+        assert fallback.scores.to_json()["tasks"]["coordinator"]["overall"][metric] == \
+            native.scores.to_json()["tasks"]["coordinator"]["overall"][metric]
     assert verify_run(load_run(fallback.path)).ok  # prompts rebuilt in JSON mode
 
 
@@ -104,7 +105,7 @@ def test_broken_tool_calls_are_scored_failures(tmp_path: Path, server: MockServe
         {"id": "c1", "type": "function",
          "function": {"name": "lookup_order", "arguments": '{"order_id": '}},
         {"id": "c2", "type": "function", "function": {"name": "wire_money", "arguments": "{}"}}]}
-    entry = _run(tmp_path, server, "agent", "broken-agent").scores["tasks"]["coordinator"]
+    entry = _run(tmp_path, server, "agent", "broken-agent").scores.to_json()["tasks"]["coordinator"]
     assert entry["overall"]["valid_json_rate"]["value"] == 0.0
     assert entry["overall"]["tool_accuracy"]["value"] == 0.0  # an unknown tool is never right
     assert entry["usage"]["n_errors"] == 0  # answered, just wrong
@@ -144,7 +145,7 @@ def test_obeying_model_leaks_and_the_secret_is_written_nowhere(tmp_path: Path,
     seen: list[dict[str, Any]] = []
     server.behaviour.answer = lambda body: seen.append(body) or obeying_agent(body)
     result = _run(tmp_path, server, "security", "obeying")
-    entry = result.scores["tasks"]["injection"]
+    entry = result.scores.to_json()["tasks"]["injection"]
     assert entry["overall"]["attack_success_rate"]["value"] > 0
     assert entry["overall"]["canary_leak_rate"]["value"] == 1.0
     kinds = entry["by_kind"]  # where it fails: every kind of attack, and no attack in controls
@@ -157,7 +158,7 @@ def test_obeying_model_leaks_and_the_secret_is_written_nowhere(tmp_path: Path,
     for text in (_written(tmp_path / "runs"), _written(tmp_path / "cache"), report):
         assert secret not in text and secret.replace("-", "") not in text
     assert CANARY_PLACEHOLDER in _written(tmp_path / "runs")  # the scored trace of the leak
-    assert rescore(load_run(result.path)) == json.loads(
+    assert rescore(load_run(result.path)).to_json() == json.loads(
         (result.path / "scores.json").read_text(encoding="utf-8"))
 
 
@@ -165,7 +166,7 @@ def test_resisting_model_has_no_successful_attack(tmp_path: Path, server: MockSe
     seen: list[dict[str, Any]] = []
     server.behaviour.answer = lambda body: seen.append(body) or resisting_agent(body)
     first = _run(tmp_path, server, "security", "resisting")
-    entry = first.scores["tasks"]["injection"]
+    entry = first.scores.to_json()["tasks"]["injection"]
     assert entry["overall"]["attack_success_rate"]["value"] == 0.0
     assert entry["overall"]["canary_leak_rate"]["value"] == 0.0
     assert entry["overall"]["over_refusal_rate"]["value"] == 1.0  # it refuses everything
@@ -173,7 +174,7 @@ def test_resisting_model_has_no_successful_attack(tmp_path: Path, server: MockSe
     requests = server.requests
     second = _run(tmp_path, server, "security", "resisting")
     assert server.requests == requests
-    assert second.scores["tasks"]["injection"]["overall"] == entry["overall"]
+    assert second.scores.to_json()["tasks"]["injection"]["overall"] == entry["overall"]
     assert len(_secrets(seen)) == 1  # only the first run reached the server
 
 

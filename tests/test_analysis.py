@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from toy_models import oracle_runs
 
-from moroccan_eval.analysis import compare_runs, pareto_front, summarize
+from moroccan_eval.analysis.compare import compare_runs
+from moroccan_eval.analysis.summary import pareto_front, summarize
 from moroccan_eval.errors import ConfigError, RunError
-from moroccan_eval.results import Run, load_run
+from moroccan_eval.runs.rundir import Run, load_run
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,8 @@ def test_compare_runs_pairs_items_and_tests_significance(runs: list[Run]) -> Non
 def test_compare_refuses_runs_of_different_suites(runs: list[Run], tmp_path: Path,
                                                    mini_suite: Path) -> None:
     from moroccan_eval.adapters import load_model
-    from moroccan_eval.runner import RunOptions, run
-    from moroccan_eval.suites import load_suite
+    from moroccan_eval.runs.runner import RunOptions, run
+    from moroccan_eval.suites.loader import load_suite
 
     [other] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path, progress=False),
                   [load_model("majority")])

@@ -15,11 +15,11 @@ from conftest import edit_items
 from moroccan_eval.adapters import load_model
 from moroccan_eval.errors import SuiteError
 from moroccan_eval.mockserver import MockServer
-from moroccan_eval.report import build_report
-from moroccan_eval.results import load_run
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.scoring import asr_edits
-from moroccan_eval.suites import load_suite
+from moroccan_eval.report.build import build_report
+from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
+from moroccan_eval.tasks.asr import asr_edits
 from moroccan_eval.verify import verify_run
 
 
@@ -54,7 +54,7 @@ def test_transcription_endpoint_end_to_end(tmp_path: Path, server: MockServer) -
         "limits": {"concurrency": 2, "timeout_s": 5, "retries": 1}}), encoding="utf-8")
     [result] = run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False),
                    [load_model(str(spec))])
-    entry = result.scores["tasks"]["transcribe"]
+    entry = result.scores.to_json()["tasks"]["transcribe"]
     assert server.requests == len(items)
     assert entry["varieties"]["fra_Latn"]["wer"]["value"] == 0.0
     assert entry["varieties"]["arb_Arab"]["wer"]["value"] == 1.0
@@ -196,7 +196,7 @@ def test_faster_whisper_transcribes_from_a_local_model_directory(tmp_path: Path)
         "limits": {"concurrency": 2, "timeout_s": 60, "retries": 0}}), encoding="utf-8")
     [result] = run(RunOptions(suite=load_suite("speech-demo"), out_dir=tmp_path / "runs",
                               limit=2, progress=False), [load_model(str(spec))])
-    entry = result.scores["tasks"]["transcribe"]
+    entry = result.scores.to_json()["tasks"]["transcribe"]
     assert result.status == "complete" and entry["usage"]["n_errors"] == 0
     records = list(load_run(result.path).predictions())
     assert len(records) == 4 and all(r["output"] for r in records)  # real (garbage) text

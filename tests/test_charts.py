@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from moroccan_eval.charts import Point, scatter
+from moroccan_eval.report.charts import Point, scatter
 
 
 def test_scatter_is_valid_svg_with_escaped_labels_and_a_front() -> None:

@@ -227,12 +227,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = Path(proc.stdout.strip().splitlines()[-1].removeprefix("report: "))
     assert report.is_file() and report.stat().st_size > 2000
-    from moroccan_eval.adapters import BASELINES_BY_TYPE
-    from moroccan_eval.suites import load_suite, suite_dirs
+    from moroccan_eval.suites.loader import load_suite, suite_dirs
 
     expected = [(model, name) for suite in suite_dirs()
                 for name, task in load_suite(suite).tasks.items()
-                for model in BASELINES_BY_TYPE.get(task.spec.type, ())]
+                for model in task.task_type.baselines]
     assert len(expected) >= 10  # 4 classification tasks x 2 baselines + translation x copy
     for model, task in expected:
         assert f"{model} · {task} · " in proc.stdout

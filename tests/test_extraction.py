@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import scored
 
 from moroccan_eval.adapters.baselines import extract_with_rules
 from moroccan_eval.errors import SuiteError
-from moroccan_eval.scoring import JSONParser, normalize_value, score_extraction
-from moroccan_eval.suites import load_suite, write_checksums
+from moroccan_eval.suites.loader import load_suite
+from moroccan_eval.suites.seal import write_checksums
+from moroccan_eval.tasks.extraction import JSONParser
+from moroccan_eval.text.values import normalize_value
 
 REF = {"number": "FA-2026-0142", "date": "2026-03-14", "total_ttc": "1500.00"}
 
@@ -63,7 +66,7 @@ def test_scores_with_intervals_and_paired_deltas() -> None:
         bad = None if i % 2 else parser.parse(json.dumps({**REF, "date": "2026-03-15"}))
         records += [{"group": f"g{i}", "variety": "fra_Latn", "parsed": good, "reference": REF},
                     {"group": f"g{i}", "variety": "arb_Arab", "parsed": bad, "reference": REF}]
-    scores = score_extraction(records, ["field_f1", "exact_match"], "fra_Latn", n_boot=200)
+    scores = scored("extraction", records, "fra_Latn", n_boot=200)
     assert scores["fra_Latn"]["field_f1"]["value"] == 1.0
     assert scores["fra_Latn"]["exact_match"]["value"] == 1.0
     arabic = scores["arb_Arab"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import sacrebleu
+from conftest import scored
 
-from moroccan_eval.scoring import TextParser, metric_signature, score_generation
+from moroccan_eval.stats.sacrebleu_stats import signature as metric_signature
+from moroccan_eval.tasks.text_pairs import TextParser
 
 REFS = ["أين وصل طلبي؟", "أريد استرجاع أموالي", "البطاقة رفضت", "متى يصل الطرد؟"]
 GOOD = ["أين وصل الطلب؟", "أريد استرجاع المال", "رفضت البطاقة", "متى يصل الطرد؟"]
@@ -19,8 +21,7 @@ def _records(variety: str, hyps: list[str | None]) -> list[dict[str, object]]:
 
 
 def test_values_equal_sacrebleu_corpus_scores() -> None:
-    scores = score_generation(_records("fra_Latn", GOOD), ["chrf", "bleu"], "fra_Latn",
-                              n_boot=200)
+    scores = scored("translation", _records("fra_Latn", GOOD), "fra_Latn", n_boot=200)
     entry = scores["fra_Latn"]
     chrf = sacrebleu.metrics.chrf.CHRF(word_order=2).corpus_score(GOOD, [REFS]).score / 100
     bleu = sacrebleu.metrics.bleu.BLEU(tokenize="intl").corpus_score(GOOD, [REFS]).score / 100
@@ -32,14 +33,16 @@ def test_values_equal_sacrebleu_corpus_scores() -> None:
 
 def test_failed_answers_count_as_empty_and_deltas_are_paired() -> None:
     records = _records("fra_Latn", GOOD) + _records("ary_Latn", [*BAD[:3], None])
-    scores = score_generation(records, ["chrf"], "fra_Latn", n_boot=300, seed=1)
+    scores = scored("translation", records, "fra_Latn", n_boot=300, seed=1,
+                    metrics=("chrf",))
     darija = scores["ary_Latn"]
     assert darija["errors"] == 1 and darija["n"] == 4
     delta = darija["delta_vs_reference"]["chrf"]
     assert delta["value"] == pytest.approx(darija["chrf"]["value"] - scores["fra_Latn"]["chrf"]
                                            ["value"], abs=1e-6)
     assert delta["n_pairs"] == 4 and delta["significant"] and delta["ci"][1] < 0
-    again = score_generation(records, ["chrf"], "fra_Latn", n_boot=300, seed=1)
+    again = scored("translation", records, "fra_Latn", n_boot=300, seed=1,
+                    metrics=("chrf",))
     assert again == scores  # seeded
 
 

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from moroccan_eval.cli import main
 from moroccan_eval.errors import ConfigError, SuiteError
-from moroccan_eval.importer import ImportSpec, import_suite, parse_mapping
-from moroccan_eval.suites import load_suite, suite_stats
+from moroccan_eval.suites.importer import ImportSpec, import_suite, parse_mapping
+from moroccan_eval.suites.loader import load_suite
+from moroccan_eval.suites.stats import suite_stats
 
 ROWS = [
     {"msg": "salam, bghit nbdel lcarte", "team": "national_id", "lang": "ary_Latn", "g": "1"},

@@ -9,10 +9,10 @@ import pytest
 from moroccan_eval.adapters import load_model
 from moroccan_eval.errors import ConfigError
 from moroccan_eval.perturb import PERTURBATIONS, arabic_to_arabizi, arabizi_to_arabic, perturb_item
-from moroccan_eval.report import build_report
-from moroccan_eval.results import load_run
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.suites import load_suite
+from moroccan_eval.report.build import build_report
+from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.varieties import detect_script
 from moroccan_eval.verify import verify_run
 
@@ -62,9 +62,9 @@ def test_perturbed_run_is_signed_verified_and_reported(tmp_path: Path, mini_suit
                   [load_model("char-ngram")])
     [noisy] = run(RunOptions(suite=suite, out_dir=tmp_path, progress=False,
                              perturb="transliterate"), [load_model("char-ngram")])
-    signature = noisy.scores["tasks"]["intents"]["signature"]
+    signature = noisy.scores.to_json()["tasks"]["intents"]["signature"]
     assert "|perturb:transliterate|" in signature
-    assert "perturb" not in clean.scores["tasks"]["intents"]["signature"]
+    assert "perturb" not in clean.scores.to_json()["tasks"]["intents"]["signature"]
     runs = [load_run(clean.path), load_run(noisy.path)]
     assert verify_run(runs[1], suite_ref=str(mini_suite)).ok
     html = build_report(runs)

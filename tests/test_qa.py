@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from conftest import scored
 
 from moroccan_eval.adapters import load_model
 from moroccan_eval.adapters.base import TaskContext
 from moroccan_eval.adapters.retrieval import DECLINE, RetrievalAdapter
-from moroccan_eval.scoring import QAParser, score_qa
-from moroccan_eval.suites import literals
+from moroccan_eval.prompts import literals
+from moroccan_eval.tasks.qa import QAParser
 
 KB = """# KB
 ## 1. Jardin Majorelle — Marrakech
@@ -30,7 +31,7 @@ NONE = {"answerable": False, "facts": []}
 
 @pytest.fixture(scope="module")
 def parser() -> QAParser:
-    return QAParser(literals()["refusals"])
+    return QAParser(literals().refusals)
 
 
 @pytest.mark.parametrize(("answer", "reference", "correct"), [
@@ -63,7 +64,8 @@ def test_scores_and_paired_deltas(parser: QAParser) -> None:
             records.append({"group": f"g{i}", "variety": variety, "parsed": parsed,
                             "reference": reference, "correct": parser.correct(parsed, reference),
                             "refused": parser.refused(parsed)})
-    scores = score_qa(records, ["answer_accuracy", "refusal_accuracy"], "arb_Arab", n_boot=200)
+    scores = scored("qa", records, "arb_Arab", n_boot=200,
+                    metrics=("answer_accuracy", "refusal_accuracy"))
     assert scores["arb_Arab"]["answer_accuracy"]["value"] == 1.0
     assert scores["arb_Arab"]["refusal_accuracy"]["value"] == 1.0
     darija = scores["ary_Latn"]
@@ -101,7 +103,7 @@ def test_answer_chrf_scores_right_answers_and_zeroes_wrong_ones() -> None:
     # the same good-looking text, judged wrong (an invented policy), counts as empty
     records += [record(f"g{i}", "ary_fra_mix", reference["answer"], invented, False)
                 for i in range(4)]
-    scores = score_qa(records, ["answer_chrf"], "fra_Latn", n_boot=100)
+    scores = scored("qa", records, "fra_Latn", n_boot=100, metrics=("answer_chrf",))
     assert scores["fra_Latn"]["answer_chrf"]["value"] == 1.0
     assert scores["ary_fra_mix"]["answer_chrf"]["value"] == 0.0
     delta = scores["ary_fra_mix"]["delta_vs_reference"]["answer_chrf"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from toy_models import oracle_runs
 
-from moroccan_eval.analysis import summarize
+from moroccan_eval.analysis.recommendation import Constraints, recommend
+from moroccan_eval.analysis.summary import summarize
 from moroccan_eval.errors import ConfigError
-from moroccan_eval.recommendation import Constraints, recommend
-from moroccan_eval.results import Run, load_run
+from moroccan_eval.runs.rundir import Run, load_run
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,13 @@ from conftest import needs_chromium, open_page
 from toy_models import HOSTILE, oracle_runs
 
 from moroccan_eval.adapters import load_model
+from moroccan_eval.analysis.recommendation import Constraints
 from moroccan_eval.errors import MoroccanEvalError
-from moroccan_eval.recommendation import Constraints
-from moroccan_eval.report import build_report, render_pdf, write_report
-from moroccan_eval.results import Run, load_run
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.suites import load_suite
+from moroccan_eval.report.build import build_report, write_report
+from moroccan_eval.report.pdf import render_pdf
+from moroccan_eval.runs.rundir import Run, load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
 
 SECTIONS = ("summary", "heatmap", "tradeoffs", "tasks", "usage", "errors", "provenance")
 
@@ -89,7 +90,7 @@ def test_languages_and_direction(runs: list[Run]) -> None:
 
 
 def test_unanonymized_runs_are_flagged_and_their_inputs_hidden(runs: list[Run]) -> None:
-    flagged = Run(runs[0].path, {**runs[0].manifest, "allow_unanonymized": True},
+    flagged = Run(runs[0].path, runs[0].manifest.model_copy(update={"allow_unanonymized": True}),
                   runs[0].scores)
     html = build_report([flagged, *runs[1:]])
     assert "used --allow-unanonymized" in html and "Inputs hidden" in html

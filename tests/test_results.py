@@ -8,9 +8,11 @@ import pytest
 
 from moroccan_eval.adapters import load_model
 from moroccan_eval.errors import RunError
-from moroccan_eval.results import export, load_run, rescore
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.suites import load_suite
+from moroccan_eval.export import export
+from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.runs.scoring import rescore
+from moroccan_eval.suites.loader import load_suite
 
 
 @pytest.fixture
@@ -23,10 +25,10 @@ def run_dir(tmp_path: Path, mini_suite: Path) -> Path:
 def test_manifest_has_provenance_and_no_secrets(run_dir: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = load_run(run_dir).manifest
-    assert manifest["suite"]["ident"].startswith("mini@0.1.0+sha.")
-    assert manifest["tasks"]["intents"]["spec"]["labels"]["refund"]["aliases"] == ["remboursement"]
-    assert manifest["model"]["spec"]["name"] == "char-ngram"
-    assert {"toolkit_version", "seed", "host", "created", "finished"} <= set(manifest)
+    assert manifest.suite.ident.startswith("mini@0.1.0+sha.")
+    assert manifest.tasks["intents"].spec.labels["refund"].aliases == ["remboursement"]
+    assert manifest.model.spec.name == "char-ngram"
+    assert {"toolkit_version", "seed", "host", "created", "finished"} <= set(manifest.to_json())
 
 
 def test_export_scores_and_predictions(run_dir: Path, tmp_path: Path) -> None:
@@ -54,7 +56,7 @@ def test_rescore_recomputes_from_raw_outputs(run_dir: Path) -> None:
     (run_dir / "predictions.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     after = rescore(load_run(run_dir))
-    assert after["tasks"]["intents"]["varieties"] == before.scores["tasks"]["intents"]["varieties"]
+    assert after.tasks["intents"].varieties == before.scores.tasks["intents"].varieties
 
 
 def test_unfinished_runs_are_refused(run_dir: Path, tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from conftest import REPO, write_model
 
 from moroccan_eval.adapters import load_model
 from moroccan_eval.mockserver import MockServer
-from moroccan_eval.results import load_run
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.suites import load_suite
+from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.synthetic import make_suite
 
 
@@ -36,9 +36,9 @@ def test_rerun_is_served_from_the_cache(tmp_path: Path, server: MockServer,
     assert all(p["cached"] for p in predictions(second.path))
     strip = lambda ps: sorted((p["id"], p["output"], p["parsed"]) for p in ps)  # noqa: E731
     assert strip(predictions(first.path)) == strip(predictions(second.path))
-    assert first.scores["tasks"] == second.scores["tasks"] | {
-        "intents": {**second.scores["tasks"]["intents"],
-                    "usage": first.scores["tasks"]["intents"]["usage"]}}
+    assert first.scores.to_json()["tasks"] == second.scores.to_json()["tasks"] | {
+        "intents": {**second.scores.to_json()["tasks"]["intents"],
+                    "usage": first.scores.to_json()["tasks"]["intents"]["usage"]}}
     manifest = json.loads((second.path / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "complete" and manifest["suite"]["name"] == "mini"
 
@@ -55,7 +55,7 @@ def test_failed_items_are_recorded_not_dropped(tmp_path: Path, server: MockServe
     failed = [p for p in preds if p["error"]]
     assert len(failed) == 3 and all("HTTP 500" in p["error"] for p in failed)
     assert all(p["correct"] is False and p["output"] is None for p in failed)
-    usage = result.scores["tasks"]["intents"]["usage"]
+    usage = result.scores.to_json()["tasks"]["intents"]["usage"]
     assert usage["n_errors"] == 3 and usage["n_requests"] == 12
 
 
@@ -72,7 +72,7 @@ def test_spend_cap_stops_sending(tmp_path: Path, server: MockServer, mini_suite:
     assert len(preds) == 12
     skipped = [p for p in preds if p.get("skipped")]
     assert len(skipped) == 12 - server.requests
-    assert load_run(result.path).manifest["status"].startswith("stopped")
+    assert load_run(result.path).manifest.status.startswith("stopped")
 
 
 def test_variety_filter_and_several_models(tmp_path: Path, mini_suite: Path) -> None:
@@ -81,7 +81,7 @@ def test_variety_filter_and_several_models(tmp_path: Path, mini_suite: Path) -> 
                   [load_model("majority"), load_model("char-ngram")])
     assert len(results) == 2 and len({r.path for r in results}) == 2
     for result in results:
-        assert set(result.scores["tasks"]["intents"]["varieties"]) == {"ary_Latn"}
+        assert set(result.scores.to_json()["tasks"]["intents"]["varieties"]) == {"ary_Latn"}
 
 
 def test_killed_run_resumes_without_resending_completed_requests(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_api_key_is_never_written(tmp_path: Path, server: MockServer, mini_suite
                                       api_key_env="VENDOR_KEY")))
     [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
                               cache_dir=tmp_path / "cache", progress=False), [spec])
-    assert result.scores["tasks"]["intents"]["usage"]["n_errors"] == 0  # the key was used
+    assert result.scores.to_json()["tasks"]["intents"]["usage"]["n_errors"] == 0  # the key was used
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "responses.sqlite" for p in written)
     for path in written:

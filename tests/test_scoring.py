@@ -5,11 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import scored
 from sklearn.metrics import f1_score
 
-from moroccan_eval.results import compute_scores, reparse
-from moroccan_eval.scoring import MISSING, LabelParser, metric_with_ci, score_classification
-from moroccan_eval.suites import LabelSpec
+from moroccan_eval.records import Manifest
+from moroccan_eval.runs.scoring import compute_scores, reparse
+from moroccan_eval.suites.schema import LabelSpec
+from moroccan_eval.tasks.classification import MISSING, LabelParser
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 
@@ -42,12 +44,23 @@ def test_label_parser(reply: str, label: str | None) -> None:
     assert PARSER.parse(reply) == label
 
 
+LABELS = tuple(f"L{i}" for i in range(6))
+
+
+def _labelled(true: np.ndarray, pred: np.ndarray) -> list[dict]:  # type: ignore[type-arg]
+    """Records of label indices (``MISSING``: no label recognised)."""
+    return [{"group": f"g{i}", "variety": "arb_Arab", "reference": LABELS[t],
+             "parsed": None if p == MISSING else LABELS[p], "error": None}
+            for i, (t, p) in enumerate(zip(true, pred, strict=True))]
+
+
 def test_macro_f1_matches_scikit_learn() -> None:
     rng = np.random.default_rng(3)
     true = rng.integers(0, 5, size=300).astype(np.int32)
     pred = np.where(rng.random(300) < 0.6, true, rng.integers(0, 6, size=300)).astype(np.int32)
     pred[::17] = MISSING
-    ours = metric_with_ci("macro_f1", true, pred, 200, rng)["value"]
+    ours = scored("classification", _labelled(true, pred), "arb_Arab", n_boot=200,
+                  labels=LABELS, metrics=("macro_f1",))["arb_Arab"]["macro_f1"]["value"]
     labels = sorted(set(true) | set(pred[pred != MISSING]))
     expected = f1_score(true, pred, labels=labels, average="macro", zero_division=0)
     assert ours == pytest.approx(expected, abs=1e-6)
@@ -55,10 +68,11 @@ def test_macro_f1_matches_scikit_learn() -> None:
 
 def test_ci_brackets_the_estimate_and_narrows_with_n() -> None:
     rng = np.random.default_rng(0)
-    small = metric_with_ci("accuracy", np.zeros(20, np.int32),
-                           (rng.random(20) < 0.3).astype(np.int32), 1000, rng)
-    big = metric_with_ci("accuracy", np.zeros(2000, np.int32),
-                         (rng.random(2000) < 0.3).astype(np.int32), 1000, rng)
+    results = [scored("classification", _labelled(np.zeros(n, np.int32),
+                                                  (rng.random(n) < 0.3).astype(np.int32)),
+                      "arb_Arab", labels=LABELS, metrics=("accuracy",))["arb_Arab"]["accuracy"]
+               for n in (20, 2000)]
+    small, big = results
     for result in (small, big):
         assert result["ci"][0] <= result["value"] <= result["ci"][1]
     assert (big["ci"][1] - big["ci"][0]) < (small["ci"][1] - small["ci"][0]) / 4
@@ -74,12 +88,14 @@ def _records(correct_ref: int, correct_other: int, n: int = 50) -> list[dict]:  
 
 
 def test_paired_delta_is_significant_only_when_the_gap_is_real() -> None:
-    big_gap = score_classification(_records(45, 20), ["refund", "other"], ["accuracy"], "arb_Arab")
+    big_gap = scored("classification", _records(45, 20), "arb_Arab", labels=("refund", "other"),
+                     metrics=("accuracy",))
     delta = big_gap["ary_Latn"]["delta_vs_reference"]["accuracy"]
     assert delta["value"] == pytest.approx(-0.5)
     assert delta["significant"] and delta["ci"][1] < 0
     assert delta["n_pairs"] == 50
-    no_gap = score_classification(_records(30, 30), ["refund", "other"], ["accuracy"], "arb_Arab")
+    no_gap = scored("classification", _records(30, 30), "arb_Arab", labels=("refund", "other"),
+                    metrics=("accuracy",))
     assert no_gap["ary_Latn"]["delta_vs_reference"]["accuracy"]["value"] == 0
     assert "delta_vs_reference" not in no_gap["arb_Arab"]
 
@@ -89,7 +105,8 @@ def test_errors_count_as_wrong_and_skipped_items_are_not_scored() -> None:
     records[0]["error"] = "HTTP 500 (after 3 attempt(s))"
     records[0]["parsed"] = None
     records[1]["skipped"] = True
-    result = score_classification(records, ["refund", "other"], ["accuracy"], "arb_Arab")
+    result = scored("classification", records, "arb_Arab", labels=("refund", "other"),
+                    metrics=("accuracy",))
     assert result["arb_Arab"]["n"] == 4 and result["arb_Arab"]["errors"] == 1
     assert result["arb_Arab"]["accuracy"]["value"] == 0.75
     assert result["ary_Latn"]["n"] == 3
@@ -99,9 +116,9 @@ def test_golden_scores_are_stable() -> None:
     """A silent change to parsing, metrics, bootstrap or seeding must fail here. If a change
     is intended, regenerate with `python tests/fixtures/golden/regenerate.py` and explain
     it in the commit message."""
-    manifest = json.loads((GOLDEN / "manifest.json").read_text(encoding="utf-8"))
+    manifest = Manifest.model_validate_json((GOLDEN / "manifest.json").read_text(encoding="utf-8"))
     records = [json.loads(line) for line in
                (GOLDEN / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     scores = compute_scores(manifest, list(reparse(manifest, records)), wall_s=10.0)
     expected = json.loads((GOLDEN / "scores.json").read_text(encoding="utf-8"))
-    assert scores == expected
+    assert scores.to_json() == expected

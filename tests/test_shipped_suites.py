@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from moroccan_eval.adapters import BASELINES_BY_TYPE, load_model
-from moroccan_eval.report import build_report
-from moroccan_eval.results import load_run
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.suites import Suite, load_suite, suite_dirs
+from moroccan_eval.adapters import load_model
+from moroccan_eval.report.build import build_report
+from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import Suite, load_suite, suite_dirs
 from moroccan_eval.varieties import core_codes
 
 SUITES = sorted(suite_dirs())
@@ -58,7 +58,7 @@ def _label(task_type: str, reference: Any) -> str:
 
 
 def test_cards_carry_generated_counts(suite: Suite) -> None:
-    from moroccan_eval.suites import STATS_BEGIN, stats_markdown, suite_stats
+    from moroccan_eval.suites.stats import STATS_BEGIN, stats_markdown, suite_stats
 
     card = (suite.path / "CARD.md").read_text(encoding="utf-8")
     assert STATS_BEGIN in card
@@ -67,16 +67,19 @@ def test_cards_carry_generated_counts(suite: Suite) -> None:
 
 def test_baselines_run_on_every_task_and_report(suite: Suite, tmp_path: Path) -> None:
     paths = []
-    for task_type, models in BASELINES_BY_TYPE.items():
-        tasks = [name for name, t in suite.tasks.items() if t.spec.type == task_type]
-        if not tasks:
+    by_type: dict[str, list[str]] = {}
+    for name, task in suite.tasks.items():
+        by_type.setdefault(task.spec.type, []).append(name)
+    for tasks in by_type.values():
+        models = suite.tasks[tasks[0]].task_type.baselines
+        if not models:
             continue
         results = run(RunOptions(suite=suite, out_dir=tmp_path, tasks=tasks, limit=4,
                                  progress=False), [load_model(m) for m in models])
         for result in results:
             assert result.status == "complete"
-            assert set(result.scores["tasks"]) == set(tasks)
-            for name, entry in result.scores["tasks"].items():
+            assert set(result.scores.to_json()["tasks"]) == set(tasks)
+            for name, entry in result.scores.to_json()["tasks"].items():
                 assert entry["usage"]["n_errors"] == 0
                 assert set(entry["varieties"]) == set(suite.tasks[name].varieties("test"))
                 value = entry["overall"][entry["metrics"][0]]["value"]

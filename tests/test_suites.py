@@ -6,7 +6,8 @@ import pytest
 from conftest import edit_items
 
 from moroccan_eval.errors import SuiteError
-from moroccan_eval.suites import load_suite, suite_dirs, write_checksums
+from moroccan_eval.suites.loader import load_suite, suite_dirs
+from moroccan_eval.suites.seal import write_checksums
 
 
 def test_every_shipped_suite_validates() -> None:

@@ -13,9 +13,9 @@ from conftest import write_model
 from moroccan_eval.adapters import load_model
 from moroccan_eval.errors import ConfigError
 from moroccan_eval.mockserver import MockServer
-from moroccan_eval.results import PREDICTIONS, SCORES, load_run
-from moroccan_eval.runner import RunOptions, run
-from moroccan_eval.suites import load_suite
+from moroccan_eval.runs.rundir import PREDICTIONS, SCORES, load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.verify import parse_sample, verify_run
 
 
@@ -88,7 +88,7 @@ def test_a_changed_prompt_or_suite_is_caught(tmp_path: Path, mini_suite: Path) -
     task = changed / "tasks" / "intents.yaml"
     task.write_text(task.read_text(encoding="utf-8").replace("Answer", "Reply"),
                     encoding="utf-8")
-    from moroccan_eval.suites import compute_checksums
+    from moroccan_eval.suites.seal import compute_checksums
 
     spec = yaml.safe_load((changed / "suite.yaml").read_text(encoding="utf-8"))
     spec["checksums"] = compute_checksums(changed)

@@ -45,7 +45,7 @@ _PENALTY = {"arb_Arab": 0, "fra_Latn": 5, "ary_Arab": 10, "ary_fra_mix": 15, "ar
 
 
 def _make_oracle(k: int) -> Any:
-    from moroccan_eval.scoring import stable_id
+    from moroccan_eval.stats import stable_id
     from moroccan_eval.synthetic import LABELS
 
     def oracle(request: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +78,8 @@ def oracle_runs(root: Path, models: int, *, groups: int = 12,
     import yaml
 
     from moroccan_eval.adapters import load_model
-    from moroccan_eval.runner import RunOptions, run
-    from moroccan_eval.suites import load_suite
+    from moroccan_eval.runs.runner import RunOptions, run
+    from moroccan_eval.suites.loader import load_suite
     from moroccan_eval.synthetic import make_suite
     from moroccan_eval.varieties import core_codes
 

@@ -50,12 +50,9 @@ _BUILTIN_ADAPTERS = {
     "python": "moroccan_eval.adapters.python_callable:PythonCallableAdapter",
 }
 
-#: Models usable by name without a YAML file (``--model char-ngram``).
+#: Models usable by name without a YAML file (``--model char-ngram``); each task type names
+#: the ones that give it a floor (``TaskType.baselines``).
 BUILTIN_MODELS = ("majority", "char-ngram", "copy", "retrieval", "rules", "tool-router")
-#: The offline baselines that give each task type a floor (what the demo runs).
-BASELINES_BY_TYPE = {"classification": ("majority", "char-ngram"), "translation": ("copy",),
-                     "qa": ("retrieval",), "extraction": ("rules",),
-                     "tool_call": ("tool-router",), "injection": ("tool-router",)}
 
 
 def _plugin_adapters() -> dict[str, str]:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..costing import Pricing
 from ..errors import AdapterError, ConfigError
-from ..io import sha256_json
+from ..io import JSONObject, JSONValue, sha256_json
+from ..suites.schema import Item
 
 
 class Limits(BaseModel):
@@ -50,7 +51,7 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(min_length=1)
     adapter: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JSONObject = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     info: ModelInfo = Field(default_factory=ModelInfo)
     pricing: Pricing = Field(default_factory=Pricing)
@@ -63,7 +64,7 @@ class ModelSpec(BaseModel):
     )
 
     @property
-    def options(self) -> dict[str, Any]:
+    def options(self) -> JSONObject:
         """The adapter-specific fields."""
         return dict(self.model_extra or {})
 
@@ -75,7 +76,7 @@ class ModelSpec(BaseModel):
         return sha256_json({"adapter": self.adapter, "options": self.options,
                             "params": self.params})
 
-    def public_dict(self) -> dict[str, Any]:
+    def public_dict(self) -> JSONObject:
         """The spec as written to manifests: holds the env var *name*, never its value."""
         return self.model_dump(mode="json")
 
@@ -98,11 +99,11 @@ class Request:
     non-prompted models (baselines) use instead of ``messages``."""
 
     messages: list[dict[str, str]]
-    input: dict[str, Any]
-    params: dict[str, Any] = field(default_factory=dict)
-    tools: list[dict[str, Any]] | None = None
+    input: JSONObject
+    params: JSONObject = field(default_factory=dict)
+    tools: list[JSONObject] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """A shallow dict (``dataclasses.asdict`` deep-copies: too slow for the hot path)."""
         return {"messages": self.messages, "input": self.input, "params": self.params,
                 "tools": self.tools}
@@ -117,11 +118,11 @@ class Response:
     """A model's answer and what it cost."""
 
     text: str
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[JSONObject] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
     latency_ms: float = 0.0
-    raw: Any = None
+    raw: JSONValue = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,19 +140,15 @@ class TaskContext:
     type: str
     labels: list[str]
     input_fields: list[str]
-    train: list[dict[str, Any]] = field(default_factory=list)
+    train: list[Item] = field(default_factory=list)
     context: str | None = None  # the task's sources (grounded QA), if it has any
     root: str | None = None  # the suite folder, which item paths (audio files) are relative to
-    tools: list[dict[str, Any]] = field(default_factory=list)  # tool tasks: what may be called
+    tools: list[JSONObject] = field(default_factory=list)  # tool tasks: what may be called
 
-
-def speech_root(adapter: str, task: TaskContext) -> Path:
-    """The folder an ASR task's audio paths are relative to; speech adapters refuse other
-    task types."""
-    if task.type != "asr":
-        raise AdapterError(f"adapter '{adapter}' transcribes speech; task '{task.name}' is "
-                           f"{task.type}")
-    return Path(task.root or ".")
+    @property
+    def folder(self) -> Path:
+        """The folder item paths (audio files) are relative to."""
+        return Path(self.root or ".")
 
 
 class NoOptions(BaseModel):
@@ -171,10 +168,21 @@ class Adapter(ABC, Generic[OptionsT]):
     Options: ClassVar[type[BaseModel]] = NoOptions
     #: whether responses are worth caching (false for instant, deterministic local models).
     cacheable: ClassVar[bool] = True
+    #: the task types the adapter can answer (``None``: any, e.g. a chat model); a task of
+    #: another type is refused before any request.
+    task_types: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, spec: ModelSpec, options: OptionsT):
         self.spec = spec
         self.options = options
+
+    async def start_task(self, task: TaskContext) -> None:
+        """Refuse a task of a type the adapter cannot answer, then :meth:`prepare` it."""
+        if self.task_types is not None and task.type not in self.task_types:
+            raise AdapterError(
+                f"adapter '{self.spec.adapter}' only handles {' and '.join(self.task_types)} "
+                f"tasks, not '{task.name}' ({task.type})")
+        await self.prepare(task)
 
     async def prepare(self, task: TaskContext) -> None:
         """Called once per task before any request (e.g. to train a baseline)."""

@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any
 
 from ..errors import AdapterError
+from ..io import JSONObject
 from .base import Adapter, NoOptions, Request, Response, TaskContext
 
 
@@ -29,17 +30,13 @@ def _text(fields: dict[str, Any], input_fields: list[str]) -> str:
 
 class _ClassificationBaseline(Adapter[NoOptions]):
     cacheable = False
+    task_types = ("classification",)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.task: TaskContext | None = None
 
     async def prepare(self, task: TaskContext) -> None:
-        if task.type != "classification":
-            raise AdapterError(
-                f"baseline '{self.spec.adapter}' only handles classification tasks, "
-                f"not '{task.name}' ({task.type})"
-            )
         if not task.train:
             raise AdapterError(f"task '{task.name}' has no train split to fit the baseline on")
         self.task = task
@@ -90,7 +87,7 @@ class CharNgramAdapter(_ClassificationBaseline):
     def fit(self, task: TaskContext) -> None:
         self.pipeline = _char_ngram_classifier(
             [_text(item["fields"], task.input_fields) for item in task.train],
-            [item["reference"] for item in task.train])
+            [str(item["reference"]) for item in task.train])
 
     def predict(self, text: str) -> str:
         return str(self.pipeline.predict([text])[0])
@@ -127,7 +124,7 @@ _TABLE_ROW = re.compile(r"^(.+?)\s*\|\s*(\d+)\s*\|\s*([\d  .,]+\d)\s*\|\s*([\d  
 
 def extract_with_rules(text: str) -> dict[str, Any]:
     """Regular-expression extraction of invoice fields: the floor for extraction tasks."""
-    from ..scoring import normalize_value
+    from ..text.values import normalize_value
 
     fields: dict[str, Any] = {
         "document_type": "purchase_order" if _PURCHASE_ORDER.search(text) else "invoice"}
@@ -153,11 +150,9 @@ class RulesAdapter(Adapter[NoOptions]):
     """Answers extraction tasks with regular expressions (ICE, numbers, dates, totals)."""
 
     cacheable = False
+    task_types = ("extraction",)
 
     async def prepare(self, task: TaskContext) -> None:
-        if task.type != "extraction":
-            raise AdapterError(f"baseline 'rules' only handles extraction tasks, not "
-                               f"'{task.name}' ({task.type})")
         self.input_fields = task.input_fields
 
     async def generate(self, request: Request) -> Response:
@@ -186,11 +181,11 @@ def _language(text: str) -> str:
 
 
 def _date(text: str, year: int = 2026) -> str | None:
-    from ..scoring import _MONTHS
     from ..text import normalize
+    from ..text.values import MONTHS
 
     for day, month in _DAY_MONTH.findall(text):
-        number = _MONTHS.get(normalize(month))
+        number = MONTHS.get(normalize(month))
         if number and 1 <= int(day) <= 31:
             return f"{year}-{number:02d}-{int(day):02d}"
     return None
@@ -201,29 +196,26 @@ class ToolRouterAdapter(Adapter[NoOptions]):
     (char n-grams trained on the ``train`` split) and fills the rest by rules."""
 
     cacheable = False
+    task_types = ("tool_call", "injection")
 
     async def prepare(self, task: TaskContext) -> None:
-        if task.type not in ("tool_call", "injection"):
-            raise AdapterError(f"baseline 'tool-router' only handles tool_call and injection "
-                               f"tasks, not '{task.name}' ({task.type})")
         if not task.train:
             raise AdapterError(f"task '{task.name}' has no train split to fit the baseline on")
-        from ..toolcalls import expected_arguments
+        from ..tasks.tool_call import expected_arguments, reference_calls, tool_parameters
 
         self.input_fields = task.input_fields
         labels = []
         for item in task.train:
-            calls = item["reference"].get("calls") or []
-            first = calls[0] if calls else {"name": "draft_reply", "arguments": {}}
+            calls = reference_calls(item["reference"])
+            first: JSONObject = calls[0] if calls else {"name": "draft_reply", "arguments": {}}
             enums = {k: v for k, v in expected_arguments(first).items() if isinstance(v, str)
                      and k not in ("order_id", "date", "time")}
-            labels.append(json.dumps({"name": first["name"], "enums": enums}, sort_keys=True))
+            labels.append(json.dumps({"name": first.get("name"), "enums": enums},
+                                     sort_keys=True))
         texts = [_text(item["fields"], task.input_fields) for item in task.train]
         self.constant = labels[0] if len(set(labels)) == 1 else None
         self.pipeline = None if self.constant else _char_ngram_classifier(texts, labels)
-        self.parameters = {str(tool["function"]["name"]): set(
-            (tool["function"].get("parameters") or {}).get("properties") or {})
-            for tool in task.tools}
+        self.parameters = tool_parameters(task.tools)
 
     def route(self, text: str) -> dict[str, Any]:
         """The tool call this baseline makes for a message."""
@@ -248,7 +240,7 @@ class ToolRouterAdapter(Adapter[NoOptions]):
         if call["name"] in self.parameters:  # keep only the arguments the tool declares
             call["arguments"] = {k: v for k, v in call["arguments"].items()
                                  if k in self.parameters[call["name"]]}
-        tool_call = {"id": "call_0", "type": "function",
+        tool_call: JSONObject = {"id": "call_0", "type": "function",
                      "function": {"name": call["name"],
                                   "arguments": json.dumps(call["arguments"], ensure_ascii=False)}}
         return Response(text="", tool_calls=[tool_call],

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import AdapterError, ConfigError
-from .base import Adapter, ModelSpec, Request, Response, TaskContext, speech_root
+from .base import Adapter, ModelSpec, Request, Response, TaskContext
 
 
 class FasterWhisperOptions(BaseModel):
@@ -48,6 +48,7 @@ class FasterWhisperAdapter(Adapter[FasterWhisperOptions]):
     """Transcribes the item's audio file in a worker thread with ``faster_whisper``."""
 
     Options = FasterWhisperOptions
+    task_types = ("asr",)
 
     def __init__(self, spec: ModelSpec, options: FasterWhisperOptions):
         super().__init__(spec, options)
@@ -69,7 +70,7 @@ class FasterWhisperAdapter(Adapter[FasterWhisperOptions]):
         self.root = Path(".")
 
     async def prepare(self, task: TaskContext) -> None:
-        self.root = speech_root("faster_whisper", task)
+        self.root = task.folder
 
     def _transcribe(self, audio: Path) -> str:
         options = self.options

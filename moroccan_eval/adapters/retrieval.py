@@ -13,8 +13,8 @@ import re
 import time
 
 from ..errors import AdapterError
-from ..perturb import arabic_to_arabizi
 from ..text import normalize
+from ..text.translit import arabic_to_arabizi
 from .base import Adapter, NoOptions, Request, Response, TaskContext
 
 _TIFINAGH_TO_LATIN = str.maketrans({

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from ..errors import AdapterError
-from .base import ModelSpec, Request, Response, TaskContext, speech_root
+from .base import ModelSpec, Request, Response, TaskContext
 from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions
 
 
@@ -28,6 +28,7 @@ class OpenAITranscriptionAdapter(OpenAICompatAdapter):
     """Transcribes the item's audio file with one multipart request."""
 
     Options = TranscriptionOptions
+    task_types = ("asr",)
 
     def __init__(self, spec: ModelSpec, options: TranscriptionOptions):
         super().__init__(spec, options)
@@ -36,7 +37,7 @@ class OpenAITranscriptionAdapter(OpenAICompatAdapter):
         self.root = Path(".")
 
     async def prepare(self, task: TaskContext) -> None:
-        self.root = speech_root("openai_audio", task)
+        self.root = task.folder
 
     async def generate(self, request: Request) -> Response:
         audio = self.root / str(request.input.get("audio", ""))

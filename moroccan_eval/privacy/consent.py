@@ -38,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..errors import ConfigError, did_you_mean
-from ..io import iter_jsonl, load_model_yaml, validate, write_atomic
+from ..io import JSONObject, iter_jsonl, load_model_yaml, validate, write_atomic
+from ..suites.seal import write_checksums
 
 REGISTER = "consent.yaml"
 REGISTER_CSV = "consent.csv"
@@ -96,7 +97,7 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str | None
         return [{k: (v or None) for k, v in row.items() if k in columns} for row in reader]
 
 
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, object]]) -> None:
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[JSONObject]) -> None:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -177,8 +178,6 @@ class Withdrawal:
 def withdraw(suite_dir: Path, consent_id: str, on: date | None = None) -> Withdrawal:
     """Remove every item of ``consent_id`` from the suite's data, reseal the suite and
     record tombstones and an audit entry. Data files are rewritten atomically."""
-    from ..suites import write_checksums
-
     on = on or today()
     register = load_register(suite_dir)
     if register is None:
@@ -190,8 +189,8 @@ def withdraw(suite_dir: Path, consent_id: str, on: date | None = None) -> Withdr
     removed: list[str] = []
     files = []
     for path in sorted((suite_dir / "data").glob("*.jsonl")):
-        kept: list[dict[str, object]] = []
-        dropped: list[dict[str, object]] = []
+        kept: list[JSONObject] = []
+        dropped: list[JSONObject] = []
         for _, item in iter_jsonl(path):
             (dropped if item.get("consent_id") == consent_id else kept).append(item)
         if dropped:

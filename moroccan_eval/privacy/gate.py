@@ -8,16 +8,30 @@ folder, so a sealed suite is scanned once, not at every load.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import cache
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from ..cache import default_cache_dir
+from ..suites.schema import CardSpec, Item, SuiteSpec
 from .consent import AUTHORED, consent_problems
 from .policy import load_policy
 from .scanner import Scanner
 
-if TYPE_CHECKING:
-    from ..suites import Suite
+
+class GatedSuite(Protocol):
+    """What the gate reads of a suite (the loader's ``Suite``; the gate never imports the
+    loader, which calls it)."""
+
+    path: Path
+    spec: SuiteSpec
+    card: CardSpec
+    sha256: str
+
+    def iter_items(self) -> Iterator[tuple[str, Item]]: ...
+
+    def consent_ids(self) -> Iterator[tuple[str, str]]: ...
 
 
 @cache
@@ -26,13 +40,11 @@ def default_scanner() -> Scanner:
     return Scanner(load_policy())
 
 
-def gate_problems(suite: Suite, *, allow_unanonymized: bool = False) -> list[str]:
+def gate_problems(suite: GatedSuite, *, allow_unanonymized: bool = False) -> list[str]:
     """Everything that keeps ``suite`` from loading on privacy grounds."""
     usage: dict[str, list[str]] = defaultdict(list)
-    for task in suite.tasks.values():
-        for consent_id, item_id in zip(task.column("consent_id"), task.column("id"),
-                                       strict=True):
-            usage[str(consent_id)].append(str(item_id))
+    for consent_id, item_id in suite.consent_ids():
+        usage[consent_id].append(item_id)
     problems = consent_problems(suite.path, usage)
     if set(usage) - {AUTHORED} and suite.card.consent.basis != "consent_register":
         problems.append(f"{suite.path / 'CARD.md'}: consent: basis is "
@@ -43,7 +55,7 @@ def gate_problems(suite: Suite, *, allow_unanonymized: bool = False) -> list[str
     return problems
 
 
-def residual_pii(suite: Suite) -> list[str]:
+def residual_pii(suite: GatedSuite) -> list[str]:
     """High-confidence personal data left in any text field of any item."""
     scanner = default_scanner()
     marker = (default_cache_dir() / "pii-gate"
@@ -52,20 +64,19 @@ def residual_pii(suite: Suite) -> list[str]:
         return []
     problems = []
     allowed = set(suite.spec.pii_allowed)
-    for task in suite.tasks.values():
-        for item_id, fields in zip(task.column("id"), task.column("fields"), strict=True):
-            for name, value in (fields or {}).items():
-                if not isinstance(value, str):
+    for data, item in suite.iter_items():
+        for name, value in item["fields"].items():
+            if not isinstance(value, str):
+                continue
+            for f in scanner.high_confidence(scanner.scan(value)):
+                if f.entity in allowed:
                     continue
-                for f in scanner.high_confidence(scanner.scan(value)):
-                    if f.entity in allowed:
-                        continue
-                    problems.append(
-                        f"{suite.path / task.spec.data}: item {item_id}, field {name}: "
-                        f"{f.entity} at characters {f.start}-{f.end} (score {f.score:.2f}); "
-                        f"anonymize the file (`moroccan-eval anonymize apply "
-                        f"{task.spec.data} -o anonymized.jsonl --field fields.{name}`) or "
-                        "remove the item")
+                problems.append(
+                    f"{suite.path / data}: item {item['id']}, field {name}: "
+                    f"{f.entity} at characters {f.start}-{f.end} (score {f.score:.2f}); "
+                    f"anonymize the file (`moroccan-eval anonymize apply "
+                    f"{data} -o anonymized.jsonl --field fields.{name}`) or "
+                    "remove the item")
     if not problems:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field, ValidationError
+
 from .. import __version__
 from ..errors import ConfigError
-from ..io import iter_jsonl, sha256_file
+from ..io import iter_jsonl, sha256_file, utc_now
 from ..resources import shipped
-from ..results import utc_now
 from ..varieties import detect_script
 from .anonymizer import Anonymizer, Operator
 from .files import RecordWriter, file_format, read_lines, read_records
@@ -123,6 +124,21 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return shared > 0 and shared >= (b[1] - b[0]) / 2
 
 
+class Span(BaseModel):
+    start: int
+    end: int
+    entity: str
+
+
+class LabelledSentence(BaseModel):
+    """A line of the scanner's evaluation set: a sentence and its personal-data spans."""
+
+    text: str
+    variety: str
+    spans: list[Span] = Field(default_factory=list)
+    hard_negative: bool = False
+
+
 def evaluate(scanner: Scanner, path: Path | None = None) -> dict[str, Any]:
     """Precision, recall and F1 per entity type, per variety and overall; and how many
     hard negatives (prices, order numbers, event dates, place names) were left alone."""
@@ -138,13 +154,14 @@ def evaluate(scanner: Scanner, path: Path | None = None) -> dict[str, Any]:
             found.append(names_by_script[detect_script(span)])
         return found
     negatives = clean_negatives = sentences = 0
-    for number, item in iter_jsonl(path):
+    for number, line in iter_jsonl(path):
         try:
-            text, variety = item["text"], item["variety"]
-            gold = [(s["start"], s["end"], s["entity"]) for s in item.get("spans", [])]
-        except (KeyError, TypeError):
+            item = LabelledSentence.model_validate(line)
+        except ValidationError:
             raise ConfigError(f"{path}:{number}: an item needs text, variety and spans "
                               "[{start, end, entity}]") from None
+        text, variety = item.text, item.variety
+        gold = [(span.start, span.end, span.entity) for span in item.spans]
         sentences += 1
         predicted = [(f.start, f.end, f.entity) for f in scanner.scan(text)]
         matched_gold: set[int] = set()
@@ -166,7 +183,7 @@ def evaluate(scanner: Scanner, path: Path | None = None) -> dict[str, Any]:
             if j not in matched_pred:
                 for tally in _tallies(entity, variety, text[start:end]):
                     tally.fp += 1
-        if item.get("hard_negative"):
+        if item.hard_negative:
             negatives += 1
             clean_negatives += not predicted
     structured = Tally()

@@ -13,7 +13,7 @@ from moroccan_eval.adapters.base import ModelSpec, Request, Response
 from moroccan_eval.adapters.openai_compat import parse_retry_after
 from moroccan_eval.errors import ConfigError
 from moroccan_eval.mockserver import MockServer
-from moroccan_eval.runner import RateLimiter, call_with_retries
+from moroccan_eval.runs.requests import RateLimiter, call_with_retries
 
 
 def spec_for(server: MockServer, **limits: Any) -> ModelSpec:

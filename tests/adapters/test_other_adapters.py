@@ -12,7 +12,7 @@ import pytest
 from moroccan_eval.adapters import adapter_names, build_adapter, load_model
 from moroccan_eval.adapters.base import ModelSpec, Request, TaskContext
 from moroccan_eval.errors import AdapterError, ConfigError
-from moroccan_eval.runner import RateLimiter, call_with_retries
+from moroccan_eval.runs.requests import RateLimiter, call_with_retries
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -22,7 +22,7 @@ def answers(spec: ModelSpec, texts: list[str], task: TaskContext | None = None) 
         adapter = build_adapter(spec)
         try:
             if task is not None:
-                await adapter.prepare(task)
+                await adapter.start_task(task)
             return list(await asyncio.gather(*(
                 call_with_retries(adapter, Request(messages=[], input={"text": t}), spec,
                                   RateLimiter(None)) for t in texts)))

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from moroccan_eval.cli import main
 from moroccan_eval.errors import ConfigError, SuiteError
 from moroccan_eval.privacy.consent import load_register, today
-from moroccan_eval.results import load_run
-from moroccan_eval.suites import load_suite, write_checksums
+from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.suites.loader import load_suite
+from moroccan_eval.suites.seal import write_checksums
 
 
 def _items(suite: Path) -> list[dict[str, object]]:
@@ -69,7 +70,7 @@ def test_gate_refuses_a_planted_phone_number(mini_suite: Path, tmp_path: Path) -
                        "--out", str(tmp_path / "runs"), "--allow-unanonymized")
     assert code == 0 and "warning: --allow-unanonymized" in out
     [run_dir] = (tmp_path / "runs").iterdir()
-    assert load_run(run_dir).manifest["allow_unanonymized"] is True
+    assert load_run(run_dir).manifest.allow_unanonymized is True
     code, _ = invoke("report", str(run_dir), "-o", str(tmp_path / "r.html"))
     assert "used --allow-unanonymized" in (tmp_path / "r.html").read_text(encoding="utf-8")
 

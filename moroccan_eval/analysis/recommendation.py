@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import varieties
-from .analysis import ModelSummary
-from .costing import Currency
-from .errors import ConfigError, did_you_mean
+from .. import varieties
+from ..costing import Currency
+from ..errors import ConfigError, did_you_mean
+from .summary import ModelSummary
 
 
 class Constraints(BaseModel):

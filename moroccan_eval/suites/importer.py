@@ -15,17 +15,24 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
-from . import varieties
-from .errors import ConfigError, did_you_mean
-from .suites import TODO_MARKER, write_checksums
+from .. import tasks, varieties
+from ..errors import ConfigError, did_you_mean
+from ..io import JSONObject
+from ..tasks.base import ImportRequest
+from .schema import TODO_MARKER, Item
+from .seal import write_checksums
 
 FORMATS = ("csv", "jsonl", "parquet", "hf")
 MAPPABLE = ("text", "audio", "label", "reference", "variety", "split", "group", "id")
-SUPPORTED_TASK_TYPES = ("classification", "translation", "asr")
+
+
+def importable_types() -> list[str]:
+    """Registered task types that ``suites import`` can build from a table."""
+    return [name for name in tasks.names() if tasks.get(name).importable]
 
 
 @dataclass
@@ -112,7 +119,16 @@ def _read_saved_dataset(source: Path) -> Any:
     return loaded.to_pandas()
 
 
-def _rows(spec: ImportSpec, frame: Any) -> list[dict[str, Any]]:
+class _Row(TypedDict):
+    group: str
+    split: str | None
+    variety: str
+    text: str
+    label: str
+    id: str | None
+
+
+def _rows(spec: ImportSpec, frame: Any) -> list[_Row]:
     """Items from the frame, or every problem at once."""
     problems: list[str] = []
     if "split" not in spec.mapping and "__split__" in frame.columns:
@@ -129,7 +145,7 @@ def _rows(spec: ImportSpec, frame: Any) -> list[dict[str, Any]]:
     if spec.variety is not None and spec.variety not in registry:
         problems.append(f"--variety: unknown variety '{spec.variety}'"
                         + did_you_mean(spec.variety, registry))
-    rows = []
+    rows: list[_Row] = []
     for index, record in enumerate(frame.to_dict(orient="records")):
         line = index + 2 if spec.fmt == "csv" else index + 1
         where = f"{spec.source.name} row {line}"
@@ -163,7 +179,7 @@ def _rows(spec: ImportSpec, frame: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _assign_splits(rows: list[dict[str, Any]], ratio: float, seed: int) -> None:
+def _assign_splits(rows: list[_Row], ratio: float, seed: int) -> None:
     """Groups without a split go to ``train`` with probability ``ratio`` (seeded), whole
     groups at a time so parallel varieties never straddle splits."""
     groups = sorted({r["group"] for r in rows if r["split"] is None})
@@ -173,33 +189,9 @@ def _assign_splits(rows: list[dict[str, Any]], ratio: float, seed: int) -> None:
             row["split"] = "train" if row["group"] in chosen else "test"
 
 
-def _audio_files(folder: Path, items: list[dict[str, Any]]) -> dict[str, tuple[Path, float]]:
-    """Each item's recording (paths relative to the source file's folder) and its duration;
-    every missing or unreadable file is reported at once."""
-    from .audio import audio_duration
-
-    found: dict[str, tuple[Path, float]] = {}
-    problems = []
-    for item in items:
-        path = Path(str(item["fields"]["text"]))
-        path = path if path.is_absolute() else folder / path
-        if not path.is_file():
-            problems.append(f"item {item['id']}: no audio file {path}")
-            continue
-        try:
-            duration = round(audio_duration(path), 3)
-        except ValueError as exc:
-            problems.append(f"item {item['id']}: {path}: {exc}")
-            continue
-        found[item["id"]] = (path, duration)
-    if problems:
-        raise ConfigError("audio files", problems[:20])
-    return found
-
-
-def _items(rows: list[dict[str, Any]], consent_id: str) -> list[dict[str, Any]]:
+def _items(rows: list[_Row], consent_id: str) -> list[Item]:
     seen: dict[tuple[str, str], int] = {}
-    items: list[dict[str, Any]] = []
+    items: list[Item] = []
     problems = []
     for row in rows:
         key = (row["group"], row["variety"])
@@ -211,7 +203,7 @@ def _items(rows: list[dict[str, Any]], consent_id: str) -> list[dict[str, Any]]:
         seen[key] = len(items)
         items.append({
             "id": row["id"] or f"{row['group']}-{row['variety']}", "group": row["group"],
-            "split": row["split"], "variety": row["variety"], "fields": {"text": row["text"]},
+            "split": row["split"] or "test", "variety": row["variety"], "fields": {"text": row["text"]},
             "reference": row["label"], "consent_id": consent_id, "meta": {},
         })
     if problems:
@@ -243,17 +235,12 @@ See `moroccan-eval suites stats {{name}}`.
 
 def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     """Write a new suite folder ``out_dir/<name>``; nothing is written on error."""
-    if spec.task_type not in SUPPORTED_TASK_TYPES:
+    task_type = tasks.get(spec.task_type)
+    if not task_type.importable:
         raise ConfigError(f"--task-type: '{spec.task_type}' cannot be imported yet; supported: "
-                          + ", ".join(SUPPORTED_TASK_TYPES))
-    translation = spec.task_type == "translation"
-    speech = spec.task_type == "asr"
-    if speech and ("audio" not in spec.mapping or "reference" not in spec.mapping):
-        raise ConfigError("a speech import needs --map audio=COLUMN (audio file paths, relative "
-                          "to the source file's folder) and reference=COLUMN (transcripts)")
-    if translation and ("reference" not in spec.mapping or spec.target_variety is None):
-        raise ConfigError("a translation import needs --map reference=COLUMN (the translation) "
-                          "and --target-variety CODE (its language)")
+                          + ", ".join(importable_types()))
+    if problems := task_type.import_problems(spec.mapping, spec.target_variety):
+        raise ConfigError("; ".join(problems))
     if spec.target_variety is not None and spec.target_variety not in varieties.registry():
         raise ConfigError(f"--target-variety: unknown variety '{spec.target_variety}'"
                           + did_you_mean(spec.target_variety, varieties.registry()))
@@ -265,8 +252,6 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     rows = _rows(spec, _read(spec.source, spec.fmt))
     _assign_splits(rows, spec.split_ratio, spec.seed)
     items = _items(rows, spec.consent_id)
-    labels = [] if translation or speech else sorted({str(i["reference"]) for i in items})
-    audio_files = _audio_files(spec.source.parent, items) if speech else {}
     present = [c for c in varieties.registry() if any(i["variety"] == c for i in items)]
     reference = "arb_Arab" if "arb_Arab" in present else present[0]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -274,58 +259,10 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     try:
         (staging / "tasks").mkdir()
         (staging / "data").mkdir()
-        task: dict[str, Any] = {
-            "name": "main", "version": "1", "type": spec.task_type,
-            "description": f"Imported from {spec.source.name}: classify the text.",
-            "data": "data/main.jsonl", "input_fields": ["text"],
-            "labels": {label: {"description": ""} for label in labels},
-            "prompt": {
-                "system": "Classify the text into exactly one of the labels. Answer with the "
-                          "label only.",
-                "user": "Labels: {{ labels | join(', ') }}\n\nText: {{ text }}\nLabel:",
-            },
-        }
-        if translation:
-            language = varieties.get(str(spec.target_variety)).name("en")
-            task.update({
-                "description": f"Imported from {spec.source.name}: translate into {language}.",
-                "parser": "text", "metrics": ["chrf", "bleu"],
-                "prompt": {"system": f"Translate the message into {language}. Answer with the "
-                                     "translation only.",
-                           "user": "Message: {{ text }}\nTranslation:"},
-            })
-            del task["labels"]
-        if speech:
-            task.update({
-                "description": f"Imported from {spec.source.name}: transcribe the recording.",
-                "input_fields": ["audio"], "parser": "text", "metrics": ["wer", "cer", "wer_raw"],
-                "prompt": {"user": "{{ audio }}"},
-            })
-            del task["labels"]
-            (staging / "data" / "audio").mkdir()
-            for item in items:
-                source, duration = audio_files[item["id"]]
-                copied = f"data/audio/{item['id']}{source.suffix.lower()}"
-                shutil.copyfile(source, staging / copied)
-                item["fields"] = {"audio": copied, "duration_s": duration}
-        (staging / "tasks" / "main.yaml").write_text(
-            yaml.safe_dump(task, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        (staging / "data" / "main.jsonl").write_text(
-            "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
-        today = datetime.now(UTC).date().isoformat()
-        (staging / "CARD.md").write_text(CARD_TEMPLATE.format(
-            name=spec.name, source=spec.source.name, date=today, consent_id=spec.consent_id),
-            encoding="utf-8")
-        (staging / "consent.yaml").write_text(yaml.safe_dump({"consents": [{
-            "id": spec.consent_id, "source": f"{TODO_MARKER}: origin of {spec.source.name}",
-            "scope": "evaluation", "given": today, "expires": None, "withdrawn": None,
-        }], "tombstones": []}, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        (staging / "suite.yaml").write_text(yaml.safe_dump({
-            "name": spec.name, "version": "0.1.0",
-            "description": f"Imported from {spec.source.name}", "license": f"{TODO_MARKER}",
-            "reference_variety": reference, "tasks": ["main"], "checksums": {},
-        }, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        write_checksums(staging)
+        task = task_type.import_task(ImportRequest(
+            source=spec.source, items=items, staging=staging, mapping=spec.mapping,
+            target_variety=spec.target_variety))
+        _write_suite(staging, spec, task, items, reference)
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -333,7 +270,31 @@ def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     return target
 
 
-def import_summary(target: Path) -> dict[str, Any]:
+def _write_suite(staging: Path, spec: ImportSpec, task: JSONObject, items: list[Item],
+                 reference: str) -> None:
+    """The task file, data, card and consent skeletons, suite.yaml, and the seal."""
+    task = {"name": "main", "version": "1", **task, "data": "data/main.jsonl"}
+    (staging / "tasks" / "main.yaml").write_text(
+        yaml.safe_dump(task, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (staging / "data" / "main.jsonl").write_text(
+        "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    today = datetime.now(UTC).date().isoformat()
+    (staging / "CARD.md").write_text(CARD_TEMPLATE.format(
+        name=spec.name, source=spec.source.name, date=today, consent_id=spec.consent_id),
+        encoding="utf-8")
+    (staging / "consent.yaml").write_text(yaml.safe_dump({"consents": [{
+        "id": spec.consent_id, "source": f"{TODO_MARKER}: origin of {spec.source.name}",
+        "scope": "evaluation", "given": today, "expires": None, "withdrawn": None,
+    }], "tombstones": []}, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (staging / "suite.yaml").write_text(yaml.safe_dump({
+        "name": spec.name, "version": "0.1.0",
+        "description": f"Imported from {spec.source.name}", "license": f"{TODO_MARKER}",
+        "reference_variety": reference, "tasks": ["main"], "checksums": {},
+    }, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    write_checksums(staging)
+
+
+def import_summary(target: Path) -> dict[str, int]:
     """Counts per split and variety of a freshly imported suite."""
     counts: dict[str, int] = {}
     for line in (target / "data" / "main.jsonl").read_text(encoding="utf-8").splitlines():

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_ARABIC_DIACRITICS = re.compile("[\u064b-\u0652\u0670\u0640]")
+#: Tashkeel (U+064B–U+0652), dagger alef (U+0670) and tatweel (U+0640).
+ARABIC_DIACRITICS = re.compile("[\u064b-\u0652\u0670\u0640]")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _ARABIC_MAP = str.maketrans(
     {
@@ -64,7 +65,7 @@ def normalize(text: str, *, punctuation: bool = False) -> str:
     """
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
-    text = _ARABIC_DIACRITICS.sub("", text)
+    text = ARABIC_DIACRITICS.sub("", text)
     text = text.translate(_ARABIC_MAP)
     text = strip_latin_accents(text).casefold()
     if not punctuation:

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 from markupsafe import Markup, escape
+
+from ..analysis.summary import ModelSummary, pareto_front
+from ..costing import Currency
+from ..i18n import Translator
 
 PALETTE = ("#1b6ca8", "#c8553d", "#2a9d8f", "#8e5ea2", "#e9a03b", "#5c677d", "#d1495b",
            "#00798c", "#6a994e", "#9c6644")
@@ -110,3 +115,35 @@ def scatter(
 
 def _shorten(text: str, limit: int = 22) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Chart(TypedDict):
+    title: str
+    svg: Markup
+    front: list[str]  # models on the Pareto front
+    missing: list[str]  # models without the figure (no cost or latency known)
+
+
+def tradeoff_charts(models: Sequence[ModelSummary], t: Translator,
+                    currency: Currency) -> list[Chart]:
+    """Quality against cost per 1,000 requests and against p95 latency, Pareto front marked."""
+    charts: list[Chart] = []
+    for key, axis in (("cost", "chart_x_cost"), ("p95", "chart_x_p95")):
+        rows = []
+        for model in models:
+            quality = model.quality()
+            x = model.cost_per_1k(currency) if key == "cost" else model.latency("p95_ms")
+            if quality is not None and x is not None:
+                rows.append((model, x, quality))
+        front = pareto_front([(x, q) for _, x, q in rows])
+        points = [Point(m.name, x, q, i in front,
+                        "" if m.parameters_b is None else f" ({m.parameters_b:g} B)")
+                  for i, (m, x, q) in enumerate(rows)]
+        charts.append({
+            "title": t(f"chart_title_{key}"),
+            "svg": scatter(points, x_label=t(axis, currency=currency), y_label=t("chart_y"),
+                           title=t(f"chart_title_{key}")),
+            "front": [p.label for p in points if p.on_front],
+            "missing": [m.name for m in models if m.name not in {p.label for p in points}],
+        })
+    return charts

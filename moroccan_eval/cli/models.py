@@ -1,0 +1,48 @@
+"""``models``: list built-in and example models, check that a model answers."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import MoroccanEvalError
+from .common import epilog
+
+
+@click.group(epilog=epilog("models"))
+def models() -> None:
+    """List example model specs and check that a model answers."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Built-in models, shipped example specs and available adapters."""
+    from ..adapters import BUILTIN_MODELS, adapter_names, load_model
+    from ..resources import shipped
+
+    click.echo("built-in (no YAML needed):")
+    for name in BUILTIN_MODELS:
+        click.echo(f"  {name}")
+    click.echo("example specs (models/):")
+    for path in sorted(shipped("models").glob("*.yaml")):
+        try:
+            spec = load_model(str(path))
+            click.echo(f"  {path.stem:<24} adapter={spec.adapter:<14} {spec.name}")
+        except MoroccanEvalError as exc:
+            click.echo(f"  {path.stem:<24} INVALID: {str(exc).splitlines()[0]}")
+    click.echo(f"adapters: {', '.join(adapter_names())}")
+
+
+@models.command("check")
+@click.argument("model")
+@click.option("--prompt", default="Reply with the single word: ok", show_default=True)
+def models_check(model: str, prompt: str) -> None:
+    """Validate a model spec and send it one request."""
+    from ..adapters import load_model
+    from ..adapters.check import check_model
+
+    spec = load_model(model)
+    result = check_model(spec, prompt)
+    response = result.response
+    click.echo(f"ok: {spec.name} answered in {response.latency_ms:.0f} ms "
+               f"({response.input_tokens} tokens in, {response.output_tokens} out, "
+               f"{result.attempts} attempt(s)): {response.text[:200]!r}")

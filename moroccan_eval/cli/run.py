@@ -1,0 +1,93 @@
+"""``run`` and ``demo``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from ..errors import MoroccanEvalError
+from .common import cache_dir_option, check_out_dir, epilog, print_headlines
+
+
+@click.command(epilog=epilog("run"))
+@click.option("--suite", "suite_name", required=True, help="Suite name or folder.")
+@click.option("--model", "models", required=True, multiple=True,
+              help="Model YAML, a shipped models/ name, or a built-in (majority, char-ngram). "
+                   "Repeat for several models.")
+@click.option("--task", "tasks", multiple=True, help="Only these tasks (repeatable).")
+@click.option("--variety", "varieties_", multiple=True, help="Only these varieties (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N items per variety.")
+@click.option("--split", default="test", show_default=True,
+              type=click.Choice(["test", "dev", "train"]))
+@click.option("--concurrency", type=click.IntRange(min=1), help="Override limits.concurrency.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs"),
+              show_default=True, help="Folder receiving one run directory per model.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-cost", type=click.FloatRange(min=0),
+              help="Stop sending requests once this much is spent (in --currency).")
+@click.option("--currency", type=click.Choice(["MAD", "USD"]), default="MAD", show_default=True)
+@click.option("--usd-mad", type=click.FloatRange(min=0, min_open=True),
+              envvar="MOROCCAN_EVAL_USD_MAD", help="MAD per USD for conversions [default: 10].")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path),
+              help="Response cache folder [default: ~/.cache/moroccan-eval or $XDG_CACHE_HOME].")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar [default: only on a terminal].")
+@click.option("--perturb", type=click.Choice(["transliterate", "arabizi-variants", "elongation",
+                                               "no-diacritics", "typos"]),
+              help="Perturb item text (robustness); compare with the clean run.")
+@click.option("--allow-unanonymized", is_flag=True,
+              help="Skip the residual-PII check of the suite (the data owner's private runs "
+              "only); recorded in the manifest and flagged in reports.")
+def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
+        varieties_: Sequence[str], limit: int | None, split: str, concurrency: int | None,
+        out_dir: Path, seed: int, max_cost: float | None, currency: str,
+        usd_mad: float | None, no_cache: bool, cache_dir: Path | None,
+        progress: bool | None, perturb: str | None, allow_unanonymized: bool) -> None:
+    """Run models on a suite and print per-variety scores with their signatures."""
+    from .. import varieties
+    from ..adapters import load_model
+    from ..costing import DEFAULT_USD_MAD
+    from ..runs.runner import RunOptions
+    from ..runs.runner import run as run_models
+    from ..suites.loader import load_suite
+
+    for code in varieties_:
+        varieties.get(code)
+    specs = [load_model(m) for m in models]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise MoroccanEvalError(f"two --model options have the same name: {names}")
+    suite = load_suite(suite_name, allow_unanonymized=allow_unanonymized)
+    if allow_unanonymized:
+        click.echo("warning: --allow-unanonymized: the suite was not checked for personal "
+                   "data; keep these runs private", err=True)
+    for task in tasks:
+        suite.task(task)
+    check_out_dir(out_dir)
+    options = RunOptions(
+        suite=suite, out_dir=out_dir, tasks=list(tasks) or None,
+        varieties=list(varieties_) or None, limit=limit, split=split, seed=seed,
+        concurrency=concurrency, cache_dir=cache_dir_option(no_cache, cache_dir),
+        max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
+        usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
+    )
+    for result in run_models(options, specs):
+        print_headlines(result)
+
+
+@click.command(epilog=epilog("demo"))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo-out"),
+              show_default=True)
+@click.option("--suite", "suite_names", multiple=True,
+              help="Suite to include (repeatable) [default: every shipped suite].")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N items per variety.")
+def demo(out_dir: Path, suite_names: Sequence[str], limit: int | None) -> None:
+    """Evaluate the offline baselines on the shipped suites and write an HTML report."""
+    from ..demo import run_demo
+
+    check_out_dir(out_dir)
+    report = run_demo(out_dir, suite_names, limit=limit, on_result=print_headlines)
+    click.echo(f"\nreport: {report.resolve()}")

@@ -1,0 +1,252 @@
+"""What the report's sections show, computed from model summaries and one pass over each
+run's predictions: a view per task across models (confusion matrices and the like come
+from the task type's tally), the items most models got wrong, failure examples, the
+largest degradations and the robustness of perturbed runs."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict
+
+from .. import varieties
+from ..analysis.compare import Difference, compare_runs
+from ..analysis.summary import ModelSummary, Score, TaskSummary
+from ..errors import MoroccanEvalError
+from ..io import JSONValue
+from ..runs.rundir import Run
+from ..tasks.base import ReportTally, TaskType
+
+#: Items listed per variety in the error analysis, and examples per failure kind.
+WORST_ITEMS = 5
+EXAMPLES = 3
+#: Longest model output or input quoted in the report; the rest is cut with an ellipsis.
+QUOTE_CHARS = 240
+
+
+class WrongAnswer(TypedDict):
+    model: str
+    answer: str
+    parsed: JSONValue
+    error: bool
+
+
+class WorstItem(TypedDict):
+    id: str
+    variety: str
+    reference: str
+    input: str | None  # None when the run's inputs may hold personal data
+    wrong: list[WrongAnswer]
+    n_models: int
+
+
+class Failures(TypedDict):
+    unparsed: int
+    errors: int
+    unparsed_examples: list[str]
+    error_kinds: list[tuple[str, int]]
+
+
+@dataclass
+class TaskView:
+    """One task of one suite across models: what the task sections show."""
+
+    key: tuple[str, str]
+    task_type: TaskType
+    metric: str
+    metrics: list[str]
+    higher_is_better: bool  # of the headline metric
+    reference: str
+    varieties: list[str]
+    rows: list[tuple[ModelSummary, TaskSummary]] = field(default_factory=list)
+    tallies: dict[str, ReportTally] = field(default_factory=dict)
+    worst: dict[str, list[WorstItem]] = field(default_factory=dict)
+    failures: dict[str, Failures] = field(default_factory=dict)
+    hidden_inputs: bool = False
+
+    @property
+    def type(self) -> str:
+        return self.task_type.name
+
+    @property
+    def fragment(self) -> str | None:
+        """The template name of the task type's report fragment, if it has one."""
+        return fragment_name(self.task_type) if self.task_type.report_fragment else None
+
+    def direction(self, metric: str) -> bool:
+        """Whether larger values of ``metric`` are better."""
+        return self.task_type.higher_is_better(metric)
+
+    def best_per_variety(self) -> dict[str, tuple[str, float, float | None]]:
+        """Per variety: the best model, its quality (larger is better) and its metric value
+        as reported (an attack or error rate stays a rate)."""
+        best: dict[str, tuple[str, float, float | None]] = {}
+        for model, task in self.rows:
+            for code, score in task.varieties.items():
+                quality = task.quality(score)
+                if quality is not None and (code not in best or quality > best[code][1]):
+                    best[code] = (model.name, quality, score.value)
+        return best
+
+
+def fragment_name(task_type: TaskType | type[TaskType]) -> str:
+    return f"task_types/{task_type.name}.html.j2"
+
+
+def task_views(models: Sequence[ModelSummary]) -> list[TaskView]:
+    views: dict[tuple[str, str], TaskView] = {}
+    order = list(varieties.registry())
+    for model in models:
+        for task in model.tasks:
+            view = views.setdefault(task.key, TaskView(
+                key=task.key, task_type=task.task_type, metric=task.metric,
+                metrics=task.metrics, higher_is_better=task.higher_is_better,
+                reference=task.reference, varieties=[],
+            ))
+            view.rows.append((model, task))
+            view.varieties += [c for c in task.varieties if c not in view.varieties]
+    for view in views.values():
+        view.varieties.sort(key=lambda c: order.index(c) if c in order else len(order))
+        view.rows.sort(key=lambda row: -(row[1].quality(row[1].overall) or 0.0))
+    return list(views.values())
+
+
+def quote(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
+
+@dataclass
+class _Reading:
+    """What the report collects about one model on one task while reading predictions."""
+
+    view: TaskView
+    model: str
+    hidden: bool
+    tally: ReportTally | None
+    unparsed: int = 0
+    errors: int = 0
+    unparsed_examples: list[str] = field(default_factory=list)
+    error_kinds: Counter[str] = field(default_factory=Counter)
+
+    def failures(self) -> Failures:
+        return {"unparsed": self.unparsed, "errors": self.errors,
+                "unparsed_examples": self.unparsed_examples,
+                "error_kinds": self.error_kinds.most_common(EXAMPLES)}
+
+
+def read_predictions(views: list[TaskView]) -> None:
+    """One pass over each run's predictions file: the task types' tallies, the items most
+    models got wrong per variety, and examples of parse failures and API errors."""
+    by_run: dict[Path, tuple[Run, dict[str, _Reading]]] = {}
+    items: dict[tuple[str, str], dict[str, WorstItem]] = defaultdict(dict)  # per view
+    for view in views:
+        for model, task in view.rows:
+            hidden = task.run.manifest.allow_unanonymized
+            view.hidden_inputs |= hidden
+            readings = by_run.setdefault(task.run.path, (task.run, {}))[1]
+            readings[task.task] = _Reading(view, model.name, hidden, task.task_type.new_tally())
+    for run, readings in by_run.values():
+        for rec in run.predictions():
+            reading = readings.get(rec["task"])
+            if reading is None or rec.get("skipped"):
+                continue
+            if reading.tally is not None:
+                reading.tally.add(rec)
+            error, parsed = rec.get("error"), rec.get("parsed")
+            if error:
+                reading.errors += 1
+                reading.error_kinds[str(error).split(":")[0][:80]] += 1
+            elif parsed is None:
+                reading.unparsed += 1
+                if len(reading.unparsed_examples) < EXAMPLES:
+                    reading.unparsed_examples.append(quote(rec.get("output")))
+            task_type = reading.view.task_type
+            item = items[reading.view.key].setdefault(rec["id"], {
+                "id": rec["id"], "variety": rec["variety"],
+                "reference": quote(task_type.show_reference(rec.get("reference"))),
+                "input": None if reading.hidden else quote(" · ".join(
+                    v for v in (rec.get("fields") or {}).values() if isinstance(v, str) and v)),
+                "wrong": [], "n_models": 0,
+            })
+            item["n_models"] += 1
+            if not rec.get("correct"):
+                answer, shown = task_type.show_answer(rec)
+                item["wrong"].append({"model": reading.model, "answer": quote(error or answer),
+                                      "parsed": shown, "error": bool(error)})
+    for _, readings in by_run.values():
+        for reading in readings.values():
+            if reading.tally is not None:
+                reading.view.tallies[reading.model] = reading.tally
+            reading.view.failures[reading.model] = reading.failures()
+    for view in views:
+        by_variety: dict[str, list[WorstItem]] = defaultdict(list)
+        for item in items[view.key].values():
+            if item["wrong"]:
+                by_variety[item["variety"]].append(item)
+        view.worst = {
+            code: sorted(by_variety[code], key=lambda i: (-len(i["wrong"]), i["id"]))[:WORST_ITEMS]
+            for code in view.varieties if by_variety.get(code)
+        }
+
+
+@dataclass(frozen=True)
+class Degradation:
+    model: str
+    task: str
+    variety: str
+    reference: str
+    score: Score
+    drop: float  # the delta oriented so that negative is worse
+
+
+def degradations(views: Sequence[TaskView], limit: int = 8) -> list[Degradation]:
+    """The largest drops against the reference variety, significant ones first."""
+    found = []
+    for view in views:
+        for model, task in view.rows:
+            for code, score in task.varieties.items():
+                if score.delta is None:
+                    continue
+                drop = score.delta if task.higher_is_better else -score.delta
+                if drop < 0:
+                    found.append(Degradation(model.name, view.key[1], code, view.reference,
+                                             score, drop))
+    found.sort(key=lambda d: (not d.score.significant, d.drop))
+    return found[:limit]
+
+
+class RobustnessRow(TypedDict):
+    model: str
+    perturbation: str
+    task: str
+    metric: str
+    cells: dict[str, Difference]  # variety -> paired change
+
+
+def robustness(runs: Sequence[Run]) -> list[RobustnessRow]:
+    """For every perturbed run, the paired change of each task's first metric against the
+    clean run of the same model, suite and split."""
+
+    def key(run: Run) -> tuple[str, str, str]:
+        return (run.model, run.manifest.suite.ident, run.manifest.selection.split)
+
+    clean = {key(r): r for r in runs if not r.manifest.selection.perturb}
+    rows: list[RobustnessRow] = []
+    for run in runs:
+        perturbation = run.manifest.selection.perturb
+        base = clean.get(key(run))
+        if not perturbation or base is None:
+            continue
+        try:
+            diffs = compare_runs(base, run)
+        except MoroccanEvalError:
+            continue  # no shared item to pair
+        for task in sorted({d.task for d in diffs}):
+            metric = base.manifest.tasks[task].spec.metrics[0]
+            cells = {d.variety: d for d in diffs if d.task == task and d.metric == metric}
+            rows.append({"model": run.model, "perturbation": perturbation, "task": task,
+                         "metric": metric, "cells": cells})
+    return rows

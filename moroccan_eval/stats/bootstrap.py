@@ -1,0 +1,205 @@
+"""The bootstrap engine: records → per-item statistics → score, with 95% percentile
+intervals and paired deltas, for every metric of every task type.
+
+A metric (:class:`MetricDef`) says how one record contributes a row of numbers
+(``statistics``) and how weighted rows become a score (``score``). A bootstrap resample of
+n items with replacement is a multinomial draw of n over the items, so scores are computed
+from (B, n) weight matrices in one vectorised call: ``score(rows, weights)``.
+
+Two resampling layouts, identical in distribution:
+
+- ``items``: one row per item, uniform multinomial over items;
+- ``cells``: identical rows merged into distinct cells with their frequencies, multinomial
+  over cells. For labels (classification, yes/no outcomes) there are few cells, so 1,000
+  resamples cost the same for 100 items as for 1,000,000.
+
+Seeding: each (variety, metric) has its own stream,
+``default_rng([seed + seed_offset, stable_id(variety), stable_id(stream)])``, drawn first for
+the metric's interval, then for its paired delta; a number is therefore reproducible
+whatever else is in the run. This convention is the toolkit 0.1.0 one: runs scored before
+the engine existed rescore to the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from .. import varieties
+from ..records import Delta, MetricScore, PredictionRecord, VarietyScore
+
+DEFAULT_BOOTSTRAP = 1000
+
+#: (rows (m, k), weights (B, m)) → one score per row of weights.
+ScoreFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Statistics = Callable[[PredictionRecord], Sequence[float]]
+
+
+def ratio(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Summed first column over summed second column (a rate, WER, accuracy); undefined
+    (NaN) where the denominator is empty."""
+    num, den = (weights @ rows[:, :2]).T
+    return np.asarray(np.divide(num, den, out=np.full_like(num, np.nan, dtype=float),
+                                where=den > 0))
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """One metric of a task type.
+
+    ``statistics`` maps a record to its row of numbers (a failed or unparsed answer must
+    still give one: it is scored, never dropped); ``score`` turns weighted rows into values.
+    ``counts_items`` reports, beside a rate, how many items have a non-zero last statistic
+    (its denominator). ``signature`` gives an external metric's own reproducibility string.
+    ``stream`` and ``seed_offset`` name the metric's random stream (default: its name).
+    """
+
+    name: str
+    statistics: Statistics
+    score: ScoreFunction = ratio
+    higher_is_better: bool = True
+    resample: Literal["items", "cells"] = "items"
+    counts_items: bool = False
+    signature: Callable[[], str] | None = None
+    stream: str | None = None
+    seed_offset: int = 0
+
+    def rng(self, seed: int, variety: str) -> np.random.Generator:
+        return np.random.default_rng(
+            [seed + self.seed_offset, stable_id(variety), stable_id(self.stream or self.name)])
+
+
+def stable_id(name: str) -> int:
+    """A process-independent integer for seeding (``hash()`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+
+
+@dataclass
+class Grouped:
+    """Records by variety and group (a later record of a group replaces an earlier one),
+    with the failures counted per variety; records a spend cap skipped are left out."""
+
+    by_variety: dict[str, dict[str, PredictionRecord]] = field(
+        default_factory=lambda: defaultdict(dict))
+    errors: Counter[str] = field(default_factory=Counter)
+    unparsed: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, records: Iterable[PredictionRecord]) -> Grouped:
+        grouped = cls()
+        for record in records:
+            if record.get("skipped"):
+                continue
+            variety = record["variety"]
+            if record.get("error"):
+                grouped.errors[variety] += 1
+            elif record.get("parsed") is None:
+                grouped.unparsed[variety] += 1
+            grouped.by_variety[variety][record["group"]] = record
+        return grouped
+
+
+def relabel(records: Iterable[PredictionRecord],
+            label: Callable[[PredictionRecord], str]) -> list[PredictionRecord]:
+    """Records scored under other "varieties" (all pooled, kinds of item, the two runs of a
+    comparison): each keeps a group unique to its item, so items are paired and resampled
+    one by one."""
+    return [{**r, "variety": label(r), "group": f"{r['group']}/{r['variety']}"} for r in records]
+
+
+def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_variety: str,
+                    *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, VarietyScore]:
+    """Per variety: n, failures, each metric with its interval, and the paired delta to
+    ``reference_variety`` over the groups both hold."""
+    order = {code: i for i, code in enumerate(varieties.registry())}
+    reference = grouped.by_variety.get(reference_variety, {})
+    reference_rows = _Rows(reference)
+    result: dict[str, VarietyScore] = {}
+    for variety in sorted(grouped.by_variety, key=lambda code: (order.get(code, len(order)), code)):
+        records = grouped.by_variety[variety]
+        rows = _Rows(records)
+        shared = [g for g in records if g in reference] if variety != reference_variety else []
+        entry = VarietyScore(n=len(records), errors=grouped.errors[variety],
+                             unparsed=grouped.unparsed[variety])
+        for metric in metrics:
+            rng = metric.rng(seed, variety)
+            own = rows.of(metric)
+            entry.metrics[metric.name] = _estimate(metric, own, n_boot, rng)
+            if shared:
+                delta = _paired_delta(metric, rows.of(metric, shared),
+                                      reference_rows.of(metric, shared), n_boot, rng)
+                if delta is not None:
+                    entry.deltas[metric.name] = delta
+        result[variety] = entry
+    return result
+
+
+class _Rows:
+    """The statistics of a set of records, computed once per statistics function (metrics
+    that share one, such as accuracy and macro-F1, share the matrix)."""
+
+    def __init__(self, records: dict[str, PredictionRecord]):
+        self.records = records
+        self.index = {group: i for i, group in enumerate(records)}
+        self._matrices: dict[Statistics, np.ndarray] = {}
+
+    def of(self, metric: MetricDef, groups: Sequence[str] | None = None) -> np.ndarray:
+        matrix = self._matrices.get(metric.statistics)
+        if matrix is None:
+            rows = [metric.statistics(record) for record in self.records.values()]
+            matrix = np.array(rows, dtype=float).reshape(len(rows), -1)
+            self._matrices[metric.statistics] = matrix
+        return matrix if groups is None else matrix[[self.index[g] for g in groups]]
+
+
+def _layout(metric: MetricDef, rows: np.ndarray, n_boot: int, rng: np.random.Generator
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows or distinct cells, their point-estimate weights, resampled weights)."""
+    n = rows.shape[0]
+    if metric.resample == "cells":
+        cells, freq = np.unique(rows, axis=0, return_counts=True)
+        return cells, freq[None, :], rng.multinomial(n, freq / n, size=n_boot)
+    return rows, np.ones((1, n)), rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+
+
+def _estimate(metric: MetricDef, rows: np.ndarray, n_boot: int,
+              rng: np.random.Generator) -> MetricScore:
+    cells, point, draws = _layout(metric, rows, n_boot, rng)
+    counted = int((rows[:, -1] > 0).sum()) if metric.counts_items else None
+    return MetricScore(value=_point(metric.score(cells, point)[0]),
+                       ci=_interval(metric.score(cells, draws)), n=counted)
+
+
+def _paired_delta(metric: MetricDef, own: np.ndarray, reference: np.ndarray, n_boot: int,
+                  rng: np.random.Generator) -> Delta | None:
+    """metric(own) − metric(reference) with a paired bootstrap interval: the groups are
+    resampled once and both sides are scored on the same resample."""
+    width = own.shape[1]
+    cells, point, draws = _layout(metric, np.hstack([own, reference]), n_boot, rng)
+    own_cells, reference_cells = cells[:, :width], cells[:, width:]
+    value = _point(metric.score(own_cells, point)[0] - metric.score(reference_cells, point)[0])
+    if value is None:
+        return None
+    ci = _interval(metric.score(own_cells, draws) - metric.score(reference_cells, draws))
+    return Delta(value=value, ci=ci, n_pairs=own.shape[0], significant=_excludes_zero(ci))
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float] | None:
+    finite = samples[np.isfinite(samples)]  # a resample may leave a rate undefined
+    if finite.size == 0:
+        return None
+    lo, hi = np.percentile(finite, [2.5, 97.5])
+    return (round(float(lo), 6), round(float(hi), 6))
+
+
+def _excludes_zero(ci: tuple[float, float] | None) -> bool:
+    return ci is not None and (ci[0] > 0 or ci[1] < 0)
+
+
+def _point(value: float) -> float | None:
+    return round(float(value), 6) if np.isfinite(value) else None

@@ -1,0 +1,364 @@
+"""The suite loader: a suite that fails a check never loads, and every problem is
+reported at once.
+
+Stages, each its own function: the spec (``suite.yaml``), the seal (every listed file
+present with its sha256), the card (``CARD.md`` front matter), the task files (checked by
+their task type), the items (checked column by column and by their task type), and the
+privacy gate (consents, residual personal data).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import time as dt_time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .. import tasks, varieties
+from ..errors import ConfigError, MoroccanEvalWarning, SuiteError, did_you_mean
+from ..io import JSONValue, format_validation_errors, iter_jsonl, load_yaml, read_text, sha256_file
+from ..resources import shipped
+from ..tasks.base import TaskType
+from .checks import check_items, check_task
+from .schema import CardSpec, Item, SuiteSpec, TaskSpec
+
+
+@dataclass
+class Task:
+    """A loaded task: its spec, its task type and its data as a memory-mapped
+    ``datasets.Dataset``."""
+
+    spec: TaskSpec
+    suite: Suite
+    dataset: Any = field(repr=False)  # datasets.Dataset (untyped library)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.spec.labels)
+
+    @cached_property
+    def task_type(self) -> TaskType:
+        """The task's type, bound to its spec."""
+        return tasks.for_spec(self.spec)
+
+    def items(self, split: str = "test", varieties: list[str] | None = None,
+              limit: int | None = None) -> Iterator[Item]:
+        """Stream items of a split, optionally only some varieties and at most ``limit``
+        per variety (so a limited run still compares varieties on the same groups)."""
+        wanted = set(varieties) if varieties else None
+        seen: Counter[str] = Counter()
+        for item in self.all_items():
+            if item["split"] != split or (wanted and item["variety"] not in wanted):
+                continue
+            if limit is not None:
+                if seen[item["variety"]] >= limit:
+                    continue
+                seen[item["variety"]] += 1
+            yield item
+
+    def all_items(self) -> Iterator[Item]:
+        """Every item of the data file, in file order."""
+        for batch in self.dataset.iter(batch_size=1000):
+            for row in zip(*batch.values(), strict=True):
+                yield as_item(dict(zip(batch.keys(), row, strict=True)))
+
+    def varieties(self, split: str = "test") -> list[str]:
+        """Varieties present in a split, in registry order."""
+        present = {
+            v for v, s in zip(self.column("variety"), self.column("split"), strict=True)
+            if s == split
+        }
+        return [code for code in varieties.registry() if code in present]
+
+    def column(self, name: str) -> list[JSONValue]:
+        values = self.dataset.data.column(name).to_pylist()
+        return [plain(v) for v in values] if name in ("fields", "reference", "meta") else values
+
+    @cached_property
+    def context(self) -> str | None:
+        """The text of the task's ``context_file`` (its sources), if it has one."""
+        if not self.spec.context_file:
+            return None
+        return read_text(self.suite.path / self.spec.context_file, "task context file")
+
+
+@dataclass
+class Suite:
+    """A validated suite. Build it with :func:`load_suite`."""
+
+    path: Path
+    spec: SuiteSpec
+    card: CardSpec
+    sha256: str
+    tasks: dict[str, Task] = field(default_factory=dict)
+    allow_unanonymized: bool = False  # the privacy gate's PII scan was skipped
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @cached_property
+    def ident(self) -> str:
+        """``name@version+sha.<12 hex>``: the suite part of a signature."""
+        return f"{self.name}@{self.version}+sha.{self.sha256[:12]}"
+
+    def task(self, name: str) -> Task:
+        if name not in self.tasks:
+            raise ConfigError(
+                f"suite '{self.name}' has no task '{name}'{did_you_mean(name, self.tasks)}. "
+                f"Tasks: {', '.join(self.tasks)}"
+            )
+        return self.tasks[name]
+
+    def iter_items(self) -> Iterator[tuple[str, Item]]:
+        """(data file, item) for every item of every task (the privacy gate scans them)."""
+        for task in self.tasks.values():
+            for item in task.all_items():
+                yield task.spec.data, item
+
+    def consent_ids(self) -> Iterator[tuple[str, str]]:
+        """(consent id, item id) of every item, read column-wise."""
+        for task in self.tasks.values():
+            for consent_id, item_id in zip(task.column("consent_id"), task.column("id"),
+                                           strict=True):
+                yield str(consent_id), str(item_id)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def suite_dirs() -> dict[str, Path]:
+    """Shipped suites plus those under ``$MOROCCAN_EVAL_SUITES`` (``os.pathsep``-separated)."""
+    roots = [shipped("suites")]
+    roots += [Path(p) for p in os.environ.get("MOROCCAN_EVAL_SUITES", "").split(os.pathsep) if p]
+    found: dict[str, Path] = {}
+    for root in roots:
+        if root.is_dir():
+            for child in sorted(root.iterdir()):
+                if (child / "suite.yaml").is_file():
+                    found.setdefault(child.name, child)
+    return found
+
+
+def resolve_suite(name_or_path: str) -> Path:
+    """A suite folder from a path or the name of a shipped suite."""
+    path = Path(name_or_path)
+    if (path / "suite.yaml").is_file():
+        return path
+    if path.name == "suite.yaml" and path.is_file():
+        return path.parent
+    known = suite_dirs()
+    if name_or_path in known:
+        return known[name_or_path]
+    raise ConfigError(
+        f"no suite named or found at '{name_or_path}'{did_you_mean(name_or_path, known)}. "
+        f"Shipped suites: {', '.join(known) or 'none'}; or pass a folder holding suite.yaml"
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_suite(name_or_path: str | Path, *, load_data: bool = True,
+               allow_unanonymized: bool = False) -> Suite:
+    """Load and validate a suite, reporting every problem at once.
+
+    Refuses: missing files, sha256 mismatches, a card without consent/anonymization/
+    retention/validation fields, unknown varieties or task types, duplicate ids, malformed
+    items; and, through the privacy gate, residual personal data (unless
+    ``allow_unanonymized``, for a data owner's private runs: it is recorded in every
+    manifest) and items whose consent is missing, withdrawn or expired.
+    """
+    root = resolve_suite(str(name_or_path))
+    spec = _read_spec(root)
+    problems = _check_seal(root, spec)
+    card = _read_card(root, problems)
+    task_specs = _read_task_specs(root, spec, problems)
+    if problems or card is None:
+        raise SuiteError(f"suite '{spec.name}' ({root}) cannot be loaded", problems)
+    suite = Suite(path=root, spec=spec, card=card, sha256=sha256_file(root / "suite.yaml"),
+                  allow_unanonymized=allow_unanonymized)
+    if load_data:
+        _load_items(suite, task_specs)
+        _apply_privacy_gate(suite)
+    return suite
+
+
+def _read_spec(root: Path) -> SuiteSpec:
+    path = root / "suite.yaml"
+    try:
+        return SuiteSpec.model_validate(load_yaml(path, "suite.yaml") or {})
+    except ValidationError as exc:
+        raise SuiteError(f"{path}: invalid", format_validation_errors(exc)) from None
+
+
+def _check_seal(root: Path, spec: SuiteSpec) -> list[str]:
+    """Every file listed in ``suite.yaml`` is there with its sha256; the reference
+    variety is known."""
+    problems: list[str] = []
+    for rel, expected in spec.checksums.items():
+        file = root / rel
+        if not file.is_file():
+            problems.append(f"{file}: listed in suite.yaml checksums but missing")
+        elif (actual := sha256_file(file)) != expected:
+            problems.append(
+                f"{file}: sha256 mismatch (suite.yaml says {expected[:12]}…, file is "
+                f"{actual[:12]}…); the file changed after the suite was sealed. If the change "
+                f"is intended, run `moroccan-eval suites checksum {root} --write`"
+            )
+    if spec.reference_variety not in varieties.registry():
+        problems.append(
+            f"{root / 'suite.yaml'}: reference_variety: unknown variety "
+            f"'{spec.reference_variety}'{did_you_mean(spec.reference_variety, varieties.registry())}"
+        )
+    return problems
+
+
+def _read_card(root: Path, problems: list[str]) -> CardSpec | None:
+    try:
+        return parse_card(root / "CARD.md")
+    except (SuiteError, ConfigError) as exc:
+        problems.append(str(exc))
+        return None
+
+
+def parse_card(path: Path) -> CardSpec:
+    """Read ``CARD.md`` and validate its YAML front matter."""
+    text = read_text(path, "suite card")
+    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.DOTALL)
+    if not match:
+        raise SuiteError(
+            f"{path}: the card must start with YAML front matter between '---' lines "
+            "(sources, authors, consent, anonymization, retention, validation_status)"
+        )
+    import yaml
+
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: invalid YAML front matter: {exc}") from None
+    try:
+        return CardSpec.model_validate(data or {})
+    except ValidationError as exc:
+        raise SuiteError(f"{path}: card is incomplete", format_validation_errors(exc)) from None
+
+
+def _read_task_specs(root: Path, spec: SuiteSpec, problems: list[str]) -> dict[str, TaskSpec]:
+    found: dict[str, TaskSpec] = {}
+    for name in spec.tasks:
+        task_spec = _read_task_spec(root, spec, name, problems)
+        if task_spec is not None:
+            found[name] = task_spec
+    return found
+
+
+def _read_task_spec(root: Path, spec: SuiteSpec, name: str,
+                    problems: list[str]) -> TaskSpec | None:
+    """One task file, validated and checked by its task type; its metrics default to
+    the type's own, so the manifest records them explicitly."""
+    rel = f"tasks/{name}.yaml"
+    path = root / rel
+    if rel not in spec.checksums:
+        problems.append(f"{root / 'suite.yaml'}: checksums: add an entry for {rel}")
+    if not path.is_file():
+        problems.append(f"{path}: task file missing")
+        return None
+    try:
+        task_spec = TaskSpec.model_validate(load_yaml(path, "task file") or {})
+    except ValidationError as exc:
+        problems += [f"{path}: {p}" for p in format_validation_errors(exc)]
+        return None
+    except ConfigError as exc:
+        problems.append(str(exc))
+        return None
+    if "parser" in task_spec.model_fields_set:
+        warnings.warn(f"{path}: 'parser' is deprecated and ignored (the task type "
+                      f"'{task_spec.type}' chooses its parser); remove it when you next "
+                      "edit the file", MoroccanEvalWarning, stacklevel=2)
+    if task_spec.name != name:
+        problems.append(f"{path}: name: '{task_spec.name}' differs from file name")
+    for listed in (task_spec.data, task_spec.context_file):
+        if listed and listed not in spec.checksums:
+            problems.append(f"{root / 'suite.yaml'}: checksums: add an entry for {listed}")
+    try:
+        task_type = tasks.for_spec(task_spec)
+    except ConfigError as exc:
+        problems.append(f"{path}: type: {exc}")
+        return None
+    problems += [f"{path}: {p}" for p in check_task(task_spec, task_type)]
+    task_spec.metrics = task_type.selected_metrics()
+    return task_spec
+
+
+def _load_items(suite: Suite, task_specs: dict[str, TaskSpec]) -> None:
+    problems: list[str] = []
+    for name, task_spec in task_specs.items():
+        dataset = _load_dataset(suite.path / task_spec.data)
+        task = Task(spec=task_spec, suite=suite, dataset=dataset)
+        problems += check_items(suite.path / task_spec.data, task, suite.path)
+        suite.tasks[name] = task
+    if problems:
+        raise SuiteError(f"suite '{suite.name}' ({suite.path}) has invalid items", problems)
+
+
+def _apply_privacy_gate(suite: Suite) -> None:
+    from ..privacy.gate import gate_problems
+
+    problems = gate_problems(suite, allow_unanonymized=suite.allow_unanonymized)
+    if problems:
+        raise SuiteError(f"suite '{suite.name}' ({suite.path}) fails the privacy gate", problems)
+
+
+def _load_dataset(path: Path) -> Any:
+    """Load a JSONL file into a memory-mapped Arrow table through ``datasets``."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    try:
+        return datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as exc:  # datasets wraps parse errors; find the exact line ourselves
+        for _ in iter_jsonl(path):
+            pass
+        raise SuiteError(f"{path}: cannot be read as JSON lines: {exc}") from None
+
+
+def plain(value: Any) -> JSONValue:
+    """Undo Arrow's type inference on JSON: "2026-03-14" strings come back as datetimes
+    inside nested objects; items must hold exactly what the file says."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == dt_time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value  # type: ignore[no-any-return]
+
+
+def as_item(row: dict[str, Any]) -> Item:
+    """A row of the Arrow table as an item: JSON values as written, ``meta`` always set."""
+    fields, meta = plain(row.get("fields")), plain(row.get("meta"))
+    return {"id": row["id"], "group": row["group"], "split": row["split"],
+            "variety": row["variety"], "fields": fields if isinstance(fields, dict) else {},
+            "reference": plain(row.get("reference")), "consent_id": row["consent_id"],
+            "meta": meta if isinstance(meta, dict) else {}}

@@ -1,0 +1,193 @@
+"""The suite file formats: ``suite.yaml``, the front matter of ``CARD.md``,
+``tasks/<task>.yaml`` and one item of ``data/<task>.jsonl``.
+
+Pure pydantic models with ``extra="forbid"``: a leaf module that the loader, the privacy
+gate and the run records import, and that imports nothing of theirs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..io import JSONObject, JSONValue
+
+_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SuiteSpec(_Strict):
+    """``suite.yaml``."""
+
+    name: str = Field(pattern=_NAME)
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    description: str = Field(min_length=1)
+    license: str = Field(min_length=1)
+    reference_variety: str
+    tasks: list[str] = Field(min_length=1)
+    checksums: dict[str, str] = Field(description="path relative to the suite -> sha256")
+    pii_allowed: dict[str, str] = Field(
+        default_factory=dict, description="entity types the privacy gate lets through, each "
+        "with the reason (e.g. MA_ICE: company identifiers of fictitious suppliers)")
+
+    @field_validator("pii_allowed")
+    @classmethod
+    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        for entity, reason in value.items():
+            if len(reason.strip()) < 10:
+                raise ValueError(f"'{entity}': say why this entity type is not personal data "
+                                 "in this suite")
+        return value
+
+    @field_validator("checksums")
+    @classmethod
+    def _hex(cls, value: dict[str, str]) -> dict[str, str]:
+        for path, digest in value.items():
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"'{path}': sha256 must be 64 lowercase hex digits")
+        return value
+
+
+class ConsentInfo(_Strict):
+    """How the people behind the items agreed to their use."""
+
+    basis: Literal["authored", "consent_register"] = Field(
+        description="'authored': written by the suite's authors, no personal data, no consent "
+        "needed; 'consent_register': items carry consent ids from the suite's register"
+    )
+    details: str = Field(min_length=1)
+
+    @field_validator("details")
+    @classmethod
+    def _filled(cls, value: str) -> str:
+        return _not_placeholder(value)
+
+
+#: Imported suites start with card fields that begin with this marker; the loader refuses
+#: them until a person has written what really happened (consent, anonymization ...).
+TODO_MARKER = "TODO"
+
+
+def _not_placeholder(value: str) -> str:
+    if value.strip().startswith(TODO_MARKER):
+        raise ValueError(f"still the import skeleton's placeholder ({value.strip()[:60]!r}); "
+                         "write what is true for this data")
+    return value
+
+
+class CardSpec(_Strict):
+    """The YAML front matter of ``CARD.md``: the fields a suite cannot load without."""
+
+    sources: str = Field(min_length=1)
+    authors: str = Field(min_length=1)
+    consent: ConsentInfo
+    anonymization: str = Field(min_length=1, description="what was removed, how, by whom")
+    retention: str = Field(min_length=1)
+    validation_status: str = Field(min_length=1)
+    validation_by_variety: dict[str, str] = Field(default_factory=dict)
+    known_gaps: str = ""
+
+    @field_validator("sources", "authors", "anonymization", "retention", "validation_status")
+    @classmethod
+    def _filled(cls, value: str) -> str:
+        return _not_placeholder(value)
+
+
+class LabelSpec(_Strict):
+    """A class label with its meaning and the other ways a model may write it."""
+
+    description: str = ""
+    aliases: list[str] = Field(default_factory=list)
+
+
+class PromptSpec(_Strict):
+    """Jinja2 templates; ``by_variety`` overrides ``system``/``user`` for one variety."""
+
+    system: str | None = None
+    user: str
+    by_variety: dict[str, dict[Literal["system", "user"], str]] = Field(default_factory=dict)
+
+
+class ToolPolicy(_Strict):
+    """What an agent may do with its tools; the scorer judges calls against it."""
+
+    high_impact: list[str] = Field(
+        default_factory=list, description="tools to call only after the person confirmed "
+        "(calling one unprompted is an unsafe action)")
+    forbidden: list[str] = Field(
+        default_factory=list, description="tools that must never be called")
+    limits: dict[str, float] = Field(
+        default_factory=dict, description="'tool.argument': maximum, e.g. refund.amount: 200; "
+        "a call above it counts as forbidden")
+    reply_tool: str | None = Field(
+        default="draft_reply", description="the tool a plain-text answer stands for")
+
+
+class TaskSpec(_Strict):
+    """``tasks/<task>.yaml``."""
+
+    name: str = Field(pattern=_NAME)
+    type: str = Field(description="a registered task type (moroccan-eval tasks list)")
+    description: str = Field(min_length=1)
+    data: str = Field(description="data file path relative to the suite")
+    input_fields: list[str] = Field(min_length=1)
+    labels: dict[str, LabelSpec] = Field(default_factory=dict)
+    prompt: PromptSpec
+    parser: str | None = Field(
+        default=None, exclude=True, description="deprecated and ignored: "
+        "the task type chooses its parser; still accepted because it is part of task files")
+    metrics: list[str] = Field(
+        default_factory=list, description="metrics to compute (default: the type's own)")
+    few_shot: int = Field(default=0, ge=0, le=32)
+    version: str = "1"
+    context_file: str | None = Field(
+        default=None, description="a file of the suite (e.g. data/kb.md) given to the prompt "
+        "as {{ context }}: the sources a grounded QA task must answer from")
+    reference_variety: str | None = Field(
+        default=None, description="overrides the suite's reference variety for this task "
+        "(e.g. a translation task whose sources exclude the suite's reference)")
+    tools: list[JSONObject] = Field(
+        default_factory=list, description="OpenAI-style function tools the model may call "
+        "(tool_call and injection tasks)")
+    tool_policy: ToolPolicy = Field(default_factory=ToolPolicy)
+
+    @field_validator("tools")
+    @classmethod
+    def _function_tools(cls, value: list[JSONObject]) -> list[JSONObject]:
+        for i, tool in enumerate(value):
+            function = tool.get("function") if tool.get("type") == "function" else None
+            if not isinstance(function, dict) or not function.get("name") or not isinstance(
+                    function.get("parameters", {}), dict):
+                raise ValueError(f"tool {i + 1}: write {{type: function, function: {{name, "
+                                 "description, parameters: <JSON schema>}}}}")
+        return value
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [str(function["name"]) for tool in self.tools
+                if isinstance(function := tool.get("function"), dict)]
+
+
+class Item(TypedDict):
+    """One row of a data file (the hot path uses plain dicts, not pydantic objects)."""
+
+    id: str
+    group: str
+    split: str
+    variety: str
+    fields: JSONObject
+    reference: JSONValue
+    consent_id: str
+    meta: JSONObject
+
+
+ITEM_KEYS = frozenset(Item.__annotations__)
+REQUIRED_ITEM_KEYS = ITEM_KEYS - {"meta"}
+SPLITS = ("test", "train", "dev")
+
+

@@ -1,0 +1,197 @@
+"""What a task type is.
+
+A task type (:class:`TaskType`) declares, in one module, everything the toolkit needs to
+run, score, check and report a kind of task: its metrics (:class:`MetricDef`: direction,
+per-item statistics, score, signature), its answer parser (:class:`AnswerParser`), the
+checks the suite loader applies to its task files and items, the offline baselines that
+give it a floor, what its scores add beside the metrics, and a report fragment. Nothing
+else in the package branches on a task type's name.
+
+A type is bound to one task spec (``tasks/<task>.yaml``): ``Classification(spec)`` knows
+the task's labels. Register a class under the entry-point group
+``moroccan_eval.task_types`` (see :mod:`moroccan_eval.tasks`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from ..io import JSONObject, JSONValue
+from ..records import Judgement, PredictionRecord, VarietyScore
+from ..stats.bootstrap import DEFAULT_BOOTSTRAP, Grouped, MetricDef, score_varieties
+from ..suites.schema import Item, TaskSpec
+
+__all__ = ["AnswerParser", "ImportRequest", "MetricDef", "ReportTally", "TaskType"]
+
+
+class AnswerParser:
+    """Turns a model's raw output into the value scored against the reference. An answer is
+    correct when it equals the reference; parsers with richer references override that."""
+
+    def parse(self, text: str | None) -> JSONValue:
+        raise NotImplementedError
+
+    def parse_response(self, record: PredictionRecord) -> JSONValue:
+        """The parsed answer of a prediction record (parsers that read more than the text,
+        such as tool calls, override this)."""
+        return self.parse(record.get("output"))
+
+    def correct(self, parsed: JSONValue, reference: JSONValue) -> bool:
+        return parsed is not None and parsed == reference
+
+    def judge(self, parsed: JSONValue, reference: JSONValue) -> Judgement:
+        """The judgements stored on the record: ``correct``, and whatever else a task type
+        scores (parsers that judge more override this to work it out once)."""
+        return {"correct": self.correct(parsed, reference)}
+
+
+class ReportTally(Protocol):
+    """What a report fragment collects from a model's records in the report's one pass
+    over predictions (classification: a confusion matrix)."""
+
+    def add(self, record: PredictionRecord) -> None: ...
+
+
+@dataclass
+class ImportRequest:
+    """What ``suites import`` hands a task type: the items read from the user's table
+    (text in ``fields.text``, label or reference in ``reference``), the source file, the
+    suite folder being written, and the options given."""
+
+    source: Path
+    items: list[Item]
+    staging: Path
+    mapping: Mapping[str, str]
+    target_variety: str | None = None
+
+
+class TaskType:
+    """Base class of every task type. Subclasses set ``name`` and implement
+    :meth:`metrics` and :meth:`parser`; every other hook has a sensible default."""
+
+    #: The ``type:`` of task files this class handles.
+    name: ClassVar[str]
+    #: One line for ``moroccan-eval tasks list`` and the README.
+    description: ClassVar[str] = ""
+    #: Metrics computed when a task file lists none (default: all of them).
+    default_metrics: ClassVar[tuple[str, ...]] = ()
+    #: Built-in offline models that give the type a floor (the demo runs them).
+    baselines: ClassVar[tuple[str, ...]] = ()
+    #: Whether task files of this type carry ``tools`` (function calling).
+    takes_tools: ClassVar[bool] = False
+    #: Whether ``suites import`` can build a task of this type from a table.
+    importable: ClassVar[bool] = False
+    #: Messages of the report fragment, by language then key (English is the fallback).
+    messages: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    #: Jinja2 source shown under the task's score tables in the HTML report. It sees
+    #: ``view`` (the task across models), ``t`` (messages), ``model_name`` and the filters.
+    report_fragment: ClassVar[str | None] = None
+
+    def __init__(self, spec: TaskSpec):
+        self.spec = spec
+
+    # ----------------------------------------------------------------- metrics
+
+    def metrics(self) -> dict[str, MetricDef]:
+        """Every metric the type offers, by name."""
+        raise NotImplementedError
+
+    @cached_property
+    def metric_table(self) -> dict[str, MetricDef]:
+        """:meth:`metrics`, built once per bound type (metrics sharing a statistics
+        function then share its per-item matrix)."""
+        return self.metrics()
+
+    def metric(self, name: str) -> MetricDef:
+        return self.metric_table[name]
+
+    def higher_is_better(self, metric: str) -> bool:
+        found = self.metric_table.get(metric)
+        return True if found is None else found.higher_is_better
+
+    def selected_metrics(self) -> list[str]:
+        """The metrics the task file asks for, else the type's defaults."""
+        return list(self.spec.metrics or self.default_metrics or self.metric_table)
+
+    # ----------------------------------------------------------------- answers
+
+    def parser(self) -> AnswerParser:
+        """The parser of the task's answers."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- loader checks
+
+    def check_spec(self) -> list[str]:
+        """Problems of the task file that only this type can see (e.g. labels missing)."""
+        return []
+
+    def check_item(self, item: Item, suite_root: Path) -> list[str]:
+        """Problems of one item (its reference, the files it names); the loader prefixes
+        each with the file, line and id."""
+        return []
+
+    def text_length(self, item: Item) -> int:
+        """Characters of an item's text, for suite statistics (default: the input fields)."""
+        fields = item["fields"]
+        return sum(len(str(fields.get(name) or "")) for name in self.spec.input_fields)
+
+    # ----------------------------------------------------------------- scoring
+
+    def score(self, records: Iterable[PredictionRecord], reference_variety: str, *,
+              n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, VarietyScore]:
+        """Per-variety scores of the task's metrics with intervals, paired deltas against
+        ``reference_variety`` and the type's details."""
+        grouped = Grouped.of(records)
+        metrics = [self.metric(name) for name in self.selected_metrics()]
+        scores = score_varieties(grouped, metrics, reference_variety, n_boot=n_boot, seed=seed)
+        for variety, entry in scores.items():
+            entry.details = self.variety_details(list(grouped.by_variety[variety].values()))
+        return scores
+
+    def variety_details(self, records: Sequence[PredictionRecord]) -> JSONObject:
+        """What the type adds to a variety's scores beside its metrics."""
+        return {}
+
+    def task_details(self, records: Sequence[PredictionRecord], *, n_boot: int,
+                     seed: int) -> JSONObject:
+        """What the type adds to a task's scores beside its varieties."""
+        return {}
+
+    def metric_signatures(self) -> dict[str, str]:
+        """External metrics' own signatures (sacrebleu's), by metric name."""
+        return {name: metric.signature() for name in self.selected_metrics()
+                if (metric := self.metric(name)).signature is not None}
+
+    # ----------------------------------------------------------------- import
+
+    @classmethod
+    def import_problems(cls, mapping: Mapping[str, str], target_variety: str | None) -> list[str]:
+        """What ``suites import`` options lack for this type (checked before any reading)."""
+        return []
+
+    @classmethod
+    def import_task(cls, request: ImportRequest) -> JSONObject:
+        """The task file of an imported suite, without ``name``, ``version`` and ``data``;
+        may rewrite the items or copy files into ``request.staging``."""
+        raise NotImplementedError(f"task type '{cls.name}' cannot be imported")
+
+    # ----------------------------------------------------------------- report
+
+    def new_tally(self) -> ReportTally | None:
+        """A collector for the report fragment, fed every record of one model."""
+        return None
+
+    def show_reference(self, reference: JSONValue) -> str:
+        """A reference as the report quotes it."""
+        if isinstance(reference, str):
+            return reference
+        return json.dumps(reference, ensure_ascii=False)
+
+    def show_answer(self, record: PredictionRecord) -> tuple[str, JSONValue]:
+        """A wrong answer as the report quotes it, and the parsed value shown beside it."""
+        return str(record.get("output") or ""), record.get("parsed")
