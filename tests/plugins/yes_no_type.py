@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from moroccan_eval.io import JSONValue
 from moroccan_eval.records import PredictionRecord
@@ -54,8 +54,9 @@ class YesNo(TaskType):
     name = "yes_no"
     description = "a yes/no question about a message: accuracy, yes rate"
     default_metrics = ("accuracy",)
-    messages = {"en": {"yes_share": "Answers: yes / no / none"},
-                "fr": {"yes_share": "Réponses : oui / non / aucune"}}
+    messages: ClassVar[dict[str, dict[str, str]]] = {
+        "en": {"yes_share": "Answers: yes / no / none"},
+        "fr": {"yes_share": "Réponses : oui / non / aucune"}}
     report_fragment = """
 <h4>{{ t("yes_share") }}</h4>
 <ul class="yes-share">
