@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from ..errors import MoroccanEvalError, MoroccanEvalWarning
 from .models import models
 from .privacy import anonymize, consent, retention

@@ -36,7 +36,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ConfigError, did_you_mean
 from ..io import JSONObject, iter_jsonl, load_model_yaml, validate, write_atomic
 from ..suites.seal import write_checksums

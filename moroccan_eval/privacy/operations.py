@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ConfigError
 from ..io import iter_jsonl, sha256_file, utc_now
 from ..resources import shipped

@@ -23,7 +23,8 @@ from jinja2 import (
     select_autoescape,
 )
 
-from .. import __version__, varieties
+from .. import varieties
+from ..version import __version__
 from ..analysis.recommendation import Constraints, recommend
 from ..analysis.summary import summarize
 from ..i18n import Translator

@@ -4,18 +4,14 @@ type, then what the task's own type checks (:meth:`TaskType.check_spec`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import varieties
 from ..errors import did_you_mean
 from ..tasks.base import TaskType
 from .schema import ITEM_KEYS, REQUIRED_ITEM_KEYS, SPLITS, Item, TaskSpec
-
-if TYPE_CHECKING:
-    from .loader import Task
 
 #: Item problems listed per data file before the rest are summarised.
 MAX_ITEM_PROBLEMS = 20
@@ -39,17 +35,18 @@ def check_task(spec: TaskSpec, task_type: TaskType) -> list[str]:
     return problems + task_type.check_spec()
 
 
-def check_items(path: Path, task: Task, suite_root: Path) -> list[str]:
-    """Every item of a data file: the columns, ids, groups, splits, varieties and input
-    fields, then the task type's checks of its reference and files."""
-    columns = set(task.dataset.column_names)
+def check_items(path: Path, columns: set[str], items: Iterable[Item], task_type: TaskType,
+                suite_root: Path) -> list[str]:
+    """Every item of a data file (its ``columns`` are the keys items have): the ids,
+    groups, splits, varieties and input fields, then the task type's checks of its
+    reference and files."""
     if missing := REQUIRED_ITEM_KEYS - columns:
         return [f"{path}: every item needs the field(s) {', '.join(sorted(missing))}"]
     problems = [f"{path}: unknown item field '{c}'" for c in sorted(columns - ITEM_KEYS)]
     seen = _Seen()
-    for line, item in enumerate(task.all_items(), 1):
+    for line, item in enumerate(items, 1):
         where = f"{path}: item {line} (id {item['id']!r})"
-        problems += [f"{where}: {p}" for p in _item_problems(item, task, seen, suite_root)]
+        problems += [f"{where}: {p}" for p in _item_problems(item, task_type, seen, suite_root)]
         if len(problems) > MAX_ITEM_PROBLEMS:
             problems.append("... (further item problems not shown)")
             break
@@ -64,7 +61,8 @@ class _Seen:
     pairs: set[tuple[str, str]] = field(default_factory=set)
 
 
-def _item_problems(item: Item, task: Task, seen: _Seen, suite_root: Path) -> Iterator[str]:
+def _item_problems(item: Item, task_type: TaskType, seen: _Seen,
+                   suite_root: Path) -> Iterator[str]:
     if not item["id"] or not item["group"] or not item["consent_id"]:
         yield "id, group and consent_id must be non-empty"
     if item["id"] in seen.ids:
@@ -78,7 +76,7 @@ def _item_problems(item: Item, task: Task, seen: _Seen, suite_root: Path) -> Ite
     if (item["group"], item["variety"]) in seen.pairs:
         yield f"group {item['group']!r} already has a {item['variety']} item"
     seen.pairs.add((item["group"], item["variety"]))
-    missing = [f for f in task.spec.input_fields if not item["fields"].get(f)]
+    missing = [f for f in task_type.spec.input_fields if not item["fields"].get(f)]
     if missing:
         yield f"fields.{missing[0]} is missing or empty"
-    yield from task.task_type.check_item(item, suite_root)
+    yield from task_type.check_item(item, suite_root)

@@ -312,7 +312,8 @@ def _load_items(suite: Suite, task_specs: dict[str, TaskSpec]) -> None:
     for name, task_spec in task_specs.items():
         dataset = _load_dataset(suite.path / task_spec.data)
         task = Task(spec=task_spec, suite=suite, dataset=dataset)
-        problems += check_items(suite.path / task_spec.data, task, suite.path)
+        problems += check_items(suite.path / task_spec.data, set(dataset.column_names),
+                                task.all_items(), task.task_type, suite.path)
         suite.tasks[name] = task
     if problems:
         raise SuiteError(f"suite '{suite.name}' ({suite.path}) has invalid items", problems)
