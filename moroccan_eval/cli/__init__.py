@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from ..version import __version__
 from ..errors import MoroccanEvalError, MoroccanEvalWarning
+from ..version import __version__
 from .models import models
 from .privacy import anonymize, consent, retention
 from .results import compare, export, recommend, report, rescore, verify

@@ -36,10 +36,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..version import __version__
 from ..errors import ConfigError, did_you_mean
 from ..io import JSONObject, iter_jsonl, load_model_yaml, validate, write_atomic
 from ..suites.seal import write_checksums
+from ..version import __version__
 
 REGISTER = "consent.yaml"
 REGISTER_CSV = "consent.csv"

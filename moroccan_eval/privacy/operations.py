@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..version import __version__
 from ..errors import ConfigError
 from ..io import iter_jsonl, sha256_file, utc_now
 from ..resources import shipped
 from ..varieties import detect_script
+from ..version import __version__
 from .anonymizer import Anonymizer, Operator
 from .files import RecordWriter, file_format, read_lines, read_records
 from .scanner import Finding, Scanner

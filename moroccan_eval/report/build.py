@@ -24,7 +24,6 @@ from jinja2 import (
 )
 
 from .. import varieties
-from ..version import __version__
 from ..analysis.recommendation import Constraints, recommend
 from ..analysis.summary import summarize
 from ..i18n import Translator
@@ -33,6 +32,7 @@ from ..records import SuiteRef
 from ..resources import shipped
 from ..runs.rundir import Run
 from ..tasks.base import TaskType
+from ..version import __version__
 from .charts import tradeoff_charts
 from .views import degradations, fragment_name, read_predictions, robustness, task_views
 

@@ -13,7 +13,7 @@ from moroccan_eval.runs.scoring import compute_scores, reparse
 from moroccan_eval.suites.schema import LabelSpec
 from moroccan_eval.tasks.classification import MISSING, LabelParser
 
-GOLDEN = Path(__file__).parent / "fixtures" / "golden"
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden"
 
 PARSER = LabelParser({
     "refund": LabelSpec(aliases=["remboursement", "استرجاع المبلغ"]),

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from moroccan_eval.cli import main
 
-LEGACY = Path(__file__).parent / "fixtures" / "legacy_runs"
+LEGACY = Path(__file__).parent.parent / "fixtures" / "legacy_runs"
 RUNS = sorted(LEGACY.iterdir())
 
 

@@ -43,7 +43,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Run]:
 def _three_models(root: Path) -> list[Run]:
     """Three models on the mini suite; one is named and answers with markup."""
     suite = root / "mini"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "suites" / "mini", suite)
+    shutil.copytree(Path(__file__).parent.parent / "fixtures" / "suites" / "mini", suite)
     evil = root / "evil.yaml"
     evil.write_text(yaml.safe_dump({
         "name": f"evil{HOSTILE}", "adapter": "python", "callable": "toy_models:hostile",
