@@ -93,3 +93,18 @@ def test_unknown_field_in_suite_yaml(mini_suite: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8") + "licence_typo: x\n", encoding="utf-8")
     with pytest.raises(SuiteError, match="licence_typo: unknown field"):
         load_suite(mini_suite)
+
+
+def test_a_deprecated_parser_field_loads_with_one_warning(mini_suite: Path) -> None:
+    from click.testing import CliRunner
+
+    from moroccan_eval.cli import main
+
+    task_file = mini_suite / "tasks" / "intents.yaml"
+    task_file.write_text(task_file.read_text(encoding="utf-8") + "parser: label\n",
+                         encoding="utf-8")
+    write_checksums(mini_suite)
+    result = CliRunner().invoke(main, ["suites", "validate", str(mini_suite)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {task_file}: 'parser' is deprecated and ignored" in result.output
+    assert "Traceback" not in result.output and "MoroccanEvalWarning" not in result.output
