@@ -133,6 +133,13 @@ class Suite:
             for item in task.all_items():
                 yield task.spec.data, item
 
+    def text_files(self) -> Iterator[tuple[str, str]]:
+        """(path, text) of every text file the tasks give models besides items (their
+        ``context_file`` sources), each once."""
+        for rel in dict.fromkeys(t.spec.context_file for t in self.tasks.values()):
+            if rel:
+                yield rel, read_text(self.path / rel, "task context file")
+
     def consent_ids(self) -> Iterator[tuple[str, str]]:
         """(consent id, item id) of every item, read column-wise."""
         for task in self.tasks.values():
