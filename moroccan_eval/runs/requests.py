@@ -1,0 +1,100 @@
+"""One request to a model: built from an item exactly as ``verify`` rebuilds it, spaced by
+the model's rate limit, retried with backoff, with the run's canary put in and taken out."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+from ..adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
+from ..canary import Canary
+from ..errors import AdapterError
+from ..prompts import PromptRenderer
+from ..suites.loader import Task
+from ..suites.schema import Item
+from ..tasks.tool_call import json_mode_messages
+
+
+class RateLimiter:
+    """Spaces request starts evenly to stay under ``requests_per_minute``."""
+
+    def __init__(self, per_minute: float | None):
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.next_start = 0.0
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        start = max(now, self.next_start)
+        self.next_start = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+Outcome = tuple[Response | None, str | None, int]  # (response, error, attempts)
+
+
+async def call_with_retries(adapter: Adapter[Any], request: Request, spec: ModelSpec,
+                            limiter: RateLimiter) -> Outcome:
+    """``(response, error, attempts)``. Retries retryable errors with exponential backoff
+    and full jitter, or exactly the server's ``Retry-After`` when it sends one."""
+    limits = spec.limits
+    error = "no attempt made"
+    for attempt in range(1, limits.retries + 2):
+        await limiter.wait()
+        retry_after: float | None = None
+        try:
+            async with asyncio.timeout(limits.timeout_s):
+                return await adapter.generate(request), None, attempt
+        except TimeoutError:
+            error, retryable = f"timed out after {limits.timeout_s:g} s", True
+        except AdapterError as exc:
+            error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
+        except Exception as exc:  # an adapter bug must not stop the run: record it
+            error, retryable = f"adapter crashed: {exc.__class__.__name__}: {exc}", False
+        if not retryable or attempt > limits.retries:
+            return None, f"{error} (after {attempt} attempt(s))", attempt
+        backoff = min(limits.backoff_max_s, limits.backoff_base_s * 2 ** (attempt - 1))
+        await asyncio.sleep(min(retry_after, 300.0) if retry_after is not None
+                            else random.uniform(0, backoff))
+    return None, error, limits.retries + 1
+
+
+async def send(adapter: Adapter[Any], request: Request, spec: ModelSpec, limiter: RateLimiter,
+               canary: Canary) -> Outcome:
+    """:func:`call_with_retries` with the canary put into the request; what comes back
+    (answer or error) has it redacted before anything caches, scores or writes it."""
+    messages = canary.reveal(request.messages)
+    if messages is request.messages:
+        return await call_with_retries(adapter, request, spec, limiter)
+    sent = Request(messages=messages, input=request.input, params=request.params,
+                   tools=request.tools)
+    response, error, attempts = await call_with_retries(adapter, sent, spec, limiter)
+    if response is not None:
+        response = Response.from_dict(canary.redact(response.to_dict()))
+    return response, canary.redact_text(error) if error else None, attempts
+
+
+def build_request(task: Task, renderer: PromptRenderer, item: Item, tool_calling: str) -> Request:
+    """The request for one item as it is hashed and cached: a tool task's tools go native
+    or, for ``tool_calling: json`` models, into the prompt; a canary stays a placeholder."""
+    messages = renderer.render(item)
+    tools = task.spec.tools or None
+    if tools and tool_calling == "json":
+        messages, tools = json_mode_messages(messages, tools), None
+    return Request(messages=messages, input=item["fields"], tools=tools)
+
+
+def task_setup(task: Task, seed: int) -> tuple[TaskContext, PromptRenderer]:
+    """What an adapter may learn about a task, and the task's prompt renderer. ``verify``
+    rebuilds runs with this too, so its requests hash exactly like the runner's."""
+    train = list(task.items("train"))
+    context = TaskContext(
+        name=task.name, type=task.spec.type, labels=task.labels,
+        input_fields=task.spec.input_fields, train=train, context=task.context,
+        root=str(task.suite.path), tools=task.spec.tools,
+    )
+    return context, PromptRenderer(task.spec, train, seed=seed, context=task.context)

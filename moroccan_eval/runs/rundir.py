@@ -1,0 +1,189 @@
+"""Run directories: layout, writing while a run goes, and reading back.
+
+``<out>/<run_id>/``
+  ``manifest.json``     what produced the run (suite, tasks, model spec without secrets,
+                        toolkit version, seed, host, times) and its ``status``
+  ``predictions.jsonl`` one line per item, streamed while the run goes
+  ``scores.json``       per task × variety: n, metrics with 95% CIs, paired deltas;
+                        latency, tokens and cost
+
+The manifest is written first (``running``) and last, so a directory only says
+``complete`` when everything is in it. Report, export and rescore refuse unfinished runs.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..adapters.base import ModelSpec
+from ..errors import RunError
+from ..io import format_validation_errors, iter_jsonl, sha256_file, utc_now, write_json
+from ..records import (
+    Host,
+    Manifest,
+    ModelRef,
+    PredictionRecord,
+    RunScores,
+    Selection,
+    SuiteRef,
+    TaskRef,
+)
+from ..stats.bootstrap import DEFAULT_BOOTSTRAP
+from ..suites.loader import Suite, Task
+from ..version import __version__
+
+MANIFEST = "manifest.json"
+PREDICTIONS = "predictions.jsonl"
+SCORES = "scores.json"
+
+
+def new_run_id(suite: str, model: str) -> str:
+    """``20261124T231500Z-support-intents-char-ngram-1a2b3c``: sortable and readable."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", model).strip("-")[:40] or "model"
+    suffix = f"{time.time_ns() & 0xFFFFFF:06x}"
+    return f"{stamp}-{suite}-{slug}-{suffix}"
+
+
+def new_manifest(*, suite: Suite, tasks: Iterable[Task], spec: ModelSpec, selection: Selection,
+                 seed: int, usd_mad: float, bootstrap: int = DEFAULT_BOOTSTRAP) -> Manifest:
+    """The manifest of a new run (without secrets: the spec holds env var names only)."""
+    return Manifest(
+        run_id=new_run_id(suite.name, spec.name),
+        toolkit_version=__version__,
+        created=utc_now(),
+        seed=seed,
+        bootstrap=bootstrap,
+        usd_mad=usd_mad,
+        selection=selection,
+        suite=SuiteRef(name=suite.name, version=suite.version, sha256=suite.sha256,
+                       ident=suite.ident, reference_variety=suite.spec.reference_variety,
+                       license=suite.spec.license, card=suite.card),
+        tasks={task.name: TaskRef(version=task.spec.version,
+                                  sha256=sha256_file(suite.path / "tasks" / f"{task.name}.yaml"),
+                                  spec=task.spec)
+               for task in tasks},
+        model=ModelRef(spec=spec, cache_hash=spec.cache_hash),
+        allow_unanonymized=suite.allow_unanonymized,
+        host=Host(hostname=socket.gethostname(), platform=platform.platform(),
+                  python=sys.version.split()[0]),
+    )
+
+
+class RunWriter:
+    """Creates a run directory and streams predictions into it."""
+
+    def __init__(self, root: Path, manifest: Manifest):
+        self.dir = root / manifest.run_id
+        self.manifest = manifest
+        try:
+            self.dir.mkdir(parents=True, exist_ok=False)
+            write_json(self.dir / MANIFEST, manifest.to_json())
+            self._fh: IO[str] = (self.dir / PREDICTIONS).open("w", encoding="utf-8")
+        except OSError as exc:
+            raise RunError(f"cannot write the run directory {self.dir}: {exc.strerror}") from None
+
+    def write(self, record: PredictionRecord) -> None:
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def finish(self, scores: RunScores, status: str = "complete") -> None:
+        """Close predictions, write scores, then mark the manifest."""
+        self._fh.close()
+        write_json(self.dir / SCORES, scores.to_json())
+        self._mark(status)
+
+    def abort(self, status: str) -> None:
+        """Mark an unfinished run; a run that wrote no prediction leaves nothing behind."""
+        empty = self._fh.tell() == 0
+        self._fh.close()
+        if empty:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            self._mark(status)
+
+    def _mark(self, status: str) -> None:
+        self.manifest.status = status
+        self.manifest.finished = utc_now()
+        write_json(self.dir / MANIFEST, self.manifest.to_json())
+
+
+@dataclass
+class Run:
+    """A run directory, its manifest and scores parsed once."""
+
+    path: Path
+    manifest: Manifest
+    scores: RunScores
+
+    @property
+    def model(self) -> str:
+        return self.manifest.model.spec.name
+
+    def predictions(self) -> Iterator[PredictionRecord]:
+        """The stored prediction records, streamed."""
+        for _, record in iter_jsonl(self.path / PREDICTIONS):
+            yield record  # type: ignore[misc]  # a JSON object read back as the record it was
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read_record(path: Path, model: type[M]) -> M:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunError(f"{path}: corrupted (not JSON)") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RunError(f"{path}: not a moroccan-eval {path.name}",
+                       format_validation_errors(exc)) from None
+
+
+def load_run(path: Path, *, require_complete: bool = True) -> Run:
+    """Open a run directory; refuse it when it is not a finished run."""
+    if not (path / MANIFEST).is_file():
+        raise RunError(f"{path}: not a run directory (no {MANIFEST})")
+    manifest = _read_record(path / MANIFEST, Manifest)
+    if require_complete and not manifest.finished_ok:
+        raise RunError(
+            f"{path}: run status is '{manifest.status}', not 'complete' (it was interrupted "
+            "or is still going); re-run the same command to finish it from the cache")
+    if (path / SCORES).is_file():
+        scores = _read_record(path / SCORES, RunScores)
+    elif require_complete:
+        raise RunError(f"{path}: {SCORES} is missing")
+    else:
+        scores = RunScores(run_id=manifest.run_id, model=manifest.model.spec.name,
+                           suite=manifest.suite.ident, tasks={})
+    return Run(path=path, manifest=manifest, scores=scores)
+
+
+def expand_run_paths(paths: Iterable[Path]) -> list[Path]:
+    """Run directories from arguments that may be runs or folders of runs."""
+    found: list[Path] = []
+    for path in paths:
+        if (path / MANIFEST).is_file():
+            found.append(path)
+        elif path.is_dir():
+            found += sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
+        else:
+            raise RunError(f"{path}: no such run directory")
+    if not found:
+        raise RunError("no run directories found in " + ", ".join(map(str, paths)))
+    return found

@@ -1,0 +1,267 @@
+"""Schedules items × models: async concurrency, rate limits, timeouts, retries with
+backoff, the response cache, a spend cap and progress.
+
+Per model, ``limits.concurrency`` workers pull items from one shared stream, so memory
+stays flat however many items a suite holds. Models run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..adapters import build_adapter
+from ..adapters.base import Adapter, ModelSpec, Request, Response
+from ..cache import ResponseCache
+from ..canary import Canary
+from ..costing import DEFAULT_USD_MAD, Currency, convert
+from ..errors import MoroccanEvalError, RunError
+from ..perturb import perturb_item
+from ..prompts import PromptRenderer
+from ..records import PredictionRecord, RunScores, Selection
+from ..stats.bootstrap import DEFAULT_BOOTSTRAP
+from ..suites.loader import Suite, Task
+from ..suites.schema import Item
+from .requests import RateLimiter, build_request, send, task_setup
+from .rundir import RunWriter, new_manifest
+from .scoring import compute_scores, finalize_record
+
+
+@dataclass
+class RunOptions:
+    """What to run and how (everything ``moroccan-eval run`` accepts)."""
+
+    suite: Suite
+    out_dir: Path
+    tasks: list[str] | None = None
+    varieties: list[str] | None = None
+    limit: int | None = None
+    split: str = "test"
+    seed: int = 0
+    concurrency: int | None = None  # overrides every model's limits.concurrency
+    cache_dir: Path | None = None
+    max_cost: float | None = None
+    currency: Currency = "MAD"
+    usd_mad: float = DEFAULT_USD_MAD
+    bootstrap: int = DEFAULT_BOOTSTRAP
+    progress: bool | None = None  # None: only on a terminal
+    perturb: str | None = None  # a name of moroccan_eval.perturb.PERTURBATIONS
+
+    def selected_tasks(self) -> list[Task]:
+        names = self.tasks or list(self.suite.tasks)
+        return [self.suite.task(name) for name in names]
+
+
+@dataclass
+class RunResult:
+    """A finished (or stopped) run of one model."""
+
+    path: Path
+    status: str
+    scores: RunScores
+
+
+@dataclass
+class SpendTracker:
+    """Money spent on live requests across all models of a run, in one currency."""
+
+    cap: float | None
+    currency: Currency
+    usd_mad: float
+    spent: float = 0.0
+
+    def add(self, amount: float, currency: Currency) -> None:
+        self.spent += convert(amount, currency, self.currency, self.usd_mad)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.cap is not None and self.spent >= self.cap
+
+
+class _Prepared(NamedTuple):
+    request: Request
+    request_hash: str
+    record: PredictionRecord
+
+
+@dataclass
+class _ModelRun:
+    options: RunOptions
+    spec: ModelSpec
+    adapter: Adapter[Any]
+    cache: ResponseCache | None
+    spend: SpendTracker
+    position: int
+    records: list[PredictionRecord] = field(default_factory=list)
+    errors: int = 0
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.spec.limits.requests_per_minute)
+        self.canary = Canary()  # a fresh secret per run; never written anywhere
+
+    async def run(self) -> RunResult:
+        opts = self.options
+        tasks = opts.selected_tasks()
+        manifest = new_manifest(
+            suite=opts.suite, tasks=tasks, spec=self.spec, seed=opts.seed,
+            usd_mad=opts.usd_mad, bootstrap=opts.bootstrap,
+            selection=Selection(split=opts.split, varieties=opts.varieties, limit=opts.limit,
+                                perturb=opts.perturb))
+        writer = RunWriter(opts.out_dir, manifest)
+        started = time.perf_counter()
+        status = "interrupted"
+        try:
+            for task in tasks:
+                await self._run_task(task, writer)
+            status = "stopped: spend cap reached" if self.spend.exhausted else "complete"
+        finally:
+            manifest.wall_s = round(time.perf_counter() - started, 3)
+            if status == "interrupted":
+                writer.abort(status)
+        scores = compute_scores(manifest, self.records, manifest.wall_s)
+        writer.finish(scores, status)
+        return RunResult(path=writer.dir, status=status, scores=scores)
+
+    async def _run_task(self, task: Task, writer: RunWriter) -> None:
+        opts = self.options
+        context, renderer = task_setup(task, opts.seed)
+        await self.adapter.start_task(context)
+        parser = task.task_type.parser()
+        total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit))
+        items = task.items(opts.split, opts.varieties, opts.limit)
+        bar = _progress_bar(f"{self.spec.name} · {task.name}", total, opts.progress,
+                            self.position)
+
+        def finish(record: PredictionRecord) -> None:
+            writer.write(finalize_record(record, parser))
+            self.records.append(record)
+            if record.get("error"):
+                self.errors += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(errors=self.errors,
+                                spent=f"{self.spend.spent:.4f} {self.spend.currency}",
+                                refresh=False)
+
+        def prepare_next(stream: Iterator[Item]) -> _Prepared | None:
+            item = next(stream, None)
+            return None if item is None else self._prepare(task, item, renderer)
+
+        async def worker(stream: Iterator[Item]) -> None:
+            # Pipelined: request k is sent first, then record k-1 is written and prompt k+1
+            # rendered while k is in flight. With many workers answered in the same instant,
+            # this keeps local work off the critical path of the next request.
+            upcoming = prepare_next(stream)
+            done: PredictionRecord | None = None
+            while upcoming is not None:
+                call = asyncio.create_task(self._execute(upcoming))
+                for _ in range(2):  # let every worker's request go out before local work
+                    await asyncio.sleep(0)
+                if done is not None:
+                    finish(done)
+                upcoming = prepare_next(stream)
+                done = await call
+            if done is not None:
+                finish(done)
+
+        workers = min(self.spec.limits.concurrency, total or 1)
+        try:
+            await asyncio.gather(*(worker(items) for _ in range(workers)))
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _prepare(self, task: Task, item: Item, renderer: PromptRenderer) -> _Prepared:
+        item = perturb_item(item, self.options.perturb, self.options.seed)
+        request = build_request(task, renderer, item, self.spec.tool_calling)
+        request_hash = request.hash()
+        record: PredictionRecord = {
+            "id": item["id"], "group": item["group"], "task": task.name,
+            "variety": item["variety"], "split": item["split"], "fields": item["fields"],
+            "reference": item["reference"], "request_hash": request_hash,
+        }
+        if task.spec.tools:
+            record["tool_mode"] = self.spec.tool_calling
+        return _Prepared(request, request_hash, record)
+
+    async def _execute(self, prepared: _Prepared) -> PredictionRecord:
+        request, request_hash, record = prepared
+        cache = self.cache if self.adapter.cacheable else None
+        response = cache.get(self.spec.cache_hash, request_hash) if cache else None
+        cached, error, attempts = response is not None, None, 0
+        if response is None:
+            if self.spend.exhausted:
+                return {**record, "output": None, "parsed": None, "skipped": True,
+                        "error": "skipped: the --max-cost spend cap was reached"}
+            response, error, attempts = await send(self.adapter, request, self.spec,
+                                                   self.limiter, self.canary)
+            if response is not None:
+                if cache is not None:
+                    await cache.aput(self.spec.cache_hash, request_hash, response)
+                self.spend.add(self._cost(response), self.spec.pricing.currency)
+        return {
+            **record,
+            "output": response.text if response else None,
+            "tool_calls": response.tool_calls if response and response.tool_calls else None,
+            "parsed": None,
+            "latency_ms": round(response.latency_ms, 3) if response else None,
+            "input_tokens": response.input_tokens if response else 0,
+            "output_tokens": response.output_tokens if response else 0,
+            "cost": self._cost(response) if response else 0.0,
+            "error": error,
+            "cached": cached,
+            "attempts": attempts,
+        }
+
+    def _cost(self, response: Response) -> float:
+        return self.spec.pricing.token_cost(response.input_tokens, response.output_tokens)
+
+
+def _progress_bar(label: str, total: int, enabled: bool | None, position: int) -> Any:
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="item", position=position, leave=True,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
+    """Run every selected task of the suite on every model, models side by side."""
+    if options.varieties:
+        for task in options.selected_tasks():
+            missing = set(options.varieties) - set(task.varieties(options.split))
+            if missing:
+                raise RunError(
+                    f"task '{task.name}' has no {options.split} items in variety "
+                    f"{', '.join(sorted(missing))}; it has {', '.join(task.varieties())}")
+    if options.concurrency:
+        specs = [spec.model_copy(update={"limits": spec.limits.model_copy(
+            update={"concurrency": options.concurrency})}) for spec in specs]
+    adapters = [build_adapter(spec) for spec in specs]  # fails early: bad options, no key
+    cache = ResponseCache(options.cache_dir) if options.cache_dir else None
+    spend = SpendTracker(options.max_cost, options.currency, options.usd_mad)
+    runs = [_ModelRun(options, spec, adapter, cache, spend, position)
+            for position, (spec, adapter) in enumerate(zip(specs, adapters, strict=True))]
+    try:
+        return list(await asyncio.gather(*(run.run() for run in runs)))
+    finally:
+        for adapter in adapters:
+            await adapter.aclose()
+        if cache is not None:
+            cache.close()
+
+
+def run(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
+    """Run models on a suite (synchronous entry point of :func:`run_async`)."""
+    try:
+        return asyncio.run(run_async(options, specs))
+    except MoroccanEvalError:
+        raise
+    except OSError as exc:
+        raise RunError(f"run failed: {exc}") from None

@@ -1,0 +1,126 @@
+"""Scoring a run: each record's judgements from its raw output, then ``scores.json``.
+
+Every number comes from the task's type (:mod:`moroccan_eval.tasks`) through the one
+bootstrap engine; this module only groups records by task and adds usage (latency,
+tokens, cost).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+
+from .. import tasks
+from ..costing import convert, latency_stats
+from ..io import write_atomic, write_json
+from ..records import (
+    Manifest,
+    PredictionRecord,
+    RunScores,
+    Signature,
+    TaskScores,
+    Usage,
+    VarietyScore,
+)
+from ..stats.bootstrap import relabel
+from ..tasks.base import AnswerParser
+from .rundir import PREDICTIONS, SCORES, Run
+
+
+def finalize_record(record: PredictionRecord, parser: AnswerParser) -> PredictionRecord:
+    """Derive ``parsed``, ``correct`` and the parser's other judgements (QA: ``refused``;
+    tool tasks: ``outcomes``) from the record's raw output."""
+    if not record.get("error") and not record.get("skipped"):
+        record["parsed"] = parser.parse_response(record)
+    judgement = parser.judge(record.get("parsed"), record.get("reference"))
+    record["correct"] = judgement["correct"]
+    if "refused" in judgement:
+        record["refused"] = judgement["refused"]
+    if "outcomes" in judgement:
+        record["outcomes"] = judgement["outcomes"]
+    return record
+
+
+def reparse(manifest: Manifest, records: Iterable[PredictionRecord]
+            ) -> Iterator[PredictionRecord]:
+    """Re-derive the judgements of stored records with the task types' parsers."""
+    parsers = {name: tasks.for_spec(info.spec).parser() for name, info in manifest.tasks.items()}
+    for record in records:
+        parser = parsers.get(record["task"])
+        yield finalize_record(record, parser) if parser is not None else record
+
+
+def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
+                   wall_s: float | None = None) -> RunScores:
+    """Everything in ``scores.json`` from a manifest and its prediction records."""
+    by_task: dict[str, list[PredictionRecord]] = defaultdict(list)
+    for record in records:
+        by_task[record["task"]].append(record)
+    seed, n_boot = manifest.seed, manifest.bootstrap
+    scores: dict[str, TaskScores] = {}
+    for name, info in manifest.tasks.items():
+        task_type = tasks.for_spec(info.spec)
+        task_records = by_task.get(name, [])
+        reference = manifest.reference_variety(name)
+        pooled = task_type.score(relabel(task_records, lambda _: "all"), "all",
+                                 n_boot=n_boot, seed=seed)
+        scores[name] = TaskScores(
+            signature=str(Signature.of(manifest, name)),
+            type=info.spec.type,
+            metrics=task_type.selected_metrics(),
+            metric_signatures=task_type.metric_signatures(),
+            reference_variety=reference,
+            varieties=task_type.score(task_records, reference, n_boot=n_boot, seed=seed),
+            overall=pooled.get("all", VarietyScore(n=0)),
+            usage=usage_summary(task_records, manifest, wall_s),
+            details=task_type.task_details(task_records, n_boot=n_boot, seed=seed),
+        )
+    return RunScores(run_id=manifest.run_id, model=manifest.model.spec.name,
+                     suite=manifest.suite.ident, tasks=scores)
+
+
+def usage_summary(records: list[PredictionRecord], manifest: Manifest,
+                  wall_s: float | None) -> Usage:
+    """Latency, tokens, throughput and cost per 1,000 requests (MAD and USD)."""
+    spec = manifest.model.spec
+    pricing, usd_mad = spec.pricing, manifest.usd_mad
+    answered = [r for r in records if not r.get("error") and not r.get("skipped")]
+    latencies = [r["latency_ms"] for r in answered if r.get("latency_ms") is not None]
+    stats = latency_stats(latencies)  # type: ignore[arg-type]  # None filtered above
+    n = len(answered)
+    token_cost = sum(r.get("cost") or 0.0 for r in answered)
+    hosting = pricing.hosting_cost_per_request((stats["mean_ms"] or 0.0) / 1000,
+                                               spec.limits.concurrency)
+    per_1k = (token_cost / n + hosting) * 1000 if n else None
+    audio_s = sum(float(str((r.get("fields") or {}).get("duration_s") or 0)) for r in answered)
+    busy_s = sum(latencies) / 1000  # type: ignore[arg-type]
+    return Usage(
+        audio_s=round(audio_s, 3) if audio_s else None,
+        rtfx=round(audio_s / busy_s, 3) if audio_s and busy_s else None,
+        n_requests=len(records),
+        n_answered=n,
+        n_errors=sum(1 for r in records if r.get("error") and not r.get("skipped")),
+        n_skipped=sum(1 for r in records if r.get("skipped")),
+        n_cached=sum(1 for r in records if r.get("cached")),
+        **stats,
+        throughput_per_s=round(n / wall_s, 3) if wall_s else None,
+        tokens_in=sum(r.get("input_tokens") or 0 for r in answered),
+        tokens_out=sum(r.get("output_tokens") or 0 for r in answered),
+        cost_total=round(token_cost, 6),
+        currency=pricing.currency,
+        cost_per_1k={cur: (round(convert(per_1k, pricing.currency, cur, usd_mad), 6)
+                           if per_1k is not None else None) for cur in ("MAD", "USD")},
+        usd_mad=usd_mad,
+    )
+
+
+def rescore(run: Run) -> RunScores:
+    """Recompute parsed answers and scores from stored raw outputs; no model is called.
+    Rewrites ``predictions.jsonl`` and ``scores.json`` atomically."""
+    records = list(reparse(run.manifest, run.predictions()))
+    scores = compute_scores(run.manifest, records, run.manifest.wall_s)
+    write_atomic(run.path / PREDICTIONS,
+                 "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_json(run.path / SCORES, scores.to_json())
+    return scores
