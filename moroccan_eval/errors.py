@@ -57,6 +57,10 @@ class RunError(MoroccanEvalError):
     """A run cannot start or its results cannot be read."""
 
 
+class OutputError(MoroccanEvalError):
+    """An output file cannot be written where the user asked."""
+
+
 class MoroccanEvalWarning(UserWarning):
     """Something the user should fix but that does not stop the command (a deprecated
     field); the CLI prints it as one ``warning:`` line."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal, TypedDict
 
-from .errors import RunError
+from .io import atomic_path
 from .runs.rundir import Run
 
 Format = Literal["csv", "parquet", "json", "jsonl"]
@@ -86,9 +86,7 @@ def export(runs: list[Run], what: Literal["scores", "predictions"], fmt: Format,
     frame = pd.DataFrame(rows)
     if what == "predictions" and "meta" in frame:
         frame["meta"] = frame["meta"].map(lambda m: json.dumps(m, ensure_ascii=False))
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
         if fmt == "csv":
             frame.to_csv(tmp, index=False)
         elif fmt == "parquet":
@@ -97,8 +95,4 @@ def export(runs: list[Run], what: Literal["scores", "predictions"], fmt: Format,
             frame.to_json(tmp, orient="records", force_ascii=False, indent=2)
         else:
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RunError(f"cannot write {out}: {exc.strerror}") from None
     return len(frame)

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -16,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypeAliasType
 
-from .errors import ConfigError, MoroccanEvalError
+from .errors import ConfigError, MoroccanEvalError, OutputError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -116,19 +117,43 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written.
-    The file gets the usual permissions, not mkstemp's private 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _check_destination(path: Path) -> None:
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{path}: exists and is not a regular file (a folder, device, FIFO "
+                          "or socket); choose another output path")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write into; renamed onto ``path`` when the block
+    succeeds, removed when it fails, so ``path`` is never half-written. A destination that
+    exists and is not a regular file (``/dev/null``, a FIFO) is refused, not replaced. The
+    file gets the usual permissions, not mkstemp's private 0600."""
+    _check_destination(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
         os.chmod(tmp, _default_mode())
+        _check_destination(path)  # it may have appeared while we wrote
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through :func:`atomic_path`: never half-written."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: Path, obj: Any) -> None:
