@@ -2,18 +2,23 @@
 
 Offline checks, from the run directory and the locally installed suite only:
 
-- **scores**: re-parse every stored raw output and recompute every metric and CI; they must
-  equal ``scores.json``;
+- **scores**: re-parse every stored raw output and recompute everything in ``scores.json``
+  (every metric, interval and paired delta, latency percentiles, token and request counts,
+  cost); it must be equal;
+- **usage**: each record's cost must follow from its tokens at the manifest's prices;
 - **signatures**: each task's signature must be the one its manifest implies;
 - **suite**: the suite named in the manifest, installed here, must have the same version,
   content hash and task file hashes;
-- **items**: every prediction must be an item of that suite with the same reference and
-  input, and the run must cover the whole selection it claims (no dropped hard items);
+- **items**: exactly one prediction per item of the selection the run claims: no duplicate
+  (the last line would otherwise win), no missing item (no dropped hard items), no extra;
+  each with the suite's reference and input;
 - **prompts**: every stored request hash must equal the hash of the request rebuilt from
   the suite's prompt templates (the model was asked what the suite asks).
 
 Online, with ``endpoint``: a seeded random sample of items is sent again to the vendor's
-live endpoint and the parsed answers are compared with the stored ones.
+live endpoint and the parsed answers are compared with the stored ones; the check states
+how likely a sample of that size is to catch a run with 1%, 5% or 10% of answers doctored
+(what the offline checks cannot see: an answer replaced in place).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import math
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TypedDict
@@ -97,6 +103,29 @@ def parse_sample(text: str) -> float | int:
     return value
 
 
+def detection_probability(population: int, sample: int, doctored: int) -> float:
+    """The chance that a uniform sample of ``sample`` of ``population`` answers contains at
+    least one of ``doctored`` altered answers (hypergeometric: 1 − C(N−K, n) / C(N, n))."""
+    if doctored <= 0 or sample <= 0:
+        return 0.0
+    if sample > population - doctored:
+        return 1.0
+    missed = 1.0
+    for i in range(sample):
+        missed *= (population - doctored - i) / (population - i)
+    return 1.0 - missed
+
+
+def power_statement(population: int, sample: int) -> str:
+    """What a re-queried sample of this size can catch, in words."""
+    shares = [(share, detection_probability(population, sample,
+                                            max(1, math.ceil(share * population))))
+              for share in (0.01, 0.05, 0.10)]
+    return (f"a sample of {sample} of {population} answers catches "
+            + "; ".join(f"{100 * share:.0f}% of answers doctored with probability "
+                        f"{100 * p:.0f}%" for share, p in shares))
+
+
 def _walk(claimed: JSONValue, actual: JSONValue, path: str) -> Iterator[str]:
     """Paths where two score trees differ (numbers compared within ``TOLERANCE``)."""
     if isinstance(claimed, dict) and isinstance(actual, dict):
@@ -123,22 +152,40 @@ def _summary(problems: list[str]) -> str:
 
 
 def _check_scores(run: Run, records: list[PredictionRecord]) -> Check:
+    """Everything in ``scores.json`` (metrics, intervals, deltas, details, latency, tokens,
+    cost) recomputed from the stored records; the signature has its own check."""
     recomputed = compute_scores(run.manifest, records, run.manifest.wall_s)
-    problems = []
-    for task, entry in recomputed.tasks.items():
-        claimed = run.scores.tasks.get(task)
-        if claimed is None:
-            problems.append(f"{task}: no claimed scores")
-            continue
-        for part in ("varieties", "overall"):
-            problems += _walk(claimed.model_dump(mode="json")[part],
-                              entry.model_dump(mode="json")[part], f"{task}/{part}")
-    extra = set(run.scores.tasks) - set(recomputed.tasks)
-    problems += [f"{task}: claimed scores for a task the run does not hold" for task in extra]
+    unsigned = {name: {"signature": ""} for name in run.manifest.tasks}
+    claimed = run.scores.model_copy(update={"tasks": {
+        name: entry.model_copy(update=unsigned.get(name, {}))
+        for name, entry in run.scores.tasks.items()}})
+    actual = recomputed.model_copy(update={"tasks": {
+        name: entry.model_copy(update=unsigned[name]) for name, entry in recomputed.tasks.items()}})
+    problems = list(_walk(claimed.to_json(), actual.to_json(), ""))
     if problems:
-        return Check("scores", False, _summary(problems))
-    return Check("scores", True, f"recomputed from {len(records)} stored raw outputs; "
-                 "every metric and interval matches")
+        return Check("scores", False, _summary([p.lstrip("/") for p in problems]))
+    return Check("scores", True, f"recomputed from {len(records)} stored raw outputs; every "
+                 "metric, interval, latency percentile and cost matches")
+
+
+def _check_usage(run: Run, records: list[PredictionRecord]) -> Check:
+    """Each record's cost must follow from its tokens at the manifest's prices, and its
+    latency and token counts must be plausible."""
+    pricing = run.manifest.model.spec.pricing
+    problems = []
+    for rec in records:
+        tokens_in, tokens_out = rec.get("input_tokens") or 0, rec.get("output_tokens") or 0
+        latency = rec.get("latency_ms")
+        if min(tokens_in, tokens_out) < 0 or (latency is not None and latency < 0):
+            problems.append(f"{rec['id']}: negative latency or token count")
+        expected = pricing.token_cost(tokens_in, tokens_out)
+        cost = rec.get("cost") or 0.0
+        if not math.isclose(cost, expected, rel_tol=1e-9, abs_tol=TOLERANCE):
+            problems.append(f"{rec['id']}: cost {cost} does not follow from its tokens "
+                            f"({tokens_in} in, {tokens_out} out: {expected:.6g})")
+    if problems:
+        return Check("usage", False, _summary(problems))
+    return Check("usage", True, "every cost follows from its tokens at the manifest's prices")
 
 
 def _check_signatures(run: Run) -> Check:
@@ -197,10 +244,12 @@ def _check_items_and_prompts(
                 suite_item, selection.perturb, run.manifest.seed)
     item_problems, prompt_problems = [], []
     tool_calling = run.manifest.model.spec.tool_calling
-    seen = set()
+    seen: Counter[tuple[str, str]] = Counter()
     for rec in records:
         key = (rec["task"], rec["id"])
-        seen.add(key)
+        seen[key] += 1
+        if seen[key] > 1:
+            continue
         item = expected.get(key)
         if item is None:
             item_problems.append(f"{rec['id']}: not an item of the claimed selection")
@@ -211,7 +260,11 @@ def _check_items_and_prompts(
         task, _, renderer = setups[rec["task"]]
         if rec.get("request_hash") != build_request(task, renderer, item, tool_calling).hash():
             prompt_problems.append(f"{rec['id']}: the stored request is not the suite's prompt")
-    missing = sorted(k[1] for k in set(expected) - seen)
+    repeated = sorted(k[1] for k, count in seen.items() if count > 1)
+    if repeated:  # the last line would win when scored: one item, one answer
+        item_problems.insert(0, f"{len(repeated)} item(s) predicted more than once, e.g. "
+                             f"{', '.join(repeated[:SHOWN])}")
+    missing = sorted(k[1] for k in set(expected) - set(seen))
     if missing:
         item_problems.append(f"{len(missing)} item(s) of the selection have no prediction, "
                              f"e.g. {', '.join(missing[:SHOWN])}")
@@ -273,6 +326,7 @@ def verify_run(
     result = Verification(run)
     records = list(reparse(run.manifest, run.predictions()))
     result.checks.append(_check_scores(run, records))
+    result.checks.append(_check_usage(run, records))
     result.checks.append(_check_signatures(run))
     suite_check, suite = _check_suite(run, suite_ref)
     result.checks.append(suite_check)
@@ -295,7 +349,7 @@ def verify_run(
             "endpoint", ok,
             f"{result.agreement['agree']} of {len(keys)} sampled answers agree "
             f"({'–' if rate is None else f'{100 * rate:.1f}%'}; required "
-            f"{100 * min_agreement:.0f}%)"
+            f"{100 * min_agreement:.0f}%); {power_statement(len(population), len(keys))}"
             + ("; " + _summary(result.agreement["disagreements"])
                if result.agreement["disagreements"] else "")))
     return result

@@ -40,7 +40,7 @@ def _edit_lines(path: Path, edit: object) -> None:
 def test_an_honest_run_verifies(tmp_path: Path, mini_suite: Path) -> None:
     path = _run(mini_suite, tmp_path, "char-ngram")
     checks = _checks(path, suite_ref=str(mini_suite))
-    assert checks.keys() == {"scores", "signatures", "suite", "items", "prompts"}
+    assert checks.keys() == {"scores", "usage", "signatures", "suite", "items", "prompts"}
     assert all(ok for ok, _ in checks.values()), checks
 
 
