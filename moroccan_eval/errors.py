@@ -57,6 +57,12 @@ class RunError(MoroccanEvalError):
     """A run cannot start or its results cannot be read."""
 
 
+class Interrupted(RunError):
+    """A run was stopped by SIGTERM; its directory is marked ``interrupted``."""
+
+    exit_code = 143  # 128 + SIGTERM, what shells report for a terminated process
+
+
 class OutputError(MoroccanEvalError):
     """An output file cannot be written where the user asked."""
 

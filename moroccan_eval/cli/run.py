@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import MoroccanEvalError
-from .common import cache_dir_option, check_out_dir, epilog, print_headlines
+from ..errors import MoroccanEvalError, RunError
+from .common import FRACTION, cache_dir_option, check_out_dir, epilog, print_headlines
 
 
 @click.command(epilog=epilog("run"))
@@ -41,11 +41,15 @@ from .common import cache_dir_option, check_out_dir, epilog, print_headlines
 @click.option("--allow-unanonymized", is_flag=True,
               help="Skip the residual-PII check of the suite (the data owner's private runs "
               "only); recorded in the manifest and flagged in reports.")
+@click.option("--max-error-rate", type=FRACTION,
+              help="Mark a run failed (exit 1) when more requests than this share (0.05, 5%) "
+              "fail. A run where no request succeeded always fails.")
 def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         varieties_: Sequence[str], limit: int | None, split: str, concurrency: int | None,
         out_dir: Path, seed: int, max_cost: float | None, currency: str,
         usd_mad: float | None, no_cache: bool, cache_dir: Path | None,
-        progress: bool | None, perturb: str | None, allow_unanonymized: bool) -> None:
+        progress: bool | None, perturb: str | None, allow_unanonymized: bool,
+        max_error_rate: float | None) -> None:
     """Run models on a suite and print per-variety scores with their signatures."""
     from .. import varieties
     from ..adapters import load_model
@@ -73,9 +77,15 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         concurrency=concurrency, cache_dir=cache_dir_option(no_cache, cache_dir),
         max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
         usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
+        max_error_rate=max_error_rate,
     )
-    for result in run_models(options, specs):
+    results = run_models(options, specs)
+    for result in results:
         print_headlines(result)
+    failed = [r for r in results if r.status.startswith("failed")]
+    if failed:
+        raise RunError(f"{len(failed)} of {len(results)} run(s) failed: "
+                       + "; ".join(f"{r.path.name}: {r.status}" for r in failed))
 
 
 @click.command(epilog=epilog("demo"))

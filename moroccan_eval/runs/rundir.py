@@ -20,6 +20,7 @@ import shutil
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from typing import IO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..adapters.base import ModelSpec
-from ..errors import RunError
+from ..errors import MoroccanEvalWarning, RunError
 from ..io import format_validation_errors, iter_jsonl, sha256_file, utc_now, write_json
 from ..records import (
     Host,
@@ -175,15 +176,33 @@ def load_run(path: Path, *, require_complete: bool = True) -> Run:
 
 
 def expand_run_paths(paths: Iterable[Path]) -> list[Path]:
-    """Run directories from arguments that may be runs or folders of runs."""
+    """Run directories from arguments that may be runs or folders of runs. In a folder,
+    runs that did not finish (a killed run's stale directory, a failed run) are skipped with
+    a warning; a run directory named explicitly is kept (and refused when it is opened)."""
     found: list[Path] = []
     for path in paths:
         if (path / MANIFEST).is_file():
             found.append(path)
         elif path.is_dir():
-            found += sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
+            for run_dir in sorted(p.parent for p in path.glob(f"*/{MANIFEST}")):
+                status = _status(run_dir)
+                if status == "complete" or status.startswith("stopped"):
+                    found.append(run_dir)
+                else:
+                    warnings.warn(f"skipped {run_dir.name}: status '{status}' (not a finished "
+                                  "run)", MoroccanEvalWarning, stacklevel=2)
         else:
             raise RunError(f"{path}: no such run directory")
     if not found:
-        raise RunError("no run directories found in " + ", ".join(map(str, paths)))
+        raise RunError("no finished run directories found in " + ", ".join(map(str, paths)))
     return found
+
+
+def _status(run_dir: Path) -> str:
+    """A run's status from its manifest, or why it has none (without validating the rest)."""
+    try:
+        data = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "unreadable manifest"
+    status = data.get("status") if isinstance(data, dict) else None
+    return status if isinstance(status, str) else "no status"

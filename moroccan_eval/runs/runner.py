@@ -8,9 +8,10 @@ stays flat however many items a suite holds. Models run side by side.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,7 +21,7 @@ from ..adapters.base import Adapter, ModelSpec, Request, Response
 from ..cache import ResponseCache
 from ..canary import Canary
 from ..costing import DEFAULT_USD_MAD, Currency, convert
-from ..errors import MoroccanEvalError, RunError
+from ..errors import Interrupted, MoroccanEvalError, RunError
 from ..perturb import perturb_item
 from ..prompts import PromptRenderer
 from ..records import PredictionRecord, RunScores, Selection
@@ -51,6 +52,7 @@ class RunOptions:
     bootstrap: int = DEFAULT_BOOTSTRAP
     progress: bool | None = None  # None: only on a terminal
     perturb: str | None = None  # a name of moroccan_eval.perturb.PERTURBATIONS
+    max_error_rate: float | None = None  # a run with more failed requests is ``failed``
 
     def selected_tasks(self) -> list[Task]:
         names = self.tasks or list(self.suite.tasks)
@@ -118,7 +120,7 @@ class _ModelRun:
         try:
             for task in tasks:
                 await self._run_task(task, writer)
-            status = "stopped: spend cap reached" if self.spend.exhausted else "complete"
+            status = self._final_status()
         finally:
             manifest.wall_s = round(time.perf_counter() - started, 3)
             if status == "interrupted":
@@ -218,6 +220,21 @@ class _ModelRun:
             "attempts": attempts,
         }
 
+    def _final_status(self) -> str:
+        """``failed: …`` when no request succeeded or more failed than allowed, ``stopped:
+        …`` when the spend cap cut the run short, else ``complete``."""
+        sent = [r for r in self.records if not r.get("skipped")]
+        failed = [r for r in sent if r.get("error")]
+        if sent and len(failed) == len(sent):
+            return (f"failed: no request succeeded ({len(failed)} of {len(sent)} failed); "
+                    f"first error: {failed[0].get('error')}")
+        limit = self.options.max_error_rate
+        if limit is not None and sent and len(failed) / len(sent) > limit:
+            return (f"failed: {len(failed)} of {len(sent)} requests failed "
+                    f"({100 * len(failed) / len(sent):.1f}%), above --max-error-rate "
+                    f"{100 * limit:g}%; first error: {failed[0].get('error')}")
+        return "stopped: spend cap reached" if self.spend.exhausted else "complete"
+
     def _cost(self, response: Response) -> float:
         return self.spec.pricing.token_cost(response.input_tokens, response.output_tokens)
 
@@ -258,10 +275,37 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
 
 
 def run(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
-    """Run models on a suite (synchronous entry point of :func:`run_async`)."""
+    """Run models on a suite (synchronous entry point of :func:`run_async`). SIGTERM stops
+    it like SIGINT: unfinished runs are marked ``interrupted``, then :class:`Interrupted`."""
     try:
-        return asyncio.run(run_async(options, specs))
+        return asyncio.run(_terminable(run_async(options, specs)))
     except MoroccanEvalError:
         raise
     except OSError as exc:
         raise RunError(f"run failed: {exc}") from None
+
+
+async def _terminable(work: Coroutine[Any, Any, list[RunResult]]) -> list[RunResult]:
+    """``work``, cancelled by SIGTERM (the signal a container or job scheduler sends)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, Windows
+        return await task
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if terminated:
+            raise Interrupted("interrupted by SIGTERM; re-run the same command to resume "
+                              "from the cache") from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
