@@ -201,10 +201,11 @@ def _check_signatures(run: Run) -> Check:
     return Check("signatures", True, "match the manifest")
 
 
-def _check_suite(run: Run, suite_ref: str | None) -> tuple[Check, Suite | None]:
+def _check_suite(run: Run, suite_ref: str | Suite | None) -> tuple[Check, Suite | None]:
     claimed = run.manifest.suite
     try:
-        suite = load_suite(suite_ref or claimed.name)
+        suite = suite_ref if isinstance(suite_ref, Suite) else load_suite(
+            suite_ref or claimed.name)
     except MoroccanEvalError as exc:
         reason = str(exc).splitlines()[0]
         return Check("suite", False, f"cannot load the suite here: {reason}"), None
@@ -319,10 +320,12 @@ async def _requery(
 
 
 def verify_run(
-    run: Run, *, suite_ref: str | None = None, endpoint: ModelSpec | None = None,
+    run: Run, *, suite_ref: str | Suite | None = None, endpoint: ModelSpec | None = None,
     sample: float | int = 0.05, seed: int = 0, min_agreement: float = 0.9,
 ) -> Verification:
-    """Check a run's claims offline and, with ``endpoint``, against the live model."""
+    """Check a run's claims offline and, with ``endpoint``, against the live model.
+    ``suite_ref``: the suite to check against (a name, a folder or a loaded suite; default:
+    the one the manifest names, installed here)."""
     result = Verification(run)
     records = list(reparse(run.manifest, run.predictions()))
     result.checks.append(_check_scores(run, records))

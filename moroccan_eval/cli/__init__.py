@@ -15,6 +15,7 @@ import click
 
 from ..errors import MoroccanEvalError, MoroccanEvalWarning
 from ..version import __version__
+from .leaderboard import leaderboard
 from .models import models
 from .privacy import anonymize, consent, retention
 from .results import compare, export, recommend, report, rescore, verify
@@ -58,5 +59,5 @@ def main() -> None:
 
 
 for _command in (run, demo, report, recommend, compare, verify, export, rescore, suites,
-                 tasks, anonymize, consent, retention, models):
+                 tasks, anonymize, consent, retention, models, leaderboard):
     main.add_command(_command)

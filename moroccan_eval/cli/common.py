@@ -53,6 +53,12 @@ EXAMPLES = {
     ),
     "models": "moroccan-eval models list\n  moroccan-eval models check models/ollama-qwen.yaml",
     "tasks": "moroccan-eval tasks list",
+    "leaderboard": (
+        "moroccan-eval leaderboard submit runs/RUN_A runs/RUN_B --info submission.yaml\n"
+        "  moroccan-eval leaderboard validate leaderboard/submissions/acme-tiny-2026-12-03\n"
+        "  moroccan-eval leaderboard build -o leaderboard/_site\n"
+        "  moroccan-eval leaderboard serve leaderboard/_site"
+    ),
     "anonymize": (
         "moroccan-eval anonymize scan chats.jsonl --field fields.text\n"
         "  moroccan-eval anonymize apply chats.jsonl -o chats.anon.jsonl --operator placeholder\n"

@@ -1,0 +1,60 @@
+"""``leaderboard``: package a submission, validate submissions, build and preview the site."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from .common import epilog
+
+DEFAULT_SUBMISSIONS = Path("leaderboard/submissions")
+
+
+@click.group(epilog=epilog("leaderboard"))
+def leaderboard() -> None:
+    """Submit runs to the static leaderboard, validate submissions, build the site."""
+
+
+@leaderboard.command("submit")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--info", "info_path", required=True, type=click.Path(path_type=Path),
+              help="submission.yaml: model, organisation, licence, weights, hosting ...")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DEFAULT_SUBMISSIONS,
+              show_default=True, help="Folder of submissions receiving <submission-id>/.")
+@click.option("--id", "ident", help="Submission folder name [default: organisation-model-date].")
+def submit(run_dirs: Sequence[Path], info_path: Path, out_dir: Path, ident: str | None) -> None:
+    """Package finished runs of one model as a submission (copies the runs, checks them
+    as `leaderboard validate` will, writes SHA256SUMS)."""
+    from ..leaderboard.submission import package
+    from ..runs.rundir import expand_run_paths
+
+    target = package(expand_run_paths(run_dirs), info_path, out_dir, ident)
+    click.echo(f"submission: {target}\nnext: open a pull request adding it to the "
+               "leaderboard repository (see CONTRIBUTING.md)")
+
+
+@leaderboard.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def validate(paths: Sequence[Path], as_json: bool) -> None:
+    """Check submissions (a submission folder or a folder of them; default
+    leaderboard/submissions): layout, checksums, submission.yaml, and every run verified
+    by rescoring its raw outputs. Exits 1 if any submission is invalid."""
+    from ..leaderboard.validate import SuiteCache, submission_dirs, validate_submission
+
+    suites = SuiteCache()
+    reports = [validate_submission(p, suites)
+               for p in submission_dirs(paths or [DEFAULT_SUBMISSIONS])]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
+    else:
+        for report in reports:
+            click.echo(f"{report.ident}: {'VALID' if report.ok else 'INVALID'}")
+            for check in report.checks:
+                click.echo(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    if not reports or not all(r.ok for r in reports):
+        sys.exit(1)
