@@ -23,7 +23,6 @@ from pathlib import Path
 from .. import varieties
 from ..analysis.summary import ModelSummary, Score, TaskSummary, pareto_front, summarize
 from ..records import SuiteRef
-from ..runs.rundir import Run
 from ..version import __version__
 from .submission import CHECKSUMS, SubmissionInfo, payload_files
 from .validate import SubmissionReport, SuiteCache, submission_dirs, validate_submission
@@ -92,7 +91,8 @@ class Entry:
     ident: str
     info: SubmissionInfo
     suites: dict[str, SuiteRow]
-    files: list[str]  # relative paths of the submission's files
+    path: Path  # the submission folder
+    files: list[str]  # its files, relative to ``path``
 
     @property
     def size_class(self) -> str:
@@ -216,14 +216,16 @@ def _suite_row(name: str, tasks: list[TaskSummary], model: ModelSummary) -> Suit
         run_id=tasks[0].run.manifest.run_id)
 
 
-def build_board(submissions: Sequence[tuple[str, SubmissionInfo, list[Run], list[str]]],
+def build_board(submissions: Sequence[SubmissionReport],
                 excluded: dict[str, str] | None = None) -> Board:
-    """The board of valid submissions: (id, info, runs, files) each."""
+    """The board of valid submissions (validated reports with their info and runs)."""
     entries: list[Entry] = []
     columns: dict[str, SuiteColumn] = {}
-    for ident, info, runs, files in submissions:
+    for report in submissions:
+        if report.info is None:
+            raise ValueError(f"{report.ident}: not a validated submission")
         suites: dict[str, SuiteRow] = {}
-        for model in summarize(runs):
+        for model in summarize(report.runs):
             by_suite: dict[str, list[TaskSummary]] = {}
             for task in model.tasks:
                 by_suite.setdefault(task.run.manifest.suite.name, []).append(task)
@@ -235,7 +237,8 @@ def build_board(submissions: Sequence[tuple[str, SubmissionInfo, list[Run], list
                     column.tasks.setdefault(task.task, (task.metric, task.higher_is_better,
                                                         task.reference))
                     column.varieties += [v for v in task.varieties if v not in column.varieties]
-        entries.append(Entry(ident, info, suites, files))
+        files = [CHECKSUMS, *(rel.as_posix() for rel in payload_files(report.path))]
+        entries.append(Entry(report.ident, report.info, suites, report.path, files))
     order = {code: i for i, code in enumerate(varieties.registry())}
     for column in columns.values():
         column.varieties.sort(key=lambda code: order.get(code, len(order)))
@@ -263,9 +266,8 @@ def board_from(paths: Sequence[Path]) -> tuple[Board, list[SubmissionReport]]:
     reports = [validate_submission(path, suites) for path in submission_dirs(paths)]
     valid, excluded = [], {}
     for report in reports:
-        if report.ok and report.info is not None:
-            files = [CHECKSUMS, *(rel.as_posix() for rel in payload_files(report.path))]
-            valid.append((report.ident, report.info, report.runs, files))
+        if report.ok:
+            valid.append(report)
         else:
             failed = next(c for c in report.checks if not c.ok)
             excluded[report.ident] = f"{failed.name}: {failed.detail}"
