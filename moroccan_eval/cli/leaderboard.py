@@ -40,14 +40,21 @@ def submit(run_dirs: Sequence[Path], info_path: Path, out_dir: Path, ident: str 
 @leaderboard.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
-def validate(paths: Sequence[Path], as_json: bool) -> None:
+@click.option("--no-cache", is_flag=True,
+              help="Rescore every submission, even unchanged ones already verified here.")
+def validate(paths: Sequence[Path], as_json: bool, no_cache: bool) -> None:
     """Check submissions (a submission folder or a folder of them; default
     leaderboard/submissions): layout, checksums, submission.yaml, and every run verified
     by rescoring its raw outputs. Exits 1 if any submission is invalid."""
-    from ..leaderboard.validate import SuiteCache, submission_dirs, validate_submission
+    from ..leaderboard.validate import (
+        SuiteCache,
+        VerdictCache,
+        submission_dirs,
+        validate_submission,
+    )
 
-    suites = SuiteCache()
-    reports = [validate_submission(p, suites)
+    suites, verdicts = SuiteCache(), None if no_cache else VerdictCache()
+    reports = [validate_submission(p, suites, verdicts)
                for p in submission_dirs(paths or [DEFAULT_SUBMISSIONS])]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))

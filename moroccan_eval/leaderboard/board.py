@@ -25,7 +25,13 @@ from ..analysis.summary import ModelSummary, Score, TaskSummary, pareto_front, s
 from ..records import SuiteRef
 from ..version import __version__
 from .submission import CHECKSUMS, SubmissionInfo, payload_files
-from .validate import SubmissionReport, SuiteCache, submission_dirs, validate_submission
+from .validate import (
+    SubmissionReport,
+    SuiteCache,
+    VerdictCache,
+    submission_dirs,
+    validate_submission,
+)
 
 Interval = tuple[float, float]
 
@@ -259,11 +265,12 @@ def _assign_bands(board: Board) -> None:
                 task_row.band = band
 
 
-def board_from(paths: Sequence[Path]) -> tuple[Board, list[SubmissionReport]]:
+def board_from(paths: Sequence[Path], verdicts: VerdictCache | None = None
+               ) -> tuple[Board, list[SubmissionReport]]:
     """Validate every submission under ``paths`` and build the board of the valid ones;
     the others are listed in ``Board.excluded`` with their first failed check."""
     suites = SuiteCache()
-    reports = [validate_submission(path, suites) for path in submission_dirs(paths)]
+    reports = [validate_submission(path, suites, verdicts) for path in submission_dirs(paths)]
     valid, excluded = [], {}
     for report in reports:
         if report.ok:

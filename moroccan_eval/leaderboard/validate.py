@@ -17,6 +17,9 @@ unsafe):
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -24,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MoroccanEvalError
-from ..io import sha256_file
+from ..io import sha256_file, write_json
 from ..runs.rundir import Run, load_run
 from ..suites.loader import Suite, load_suite
 from ..verify import SHOWN, Check, verify_run
+from ..version import __version__
 from .submission import (
     CHECKSUMS,
     INFO,
@@ -37,6 +41,7 @@ from .submission import (
     RUN_FILES,
     RUNS,
     SubmissionInfo,
+    digest,
     load_info,
     payload_files,
     read_checksums,
@@ -65,6 +70,47 @@ class SubmissionReport:
         return {"submission": self.ident, "path": str(self.path), "ok": self.ok,
                 "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
                            for c in self.checks]}
+
+
+class VerdictCache:
+    """Verify verdicts of submissions already checked, by exact content: a submission whose
+    ``SHA256SUMS`` (re-checked against its files every time), toolkit version and installed
+    suites are unchanged is not rescored again. A board of a thousand submissions is then
+    rebuilt in seconds; only new or changed submissions cost a full rescoring."""
+
+    def __init__(self, directory: Path | None = None):
+        from ..cache import default_cache_dir
+
+        self.directory = directory or default_cache_dir() / "leaderboard-verdicts"
+
+    def _path(self, root: Path) -> Path:
+        key = hashlib.sha256(f"{__version__}|{digest(root)}".encode()).hexdigest()
+        return self.directory / f"{key}.json"
+
+    @staticmethod
+    def _suites(runs: Sequence[Run], suites: SuiteCache) -> dict[str, str | None]:
+        found = {}
+        for run in runs:
+            suite = suites.get(run.manifest.suite.name)
+            found[run.manifest.suite.name] = None if isinstance(suite, str) else suite.sha256
+        return found
+
+    def get(self, root: Path, runs: Sequence[Run], suites: SuiteCache) -> list[str] | None:
+        """The problems found last time, or ``None`` when there is no usable verdict."""
+        try:
+            data = json.loads(self._path(root).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("suites") != self._suites(runs, suites):
+            return None
+        problems = data.get("problems")
+        return [str(p) for p in problems] if isinstance(problems, list) else None
+
+    def put(self, root: Path, runs: Sequence[Run], suites: SuiteCache,
+            problems: list[str]) -> None:
+        with contextlib.suppress(MoroccanEvalError):  # a read-only cache only costs speed
+            write_json(self._path(root), {"suites": self._suites(runs, suites),
+                                          "problems": problems})
 
 
 class SuiteCache:
@@ -178,8 +224,11 @@ def _runs(root: Path, info: SubmissionInfo | None) -> tuple[list[Run], list[str]
     return runs, problems
 
 
-def validate_submission(root: Path, suites: SuiteCache | None = None) -> SubmissionReport:
-    """Every check of one submission folder (see the module docstring)."""
+def validate_submission(root: Path, suites: SuiteCache | None = None,
+                        verdicts: VerdictCache | None = None) -> SubmissionReport:
+    """Every check of one submission folder (see the module docstring). With ``verdicts``,
+    the verify step of an unchanged submission is read from the cache."""
+    suites = suites or SuiteCache()
     report = SubmissionReport(root)
     layout = layout_problems(root)
     report.checks.append(_check("layout", layout, "plain files only, within the size caps"))
@@ -203,8 +252,12 @@ def validate_submission(root: Path, suites: SuiteCache | None = None) -> Submiss
                                 "run(s) of one model"))
     if problems:
         return report
-    problems = verify_problems(report.runs, suites)
-    report.checks.append(_check("verify", problems, "every run verifies: one record per item; "
+    verified = verdicts.get(root, report.runs, suites) if verdicts else None
+    if verified is None:
+        verified = verify_problems(report.runs, suites)
+        if verdicts is not None:
+            verdicts.put(root, report.runs, suites, verified)
+    report.checks.append(_check("verify", verified, "every run verifies: one record per item; "
                                 "scores, latency and cost recomputed from raw outputs; "
                                 "signatures, suite and prompts match"))
     return report

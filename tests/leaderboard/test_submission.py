@@ -180,3 +180,35 @@ def test_submit_through_the_cli(tmp_path: Path, installed_suite: Path) -> None:
     assert again.exit_code == 1 and "exists" in again.output
     assert sorted(os.listdir(tmp_path / "subs")) == [target.name]  # no staging left behind
     assert INFO["model"] in (target / "submission.yaml").read_text()
+
+
+def test_verdicts_are_reused_only_for_the_same_content(submission: Path, tmp_path: Path,
+                                                       installed_suite: Path) -> None:
+    from moroccan_eval.leaderboard.validate import VerdictCache
+
+    verdicts = VerdictCache(tmp_path / "verdicts")
+    assert validate_submission(submission, verdicts=verdicts).ok
+    [stored] = (tmp_path / "verdicts").iterdir()
+    data = json.loads(stored.read_text())
+    stored.write_text(json.dumps({**data, "problems": ["planted"]}))
+    reused = validate_submission(submission, verdicts=verdicts)
+    assert {c.name: c.detail for c in reused.checks}["verify"] == "planted"  # read, not rescored
+    _edit_json(_run_dir(submission) / "scores.json", _latency)
+    write_checksums(submission)  # new content, new key: rescored, and caught
+    assert "usage/p95_ms" in {c.name: c.detail for c in
+                              validate_submission(submission, verdicts=verdicts).checks
+                              if not c.ok}["verify"]
+
+
+def test_a_changed_installed_suite_invalidates_the_verdict(submission: Path, tmp_path: Path,
+                                                           installed_suite: Path) -> None:
+    from conftest import edit_items
+
+    from moroccan_eval.leaderboard.validate import VerdictCache
+
+    verdicts = VerdictCache(tmp_path / "verdicts")
+    assert validate_submission(submission, verdicts=verdicts).ok
+    edit_items(installed_suite, "data/intents.jsonl",
+               lambda items: items[0].update(reference="other"))
+    report = validate_submission(submission, verdicts=verdicts)
+    assert not report.ok and "content hash" in {c.name: c.detail for c in report.checks}["verify"]

@@ -1,0 +1,118 @@
+"""Leaderboard validate + build time and site size. Prints figures and compares them with
+the targets: 1,000 submissions x 6 suites validated and built in < 30 s, site < 20 MB.
+
+Six synthetic suites (the seven core varieties), ten toy oracles of tests/toy_models.py
+run once on each through the real runner; then ``--submissions`` submissions, each one
+oracle's six runs (hard links, so the disk holds one copy) under its own submission.yaml.
+Validation does its full work per submission (checksums, rescoring every run from raw
+outputs, items, prompts); the submissions are copies, but nothing is cached between them.
+
+    python benchmarks/leaderboard_build.py [--submissions 1000] [--suites 6] [--groups 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # toy models
+
+import yaml
+
+from moroccan_eval.adapters import load_model
+from moroccan_eval.leaderboard.submission import CHECKSUMS, INFO, RUNS, write_checksums
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
+from moroccan_eval.synthetic import make_suite
+from moroccan_eval.varieties import core_codes
+
+TARGET_S, TARGET_MB = 30.0, 20.0
+ORACLES = 10
+
+
+def _runs(root: Path, suites: int, groups: int) -> dict[int, list[Path]]:
+    """Each oracle's run directory on every suite."""
+    specs = []
+    for k in range(ORACLES):
+        path = root / f"oracle-{k}.yaml"
+        path.write_text(yaml.safe_dump({
+            "name": f"oracle-{k}", "adapter": "python", "callable": f"toy_models:oracle_{k}",
+            "pricing": {"input_per_mtok": 2.0, "output_per_mtok": 8.0, "currency": "USD"}}))
+        specs.append(load_model(str(path)))
+    by_oracle: dict[int, list[Path]] = {k: [] for k in range(ORACLES)}
+    for s in range(suites):
+        suite = make_suite(root / "suites" / f"bench-{s}", groups, tuple(core_codes()),
+                           name=f"bench-{s}")
+        results = run(RunOptions(suite=load_suite(suite), out_dir=root / "runs",
+                                 progress=False), specs)
+        for k, result in enumerate(results):
+            by_oracle[k].append(result.path)
+    return by_oracle
+
+
+def _submissions(root: Path, by_oracle: dict[int, list[Path]], count: int) -> Path:
+    subs = root / "submissions"
+    for i in range(count):
+        k = i % ORACLES
+        target = subs / f"lab-{i:04d}"
+        for run_dir in by_oracle[k]:
+            (target / RUNS / run_dir.name).mkdir(parents=True)
+            for file in run_dir.iterdir():
+                os.link(file, target / RUNS / run_dir.name / file.name)
+        (target / INFO).write_text(yaml.safe_dump({
+            "model": f"oracle-{k}", "organisation": f"Lab {i}", "parameters_b": 0.5 + i % 40,
+            "licence": "Apache-2.0", "weights": "open" if i % 3 else "closed",
+            "adapter": "python", "hosting": "on-prem" if i % 2 else "api",
+            "contact": f"lab{i}@example.org", "date": "2026-12-03"}))
+        write_checksums(target)
+    assert (subs / "lab-0000" / CHECKSUMS).is_file()
+    return subs
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=1000)
+    parser.add_argument("--suites", type=int, default=6)
+    parser.add_argument("--groups", type=int, default=12)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(root / "cache")
+        os.environ["MOROCCAN_EVAL_SUITES"] = str(root / "suites")
+        started = time.perf_counter()
+        subs = _submissions(root, _runs(root, args.suites, args.groups), args.submissions)
+        print(f"setup: {args.submissions} submissions x {args.suites} suites "
+              f"({args.groups * len(core_codes())} items each) in "
+              f"{time.perf_counter() - started:.1f} s")
+
+        from moroccan_eval.leaderboard.site import build_site
+
+        from moroccan_eval.leaderboard.board import board_from
+
+        started = time.perf_counter()
+        board, reports = board_from([subs])
+        validated = time.perf_counter() - started
+        assert all(r.ok for r in reports), [r.to_dict() for r in reports if not r.ok][:1]
+        build_site(board, root / "site")
+        total = time.perf_counter() - started
+        size = _size_mb(root / "site")
+    print(f"validate: {validated:.1f} s ({1000 * validated / args.submissions:.1f} ms per "
+          "submission)")
+    print(f"validate + build: {total:.1f} s (target < {TARGET_S:.0f} s) "
+          f"{'OK' if total < TARGET_S else 'MISSED'}")
+    print(f"site: {size:.1f} MB (target < {TARGET_MB:.0f} MB) "
+          f"{'OK' if size < TARGET_MB else 'MISSED'}")
+    return 0 if total < TARGET_S and size < TARGET_MB else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
