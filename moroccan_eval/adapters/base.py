@@ -14,12 +14,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from ..costing import Pricing
 from ..errors import AdapterError, ConfigError
 from ..io import JSONObject, JSONValue, sha256_json
 from ..suites.schema import Item
+
+#: What a secret is replaced by wherever it would be stored or shown.
+REDACTED = "[REDACTED]"
+#: What ``limits.max_response_bytes`` defaults to: far above any chat answer or
+#: transcript, far below what fills a disk when multiplied by a suite's items.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
 class Limits(BaseModel):
@@ -32,6 +45,12 @@ class Limits(BaseModel):
     retries: int = Field(default=4, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024,
+        description="the largest response body an HTTP adapter reads, in bytes (default "
+        "4 MiB = 4194304); a longer one is read no further and recorded as an error, so a "
+        "runaway or hostile endpoint cannot fill the disk. Raise it for models whose "
+        "answers are meant to be longer")
 
 
 class ModelInfo(BaseModel):
@@ -76,9 +95,31 @@ class ModelSpec(BaseModel):
         return sha256_json({"adapter": self.adapter, "options": self.options,
                             "params": self.params})
 
+    @model_serializer(mode="wrap")
+    def _without_header_values(self, handler: SerializerFunctionWrapHandler,
+                               info: SerializationInfo) -> Any:
+        """In JSON (manifests, exports, reports) the custom ``headers:`` keep their names
+        but not their values, which are often keys: :meth:`secret_values`."""
+        data = handler(self)
+        headers = data.get("headers") if isinstance(data, dict) else None
+        if info.mode == "json" and isinstance(headers, dict):
+            data["headers"] = {name: REDACTED for name in headers}
+        return data
+
     def public_dict(self) -> JSONObject:
-        """The spec as written to manifests: holds the env var *name*, never its value."""
+        """The spec as written to manifests: holds the env var *name*, never its value,
+        and the custom headers' names, never their values."""
         return self.model_dump(mode="json")
+
+    def secret_values(self) -> list[str]:
+        """The values no file, cache or message may hold: the API key (if its environment
+        variable is set) and every value of the custom ``headers:``, which people use for
+        keys too (``X-Api-Key``, ``api-key``) whatever the docs say."""
+        values = [os.environ.get(self.api_key_env, "")] if self.api_key_env else []
+        headers = self.options.get("headers")
+        if isinstance(headers, dict):
+            values += [str(value) for value in headers.values()]
+        return [value for value in values if value]
 
     def api_key(self) -> str | None:
         """The API key from the environment variable the spec names."""

@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from typing import Any
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
+from yarl import URL
 
 from ..errors import AdapterError
 from .base import Adapter, ModelSpec, Request, Response
+from .http import read_capped, read_prefix
+from .redact import Redactor
+
+#: How deep a response's JSON may nest (a chat completion nests 6 levels): deeper ones are
+#: refused, as the recursive code that copies, redacts and caches responses would overflow.
+MAX_DEPTH = 64
+#: The largest token count believed (costs and the spend cap are computed from it).
+MAX_TOKENS = 10**12
+#: A JSON escape of a UTF-16 surrogate: the answer may hold a lone one, which no UTF-8
+#: file can store.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: json.loads pairs valid surrogates into one character: any left is a lone one.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class OpenAICompatOptions(BaseModel):
@@ -47,6 +62,32 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def shallow(value: Any, depth: int) -> bool:
+    """Whether a JSON value nests at most ``depth`` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            if level > depth:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return True
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """A JSON value whose strings have each lone UTF-16 surrogate (valid JSON, invalid
+    Unicode) replaced by U+FFFD, so the answer can be written as UTF-8."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_lone_surrogates(v) for v in value]
+    return value
+
+
 class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
     """Chat completions over HTTP with one pooled ``aiohttp`` session per model."""
 
@@ -55,6 +96,14 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
     def __init__(self, spec: ModelSpec, options: OpenAICompatOptions):
         super().__init__(spec, options)
         self.url = options.base_url.rstrip("/") + "/" + options.path.lstrip("/")
+        #: why no request can be sent, e.g. a base_url without a host; every request then
+        #: fails with it (a per-item error like any unreachable endpoint's)
+        self._url_problem: str | None = None
+        if not URL(self.url).host:
+            self._url_problem = (
+                f"base_url '{options.base_url}' has no host: write the endpoint's address, "
+                "e.g. http://localhost:11434/v1")
+        self._redact = Redactor.for_spec(spec)
         self.headers = {"Content-Type": "application/json", **options.headers}
         key = spec.api_key()
         if key:
@@ -85,23 +134,58 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
 
     async def _post(self, **request: Any) -> tuple[bytes, float]:
         """POST to the endpoint; the body and the latency in ms, or an AdapterError that
-        says whether a retry may help."""
+        says whether a retry may help. Redirects are not followed (see
+        :meth:`_redirect_error`) and the body is read up to ``limits.max_response_bytes``."""
+        if self._url_problem is not None:
+            raise AdapterError(self._url_problem)
         started = time.perf_counter()
         try:
-            async with self._client().post(self.url, headers=self.headers, **request) as resp:
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
-                body = await resp.read()
-        except aiohttp.ClientError as exc:
+            # allow_redirects=False: aiohttp would resend the custom headers (keys, often)
+            # to whatever origin a redirect names; only Authorization is dropped by it
+            async with self._client().post(self.url, headers=self.headers,
+                                           allow_redirects=False, **request) as resp:
+                if 300 <= resp.status < 400:
+                    raise self._redirect_error(resp)
+                if resp.status >= 400:
+                    raise self._http_error(resp.status, await read_prefix(resp),
+                                           resp.headers.get("Retry-After"))
+                body = await read_capped(resp, self.spec.limits.max_response_bytes, self.url)
+        except aiohttp.InvalidURL as exc:
+            raise AdapterError(f"invalid URL {self.url}: {exc}; check base_url and path in "
+                               "the model YAML") from None
+        except aiohttp.ClientConnectorError as exc:
             raise AdapterError(
-                f"cannot reach {self.url}: {exc.__class__.__name__}: {exc}", retryable=True
+                f"cannot reach {self.url}: {exc.__class__.__name__}: {exc}; is the server "
+                "running, and are the host and port in base_url right?", retryable=True
             ) from None
-        if status >= 400:
-            raise self._http_error(status, body, retry_after)
+        except aiohttp.ClientError as exc:  # the connection broke after it was made
+            raise AdapterError(
+                f"connection to {self.url} broke: {exc.__class__.__name__}: {exc}",
+                retryable=True) from None
         return body, (time.perf_counter() - started) * 1000
 
+    def _quote(self, data: bytes | str, chars: int) -> str:
+        """The first ``chars`` characters of an untrusted body for an error message, its
+        secrets redacted *before* the cut (a cut key could not be found whole after it)."""
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        return self._redact.text(text[:chars + 4096])[:chars]
+
+    def _redirect_error(self, resp: aiohttp.ClientResponse) -> AdapterError:
+        """A 3xx is an error naming where it points: following it would send the key and
+        the custom headers to an address the model YAML does not name."""
+        location = resp.headers.get("Location")
+        target = "(no Location header)"
+        if location:
+            try:
+                target = str(resp.url.join(URL(location)))
+            except ValueError:
+                target = location
+        return AdapterError(
+            f"HTTP {resp.status} redirect from {self.url} to {self._quote(target, 300)}: not "
+            "followed, so that no key or header goes to an address the model YAML does not "
+            "name; set base_url to the final URL")
+
     def _http_error(self, status: int, body: bytes, retry_after: str | None) -> AdapterError:
-        snippet = body[:200].decode("utf-8", "replace").strip()
         if status in (401, 403):
             hint = (
                 f"check the key in ${self.spec.api_key_env}"
@@ -111,32 +195,70 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
             return AdapterError(f"HTTP {status} from {self.url}: bad credentials; {hint}")
         retryable = status == 429 or status >= 500
         return AdapterError(
-            f"HTTP {status} from {self.url}: {snippet}",
+            f"HTTP {status} from {self.url}: {self._quote(body, 200).strip()}",
             retryable=retryable,
             retry_after=parse_retry_after(retry_after) if retryable else None,
         )
 
     def _parse(self, body: bytes, latency_ms: float) -> Response:
+        """The answer in a chat completion, each field checked: the endpoint is untrusted,
+        and a wrong type here would crash scoring far from its cause."""
         try:
             data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurdly deep nesting
             raise AdapterError(
-                f"malformed JSON from {self.url}: {body[:80]!r}; is base_url the API root "
-                "(e.g. ending in /v1)?"
+                f"malformed JSON from {self.url}: {self._quote(body, 80)!r}; is base_url "
+                "the API root (e.g. ending in /v1)?"
             ) from None
+        if not shallow(data, MAX_DEPTH):
+            raise AdapterError(f"response from {self.url} is nested deeper than {MAX_DEPTH} "
+                               "levels")
+        if _SURROGATE.search(body):
+            data = without_lone_surrogates(data)
         choices = data.get("choices") if isinstance(data, dict) else None
         if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             raise AdapterError(f"response from {self.url} has no choices")
         message = choices[0].get("message") or {}
+        if not isinstance(message, dict):
+            raise AdapterError(f"response from {self.url}: message is not an object")
+        tool_calls = message.get("tool_calls") or []
+        if not isinstance(tool_calls, list) or not all(isinstance(c, dict) for c in tool_calls):
+            raise AdapterError(f"response from {self.url}: tool_calls is not a list of objects")
         usage = data.get("usage") or {}
+        if not isinstance(usage, dict):
+            raise AdapterError(f"response from {self.url}: usage is not an object")
         return Response(
-            text=message.get("content") or "",
-            tool_calls=list(message.get("tool_calls") or []),
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0),
+            text=self._content(message.get("content")),
+            tool_calls=list(tool_calls),
+            input_tokens=self._tokens(usage, "prompt_tokens"),
+            output_tokens=self._tokens(usage, "completion_tokens"),
             latency_ms=latency_ms,
             raw=data,
         )
+
+    def _content(self, content: Any) -> str:
+        """The message text: a string, nothing, or a list of content parts (the newer
+        OpenAI format) whose text parts are joined."""
+        if content is None or isinstance(content, str):
+            return content or ""
+        if isinstance(content, list) and all(isinstance(part, dict) for part in content):
+            texts = [part.get("text") for part in content if part.get("type") == "text"]
+            if all(isinstance(text, str) for text in texts):
+                return "".join(str(text) for text in texts)
+        raise AdapterError(f"response from {self.url}: content is not text: "
+                           f"{self._quote(json.dumps(content), 80)}")
+
+    def _tokens(self, usage: dict[str, Any], key: str) -> int:
+        """A token count: a whole number from 0 to 10^12 (costs and the spend cap are
+        computed from it, so a negative or absurd count is refused, not believed)."""
+        value = usage.get(key)
+        if value is None:
+            return 0
+        if (isinstance(value, int | float) and not isinstance(value, bool)
+                and float(value).is_integer() and 0 <= value <= MAX_TOKENS):
+            return int(value)
+        raise AdapterError(f"response from {self.url}: usage.{key} is not a token count: "
+                           f"{self._quote(repr(value), 40)}")
 
     async def aclose(self) -> None:
         if self._session is not None:

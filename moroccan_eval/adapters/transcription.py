@@ -14,7 +14,7 @@ import aiohttp
 
 from ..errors import AdapterError
 from .base import ModelSpec, Request, Response, TaskContext
-from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions
+from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions, without_lone_surrogates
 
 
 class TranscriptionOptions(OpenAICompatOptions):
@@ -56,7 +56,10 @@ class OpenAITranscriptionAdapter(OpenAICompatAdapter):
         body, latency_ms = await self._post(data=form)
         try:
             text = json.loads(body)["text"]
-        except (ValueError, KeyError, TypeError):
-            raise AdapterError(f"malformed transcription from {self.url}: {body[:80]!r}",
-                               retryable=True) from None
-        return Response(text=str(text), latency_ms=latency_ms)
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise AdapterError(f"malformed transcription from {self.url}: "
+                               f"{self._quote(body, 80)!r}", retryable=True) from None
+        if not isinstance(text, str):
+            raise AdapterError(f"transcription from {self.url} is not text: "
+                               f"{self._quote(repr(text), 80)}")
+        return Response(text=without_lone_surrogates(text), latency_ms=latency_ms)

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
+from ..adapters.redact import Redactor
 from ..canary import Canary
 from ..errors import AdapterError
 from ..prompts import PromptRenderer
@@ -40,15 +41,20 @@ Outcome = tuple[Response | None, str | None, int]  # (response, error, attempts)
 async def call_with_retries(adapter: Adapter[Any], request: Request, spec: ModelSpec,
                             limiter: RateLimiter) -> Outcome:
     """``(response, error, attempts)``. Retries retryable errors with exponential backoff
-    and full jitter, or exactly the server's ``Retry-After`` when it sends one."""
+    and full jitter, or exactly the server's ``Retry-After`` when it sends one.
+
+    This is the one way out of an adapter (for runs, ``verify`` and ``models check``), so
+    the model's secrets (API key, custom header values) are redacted here from the response
+    and the error, before anything caches, writes or prints them."""
     limits = spec.limits
+    redactor = Redactor.for_spec(spec)
     error = "no attempt made"
     for attempt in range(1, limits.retries + 2):
         await limiter.wait()
         retry_after: float | None = None
         try:
             async with asyncio.timeout(limits.timeout_s):
-                return await adapter.generate(request), None, attempt
+                return redactor.response(await adapter.generate(request)), None, attempt
         except TimeoutError:
             error, retryable = f"timed out after {limits.timeout_s:g} s", True
         except AdapterError as exc:
@@ -56,11 +62,11 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
         except Exception as exc:  # an adapter bug must not stop the run: record it
             error, retryable = f"adapter crashed: {exc.__class__.__name__}: {exc}", False
         if not retryable or attempt > limits.retries:
-            return None, f"{error} (after {attempt} attempt(s))", attempt
+            return None, redactor.text(f"{error} (after {attempt} attempt(s))"), attempt
         backoff = min(limits.backoff_max_s, limits.backoff_base_s * 2 ** (attempt - 1))
         await asyncio.sleep(min(retry_after, 300.0) if retry_after is not None
                             else random.uniform(0, backoff))
-    return None, error, limits.retries + 1
+    return None, redactor.text(error), limits.retries + 1
 
 
 async def send(adapter: Adapter[Any], request: Request, spec: ModelSpec, limiter: RateLimiter,

@@ -1,0 +1,57 @@
+"""Reading an untrusted HTTP response: never more than ``limits.max_response_bytes``.
+
+The body is streamed and reading stops at the cap (a body announcing a larger
+``Content-Length`` is refused before its first byte), so a runaway or hostile endpoint
+cannot make a run hold, cache and write gigabytes. The connection is then closed rather
+than drained: draining would read what the cap refuses.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+from ..errors import AdapterError
+
+#: How much of an error body is read: error messages quote only its first characters.
+ERROR_BODY_BYTES = 8192
+
+
+def too_large(url: str, limit: int, declared: int | None = None) -> AdapterError:
+    """The non-retryable error of a body over the cap (a retry would only be as large)."""
+    size = f"declares {declared} bytes, " if declared is not None else "is "
+    return AdapterError(
+        f"response from {url} {size}over limits.max_response_bytes ({limit} bytes); "
+        f"raise limits.max_response_bytes in the model YAML if answers this long are "
+        f"expected")
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int, url: str) -> bytes:
+    """The whole body of ``response``, or :func:`too_large` as soon as it passes
+    ``limit`` bytes (counted after any decompression, so a small gzip bomb is caught too)."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        response.close()
+        raise too_large(url, limit, declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise too_large(url, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_prefix(response: aiohttp.ClientResponse, limit: int = ERROR_BODY_BYTES) -> bytes:
+    """At most the first ``limit`` bytes of the body (for an error message); the rest of
+    the body is not read and the connection is closed if some is left."""
+    data = b""
+    while len(data) < limit:
+        chunk = await response.content.read(limit - len(data))
+        if not chunk:
+            return data
+        data += chunk
+    if not response.content.at_eof():
+        response.close()
+    return data

@@ -1,0 +1,65 @@
+"""Secret redaction: the API key and custom header values never reach a file, a cache or
+a terminal, even when an endpoint echoes them back (in an error page, a debug field or the
+answer itself).
+
+:func:`moroccan_eval.runs.requests.call_with_retries`, which every request of a run and of
+``models check`` goes through, redacts each response and each error with
+:meth:`Redactor.for_spec` before anything else sees them. Adapters that cut a body to a
+snippet redact it first too (:meth:`Redactor.text`), so a cut cannot leave half a key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .base import REDACTED, ModelSpec, Response
+
+__all__ = ["MIN_SECRET_CHARS", "REDACTED", "Redactor"]
+#: Shorter values are not redacted: replacing every "1" or "json" of the answers would
+#: corrupt them, and a value that short is no secret.
+MIN_SECRET_CHARS = 8
+
+
+class Redactor:
+    """Replaces a fixed set of secret values by :data:`REDACTED`."""
+
+    def __init__(self, secrets: list[str]):
+        kept = sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+        # longest first, so a secret containing another is replaced whole
+        self._pattern = re.compile("|".join(map(re.escape, kept))) if kept else None
+
+    @classmethod
+    def for_spec(cls, spec: ModelSpec) -> Redactor:
+        """The redactor of a model's secrets (:meth:`ModelSpec.secret_values`)."""
+        return cls(spec.secret_values())
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def text(self, text: str) -> str:
+        """``text`` with every secret replaced."""
+        return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value (dicts, lists, strings, keys included) with every secret
+        replaced; other values are returned as they are."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.value(k): self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+    def response(self, response: Response) -> Response:
+        """``response`` with every secret replaced in its text, tool calls and raw body."""
+        if self._pattern is None:
+            return response
+        return Response(text=self.text(response.text),
+                        tool_calls=self.value(response.tool_calls),
+                        input_tokens=response.input_tokens,
+                        output_tokens=response.output_tokens,
+                        latency_ms=response.latency_ms, raw=self.value(response.raw))
