@@ -226,56 +226,82 @@ def _check_suite(run: Run, suite_ref: str | Suite | None) -> tuple[Check, Suite 
 
 
 Setups = dict[str, tuple[Task, TaskContext, PromptRenderer]]
+ItemKey = tuple[str, str]  # (task, item id)
 
 
-def _setups(run: Run, suite: Suite) -> Setups:
-    """Per task of the run: the task, its adapter context and its prompt renderer."""
-    return {name: (suite.tasks[name], *task_setup(suite.tasks[name], run.manifest.seed))
-            for name in run.manifest.tasks}
+@dataclass
+class Expectation:
+    """What a suite expects of a run: per task its context and renderer, the items of the
+    selection (perturbed as the run was) and the hash of each item's request."""
+
+    setups: Setups
+    items: dict[ItemKey, Item]
+    hashes: dict[ItemKey, str]
 
 
-def _check_items_and_prompts(
-    run: Run, setups: Setups, records: list[PredictionRecord]
-) -> tuple[list[Check], dict[tuple[str, str], Item]]:
-    selection = run.manifest.selection
-    expected: dict[tuple[str, str], Item] = {}
-    for name, (task, _, _) in setups.items():
+class Expectations:
+    """Expectations built once per suite, task set, seed, selection and tool mode, and
+    shared by every run verified against the same suite (a leaderboard of many runs)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, ...], Expectation] = {}
+
+    def of(self, run: Run, suite: Suite) -> Expectation:
+        manifest = run.manifest
+        key = (str(suite.path), suite.sha256, *manifest.tasks, str(manifest.seed),
+               manifest.selection.model_dump_json(), manifest.model.spec.tool_calling)
+        if key not in self._known:
+            self._known[key] = _expectation(run, suite)
+        return self._known[key]
+
+
+def _expectation(run: Run, suite: Suite) -> Expectation:
+    manifest, selection = run.manifest, run.manifest.selection
+    setups = {name: (suite.tasks[name], *task_setup(suite.tasks[name], manifest.seed))
+              for name in manifest.tasks}
+    items: dict[ItemKey, Item] = {}
+    hashes: dict[ItemKey, str] = {}
+    for name, (task, _, renderer) in setups.items():
         for suite_item in task.items(selection.split, selection.varieties, selection.limit):
-            expected[(name, suite_item["id"])] = perturb_item(
-                suite_item, selection.perturb, run.manifest.seed)
+            item = perturb_item(suite_item, selection.perturb, manifest.seed)
+            items[(name, item["id"])] = item
+            hashes[(name, item["id"])] = build_request(
+                task, renderer, item, manifest.model.spec.tool_calling).hash()
+    return Expectation(setups, items, hashes)
+
+
+def _check_items_and_prompts(expected: Expectation, records: list[PredictionRecord]
+                             ) -> list[Check]:
     item_problems, prompt_problems = [], []
-    tool_calling = run.manifest.model.spec.tool_calling
-    seen: Counter[tuple[str, str]] = Counter()
+    seen: Counter[ItemKey] = Counter()
     for rec in records:
         key = (rec["task"], rec["id"])
         seen[key] += 1
         if seen[key] > 1:
             continue
-        item = expected.get(key)
+        item = expected.items.get(key)
         if item is None:
             item_problems.append(f"{rec['id']}: not an item of the claimed selection")
             continue
         for field_name in ("reference", "variety", "group", "fields"):
             if rec.get(field_name) != item.get(field_name):
                 item_problems.append(f"{rec['id']}: {field_name} differs from the suite's")
-        task, _, renderer = setups[rec["task"]]
-        if rec.get("request_hash") != build_request(task, renderer, item, tool_calling).hash():
+        if rec.get("request_hash") != expected.hashes[key]:
             prompt_problems.append(f"{rec['id']}: the stored request is not the suite's prompt")
     repeated = sorted(k[1] for k, count in seen.items() if count > 1)
     if repeated:  # the last line would win when scored: one item, one answer
         item_problems.insert(0, f"{len(repeated)} item(s) predicted more than once, e.g. "
                              f"{', '.join(repeated[:SHOWN])}")
-    missing = sorted(k[1] for k in set(expected) - set(seen))
+    missing = sorted(k[1] for k in set(expected.items) - set(seen))
     if missing:
         item_problems.append(f"{len(missing)} item(s) of the selection have no prediction, "
                              f"e.g. {', '.join(missing[:SHOWN])}")
-    checks = [
+    return [
         Check("items", not item_problems, _summary(item_problems) if item_problems else
-              f"all {len(expected)} items of the selection, with the suite's references"),
+              f"all {len(expected.items)} items of the selection, with the suite's references"),
         Check("prompts", not prompt_problems, _summary(prompt_problems) if prompt_problems
               else "every request hash matches the suite's prompt templates"),
     ]
-    return checks, expected
 
 
 async def _requery(
@@ -322,10 +348,12 @@ async def _requery(
 def verify_run(
     run: Run, *, suite_ref: str | Suite | None = None, endpoint: ModelSpec | None = None,
     sample: float | int = 0.05, seed: int = 0, min_agreement: float = 0.9,
+    expectations: Expectations | None = None,
 ) -> Verification:
     """Check a run's claims offline and, with ``endpoint``, against the live model.
     ``suite_ref``: the suite to check against (a name, a folder or a loaded suite; default:
-    the one the manifest names, installed here)."""
+    the one the manifest names, installed here); ``expectations``: shared between runs
+    verified against the same suite."""
     result = Verification(run)
     records = list(reparse(run.manifest, run.predictions()))
     result.checks.append(_check_scores(run, records))
@@ -336,9 +364,9 @@ def verify_run(
     if suite is None or not suite_check.ok:
         result.checks.append(Check("items", False, "not checked: the suite does not match"))
         return result
-    setups = _setups(run, suite)
-    item_checks, items = _check_items_and_prompts(run, setups, records)
-    result.checks += item_checks
+    expected = (expectations or Expectations()).of(run, suite)
+    setups, items = expected.setups, expected.items
+    result.checks += _check_items_and_prompts(expected, records)
     if endpoint is not None:
         stored = {(r["task"], r["id"]): r for r in records
                   if (r["task"], r["id"]) in items and not r.get("error")}

@@ -30,7 +30,7 @@ from ..errors import MoroccanEvalError
 from ..io import sha256_file, write_json
 from ..runs.rundir import Run, load_run
 from ..suites.loader import Suite, load_suite
-from ..verify import SHOWN, Check, verify_run
+from ..verify import SHOWN, Check, Expectations, verify_run
 from ..version import __version__
 from .submission import (
     CHECKSUMS,
@@ -119,6 +119,7 @@ class SuiteCache:
 
     def __init__(self) -> None:
         self._loaded: dict[str, Suite | str] = {}
+        self.expectations = Expectations()
 
     def get(self, name: str) -> Suite | str:
         if name not in self._loaded:
@@ -204,7 +205,9 @@ def verify_problems(runs: Iterable[Run], suites: SuiteCache | None = None) -> li
                             f"installed here ({suite})")
             continue
         problems += [f"{run.path.name}: {check.name}: {check.detail}"
-                     for check in verify_run(run, suite_ref=suite).checks if not check.ok]
+                     for check in verify_run(run, suite_ref=suite,
+                                               expectations=suites.expectations).checks
+                     if not check.ok]
     return problems
 
 
