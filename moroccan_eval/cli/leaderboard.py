@@ -42,20 +42,16 @@ def submit(run_dirs: Sequence[Path], info_path: Path, out_dir: Path, ident: str 
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--no-cache", is_flag=True,
               help="Rescore every submission, even unchanged ones already verified here.")
-def validate(paths: Sequence[Path], as_json: bool, no_cache: bool) -> None:
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Processes validating in parallel [default: one per CPU].")
+def validate(paths: Sequence[Path], as_json: bool, no_cache: bool, jobs: int | None) -> None:
     """Check submissions (a submission folder or a folder of them; default
     leaderboard/submissions): layout, checksums, submission.yaml, and every run verified
     by rescoring its raw outputs. Exits 1 if any submission is invalid."""
-    from ..leaderboard.validate import (
-        SuiteCache,
-        VerdictCache,
-        submission_dirs,
-        validate_submission,
-    )
+    from ..leaderboard.validate import VerdictCache, submission_dirs, validate_all
 
-    suites, verdicts = SuiteCache(), None if no_cache else VerdictCache()
-    reports = [validate_submission(p, suites, verdicts)
-               for p in submission_dirs(paths or [DEFAULT_SUBMISSIONS])]
+    reports = validate_all(submission_dirs(paths or [DEFAULT_SUBMISSIONS]),
+                           None if no_cache else VerdictCache(), jobs)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:

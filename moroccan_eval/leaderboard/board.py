@@ -25,13 +25,7 @@ from ..analysis.summary import ModelSummary, Score, TaskSummary, pareto_front, s
 from ..records import SuiteRef
 from ..version import __version__
 from .submission import CHECKSUMS, SubmissionInfo, payload_files
-from .validate import (
-    SubmissionReport,
-    SuiteCache,
-    VerdictCache,
-    submission_dirs,
-    validate_submission,
-)
+from .validate import SubmissionReport, VerdictCache, submission_dirs, validate_all
 
 Interval = tuple[float, float]
 
@@ -265,12 +259,12 @@ def _assign_bands(board: Board) -> None:
                 task_row.band = band
 
 
-def board_from(paths: Sequence[Path], verdicts: VerdictCache | None = None
-               ) -> tuple[Board, list[SubmissionReport]]:
-    """Validate every submission under ``paths`` and build the board of the valid ones;
-    the others are listed in ``Board.excluded`` with their first failed check."""
-    suites = SuiteCache()
-    reports = [validate_submission(path, suites, verdicts) for path in submission_dirs(paths)]
+def board_from(paths: Sequence[Path], verdicts: VerdictCache | None = None,
+               jobs: int | None = None) -> tuple[Board, list[SubmissionReport]]:
+    """Validate every submission under ``paths`` (in ``jobs`` processes) and build the
+    board of the valid ones; the others are listed in ``Board.excluded`` with their first
+    failed check."""
+    reports = validate_all(submission_dirs(paths), verdicts, jobs)
     valid, excluded = [], {}
     for report in reports:
         if report.ok:

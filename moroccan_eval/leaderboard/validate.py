@@ -266,6 +266,39 @@ def validate_submission(root: Path, suites: SuiteCache | None = None,
     return report
 
 
+_WORKER: tuple[SuiteCache, VerdictCache | None] | None = None
+
+
+def _start_worker(verdicts: VerdictCache | None) -> None:
+    global _WORKER
+    _WORKER = (SuiteCache(), verdicts)
+
+
+def _validate_in_worker(root: Path) -> SubmissionReport:
+    assert _WORKER is not None, "worker not initialised"
+    return validate_submission(root, *_WORKER)
+
+
+def validate_all(roots: Sequence[Path], verdicts: VerdictCache | None = None,
+                 jobs: int | None = None) -> list[SubmissionReport]:
+    """:func:`validate_submission` on every root, in ``jobs`` processes (default: one per
+    CPU); each process loads each suite once. Reports come back in the order of ``roots``."""
+    jobs = min(jobs or os.cpu_count() or 1, len(roots))
+    if jobs <= 1:
+        suites = SuiteCache()
+        return [validate_submission(root, suites, verdicts) for root in roots]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: workers start at once, without re-importing the toolkit; nothing heavy (no
+    # suite, no thread) has been loaded in this process yet.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                             initargs=(verdicts,)) as pool:
+        return list(pool.map(_validate_in_worker, roots,
+                             chunksize=max(1, len(roots) // (jobs * 4))))
+
+
 def submission_dirs(paths: Iterable[Path]) -> list[Path]:
     """Submission folders among ``paths`` (a submission, or a folder of submissions)."""
     found: list[Path] = []
