@@ -89,11 +89,7 @@ class VerdictCache:
 
     @staticmethod
     def _suites(runs: Sequence[Run], suites: SuiteCache) -> dict[str, str | None]:
-        found = {}
-        for run in runs:
-            suite = suites.get(run.manifest.suite.name)
-            found[run.manifest.suite.name] = None if isinstance(suite, str) else suite.sha256
-        return found
+        return {run.manifest.suite.name: suites.sha256(run.manifest.suite.name) for run in runs}
 
     def get(self, root: Path, runs: Sequence[Run], suites: SuiteCache) -> list[str] | None:
         """The problems found last time, or ``None`` when there is no usable verdict."""
@@ -119,7 +115,22 @@ class SuiteCache:
 
     def __init__(self) -> None:
         self._loaded: dict[str, Suite | str] = {}
+        self._hashes: dict[str, str | None] = {}
         self.expectations = Expectations()
+
+    def sha256(self, name: str) -> str | None:
+        """The installed suite's content hash, from its sealed ``suite.yaml`` only (no item
+        is read): enough to tell whether a cached verdict still applies."""
+        if name not in self._hashes:
+            loaded = self._loaded.get(name)
+            if isinstance(loaded, Suite):
+                self._hashes[name] = loaded.sha256
+            else:
+                try:
+                    self._hashes[name] = load_suite(name, load_data=False).sha256
+                except MoroccanEvalError:
+                    self._hashes[name] = None
+        return self._hashes[name]
 
     def get(self, name: str) -> Suite | str:
         if name not in self._loaded:
