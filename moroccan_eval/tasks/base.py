@@ -153,6 +153,24 @@ class TaskType:
             entry.details = self.variety_details(list(grouped.by_variety[variety].values()))
         return scores
 
+    def constant_answer(self, records: Sequence[PredictionRecord]) -> JSONValue:
+        """The answer of the trivial baseline (the same answer to every item), if the type
+        has one (classification: the most frequent reference label)."""
+        return None
+
+    def trivial_score(self, records: Sequence[PredictionRecord], metric: str) -> float | None:
+        """``metric`` over all items if every answer were :meth:`constant_answer`: a model
+        at or below it has learnt nothing usable."""
+        answer = self.constant_answer(records)
+        if answer is None:
+            return None
+        constant: list[PredictionRecord] = [
+            {**r, "variety": "all", "group": f"{r['group']}/{r['variety']}", "parsed": answer,
+             "error": None} for r in records if not r.get("skipped")]
+        scores = score_varieties(Grouped.of(constant), [self.metric(metric)], "all", n_boot=0)
+        entry = scores.get("all")
+        return None if entry is None else entry.metrics[metric].value
+
     def variety_details(self, records: Sequence[PredictionRecord]) -> JSONObject:
         """What the type adds to a variety's scores beside its metrics."""
         return {}

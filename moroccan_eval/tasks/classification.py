@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import did_you_mean
-from ..io import JSONObject
+from ..io import JSONObject, JSONValue
 from ..records import PredictionRecord
 from ..suites.schema import Item, LabelSpec
 from ..text import normalize
@@ -29,9 +29,20 @@ MISSING = -1  # label index of an unparseable or failed answer
 UNPARSED = "∅"  # confusion-matrix column of answers that name no label (or failed)
 
 
+#: Chat-template control tokens: an output holding one is a template leak (a base model
+#: continuing the conversation), not an answer.
+CHAT_TOKENS = re.compile(
+    r"<\|(?:im_start|im_end|eot_id|start_header_id|end_header_id|endoftext|assistant|user|"
+    r"system|end)\|>|<(?:start|end)_of_turn>|\[/?INST\]|</s>|<s>", re.IGNORECASE)
+
+
 class LabelParser(AnswerParser):
     """Maps a free-text reply to one label, insensitive to case, accents, Arabic
-    diacritics and orthographic variants, ``_``/``-``/spaces."""
+    diacritics and orthographic variants, ``_``/``-``/spaces.
+
+    Honest by construction: a reply that names two or more different labels (a repeated
+    label list, a hedge, an echoed prompt) or holds chat-template tokens is unparsed,
+    never read as the first label it mentions."""
 
     def __init__(self, labels: Mapping[str, LabelSpec]):
         self.exact: dict[str, str] = {}
@@ -47,20 +58,27 @@ class LabelParser(AnswerParser):
             (re.compile(rf"(?<!\w){re.escape(key)}(?!\w)"), label) for key, label in patterns
         ]
 
+    def mentions(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, label) of every label surface in the normalised reply; a shorter
+        surface inside a longer one ("delivery" in "delivery status") is not a mention."""
+        found: list[tuple[int, int, str]] = []
+        for pattern, label in self.patterns:  # longest surfaces first
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                if not any(s < end and start < e for s, e, _ in found):
+                    found.append((start, end, label))
+        return sorted(found)
+
     def parse(self, text: str | None) -> str | None:
-        """The label the reply names: an exact match, else the label mentioned first
-        (longest alias wins at equal position); ``None`` if no label is mentioned."""
-        if not text:
+        """The one label the reply names; ``None`` when it names none, several, or holds
+        chat-template tokens."""
+        if not text or CHAT_TOKENS.search(text):
             return None
         norm = normalize(text)
         if norm in self.exact:
             return self.exact[norm]
-        best: tuple[int, int, str] | None = None
-        for pattern, label in self.patterns:
-            match = pattern.search(norm)
-            if match and (best is None or (match.start(), -len(match.group())) < best[:2]):
-                best = (match.start(), -len(match.group()), label)
-        return best[2] if best else None
+        named = {label for _, _, label in self.mentions(norm)}
+        return named.pop() if len(named) == 1 else None
 
 
 def accuracy(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -153,6 +171,10 @@ class Classification(TaskType):
 
     def parser(self) -> LabelParser:
         return LabelParser(self.spec.labels)
+
+    def constant_answer(self, records: Sequence[PredictionRecord]) -> JSONValue:
+        counts = Counter(str(r.get("reference")) for r in records)
+        return min(counts, key=lambda label: (-counts[label], label)) if counts else None
 
     def check_spec(self) -> list[str]:
         return [] if self.spec.labels else ["labels: a classification task needs labels"]
