@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,12 +38,28 @@ FAULTS = (
     "empty",          # a 200 with ``choices: []``
     "huge",           # a 200 streamed without Content-Length, ``huge_bytes`` long
     "huge-declared",  # the same with a Content-Length announcing its size
+    "gzip-bomb",      # a small gzip body that inflates to ``huge_bytes``
     "bad-tool-args",  # a tool call whose ``arguments`` are not JSON
     "redirect",       # a 307 to ``redirect_to`` (another origin)
     "echo",           # a 500 whose error message echoes the request's headers
     "echo-ok",        # a 200 whose answer (content, tool call, usage) echoes them
 )
 _CHUNK = b"x" * 65536
+
+
+@functools.lru_cache(maxsize=4)
+def _gzip_bomb(size: int) -> bytes:
+    """A gzip stream inflating to a ``size``-byte chat answer (about 1/1000 of it)."""
+    head = b'{"choices": [{"message": {"role": "assistant", "content": "'
+    tail = b'"}}]}'
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip header
+    parts = [packer.compress(head)]
+    left = size - len(head) - len(tail)
+    while left > 0:
+        parts.append(packer.compress(_CHUNK[:left]))
+        left -= len(_CHUNK)
+    parts += [packer.compress(tail), packer.flush()]
+    return b"".join(parts)
 
 
 def first_label_reply(messages: list[dict[str, Any]]) -> str:
@@ -146,6 +164,10 @@ class MockServer:
                 return web.json_response({"choices": []})
             if failure in ("huge", "huge-declared"):
                 return await self._huge(request, declared=failure == "huge-declared")
+            if failure == "gzip-bomb":
+                return web.Response(body=_gzip_bomb(behaviour.huge_bytes),
+                                    headers={"Content-Encoding": "gzip",
+                                             "Content-Type": "application/json"})
             if failure == "redirect":
                 return web.Response(status=307, headers={"Location": behaviour.redirect_to})
             if failure == "echo":

@@ -52,6 +52,17 @@ class Limits(BaseModel):
         "runaway or hostile endpoint cannot fill the disk. Raise it for models whose "
         "answers are meant to be longer")
 
+    @model_serializer(mode="wrap")
+    def _default_cap_unwritten(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """The default size cap is left out of manifests, so that the manifests of runs
+        made before the setting existed read back and compare unchanged; reading one back
+        gives the same default."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("max_response_bytes") == \
+                DEFAULT_MAX_RESPONSE_BYTES:
+            del data["max_response_bytes"]
+        return data
+
 
 class ModelInfo(BaseModel):
     """Facts about the model shown in reports (size, where it runs, who sells it)."""

@@ -8,9 +8,12 @@ than drained: draining would read what the cap refuses.
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 
 from ..errors import AdapterError
+from .base import Response
 
 #: How much of an error body is read: error messages quote only its first characters.
 ERROR_BODY_BYTES = 8192
@@ -55,3 +58,18 @@ async def read_prefix(response: aiohttp.ClientResponse, limit: int = ERROR_BODY_
     if not response.content.at_eof():
         response.close()
     return data
+
+
+def check_size(response: Response, limit: int, source: str) -> Response:
+    """``response``, or :func:`too_large` when its text and tool calls together pass
+    ``limit`` bytes: the same cap for adapters that do not read HTTP bodies through
+    :func:`read_capped` (plugins, local programs), before the run stores the answer."""
+    size = len(response.text)
+    if size * 4 > limit or response.tool_calls:  # a character is at most 4 UTF-8 bytes
+        size = len(response.text.encode("utf-8", "surrogatepass"))
+        if response.tool_calls:
+            size += len(json.dumps(response.tool_calls, ensure_ascii=False, default=str)
+                        .encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise too_large(source, limit)
+    return response

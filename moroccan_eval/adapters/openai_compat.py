@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from yarl import URL
 
 from ..errors import AdapterError
@@ -43,8 +43,22 @@ class OpenAICompatOptions(BaseModel):
     model: str = Field(min_length=1, description="the model name the endpoint expects")
     path: str = "/chat/completions"
     headers: dict[str, str] = Field(
-        default_factory=dict, description="extra non-secret headers (keys go in api_key_env)"
+        default_factory=dict, description="extra headers; their values are treated as "
+        "secrets (redacted from every output) but keys belong in api_key_env"
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        # a key in the URL would be in every error message and in the run's manifest
+        try:
+            url = URL(value)
+        except ValueError:
+            return value  # the request reports the bad URL, per item
+        if url.user is not None or url.password is not None:
+            raise ValueError("holds credentials (user:password@): put the key in the "
+                             "environment variable named by api_key_env instead")
+        return value
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
+from ..adapters.http import check_size
 from ..adapters.redact import Redactor
 from ..canary import Canary
 from ..errors import AdapterError
@@ -54,7 +55,9 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
         retry_after: float | None = None
         try:
             async with asyncio.timeout(limits.timeout_s):
-                return redactor.response(await adapter.generate(request)), None, attempt
+                response = check_size(await adapter.generate(request),
+                                      limits.max_response_bytes, f"model '{spec.name}'")
+                return redactor.response(response), None, attempt
         except TimeoutError:
             error, retryable = f"timed out after {limits.timeout_s:g} s", True
         except AdapterError as exc:

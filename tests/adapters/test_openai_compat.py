@@ -136,3 +136,17 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert parse_retry_after("soon") is None
+
+
+@pytest.mark.parametrize("base_url", ["http://user:sk-secret-123@127.0.0.1:9/v1",
+                                      "https://sk-secret-123@api.example/v1"])
+def test_credentials_in_base_url_are_refused(tmp_path: Any, base_url: str) -> None:
+    """A key written into base_url would be in every error message and in the manifest:
+    the model file is refused, pointing to api_key_env."""
+    from conftest import write_model
+
+    from moroccan_eval.adapters import load_model
+
+    with pytest.raises(ConfigError, match="api_key_env") as raised:
+        load_model(str(write_model(tmp_path / "m.yaml", base_url)))
+    assert "sk-secret-123" not in str(raised.value)

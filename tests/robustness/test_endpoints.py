@@ -21,7 +21,15 @@ from click.testing import CliRunner
 from conftest import write_model
 
 from moroccan_eval.adapters import build_adapter, load_model
-from moroccan_eval.adapters.base import Limits, Request, TaskContext
+from moroccan_eval.adapters.base import (
+    Adapter,
+    Limits,
+    ModelSpec,
+    NoOptions,
+    Request,
+    Response,
+    TaskContext,
+)
 from moroccan_eval.cli import main
 from moroccan_eval.mockserver import FAULTS, Behaviour, MockServer
 from moroccan_eval.runs.requests import RateLimiter, call_with_retries
@@ -33,13 +41,14 @@ MIB = 1024 * 1024
 #: answers it again: retrying would only multiply the cost).
 RETRYABLE: list[int | str] = [500, 502, 503, 429, "429-bare", "hang", "reset", "echo"]
 FINAL: list[int | str] = ["truncated", "malformed", "empty", "huge", "huge-declared",
-                          "redirect"]
+                          "gzip-bomb", "redirect"]
 #: A phrase each fault's recorded error must contain (it says what went wrong).
 MESSAGES: dict[int | str, str] = {
     500: "HTTP 500", 502: "HTTP 502", 503: "HTTP 503", 429: "HTTP 429", "429-bare": "HTTP 429",
     "hang": "timed out after 0.5 s", "reset": "connection to", "echo": "HTTP 500",
     "truncated": "malformed JSON", "malformed": "malformed JSON", "empty": "has no choices",
     "huge": "limits.max_response_bytes", "huge-declared": "limits.max_response_bytes",
+    "gzip-bomb": "over limits.max_response_bytes",
     "redirect": "set base_url to the final URL",
 }
 
@@ -146,7 +155,7 @@ def test_the_size_cap_defaults_to_4_mib_and_says_how_to_raise_it() -> None:
     assert "4 MiB" in description
 
 
-@pytest.mark.parametrize("fault", ["huge", "huge-declared"])
+@pytest.mark.parametrize("fault", ["huge", "huge-declared", "gzip-bomb"])
 def test_a_huge_answer_is_cut_off_while_it_streams(tmp_path: Path, mini_suite: Path,
                                                    server: MockServer, fault: str) -> None:
     """15 × 10 MB answers once made a 151 MB predictions file and a 301 MB cache: now the
@@ -154,7 +163,7 @@ def test_a_huge_answer_is_cut_off_while_it_streams(tmp_path: Path, mini_suite: P
     server.behaviour.huge_bytes = 64 * MIB
     _serve(server, fault, 1000)
     run_dir, records = _run(tmp_path, mini_suite, _model(tmp_path, server, concurrency=1,
-                                                         max_response_bytes=MIB))
+                                                         max_response_bytes=MIB, timeout_s=20))
     assert all("over limits.max_response_bytes (1048576 bytes)" in str(r["error"])
                for r in records), records[0]["error"]
     assert server.requests == len(records)  # not retried: it would only come back as big
@@ -167,7 +176,8 @@ def test_an_answer_under_the_cap_is_read_whole(tmp_path: Path, mini_suite: Path,
                                                server: MockServer) -> None:
     server.behaviour.huge_bytes = 3 * MIB
     _serve(server, "huge", 1)
-    _, records = _run(tmp_path, mini_suite, _model(tmp_path, server, concurrency=1))
+    _, records = _run(tmp_path, mini_suite, _model(tmp_path, server, concurrency=1,
+                                                   timeout_s=20))
     assert [len(r["output"]) for r in records if len(r["output"]) > MIB] == [
         3 * MIB - len('{"choices": [{"message": {"role": "assistant", "content": "') - 5]
     assert all(r["error"] is None for r in records)
@@ -406,3 +416,32 @@ def test_hostile_answers_are_an_answer_or_one_clear_error(
         else:
             assert expected in str(record["error"]), (name, record["error"])
             assert "adapter crashed" not in str(record["error"])
+
+
+class _Verbose(Adapter[NoOptions]):
+    """A plugin-style adapter that reads no HTTP body through the capped reader."""
+
+    async def generate(self, request: Request) -> Response:
+        size = int(request.input["size"])
+        if request.input.get("tools"):
+            return Response(text="", tool_calls=[{"function": {"arguments": "x" * size}}])
+        return Response(text="é" * (size // 2))
+
+
+@pytest.mark.parametrize("tools", [False, True])
+def test_the_size_cap_holds_for_any_adapter(tools: bool) -> None:
+    spec = ModelSpec(name="verbose", adapter="python",
+                     limits=Limits(max_response_bytes=MIB, retries=3))
+    adapter = _Verbose(spec, NoOptions())
+
+    def ask(size: int) -> tuple[Response | None, str | None, int]:
+        request = Request(messages=[], input={"size": size, "tools": tools})
+        return asyncio.run(call_with_retries(adapter, request, spec, RateLimiter(None)))
+
+    response, error, attempts = ask(MIB + 2)
+    assert response is None and attempts == 1
+    assert error == ("response from model 'verbose' is over limits.max_response_bytes "
+                     "(1048576 bytes); raise limits.max_response_bytes in the model YAML if "
+                     "answers this long are expected (after 1 attempt(s))")
+    response, error, _ = ask(MIB - 100)
+    assert response is not None and error is None
