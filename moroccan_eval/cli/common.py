@@ -80,8 +80,9 @@ def epilog(name: str) -> str:
 
 
 def print_headlines(result: RunResult) -> None:
-    """Each task's headline metric per variety with its interval, paired delta and
-    signature: what ``run`` and ``demo`` print."""
+    """Each task's headline metric per variety with its interval, paired delta, errors
+    and unparsed answers, and signature: what ``run`` and ``demo`` print. A model at or
+    below the trivial baseline is flagged."""
     from .. import tasks
     from ..runs.rundir import load_run
 
@@ -90,9 +91,9 @@ def print_headlines(result: RunResult) -> None:
         metric = entry.metrics[0]
         usage = entry.usage
         task_type = tasks.for_spec(run.manifest.tasks[task].spec)
-        direction = "" if task_type.higher_is_better(metric) else ", lower is better"
-        click.echo(f"\n{run.model} · {task} · {metric} (%{direction}), 95% CI, "
-                   f"Δ vs {entry.reference_variety}")
+        higher = task_type.higher_is_better(metric)
+        click.echo(f"\n{run.model} · {task} · {metric} (%{'' if higher else ', lower is better'}"
+                   f"), 95% CI, Δ vs {entry.reference_variety}")
         for variety, values in entry.all_varieties():
             score = values.metrics.get(metric)
             delta = values.deltas.get(metric)
@@ -102,9 +103,21 @@ def print_headlines(result: RunResult) -> None:
                 mark = "" if delta.significant else " ns"
                 line += f"  Δ {100 * delta.value:+.1f} [{100 * delta.ci[0]:+.1f}, " \
                         f"{100 * delta.ci[1]:+.1f}]{mark}"
-            click.echo(line)
+            failures = [f"{count} {what}" for count, what in
+                        ((values.errors, "errors"), (values.unparsed, "unparsed")) if count]
+            click.echo(line + (f"  ({', '.join(failures)})" if failures else ""))
+        unparsed = sum(v.unparsed for v in entry.varieties.values())
         click.echo(f"  latency p50 {usage.p50_ms} ms, p95 {usage.p95_ms} ms; "
-                   f"errors {usage.n_errors}; cost/1k {usage.cost_per_1k['MAD']} MAD")
+                   f"errors {usage.n_errors}; unparsed {unparsed}; "
+                   f"cost/1k {usage.cost_per_1k['MAD']} MAD")
+        overall = entry.overall.metrics.get(metric)
+        records = [r for r in run.predictions() if r["task"] == task]
+        trivial = task_type.trivial_score(records, metric)
+        if overall is not None and overall.value is not None and trivial is not None and (
+                overall.value <= trivial if higher else overall.value >= trivial):
+            click.echo(f"  warning: {metric} {100 * overall.value:.1f}% is no better than the "
+                       f"trivial baseline ({100 * trivial:.1f}%: the same answer to every "
+                       "item)", err=True)
         click.echo(f"  signature: {entry.signature}")
         for metric_signature in entry.metric_signatures.values():
             click.echo(f"  metric: {metric_signature}")

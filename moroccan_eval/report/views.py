@@ -16,6 +16,7 @@ from ..analysis.compare import Difference, compare_runs
 from ..analysis.summary import ModelSummary, Score, TaskSummary
 from ..errors import MoroccanEvalError
 from ..io import JSONValue
+from ..records import PredictionRecord
 from ..runs.rundir import Run
 from ..tasks.base import ReportTally, TaskType
 
@@ -47,6 +48,9 @@ class Failures(TypedDict):
     errors: int
     unparsed_examples: list[str]
     error_kinds: list[tuple[str, int]]
+    by_variety: list[tuple[str, int, int]]  # (variety, unparsed, errors) where not both 0
+    trivial: float | None  # the headline metric of the same answer to every item
+    no_better_than_trivial: bool
 
 
 @dataclass
@@ -126,15 +130,25 @@ class _Reading:
     model: str
     hidden: bool
     tally: ReportTally | None
+    task: TaskSummary
     unparsed: int = 0
     errors: int = 0
     unparsed_examples: list[str] = field(default_factory=list)
     error_kinds: Counter[str] = field(default_factory=Counter)
+    references: list[PredictionRecord] = field(default_factory=list)  # for the trivial score
 
-    def failures(self) -> Failures:
+    def failures(self, task: TaskSummary) -> Failures:
+        trivial = task.task_type.trivial_score(self.references, task.metric)
+        value = task.overall.value
         return {"unparsed": self.unparsed, "errors": self.errors,
                 "unparsed_examples": self.unparsed_examples,
-                "error_kinds": self.error_kinds.most_common(EXAMPLES)}
+                "error_kinds": self.error_kinds.most_common(EXAMPLES),
+                "by_variety": [(code, v.unparsed, v.errors)
+                               for code, v in task.scores.varieties.items()
+                               if v.unparsed or v.errors],
+                "trivial": trivial,
+                "no_better_than_trivial": value is not None and trivial is not None and (
+                    value <= trivial if task.higher_is_better else value >= trivial)}
 
 
 def read_predictions(views: list[TaskView]) -> None:
@@ -147,7 +161,8 @@ def read_predictions(views: list[TaskView]) -> None:
             hidden = task.run.manifest.allow_unanonymized
             view.hidden_inputs |= hidden
             readings = by_run.setdefault(task.run.path, (task.run, {}))[1]
-            readings[task.task] = _Reading(view, model.name, hidden, task.task_type.new_tally())
+            readings[task.task] = _Reading(view, model.name, hidden, task.task_type.new_tally(),
+                                           task)
     for run, readings in by_run.values():
         for rec in run.predictions():
             reading = readings.get(rec["task"])
@@ -155,6 +170,9 @@ def read_predictions(views: list[TaskView]) -> None:
                 continue
             if reading.tally is not None:
                 reading.tally.add(rec)
+            reading.references.append({"id": rec["id"], "group": rec["group"],
+                                       "task": rec["task"], "variety": rec["variety"],
+                                       "reference": rec.get("reference")})
             error, parsed = rec.get("error"), rec.get("parsed")
             if error:
                 reading.errors += 1
@@ -180,7 +198,7 @@ def read_predictions(views: list[TaskView]) -> None:
         for reading in readings.values():
             if reading.tally is not None:
                 reading.view.tallies[reading.model] = reading.tally
-            reading.view.failures[reading.model] = reading.failures()
+            reading.view.failures[reading.model] = reading.failures(reading.task)
     for view in views:
         by_variety: dict[str, list[WorstItem]] = defaultdict(list)
         for item in items[view.key].values():

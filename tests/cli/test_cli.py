@@ -39,6 +39,21 @@ def test_run_prints_scores_with_signature(tmp_path: Path, mini_suite: Path) -> N
     assert len(complete_runs(tmp_path / "runs")) == 1
 
 
+def test_run_flags_unparsed_answers_and_the_trivial_baseline(tmp_path: Path,
+                                                            mini_suite: Path,
+                                                            server: MockServer) -> None:
+    server.behaviour.reply = lambda _: "refund or exchange, maybe other"  # three labels
+    model = write_model(tmp_path / "m.yaml", server.base_url)
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", str(model),
+                       "--out", str(tmp_path / "runs"), "--no-cache")
+    assert code == 0, out
+    assert "(4 unparsed)" in out and "unparsed 12;" in out  # 4 per variety, none parsed
+    assert "no better than the trivial baseline" in out
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", "char-ngram",
+                       "--out", str(tmp_path / "runs"))
+    assert code == 0 and "trivial baseline" not in out, out
+
+
 def _bad_inputs(tmp: Path, suite: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "malformed.yaml").write_text("name: x\nadapter: [unclosed\n")
     (tmp / "unknown-field.yaml").write_text("name: x\nadapter: majority\ntemprature: 0\n")

@@ -214,3 +214,4 @@ def test_build_time_and_size_for_ten_models(ten_models: list[Run]) -> None:
 def test_mixed_task_sets_are_flagged(runs: list[Run], ten_models: list[Run]) -> None:
     assert "were not all run on the same tasks" not in build_report(runs)
     assert "were not all run on the same tasks" in build_report([*runs, ten_models[0]])
+
