@@ -61,3 +61,64 @@ def validate(paths: Sequence[Path], as_json: bool, no_cache: bool, jobs: int | N
                 click.echo(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
     if not reports or not all(r.ok for r in reports):
         sys.exit(1)
+
+
+@leaderboard.command("build")
+@click.option("--submissions", "submissions", type=click.Path(path_type=Path),
+              default=DEFAULT_SUBMISSIONS, show_default=True,
+              help="Folder of submissions (or one submission).")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Folder receiving the site (replaced only if it holds a site built here).")
+@click.option("--template-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Templates, assets or i18n/<lang>.yaml messages overriding the shipped "
+                   "ones (leaderboard/templates).")
+@click.option("--no-cache", is_flag=True,
+              help="Rescore every submission, even unchanged ones already verified here.")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Processes validating in parallel [default: one per CPU].")
+def build(submissions: Path, out: Path, template_dir: Path | None, no_cache: bool,
+          jobs: int | None) -> None:
+    """Validate every submission and write the static site (HTML in en/fr/ar, CSV, JSON,
+    Parquet, the submissions' files) into OUT. Invalid submissions are left out with a
+    warning naming their first failed check; the build still succeeds."""
+    import time
+
+    from ..leaderboard.board import board_from
+    from ..leaderboard.site import build_site, check_target
+    from ..leaderboard.validate import VerdictCache
+
+    started = time.perf_counter()
+    check_target(out)  # before validating: a wrong -o fails at once
+    board, _ = board_from([submissions], None if no_cache else VerdictCache(), jobs)
+    for ident, reason in sorted(board.excluded.items()):
+        click.echo(f"warning: {ident}: excluded: {reason}", err=True)
+    index = build_site(board, out, template_dir=template_dir)
+    click.echo(f"site: {index} ({len(board.entries)} submission(s), {len(board.excluded)} "
+               f"excluded, {len(board.suites)} suite(s), {time.perf_counter() - started:.1f} s)"
+               f"\npreview: moroccan-eval leaderboard serve {out}")
+
+
+@leaderboard.command("serve")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+def serve(directory: Path, port: int) -> None:
+    """Preview a built site with Python's http.server on 127.0.0.1 only; Ctrl-C stops it."""
+    from ..errors import MoroccanEvalError
+    from ..leaderboard.site import preview_server, url_of
+
+    if not (directory / "index.html").is_file():
+        raise MoroccanEvalError(f"{directory}: no index.html; build the site first with "
+                                f"`moroccan-eval leaderboard build -o {directory}`")
+    try:
+        server = preview_server(directory, port)
+    except OSError as exc:
+        raise MoroccanEvalError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    click.echo(f"serving {directory} at {url_of(server)} (Ctrl-C to stop)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()

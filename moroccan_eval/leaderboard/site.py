@@ -1,0 +1,462 @@
+"""The static leaderboard site: HTML pages in English, French and Arabic, the results as
+CSV, JSON and Parquet, and a copy of every submission's files, written from a
+:class:`~.board.Board`.
+
+Layout of the site (``out``)::
+
+    index.html                    language choice
+    <lang>/index.html             overview: a row per submission, headline per suite
+    <lang>/varieties.html         per task, degradation by variety (heatmap tables)
+    <lang>/tradeoffs.html         quality vs cost and p95 latency, smallest model per level
+    <lang>/downloads.html         what the data files hold
+    <lang>/suites/<suite>.html    a suite's card, tasks and rows
+    <lang>/submissions/<id>.html  a submission's card, scores, files, verify command
+    assets/                       style.css, site.js, favicon.svg
+    data/                         results.csv, results.json, results.parquet, board.json
+    files/<id>/                   the submission's files, as submitted
+
+Pages are Jinja2 templates under ``leaderboard/templates`` (autoescaped) with messages in
+``leaderboard/templates/i18n/<lang>.yaml``; a ``template_dir`` overrides any of them
+(templates, assets, or individual messages). Pages make no request but to the site's own
+files (a Content-Security-Policy says so), read completely with JavaScript off, and the
+small script only adds sorting and filtering. Free text of submissions is escaped (and
+validation has refused markup already); the model link is only ever an http(s) href.
+
+The site is written into a temporary folder beside ``out`` and renamed into place, so a
+failed build leaves the previous site untouched. An existing ``out`` is replaced only
+when it is a site built here (it holds :data:`MARKER`) or an empty folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from hashlib import sha256
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+from markupsafe import Markup
+
+from .. import varieties
+from ..errors import OutputError
+from ..export import score_rows
+from ..i18n import LANGUAGES, Translator
+from ..io import load_yaml, utc_now
+from ..report.charts import Point, scatter
+from ..resources import shipped
+from ..runs.rundir import load_run
+from ..version import __version__
+from .board import Board, Cell, Entry, TaskRow, VarietyCell
+from .submission import RUNS
+
+#: A file naming a folder as a site built here: only such a folder is ever replaced.
+MARKER = ".moroccan-eval-site"
+#: Files copied as they are (after template overrides) into ``assets/``.
+ASSETS = ("style.css", "site.js", "favicon.svg")
+#: Quality levels of the "smallest model reaching X on variety V" table.
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+#: Only the site's own files: no CDN, no inline script, no request elsewhere.
+CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+       "base-uri 'none'; form-action 'none'")
+LANGUAGE_NAMES = {"en": "English", "fr": "Français", "ar": "العربية"}
+#: Drop classes of the heatmap, by worsening in percentage points (upper bounds).
+DROP_STEPS = (0.0, 2.0, 5.0, 10.0, 20.0)
+
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def safe_name(name: str) -> str:
+    """A file name for a submission id or a suite name: itself when it is a plain slug,
+    otherwise a slug of it with a short hash (never ``..``, a slash or a space)."""
+    if _SAFE.fullmatch(name) and ".." not in name:
+        return name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "x"
+    return f"{slug}-{sha256(name.encode()).hexdigest()[:8]}"
+
+
+def href(path: str) -> str:
+    """A relative URL of a site path (each segment percent-encoded)."""
+    return "/".join(quote(part, safe="") for part in path.split("/"))
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def signed(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:+.1f}"
+
+
+def quality_class(value: float | None) -> str:
+    """``q0`` (0 %) … ``q10`` (100 %): the colour class of a quality."""
+    if value is None:
+        return "qna"
+    return f"q{round(max(0.0, min(1.0, value)) * 10)}"
+
+
+def worsening(cell: VarietyCell, higher_is_better: bool) -> float | None:
+    """How many percentage points worse than the reference (negative: better)."""
+    if cell.delta.value is None:
+        return None
+    return -100 * (cell.delta.value if higher_is_better else -cell.delta.value)
+
+
+def drop_class(cell: VarietyCell, higher_is_better: bool) -> str:
+    """``d0`` (no drop) … ``d5`` (more than 20 points worse); ``ns`` added when the delta
+    is not significant."""
+    points = worsening(cell, higher_is_better)
+    if points is None:
+        return "dna"
+    level = sum(points > step for step in DROP_STEPS)
+    return f"d{level}" + ("" if cell.significant else " ns")
+
+
+def is_web_link(value: str | None) -> bool:
+    return bool(value) and re.fullmatch(r"https?://[^\s\"'<>]+", value or "") is not None
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _load_messages(folder: Path, lang: str) -> dict[str, str]:
+    path = folder / "i18n" / f"{lang}.yaml"
+    if not path.is_file():
+        return {}
+    data = load_yaml(path, "leaderboard messages") or {}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def messages(lang: str, template_dir: Path | None = None) -> dict[str, str]:
+    """The site's messages in ``lang``: ``template_dir/i18n/<lang>.yaml`` over the shipped
+    ``<lang>.yaml``, over English (the override's, then the shipped) for missing keys."""
+    shipped_dir = shipped("leaderboard", "templates")
+    layers = [(shipped_dir, "en")]
+    if template_dir is not None:
+        layers.append((template_dir, "en"))
+    layers.append((shipped_dir, lang))
+    if template_dir is not None:
+        layers.append((template_dir, lang))
+    found: dict[str, str] = {}
+    for folder, code in layers:  # later layers win: a translation beats an English override
+        found |= _load_messages(folder, code)
+    return found
+
+
+# --------------------------------------------------------------------------- data
+
+
+def result_rows(board: Board) -> list[dict[str, Any]]:
+    """One flat row per submission × suite × task × variety × metric: the submission's
+    columns, then :func:`moroccan_eval.export.score_rows` of its runs, then the bands."""
+    rows: list[dict[str, Any]] = []
+    for entry in board.entries:
+        info = entry.info
+        runs = [load_run(p) for p in sorted((entry.path / RUNS).iterdir()) if p.is_dir()]
+        for run in runs:
+            suite = run.manifest.suite.name
+            suite_row = entry.suites.get(suite)
+            for score in score_rows([run]):
+                task = suite_row.tasks.get(score["task"]) if suite_row else None
+                rows.append({
+                    "submission": entry.ident, "submitted_model": info.model,
+                    "organisation": info.organisation, "parameters_b": info.parameters_b,
+                    "size_class": entry.size_class, "weights": info.weights,
+                    "hosting": info.hosting, "licence": info.licence,
+                    "adapter": info.adapter, "quantisation": info.quantisation,
+                    "date": info.date.isoformat(), "suite_name": suite,
+                    **score,
+                    "headline_metric": bool(task and task.metric == score["metric"]),
+                    "task_band": task.band if task else None,
+                    "suite_band": suite_row.band if suite_row else None,
+                })
+    return rows
+
+
+def _cell(cell: Cell) -> dict[str, Any]:
+    return {"value": cell.value, "ci": list(cell.ci) if cell.ci else None}
+
+
+def _task_json(task: TaskRow) -> dict[str, Any]:
+    return {
+        "metric": task.metric, "higher_is_better": task.higher_is_better,
+        "reference": task.reference, "score": _cell(task.score),
+        "quality": _cell(task.quality), "band": task.band, "signature": task.signature,
+        "varieties": {code: {"score": _cell(v.score), "delta": _cell(v.delta),
+                             "significant": v.significant, "n": v.n}
+                      for code, v in task.varieties.items()},
+    }
+
+
+def board_json(board: Board, generated: str) -> dict[str, Any]:
+    """The whole board as JSON: suites, entries with every task and variety, excluded."""
+    return {
+        "toolkit_version": board.toolkit_version,
+        "generated": generated,
+        "suites": {name: {
+            "ident": col.ident, "version": col.ref.version, "sha256": col.ref.sha256,
+            "license": col.ref.license, "reference_variety": col.ref.reference_variety,
+            "validation_status": col.ref.card.validation_status,
+            "validation_by_variety": col.ref.card.validation_by_variety,
+            "tasks": {task: {"metric": m, "higher_is_better": h, "reference": r}
+                      for task, (m, h, r) in col.tasks.items()},
+            "varieties": col.varieties,
+        } for name, col in board.suites.items()},
+        "entries": [{
+            "id": entry.ident, "info": entry.info.model_dump(mode="json"),
+            "size_class": entry.size_class, "verify_command": entry.verify_command(),
+            "files": entry.files,
+            "suites": {name: {
+                "headline": _cell(row.headline), "band": row.band,
+                "cost_per_1k_mad": row.cost_per_1k_mad, "cost_per_1k_usd": row.cost_per_1k_usd,
+                "p95_ms": row.p95_ms, "run_id": row.run_id,
+                "tasks": {task: _task_json(t) for task, t in row.tasks.items()},
+            } for name, row in entry.suites.items()},
+        } for entry in board.entries],
+        "excluded": board.excluded,
+    }
+
+
+def _write_data(board: Board, data: Path, generated: str) -> None:
+    import pandas as pd
+
+    data.mkdir()
+    rows = result_rows(board)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(data / "results.csv", index=False)
+    frame.to_parquet(data / "results.parquet", index=False)
+    (data / "results.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n",
+                                       encoding="utf-8")
+    (data / "board.json").write_text(
+        json.dumps(board_json(board, generated), ensure_ascii=False, indent=1) + "\n",
+        encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@dataclass(frozen=True)
+class Chart:
+    suite: str
+    axis: str  # "cost" or "p95"
+    svg: Markup
+    front: list[Entry]
+    missing: list[Entry]
+
+
+def _charts(board: Board, t: Translator) -> dict[str, list[Chart]]:
+    charts: dict[str, list[Chart]] = {}
+    for suite in board.suites:
+        for axis in ("cost", "p95"):
+            front = board.pareto(suite, axis)
+            points, shown, missing = [], [], []
+            for entry, row in board.rows(suite):
+                x = row.cost_per_1k_mad if axis == "cost" else row.p95_ms
+                if x is None or row.headline.value is None:
+                    missing.append(entry)
+                    continue
+                size = entry.info.parameters_b
+                points.append(Point(entry.info.model, x, row.headline.value,
+                                    entry.ident in front,
+                                    "" if size is None else f" ({size:g} B)"))
+                shown.append(entry)
+            title = t(f"chart_title_{axis}", suite=suite)
+            svg = scatter(points, x_label=t(f"chart_x_{axis}"), y_label=t("chart_y"),
+                          title=title, x_format="{:,.4g}")
+            charts.setdefault(suite, []).append(Chart(
+                suite, axis, svg, [e for e in shown if e.ident in front], missing))
+    return charts
+
+
+def _environment(template_dir: Path | None) -> Environment:
+    loaders = [FileSystemLoader(str(shipped("leaderboard", "templates")))]
+    if template_dir is not None:
+        loaders.insert(0, FileSystemLoader(str(template_dir)))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters |= {"pct": pct, "signed": signed, "quality_class": quality_class,
+                    "drop_class": drop_class, "href": href,
+                    "num": lambda v, d=0: "–" if v is None else f"{v:,.{d}f}",
+                    "size": lambda v: "" if v is None else f"{v:g}"}
+    env.tests["web_link"] = is_web_link
+    return env
+
+
+def _asset(env: Environment, name: str) -> str:
+    assert env.loader is not None
+    source, _, _ = env.loader.get_source(env, f"assets/{name}")
+    return source
+
+
+def _copy_files(board: Board, files: Path) -> None:
+    for entry in board.entries:
+        target = files / safe_name(entry.ident)
+        for rel in entry.files:
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(entry.path / rel, target / rel)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _ordered(board: Board) -> list[Entry]:
+    """Entries best first: by band then headline of each suite in turn, missing last."""
+    def key(entry: Entry) -> tuple[float, ...]:
+        parts: list[float] = []
+        for name in board.suites:
+            row = entry.suites.get(name)
+            parts += [row.band if row and row.band is not None else float("inf"),
+                      -(row.headline.value if row and row.headline.value is not None else -1)]
+        return tuple(parts)
+    return sorted(board.entries, key=key)
+
+
+def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path | None,
+                  generated: str, downloads: dict[str, int]) -> None:
+    registry = varieties.registry()
+    entry_page = {e.ident: f"submissions/{safe_name(e.ident)}.html" for e in board.entries}
+    suite_page = {name: f"suites/{safe_name(name)}.html" for name in board.suites}
+    files_dir = {e.ident: f"files/{safe_name(e.ident)}" for e in board.entries}
+    size_classes = ["small", "medium", "large", "undisclosed"]
+    for lang in LANGUAGES:
+        t = Translator(lang, extra=[{"en": messages("en", template_dir),
+                                     lang: messages(lang, template_dir)}])
+
+        def variety_name(code: str, lang: str = lang) -> str:
+            return registry[code].name(lang) if code in registry else code
+
+        charts = _charts(board, t)
+        common: dict[str, Any] = {
+            "t": t, "lang": lang, "direction": t.direction, "board": board,
+            "languages": LANGUAGE_NAMES, "csp": CSP, "version": __version__,
+            "generated": generated, "variety_name": variety_name, "entry_page": entry_page,
+            "suite_page": suite_page, "files_dir": files_dir, "size_classes": size_classes,
+            "thresholds": THRESHOLDS, "drop_steps": DROP_STEPS, "ordered": _ordered(board),
+            "downloads": downloads,
+        }
+        pages: list[tuple[str, str, dict[str, Any]]] = [
+            ("index.html", "overview.html.j2", {}),
+            ("varieties.html", "varieties.html.j2", {}),
+            ("tradeoffs.html", "tradeoffs.html.j2", {"charts": charts}),
+            ("downloads.html", "downloads.html.j2", {}),
+        ]
+        pages += [(suite_page[name], "suite.html.j2", {"suite": column})
+                  for name, column in board.suites.items()]
+        pages += [(entry_page[e.ident], "submission.html.j2", {"entry": e})
+                  for e in board.entries]
+        for page, template, extra in pages:
+            root = "../" * (page.count("/") + 1)
+            html = env.get_template(template).render(
+                **common, **extra, page=page, root=root, here=page)
+            _write(out / lang / page, html)
+    _write(out / "index.html", env.get_template("home.html.j2").render(
+        t=Translator("en", extra=[{"en": messages("en", template_dir)}]),
+        lang="en", direction="ltr", languages=LANGUAGE_NAMES, csp=CSP, root="",
+        version=__version__, generated=generated, board=board,
+        messages={lang: messages(lang, template_dir) for lang in LANGUAGES}))
+
+
+def _write_site(board: Board, out: Path, template_dir: Path | None) -> None:
+    env = _environment(template_dir)
+    generated = utc_now()
+    for name in ASSETS:
+        _write(out / "assets" / name, _asset(env, name))
+    _write_data(board, out / "data", generated)
+    downloads = {p.name: p.stat().st_size for p in (out / "data").iterdir()}
+    _render_pages(board, out, env, template_dir, generated, downloads)
+    _copy_files(board, out / "files")
+    (out / MARKER).write_text(f"moroccan-eval {__version__} leaderboard site\n",
+                              encoding="utf-8")
+
+
+def check_target(out: Path) -> None:
+    """Refuse an ``out`` that is not a folder, or a folder holding something else than a
+    site built here (it would be replaced)."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder; -o names the folder that "
+                          "receives the site")
+    if (out / MARKER).is_file() or not any(out.iterdir()):
+        return
+    raise OutputError(f"{out}: a folder that holds something other than a site built by "
+                      f"`leaderboard build` (no {MARKER}); it is never replaced: choose a new "
+                      "or empty folder")
+
+
+def build_site(board: Board, out: Path, *, template_dir: Path | None = None) -> Path:
+    """Write the site of ``board`` into ``out`` (see the module docstring); returns the
+    path of its ``index.html``."""
+    out = Path(out)
+    check_target(out)
+    if template_dir is not None and not template_dir.is_dir():
+        raise OutputError(f"--template-dir {template_dir}: not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _write_site(board, staging, template_dir)
+        staging.chmod(0o755)  # mkdtemp makes it private; a site is published
+        _replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out / "index.html"
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Put ``staging`` where ``out`` is; the old site goes only once the new one is there."""
+    if not (out.exists() or out.is_symlink()):
+        staging.rename(out)
+        return
+    old = out.parent / f".{out.name}.{os.getpid()}.old"
+    out.rename(old)
+    try:
+        staging.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- preview
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def preview_server(directory: Path, port: int = 8000, *,
+                   quiet: bool = False) -> ThreadingHTTPServer:
+    """An HTTP server of ``directory`` bound to 127.0.0.1 only (``port`` 0: any free
+    port); the caller runs ``serve_forever`` and ``server_close``. ``quiet``: no request
+    log on stderr."""
+    handler = _QuietHandler if quiet else SimpleHTTPRequestHandler
+    server = ThreadingHTTPServer(("127.0.0.1", port),
+                                 partial(handler, directory=str(directory)))
+    server.daemon_threads = True
+    return server
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host!s}:{port}/"
+

@@ -1,0 +1,441 @@
+"""The static leaderboard site, built from real submissions of the built-in baselines and
+opened in real headless Chromium over a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import FIXTURES, REPO, needs_chromium
+
+from moroccan_eval.cli import main
+from moroccan_eval.errors import OutputError
+from moroccan_eval.leaderboard.board import Board, board_from
+from moroccan_eval.leaderboard.site import MARKER, build_site, preview_server, url_of
+from moroccan_eval.leaderboard.submission import package
+
+from .conftest import make_run, write_info
+
+#: Plain text that validation accepts (no markup) but that must still be escaped.
+TRICKY = "Fast & cheap: 3 < 4 > 2, \"quoted\" and 'single'"
+LANGS = ("en", "fr", "ar")
+#: (model, changes to submission.yaml): sizes, openness and hosting all differ.
+SUBMISSIONS = (
+    ("char-ngram", {"organisation": "Test Lab", "parameters_b": 0.001, "weights": "open",
+                    "hosting": "on-prem", "notes": TRICKY}),
+    ("majority", {"organisation": "Big Co", "parameters_b": 40, "weights": "closed",
+                  "hosting": "api", "link": None}),
+    ("char-ngram", {"organisation": "Other Lab", "parameters_b": None, "weights": "open",
+                    "hosting": "api", "quantisation": "q4_K_M"}),
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The mini suite installed, caches private to the module; yields the work folder."""
+    root = tmp_path_factory.mktemp("leaderboard-site")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOROCCAN_EVAL_CACHE_DIR", str(root / "cache"))
+        mp.setenv("HF_DATASETS_CACHE", str(root / "hf"))
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        shutil.copytree(FIXTURES / "suites" / "mini", root / "suites" / "mini")
+        mp.setenv("MOROCCAN_EVAL_SUITES", str(root / "suites"))
+        yield root
+
+
+@pytest.fixture
+def installed(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mini suite installed again for one test (the autouse cache fixture of every test
+    unsets MOROCCAN_EVAL_SUITES)."""
+    monkeypatch.setenv("MOROCCAN_EVAL_SUITES", str(env / "suites"))
+
+
+@pytest.fixture(scope="module")
+def submissions(env: Path) -> Path:
+    """Three valid submissions and a broken one (its SHA256SUMS emptied)."""
+    subs = env / "submissions"
+    for i, (model, changes) in enumerate(SUBMISSIONS):
+        work = env / f"work-{i}"
+        run_dir = make_run(work, env / "suites" / "mini", model=model)
+        package([run_dir], write_info(work / "s.yaml", model=model, **changes), subs)
+    broken = subs / "zz-broken"
+    shutil.copytree(sorted(subs.iterdir())[0], broken)
+    (broken / "SHA256SUMS").write_text("", encoding="utf-8")
+    return subs
+
+
+@pytest.fixture(scope="module")
+def board(submissions: Path) -> Board:
+    board, _ = board_from([submissions], jobs=1)
+    return board
+
+
+@pytest.fixture(scope="module")
+def site(board: Board, env: Path) -> Path:
+    started = time.perf_counter()
+    index = build_site(board, env / "site")
+    elapsed = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in index.parent.rglob("*") if p.is_file())
+    print(f"\nsite: {len(board.entries)} submissions, {size:,} bytes, built in {elapsed:.2f} s")
+    assert elapsed < 20
+    return index.parent
+
+
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    server = preview_server(site, 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url_of(server)
+    server.shutdown()
+    server.server_close()
+
+
+def pages(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def test_every_message_key_in_every_language_and_every_used_key_defined() -> None:
+    folder = REPO / "leaderboard" / "templates"
+    catalogues = {lang: yaml.safe_load((folder / "i18n" / f"{lang}.yaml").read_text("utf-8"))
+                  for lang in LANGS}
+    for lang, messages in catalogues.items():
+        assert set(messages) == set(catalogues["en"]), lang
+        assert all(isinstance(v, str) and v.strip() for v in messages.values()), lang
+        for key, text in messages.items():  # the same placeholders in every language
+            assert set(re.findall(r"{(\w+)}", text)) == \
+                set(re.findall(r"{(\w+)}", catalogues["en"][key])), (lang, key)
+    used = set()
+    for template in folder.glob("*.j2"):
+        used |= set(re.findall(r"""\bt\(["']([a-z0-9_-]+)["']\s*[,)]""",
+                               template.read_text("utf-8")))
+        used |= set(re.findall(r"messages\[code\]\.(\w+)", template.read_text("utf-8")))
+    # keys the templates and site.py compose from a prefix
+    used |= {f"size_{c}" for c in ("small", "medium", "large", "undisclosed")}
+    used |= {"weights_open", "weights_closed", "hosting_on-prem", "hosting_api"}
+    used |= {f"{k}_{axis}" for k in ("chart_title", "chart_x") for axis in ("cost", "p95")}
+    used |= {f"nav_{k}" for k in ("overview", "varieties", "tradeoffs", "downloads")}
+    used |= {f"dl_{k}" for k in ("csv", "parquet", "json", "board")}
+    assert len(used) > 100 and used <= set(catalogues["en"]), used - set(catalogues["en"])
+
+
+# --------------------------------------------------------------------------- static checks
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str, dict[str, str | None]]] = []
+        self.csp: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "meta" and found.get("http-equiv") == "Content-Security-Policy":
+            self.csp = found.get("content")
+        for name in ("href", "src", "action", "srcset", "data"):
+            if found.get(name):
+                self.links.append((tag, found[name] or "", found))
+
+
+def test_every_page_has_the_policy_and_every_link_resolves_inside_the_site(
+        site: Path, board: Board) -> None:
+    expected = {"index.html"} | {f"{lang}/{page}" for lang in LANGS for page in (
+        "index.html", "varieties.html", "tradeoffs.html", "downloads.html", "suites/mini.html",
+        *(f"submissions/{e.ident}.html" for e in board.entries))}
+    assert {p.relative_to(site).as_posix() for p in pages(site)} == expected
+    assert (site / MARKER).is_file()
+    external = []
+    for page in pages(site):
+        parser = _Links()
+        parser.feed(page.read_text("utf-8"))
+        assert parser.csp is not None and "default-src 'none'" in parser.csp, page
+        assert "unsafe-inline" not in parser.csp and "http" not in parser.csp
+        html = page.read_text("utf-8")
+        assert "<script>" not in html and " style=" not in html and " onclick=" not in html
+        for tag, link, attrs in parser.links:
+            if urlparse(link).scheme:
+                external.append((page.relative_to(site).as_posix(), tag, link, attrs))
+                continue
+            path = unquote(link.split("#")[0])
+            target = (page.parent / path).resolve() if path else page.resolve()
+            assert target.is_file() and target.is_relative_to(site.resolve()), (page, link)
+    # The only absolute URL is the model card's paper link, never loaded, never a referrer.
+    assert {link for _, _, link, _ in external} == {"https://example.org/paper"}
+    assert all(tag == "a" and attrs.get("rel") == "noopener noreferrer"
+               for _, tag, _, attrs in external)
+    for entry in board.entries:  # the submissions' files are copied for offline links
+        for rel in entry.files:
+            assert (site / "files" / entry.ident / rel).read_bytes() == \
+                (entry.path / rel).read_bytes()
+
+
+def test_free_text_is_escaped(site: Path, board: Board) -> None:
+    [entry] = [e for e in board.entries if e.info.notes == TRICKY]
+    html = (site / "en" / "submissions" / f"{entry.ident}.html").read_text("utf-8")
+    assert "Fast &amp; cheap: 3 &lt; 4 &gt; 2, &#34;quoted&#34; and &#39;single&#39;" in html
+    assert TRICKY not in html
+
+
+def test_pages_say_what_the_board_holds(site: Path, board: Board) -> None:
+    overview = (site / "en" / "index.html").read_text("utf-8")
+    assert "Rows are grouped in rank bands" in overview  # how bands work
+    assert "zz-broken" in overview and "checksums" in overview  # excluded, with the reason
+    assert overview.count('<tr data-size="') == 3
+    suite = (site / "en" / "suites" / "mini.html").read_text("utf-8")
+    assert "authored test fixture; not reviewed" in suite  # validation status, prominent
+    assert suite.count("not stated in the suite card") == 3  # per variety: unstated
+    varieties = (site / "en" / "varieties.html").read_text("utf-8")
+    assert varieties.count('class="cell ref ') == 3  # the reference column: the score
+    assert varieties.count("Δ ") >= 6  # the other two varieties: the paired deltas
+    trade = (site / "en" / "tradeoffs.html").read_text("utf-8")
+    assert trade.count("<svg") == 2 and "Pareto front" in trade
+    assert trade.count("≥ ") == 5  # 50 … 90 %
+    entry = board.rows("mini")[0][0]
+    page = (site / "en" / "submissions" / f"{entry.ident}.html").read_text("utf-8")
+    assert entry.verify_command() in page
+    assert entry.suites["mini"].tasks["intents"].signature in page
+
+
+def test_downloads_parse(site: Path, board: Board) -> None:
+    import pandas as pd
+
+    csv = pd.read_csv(site / "data" / "results.csv")
+    parquet = pd.read_parquet(site / "data" / "results.parquet")
+    rows = json.loads((site / "data" / "results.json").read_text("utf-8"))
+    # 3 submissions × 1 task × (3 varieties + "all") × 2 metrics (accuracy, macro_f1)
+    assert len(csv) == len(parquet) == len(rows) == 3 * 1 * 4 * 2
+    assert set(csv["submission"]) == {e.ident for e in board.entries}
+    assert {"organisation", "weights", "hosting", "parameters_b", "variety", "metric",
+            "value", "ci_low", "delta", "task_band", "suite_band"} <= set(parquet.columns)
+    headline = parquet[parquet["headline_metric"] & (parquet["variety"] == "arb_Arab")]
+    assert len(headline) == 3
+    whole = json.loads((site / "data" / "board.json").read_text("utf-8"))
+    assert len(whole["entries"]) == 3 and set(whole["excluded"]) == {"zz-broken"}
+    assert whole["suites"]["mini"]["tasks"]["intents"]["metric"] == "accuracy"
+
+
+# --------------------------------------------------------------------------- in Chromium
+
+
+class Tab:
+    """One browser page kept across navigations (a new page per URL costs ~0.3 s),
+    collecting console messages, page errors, failed or 4xx/5xx loads and any request
+    outside ``base``."""
+
+    def __init__(self, browser: Any, base: str, *, javascript: bool = True):
+        self.base = base
+        self.problems: list[str] = []
+        self.page = browser.new_page(java_script_enabled=javascript,
+                                     viewport={"width": 1280, "height": 900})
+        add = self.problems.append
+        self.page.on("console", lambda m: add(f"console {m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: add(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: add(f"failed {r.url}"))
+        self.page.on("response", lambda r: r.status >= 400 and add(f"{r.status} {r.url}"))
+        self.page.on("request", lambda r: r.url.startswith(base) or add(f"request {r.url}"))
+
+    def open(self, path: str) -> Any:
+        self.problems.clear()
+        self.page.goto(urljoin(self.base, path))
+        self.page.wait_for_load_state("load")
+        return self.page
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@needs_chromium
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_page_renders_without_errors_or_outside_requests(
+        browser: Any, site: Path, base_url: str, lang: str) -> None:
+    tab = Tab(browser, base_url)
+    for path in [site / "index.html", *sorted((site / lang).rglob("*.html"))]:
+        rel = path.relative_to(site).as_posix()
+        page = tab.open(rel)
+        assert tab.problems == [], rel
+        direction = "rtl" if lang == "ar" and rel != "index.html" else "ltr"
+        assert page.evaluate("document.documentElement.dir") == direction, rel
+        assert page.evaluate("getComputedStyle(document.body).direction") == direction
+        # the stylesheet and the script (its own files) did load
+        assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith('"Noto')
+        assert page.evaluate("document.documentElement.classList.contains('js')")
+        if rel != "index.html":
+            assert page.locator("nav.langs a").count() == 3
+            assert page.locator(f"nav.langs a[aria-current=page][lang={lang}]").count() == 1
+    tab.close()
+
+
+@needs_chromium
+def test_escaped_text_reads_as_text_in_the_browser(
+        browser: Any, base_url: str, board: Board) -> None:
+    [entry] = [e for e in board.entries if e.info.notes == TRICKY]
+    tab = Tab(browser, base_url)
+    page = tab.open(f"en/submissions/{entry.ident}.html")
+    assert page.inner_text("dd.notes") == TRICKY and tab.problems == []
+    tab.close()
+
+
+def _models(page: Any) -> list[str]:
+    return [t.split("\n")[0].strip()
+            for t in page.locator("#overview tbody tr:visible th").all_inner_texts()]
+
+
+def _attr(page: Any, name: str) -> list[str]:
+    return list(page.locator("#overview tbody tr:visible").evaluate_all(
+        f"rows => rows.map(r => r.dataset.{name})"))
+
+
+@needs_chromium
+def test_sorting_and_filtering_work_when_clicked(browser: Any, base_url: str) -> None:
+    tab = Tab(browser, base_url)
+    page = tab.open("en/index.html")
+    size = page.locator("#overview thead th").nth(2)
+    size.click()  # smallest first; undisclosed last whichever the direction
+    assert _attr(page, "size") == ["small", "large", "undisclosed"]
+    assert _models(page) == ["char-ngram", "majority", "char-ngram"]
+    assert size.get_attribute("aria-sort") == "ascending"
+    size.click()
+    assert _attr(page, "size") == ["large", "small", "undisclosed"]
+    assert size.get_attribute("aria-sort") == "descending"
+    organisations = "#overview tbody td:nth-of-type(1)"
+    page.locator("#overview thead th").nth(1).click()  # organisation, A to Z
+    assert page.locator(organisations).all_inner_texts() == ["Big Co", "Other Lab", "Test Lab"]
+    page.locator("#overview thead th").nth(1).press("Enter")  # the keyboard too: Z to A
+    assert page.locator(organisations).all_inner_texts() == ["Test Lab", "Other Lab", "Big Co"]
+
+    page.select_option("select[data-attr=weights]", "closed")
+    assert _models(page) == ["majority"]
+    assert page.inner_text("output.shown") == "1 of 3 shown"
+    page.select_option("select[data-attr=weights]", "open")
+    page.select_option("select[data-attr=hosting]", "api")
+    assert _attr(page, "size") == ["undisclosed"]
+    page.select_option("select[data-attr=size]", "small")
+    assert _attr(page, "size") == [] and page.inner_text("output.shown") == "0 of 3 shown"
+    page.click("form.filters button[type=reset]")
+    page.wait_for_selector("#overview tbody tr[hidden]", state="detached")  # no eval: CSP
+    assert len(_models(page)) == 3 and page.inner_text("output.shown") == "3 of 3 shown"
+
+    page = tab.open("ar/varieties.html")  # a heatmap sorts by a variety's delta
+    table = page.locator("table.heatmap").first
+    table.locator("thead th").nth(5).click()
+    values = table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => r.cells[5].getAttribute('data-v'))")
+    assert len(values) == 3
+    assert values == sorted(values, key=lambda v: -float(v) if v else float("inf"))
+    assert tab.problems == []
+    tab.close()
+
+
+@needs_chromium
+def test_pages_read_with_javascript_off(browser: Any, base_url: str) -> None:
+    tab = Tab(browser, base_url, javascript=False)
+    for lang in LANGS:
+        page = tab.open(f"{lang}/index.html")
+        assert page.locator("#overview tbody tr:visible").count() == 3
+        assert page.locator("#overview tbody tr:visible th a").count() == 3
+        assert not page.locator("form.filters").is_visible()  # filters need the script
+        assert page.locator("#excluded tbody tr").count() == 1
+        page = tab.open(f"{lang}/varieties.html")
+        assert page.locator("table.heatmap tbody tr:visible").count() == 3
+        page = tab.open(f"{lang}/tradeoffs.html")
+        assert page.locator("svg.chart").count() == 2
+        assert tab.problems == []
+    tab.close()
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def test_build_command_lists_excluded_and_replaces_only_its_own_site(
+        submissions: Path, env: Path, installed: None) -> None:
+    out = env / "cli-site"
+    runner = CliRunner()
+    result = runner.invoke(main, ["leaderboard", "build", "--submissions", str(submissions),
+                                  "-o", str(out), "--jobs", "1", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    assert "warning: zz-broken: excluded: checksums" in result.stderr
+    assert "3 submission(s), 1 excluded" in result.stdout
+    assert (out / "en" / "index.html").is_file() and (out / MARKER).is_file()
+    (out / "stale.txt").write_text("from the previous build")
+
+    # A failed build leaves the previous site as it was, and no temporary folder behind.
+    bad = env / "bad-templates"
+    (bad / "i18n").mkdir(parents=True)
+    (bad / "overview.html.j2").write_text("{% extends '_base.html.j2' %}{% block main %}"
+                                          "{{ no_such_thing.x }}{% endblock %}")
+    result = runner.invoke(main, ["leaderboard", "build", "--submissions", str(submissions),
+                                  "-o", str(out), "--jobs", "1", "--template-dir", str(bad)])
+    assert result.exit_code != 0
+    assert (out / "stale.txt").is_file()
+    assert sorted(p.name for p in env.iterdir() if p.name.startswith(".cli-site")) == []
+
+    # A template override (here: one message and the stylesheet) replaces the shipped one.
+    good = env / "good-templates"
+    (good / "i18n").mkdir(parents=True)
+    (good / "i18n" / "en.yaml").write_text('site_title: "Acme board"\n')
+    (good / "assets").mkdir()
+    (good / "assets" / "style.css").write_text("body { color: #123456; }\n")
+    result = runner.invoke(main, ["leaderboard", "build", "--submissions", str(submissions),
+                                  "-o", str(out), "--jobs", "1", "--template-dir", str(good)])
+    assert result.exit_code == 0, result.output
+    assert not (out / "stale.txt").exists()  # the new site replaced the old one whole
+    assert "Acme board" in (out / "en" / "index.html").read_text("utf-8")
+    assert "Acme board" not in (out / "fr" / "index.html").read_text("utf-8")
+    assert "#123456" in (out / "assets" / "style.css").read_text()
+
+
+def test_an_output_that_is_a_file_or_a_foreign_folder_is_refused(
+        submissions: Path, env: Path, board: Board) -> None:
+    target = env / "a-file.html"
+    target.write_text("keep me")
+    result = CliRunner().invoke(main, ["leaderboard", "build", "--submissions",
+                                       str(submissions), "-o", str(target)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {target}: exists and is not a folder; -o names the folder that receives "
+        "the site"]
+    assert target.read_text() == "keep me"
+    foreign = env / "home-like"
+    (foreign / "documents").mkdir(parents=True)
+    with pytest.raises(OutputError, match="never replaced"):
+        build_site(board, foreign)
+    assert (foreign / "documents").is_dir()
+
+
+def test_serve_previews_on_localhost_and_stops_on_ctrl_c(site: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moroccan_eval", "leaderboard", "serve", str(site),
+         "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        with urllib.request.urlopen(f"{match[1]}en/index.html", timeout=10) as response:
+            assert response.status == 200 and b"char-ngram" in response.read()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        assert "stopped" in process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
