@@ -15,10 +15,13 @@ Offline checks, from the run directory and the locally installed suite only:
 - **prompts**: every stored request hash must equal the hash of the request rebuilt from
   the suite's prompt templates (the model was asked what the suite asks).
 
-Online, with ``endpoint``: a seeded random sample of items is sent again to the vendor's
-live endpoint and the parsed answers are compared with the stored ones; the check states
-how likely a sample of that size is to catch a run with 1%, 5% or 10% of answers doctored
-(what the offline checks cannot see: an answer replaced in place).
+Online, with ``endpoint``: a seeded random sample of items is sent twice to the vendor's
+live endpoint. Its agreement with itself (batching and sampling make even temperature-0
+servers vary) is the baseline: the stored answers fail when they agree with the live ones
+significantly less (one-sided 5% test). The check states the smallest doctored share that
+test would catch at the measured self-agreement, and how likely a sample of that size is to
+catch a run with 1%, 5% or 10% of answers doctored were the endpoint deterministic (what the
+offline checks cannot see: an answer replaced in place).
 """
 
 from __future__ import annotations
@@ -58,13 +61,18 @@ class Check:
 
 
 class Agreement(TypedDict):
-    """How a vendor's live endpoint answered a re-queried sample."""
+    """How a vendor's live endpoint answered a re-queried sample, asked twice: its
+    agreement with itself is the baseline the stored answers are judged against."""
 
     model: str
     sampled: int
-    agree: int
+    answered: int  # sampled items the endpoint answered on the first pass
+    agree: int  # stored answers equal to the first live answer
+    self_agree: int  # second live answers equal to the first
     errors: int
     rate: float | None
+    self_rate: float | None
+    detectable: float | None  # smallest doctored share this sample would catch
     disagreements: list[str]
 
 
@@ -304,56 +312,117 @@ def _check_items_and_prompts(expected: Expectation, records: list[PredictionReco
     ]
 
 
-async def _requery(
-    setups: Setups, spec: ModelSpec, keys: list[tuple[str, str]],
-    items: dict[tuple[str, str], Item], stored: dict[tuple[str, str], PredictionRecord],
-) -> Agreement:
+LiveAnswers = dict[ItemKey, JSONValue]
+
+
+async def _ask(setups: Setups, spec: ModelSpec, keys: list[ItemKey],
+               items: dict[ItemKey, Item], stored: dict[ItemKey, PredictionRecord]
+               ) -> tuple[LiveAnswers, LiveAnswers, list[str]]:
+    """The sample sent twice to the live endpoint: both passes' parsed answers (keys whose
+    request failed are missing) and the errors."""
     adapter = build_adapter(spec)
     limiter = RateLimiter(spec.limits.requests_per_minute)
     canary = Canary()
     gate = asyncio.Semaphore(spec.limits.concurrency)
-    agree, errors, disagreements = 0, 0, []
+    passes: tuple[LiveAnswers, LiveAnswers] = ({}, {})
+    errors: list[str] = []
     try:
         for _, context, _ in setups.values():
             await adapter.start_task(context)
         parsers = {name: task.task_type.parser() for name, (task, _, _) in setups.items()}
 
-        async def one(key: tuple[str, str]) -> None:
-            nonlocal agree, errors
+        async def one(key: ItemKey, answers: LiveAnswers) -> None:
             task, _, renderer = setups[key[0]]
             request = build_request(task, renderer, items[key], spec.tool_calling)
             async with gate:
                 response, error, _ = await send(adapter, request, spec, limiter, canary)
             if response is None:
-                errors += 1
-                disagreements.append(f"{key[1]}: endpoint error {error}")
+                errors.append(f"{key[1]}: endpoint error {error}")
                 return
-            live = parsers[key[0]].parse_response({
+            answers[key] = parsers[key[0]].parse_response({
                 **stored[key], "output": response.text, "tool_calls": response.tool_calls,
                 "tool_mode": spec.tool_calling, "error": None})
-            if live == stored[key].get("parsed"):
-                agree += 1
-            else:
-                disagreements.append(f"{key[1]}: stored {stored[key].get('parsed')!r}, "
-                                     f"live {live!r}")
 
-        await asyncio.gather(*(one(key) for key in keys))
+        for answers in passes:  # one pass after the other: a second look, not a duplicate
+            await asyncio.gather(*(one(key, answers) for key in keys))
     finally:
         await adapter.aclose()
-    return {"model": spec.name, "sampled": len(keys), "agree": agree, "errors": errors,
-            "rate": agree / len(keys) if keys else None,
-            "disagreements": sorted(disagreements)[:SHOWN]}
+    return passes[0], passes[1], errors
+
+
+Z_95 = 1.645  # one-sided 5%
+
+
+def _significantly_below(claimed: float, baseline: float, n: int) -> bool:
+    """Whether an agreement rate is below the endpoint's self-agreement by more than
+    sampling noise (two-proportion z-test, one-sided 5%, pooled variance)."""
+    pooled = (claimed + baseline) / 2
+    spread = math.sqrt(pooled * (1 - pooled) * 2 / n) if n else 0.0
+    return claimed < baseline if spread == 0 else (baseline - claimed) / spread > Z_95
+
+
+def detectable_share(self_rate: float, n: int) -> float | None:
+    """The smallest share of doctored stored answers this test would flag: doctoring a
+    share f lowers the expected agreement from s to s·(1 − f)."""
+    for percent in range(1, 101):
+        if _significantly_below(self_rate * (1 - percent / 100), self_rate, n):
+            return percent / 100
+    return None
+
+
+def _agreement(spec: ModelSpec, keys: list[ItemKey], stored: dict[ItemKey, PredictionRecord],
+               first: LiveAnswers, second: LiveAnswers, errors: list[str]) -> Agreement:
+    answered = [k for k in keys if k in first]
+    twice = [k for k in answered if k in second]
+    agree = sum(1 for k in answered if first[k] == stored[k].get("parsed"))
+    self_agree = sum(1 for k in twice if first[k] == second[k])
+    self_rate = self_agree / len(twice) if twice else None
+    disagreements = [f"{k[1]}: stored {stored[k].get('parsed')!r}, live {first[k]!r}"
+                     for k in answered if first[k] != stored[k].get("parsed")]
+    return {"model": spec.name, "sampled": len(keys), "answered": len(answered), "agree": agree,
+            "self_agree": self_agree, "errors": len(errors),
+            "rate": agree / len(answered) if answered else None, "self_rate": self_rate,
+            "detectable": detectable_share(self_rate, len(answered))
+            if self_rate is not None else None,
+            "disagreements": sorted(errors + disagreements)[:SHOWN]}
+
+
+def _endpoint_check(agreement: Agreement, min_agreement: float | None, power: str) -> Check:
+    rate, self_rate = agreement["rate"], agreement["self_rate"]
+    n = agreement["answered"]
+    shown = f"{agreement['agree']} of {agreement['sampled']} sampled answers agree"
+    if rate is None or self_rate is None:
+        return Check("endpoint", False, f"{shown}: the endpoint answered none of them; "
+                     + _summary(agreement["disagreements"]))
+    if min_agreement is not None:
+        ok = rate >= min_agreement
+        rule = f"required {100 * min_agreement:.0f}% (--min-agreement)"
+    else:
+        ok = not _significantly_below(rate, self_rate, n)
+        rule = (f"the endpoint agrees with itself on {agreement['self_agree']} "
+                f"({100 * self_rate:.1f}%); "
+                + ("not significantly less" if ok else "significantly less (one-sided 5%)"))
+    detectable = agreement["detectable"]
+    reach = (f"at this self-agreement, a doctored share of {100 * detectable:.0f}% or more "
+             "would be detected" if detectable is not None else
+             "this sample is too small to detect any doctored share")
+    detail = f"{shown} ({100 * rate:.1f}%); {rule}; {reach}; {power}"
+    if agreement["disagreements"]:
+        detail += "; " + _summary(agreement["disagreements"])
+    return Check("endpoint", ok, detail)
 
 
 def verify_run(
     run: Run, *, suite_ref: str | Suite | None = None, endpoint: ModelSpec | None = None,
-    sample: float | int = 0.05, seed: int = 0, min_agreement: float = 0.9,
+    sample: float | int = 0.05, seed: int = 0, min_agreement: float | None = None,
     expectations: Expectations | None = None,
 ) -> Verification:
     """Check a run's claims offline and, with ``endpoint``, against the live model.
     ``suite_ref``: the suite to check against (a name, a folder or a loaded suite; default:
     the one the manifest names, installed here); ``expectations``: shared between runs
-    verified against the same suite."""
+    verified against the same suite. The endpoint is asked twice: stored answers must not
+    agree with it significantly less than it agrees with itself (or at least
+    ``min_agreement``, when given)."""
     result = Verification(run)
     records = list(reparse(run.manifest, run.predictions()))
     result.checks.append(_check_scores(run, records))
@@ -373,14 +442,8 @@ def verify_run(
         population = sorted(stored)
         size = sample if isinstance(sample, int) else math.ceil(sample * len(population))
         keys = random.Random(seed).sample(population, min(size, len(population)))
-        result.agreement = asyncio.run(_requery(setups, endpoint, keys, items, stored))
-        rate = result.agreement["rate"]
-        ok = rate is not None and rate >= min_agreement
-        result.checks.append(Check(
-            "endpoint", ok,
-            f"{result.agreement['agree']} of {len(keys)} sampled answers agree "
-            f"({'–' if rate is None else f'{100 * rate:.1f}%'}; required "
-            f"{100 * min_agreement:.0f}%); {power_statement(len(population), len(keys))}"
-            + ("; " + _summary(result.agreement["disagreements"])
-               if result.agreement["disagreements"] else "")))
+        first, second, errors = asyncio.run(_ask(setups, endpoint, keys, items, stored))
+        result.agreement = _agreement(endpoint, keys, stored, first, second, errors)
+        result.checks.append(_endpoint_check(result.agreement, min_agreement,
+                                             power_statement(len(population), len(keys))))
     return result

@@ -108,13 +108,46 @@ def test_live_endpoint_agreement_over_http(tmp_path: Path, mini_suite: Path,
                      sample=0.5)
     assert checks["endpoint"][0] and "agree (100.0%" in checks["endpoint"][1]
     n_items = sum(1 for _ in load_run(path).predictions())
-    assert server.requests - before == -(-n_items // 2)  # ceil(50%) re-sent, no more
+    assert server.requests - before == 2 * -(-n_items // 2)  # ceil(50%), asked twice
 
     server.behaviour.reply = lambda messages: "other"  # the vendor swapped the model
     result = verify_run(load_run(path), suite_ref=str(mini_suite),
                         endpoint=load_model(str(spec)), sample=10, min_agreement=0.9)
     assert not result.ok and result.agreement is not None
     assert result.agreement["sampled"] == 10 and result.agreement["rate"] < 0.9
+
+
+def test_a_noisy_endpoint_is_judged_against_its_own_agreement(
+        tmp_path: Path, mini_suite: Path, server: MockServer) -> None:
+    """A server that varies between calls (llama.cpp batching does) fails an honest run
+    against a fixed 90% bar, and passes against its own self-agreement; a doctored run
+    fails against it."""
+    import random
+
+    from moroccan_eval.mockserver import first_label_reply
+
+    noise = random.Random(7)
+    server.behaviour.reply = lambda messages: (
+        first_label_reply(messages) if noise.random() < 0.8 else "other")
+    spec = write_model(tmp_path / "vendor.yaml", server.base_url, limits={"concurrency": 1})
+    path = _run(mini_suite, tmp_path / "runs", str(spec))
+    endpoint = load_model(str(spec))
+
+    def endpoint_check(**options: object) -> tuple[bool, str]:
+        result = verify_run(load_run(path), suite_ref=str(mini_suite), endpoint=endpoint,
+                            sample=12, **options)  # type: ignore[arg-type]
+        assert result.agreement is not None and result.agreement["self_rate"] is not None
+        return next((c.ok, c.detail) for c in result.checks if c.name == "endpoint")
+
+    ok, detail = endpoint_check(min_agreement=0.9)
+    assert not ok and "required 90%" in detail
+    ok, detail = endpoint_check()
+    assert ok, detail
+    assert "agrees with itself on" in detail and "would be detected" in detail
+
+    _edit_lines(path / PREDICTIONS, lambda r: {**r, "output": "delivery_status"})  # doctored
+    ok, detail = endpoint_check()
+    assert not ok and "significantly less" in detail
 
 
 def test_sample_parsing() -> None:
