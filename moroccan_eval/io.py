@@ -48,16 +48,45 @@ def read_text(path: Path, what: str = "file") -> str:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
-def load_yaml(path: Path, what: str = "YAML file") -> Any:
-    """Parse a YAML file; a syntax error names the file, line and column."""
-    text = read_text(path, what)
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases (``&a`` / ``*a`` / ``<<: *a``).
+
+    Aliases let a few hundred bytes expand into billions of nodes ("billion laughs"): the
+    load itself is quick, but validating or hashing the result hangs and exhausts memory.
+    No file of the toolkit needs them, so user files (models, suites, cards, registers)
+    may not use them at all.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+        anchor = getattr(event, "anchor", None)
+        if isinstance(event, yaml.AliasEvent) or anchor is not None:
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML anchors and aliases (&{anchor} / *{anchor}) are not "
+                "accepted; write the value out in full", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text from ``source`` (a file name, for the message) without aliases;
+    a syntax error names the file, line and column."""
     try:
-        return yaml.safe_load(text)
+        # the loader refuses aliases, so no expansion can blow up; it builds only plain
+        # Python data (SafeLoader's constructors)
+        return yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+        raise ConfigError(f"{source}{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
+
+
+def load_yaml(path: Path, what: str = "YAML file") -> Any:
+    """Parse a YAML file (no anchors or aliases); a syntax error names the file, line and
+    column."""
+    return parse_yaml(read_text(path, what), str(path))
 
 
 def format_validation_errors(exc: ValidationError) -> list[str]:
@@ -161,28 +190,92 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, JSONObject]]:
-    """Yield ``(line_number, object)``; a bad line raises an error naming file and line."""
+def iter_jsonl(path: Path, *, errors: list[str] | None = None,
+               max_line_bytes: int | None = None) -> Iterator[tuple[int, JSONObject]]:
+    """Yield ``(line_number, object)`` of a JSON-lines file; a bad line raises an error
+    naming file and line.
+
+    With ``errors``, a bad line is appended to it instead and reading goes on, so a
+    validator can report every bad line at once. ``max_line_bytes`` refuses longer lines
+    before reading them whole (a hostile file may be one endless line). Lines are split on
+    ``\\n`` only, as Arrow's JSON reader does, so line numbers match its.
+    """
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     with fh:
         lineno = 0
-        try:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
+        while True:
+            lineno += 1
+            try:
+                raw = fh.readline(max_line_bytes + 1 if max_line_bytes else -1)
+            except OSError as exc:
+                raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+            if not raw:
+                return
+            if max_line_bytes and len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                _skip_line(fh)
+                problem = (f"{path}:{lineno}: line longer than {max_line_bytes:,} bytes; "
+                           "an item must be far shorter (split long texts)")
+            else:
                 try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(
-                        f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
-                    ) from None
-                if not isinstance(obj, dict):
-                    raise ConfigError(f"{path}:{lineno}: expected a JSON object per line")
-                yield lineno, obj
-        except UnicodeDecodeError:
-            raise ConfigError(
-                f"{path}:{lineno + 1}: not valid UTF-8; save the file as UTF-8"
-            ) from None
+                    obj = parse_json_line(raw)
+                except ValueError as exc:
+                    problem = f"{path}:{lineno}: {exc}"
+                else:
+                    if obj is not None:
+                        yield lineno, obj
+                    continue
+            if errors is None:
+                raise ConfigError(problem)
+            errors.append(problem)
+
+
+def _skip_line(fh: Any) -> None:
+    """Read on to the end of the current line in bounded chunks."""
+    while chunk := fh.readline(1 << 20):
+        if chunk.endswith(b"\n"):
+            return
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all distinct: with a repeated key, readers disagree on
+    which value counts (Python keeps the last)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        keys = [k for k, _ in pairs]
+        repeated = next(k for i, k in enumerate(keys) if k in keys[:i])
+        raise ValueError(f"key {repeated!r} appears twice in one object")
+    return obj
+
+
+def parse_json_line(raw: bytes) -> JSONObject | None:
+    """One line of a JSON-lines file as an object, ``None`` for a blank line; raises
+    ``ValueError`` with a message for the user (invalid UTF-8 or JSON, lone surrogates,
+    NaN/Infinity, numbers of thousands of digits, absurd nesting, not an object)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte {exc.start + 1} of the line); save the "
+                         "file as UTF-8") from None
+    if not line.strip():
+        return None
+    try:
+        # NaN and Infinity are Python's extensions, not JSON: Arrow and other readers
+        # refuse them, so items holding them would not mean the same thing everywhere
+        obj = json.loads(line, parse_constant=_refuse_constant,
+                         object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ValueError(f"invalid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError("invalid JSON (nested too deeply)") from None
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object per line")
+    return obj

@@ -12,14 +12,23 @@ conversation: those turns go between the system prompt and the rendered user mes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
+import re
+import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined, Template, TemplateError, nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field
 
 from .canary import CANARY_PLACEHOLDER
@@ -47,8 +56,249 @@ def literals() -> Literals:
 
 Message = dict[str, str]
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False,
-                            autoescape=False)
+# --------------------------------------------------------------------------- limits
+#
+# Templates come with suites, and suites come from anyone: rendering one must neither
+# hang nor exhaust memory. Jinja2's sandbox stops attribute escapes, not arithmetic or
+# repetition, so every operation that can grow a value is bounded here, and checked
+# *before* it runs when running it is the danger (``9 ** 99999999`` never returns).
+
+#: Characters of one rendered message (system or user prompt).
+MAX_PROMPT_CHARS = 1_000_000
+#: Characters (or elements) of any string or list a template builds.
+MAX_VALUE_LEN = MAX_PROMPT_CHARS
+#: Bits of any integer a template computes (about 3,000 digits).
+MAX_INT_BITS = 10_000
+#: Elements of one ``range(...)``.
+MAX_RANGE = 10_000
+#: Loop iterations of one rendering, all loops together (a prompt loops over labels and
+#: few-shot examples: dozens).
+MAX_LOOP_ITERATIONS = 200_000
+#: Seconds one rendering may take, a backstop for what the counts above miss.
+MAX_RENDER_SECONDS = 5.0
+
+_HUGE_WIDTH = re.compile(r"\d{7,}")  # a field width of millions in a format string
+
+
+class TemplateLimitError(SecurityError):
+    """A template tried to build something over one of the limits above."""
+
+
+@dataclass
+class _Budget:
+    iterations: int = MAX_LOOP_ITERATIONS
+    deadline: float = field(default_factory=lambda: time.monotonic() + MAX_RENDER_SECONDS)
+
+    def tick(self, n: int = 1) -> None:
+        self.iterations -= n
+        if self.iterations < 0:
+            raise TemplateLimitError(f"loops ran over {MAX_LOOP_ITERATIONS:,} iterations")
+        if time.monotonic() > self.deadline:
+            raise TemplateLimitError(f"rendering took over {MAX_RENDER_SECONDS:g} s")
+
+
+_BUDGET: ContextVar[_Budget | None] = ContextVar("template_budget", default=None)
+
+
+def _tick(n: int = 1) -> None:
+    if (budget := _BUDGET.get()) is not None:
+        budget.tick(n)
+
+
+def _too_large(what: str) -> TemplateLimitError:
+    return TemplateLimitError(f"{what} is too large for a prompt template (limits: "
+                              f"{MAX_VALUE_LEN:,} characters or elements, "
+                              f"{MAX_INT_BITS:,}-bit integers)")
+
+
+def _int_bits(value: Any) -> int:
+    return abs(value).bit_length() if isinstance(value, int) else 0
+
+
+def _check_value(value: Any, what: str = "a value") -> Any:
+    """``value`` if it is within the limits, else :class:`TemplateLimitError`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > MAX_INT_BITS:
+            raise _too_large(f"{what} (an integer of {value.bit_length():,} bits)")
+    elif (isinstance(value, str | bytes | list | tuple | dict | set | frozenset)
+          and len(value) > MAX_VALUE_LEN):
+        raise _too_large(f"{what} ({len(value):,} long)")
+    return value
+
+
+def _check_count(n: Any, what: str) -> None:
+    """A number of repetitions, a width or a length given to an operation that allocates
+    that much."""
+    if isinstance(n, int | float) and not isinstance(n, bool) and abs(n) > MAX_VALUE_LEN:
+        raise _too_large(f"{what} of {n:.3g}")
+
+
+def _check_format(fmt: Any) -> None:
+    if isinstance(fmt, str) and _HUGE_WIDTH.search(fmt):
+        raise _too_large("a field width in a format string")
+
+
+def _joined_length(items: Any, sep: Any) -> int:
+    if not isinstance(items, list | tuple):
+        return 0
+    return sum(len(x) for x in items if isinstance(x, str)) + len(str(sep)) * len(items)
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    """Refuse an operation whose result would be over the limits, before computing it."""
+    if operator == "**" and isinstance(left, int) and isinstance(right, int):
+        if right > 0 and abs(left) > 1 and _int_bits(left) * right > MAX_INT_BITS + 64:
+            raise _too_large(f"{left} ** {right}")
+    elif operator == "*":
+        if (isinstance(left, int) and isinstance(right, int)
+                and _int_bits(left) + _int_bits(right) > MAX_INT_BITS + 1):
+            raise _too_large("an integer product")
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and isinstance(n, int):
+                _check_count(len(seq) * n, "a repetition")
+    elif operator == "+":
+        if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+            _check_count(len(left) + len(right), "a concatenation")
+    elif operator == "%" and isinstance(left, str):
+        _check_format(left)
+        for arg in right if isinstance(right, tuple) else (right,):
+            _check_count(arg, "a formatting argument")
+
+
+def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse a call that would allocate over the limits: huge numeric arguments
+    (``'a'.center(10**9)``), huge format widths, joins and replacements that multiply."""
+    if obj is _bounded_range:
+        return  # it checks its own bounds, with a message that says so
+    for arg in (*args, *kwargs.values()):
+        _check_count(arg, "a numeric argument")
+    owner = getattr(obj, "__self__", None)
+    name = getattr(obj, "__name__", "")
+    if isinstance(owner, str):
+        if name in ("format", "format_map"):
+            _check_format(owner)
+        elif name == "join" and args:
+            _check_count(_joined_length(args[0], owner), "a joined string")
+        elif name == "replace" and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
+            old, new = args[0], args[1]
+            count = owner.count(old) if old else len(owner) + 1
+            _check_count(len(owner) + count * (len(new) - len(old)), "a replacement")
+
+
+def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """A built-in filter with its arguments and result checked (``|center(10**9)``,
+    ``|format``, ``|join``, ``|sum``)."""
+    skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
+
+    @functools.wraps(func)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        value, rest = (args[skip], args[skip + 1:]) if len(args) > skip else (None, ())
+        for arg in (*rest, *kwargs.values()):
+            _check_count(arg, f"an argument of |{name}")
+        if name == "format":
+            _check_format(value)
+        elif name == "join":
+            _check_count(_joined_length(value, rest[0] if rest else ""), "a joined string")
+        elif name == "sum" and isinstance(value, list | tuple):
+            _check_count(sum(len(v) for v in value if isinstance(v, str | list | tuple)),
+                         "a sum of sequences")
+        return _check_value(func(*args, **kwargs), f"the result of |{name}")
+
+    return bounded
+
+
+def _bounded_range(*args: Any) -> range:
+    """``range`` of at most :data:`MAX_RANGE` elements."""
+    for arg in args:
+        _check_count(arg, "a range bound")
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise TemplateLimitError(f"range(...) of {len(rng):,} elements is over the limit of "
+                                 f"{MAX_RANGE:,}")
+    return rng
+
+
+def _bounded_iter(iterable: Any) -> Iterator[Any]:
+    """What a ``{% for %}`` loop iterates: counted against the rendering's budget."""
+    for value in iterable:
+        _tick()
+        yield value
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles ``~`` and ``{% for %}`` through the environment, so they are bounded too."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.bounded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        wrapped = (isinstance(node.iter, nodes.Call)
+                   and isinstance(node.iter.node, nodes.EnvironmentAttribute))
+        if not wrapped:
+            node.iter = nodes.Call(nodes.EnvironmentAttribute("bounded_iter"), [node.iter],
+                                   [], None, None, lineno=node.iter.lineno)
+        super().visit_For(node, frame)
+
+
+class BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox (no attribute escapes, no mutation of lists and dicts) with every
+    way of growing a value or looping bounded: see the ``MAX_*`` limits of this module."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%", "//", "/", "-"})
+    code_generator_class = _BoundedCodeGenerator
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, keep_trailing_newline=False,
+                         autoescape=False)
+        self.globals["range"] = _bounded_range
+        self.filters = {name: _bounded_filter(name, func) for name, func in self.filters.items()}
+        self.bounded_iter = _bounded_iter
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _tick()
+        _check_binop(operator, left, right)
+        return _check_value(super().call_binop(context, operator, left, right),
+                            f"the result of {operator}")
+
+    def call(__self, __context: Context, __obj: Any,  # jinja2's signature: __ avoids clashes
+             *args: Any, **kwargs: Any) -> Any:
+        _tick()
+        _check_call(__obj, args, kwargs)
+        return _check_value(super().call(__context, __obj, *args, **kwargs),
+                            "the result of a call")
+
+    def bounded_concat(self, values: Iterable[Any]) -> str:
+        """``a ~ b``: the pieces joined, refused when the result would be over the limit."""
+        _tick()
+        pieces = [str(v) for v in values]
+        _check_count(sum(map(len, pieces)), "a ~ concatenation")
+        return "".join(pieces)
+
+
+def render_bounded(template: Template, context: dict[str, Any]) -> str:
+    """Render ``template`` within the limits of this module: a budget of loop iterations
+    and time per rendering, and at most :data:`MAX_PROMPT_CHARS` of output (streamed, so
+    an over-long prompt is refused before it is built)."""
+    token = _BUDGET.set(_Budget())
+    try:
+        size, parts = 0, []
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_PROMPT_CHARS:
+                raise TemplateLimitError(f"the rendered prompt is over {MAX_PROMPT_CHARS:,} "
+                                         "characters")
+            parts.append(chunk)
+        return "".join(parts)
+    finally:
+        _BUDGET.reset(token)
+
+
+_ENV = BoundedEnvironment()
 
 
 class PromptRenderer:
@@ -61,6 +311,7 @@ class PromptRenderer:
         self.context = context
         self.literals = literals().literals
         self._templates: dict[str, _Templates] = {}
+        self._where = f"tasks/{spec.name}.yaml: prompt of task '{spec.name}'"
         try:
             self._default = self._compile(spec.prompt.system, spec.prompt.user)
             for code, override in spec.prompt.by_variety.items():
@@ -69,7 +320,9 @@ class PromptRenderer:
                     override.get("user", spec.prompt.user),
                 )
         except TemplateError as exc:
-            raise ConfigError(f"task '{spec.name}': prompt template error: {exc}") from None
+            raise ConfigError(f"{self._where}: template error: {exc}") from None
+        except (RecursionError, MemoryError):
+            raise ConfigError(f"{self._where}: template too complex to compile") from None
         self._by_variety: dict[str, list[Item]] = defaultdict(list)
         for item in train or []:
             self._by_variety[item["variety"]].append(item)
@@ -109,13 +362,19 @@ class PromptRenderer:
         try:
             messages = []
             if templates.system is not None:
-                messages.append({"role": "system", "content": templates.system.render(context)})
+                messages.append({"role": "system",
+                                 "content": render_bounded(templates.system, context)})
             messages += _history(item)
-            messages.append({"role": "user", "content": templates.user.render(context)})
-        except TemplateError as exc:
-            raise ConfigError(
-                f"task '{self.spec.name}': prompt cannot be rendered for item {item['id']}: {exc}"
-            ) from None
+            messages.append({"role": "user", "content": render_bounded(templates.user, context)})
+        except Exception as exc:  # a template is the suite's code: whatever it
+            # raises (1/0, a recursive macro, an undefined name) is the suite's error
+            variety = (f" ({item['variety']} template)" if item["variety"] in self._templates
+                       else "")
+            detail = str(exc) or type(exc).__name__
+            if not isinstance(exc, TemplateError):
+                detail = f"{type(exc).__name__}: {detail}"
+            raise ConfigError(f"{self._where}{variety} cannot be rendered for item "
+                              f"{str(item['id'])[:80]!r}: {detail[:300]}") from None
         return messages
 
 

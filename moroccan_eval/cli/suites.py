@@ -157,8 +157,8 @@ def suites_import(source: Path, fmt: str, task_type: str, mapping: str, variety:
                   split_ratio: float, name: str, out_dir: Path, consent_id: str,
                   target_variety: str | None) -> None:
     """Create a suite folder from a local CSV/JSONL/Parquet file or a saved Hugging Face
-    dataset. Its card and consent register start as TODO skeletons the loader refuses until
-    they are filled in."""
+    dataset. Its licence, card and consent register start as TODO skeletons the loader
+    refuses until they are filled in."""
     import re
 
     from ..suites.importer import ImportSpec, import_suite, import_summary, parse_mapping
@@ -171,7 +171,8 @@ def suites_import(source: Path, fmt: str, task_type: str, mapping: str, variety:
         target_variety=target_variety), out_dir)
     for key, count in import_summary(target).items():
         click.echo(f"  {key:<22} {count:>5} items")
-    click.echo(f"created {target}; fill in the TODO fields of CARD.md and consent.yaml, then "
+    click.echo(f"created {target}; fill in the TODO fields of suite.yaml (license), CARD.md "
+               "and consent.yaml, then "
                f"run `moroccan-eval suites validate {target}`")
 
 

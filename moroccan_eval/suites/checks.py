@@ -4,17 +4,120 @@ type, then what the task's own type checks (:meth:`TaskType.check_spec`,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import varieties
 from ..errors import did_you_mean
+from ..io import JSONObject, iter_jsonl
 from ..tasks.base import TaskType
 from .schema import ITEM_KEYS, REQUIRED_ITEM_KEYS, SPLITS, Item, TaskSpec
+from .seal import escape_problem
 
 #: Item problems listed per data file before the rest are summarised.
 MAX_ITEM_PROBLEMS = 20
+
+#: Characters of text one item may hold, all its strings together (fields, reference,
+#: meta). Real items are a few hundred characters; the cap keeps a hostile 50 MB item from
+#: reaching the privacy gate (spaCy refuses texts over 1,000,000 characters) or prompts.
+MAX_ITEM_CHARS = 100_000
+
+#: Bytes of one line of a data file, checked before the line is parsed so that a file of
+#: one endless line is never read whole into memory. Far above :data:`MAX_ITEM_CHARS`, so
+#: that a long item is usually refused with its id.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+#: How deep JSON values of an item may nest (a conversation history is 3 levels deep).
+MAX_ITEM_DEPTH = 32
+
+#: Item keys whose value is one string.
+STRING_ITEM_KEYS = ("id", "group", "split", "variety", "consent_id")
+
+#: Template variables the prompt renderer sets itself (see :mod:`moroccan_eval.prompts`):
+#: an item field of the same name would silently replace them (e.g. the label list).
+RESERVED_FIELDS = frozenset({"labels", "label_descriptions", "variety", "examples", "context",
+                             "canary", "literals"})
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_item_lines(path: Path) -> list[str]:
+    """A fast pre-pass over a data file before ``datasets``/Arrow reads it: every line is
+    UTF-8 JSON of an item's shape (string ids, object ``fields`` ...), within
+    :data:`MAX_ITEM_CHARS` and :data:`MAX_ITEM_DEPTH`. Every problem is listed with its
+    ``file:line``, up to :data:`MAX_ITEM_PROBLEMS`.
+
+    Arrow would otherwise raise a decoding traceback, coerce types silently (an integer id
+    becomes a string) or hand a 50 MB text on to the privacy gate.
+    """
+    problems: list[str] = []
+    for lineno, obj in iter_jsonl(path, errors=problems, max_line_bytes=MAX_LINE_BYTES):
+        ident = obj.get("id")
+        where = f"{path}:{lineno}" + (f" (id {ident[:80]!r})" if isinstance(ident, str) else "")
+        problems += [f"{where}: {p}" for p in item_shape_problems(obj)]
+        if len(problems) > MAX_ITEM_PROBLEMS:
+            break
+    if len(problems) > MAX_ITEM_PROBLEMS:
+        problems = [*problems[:MAX_ITEM_PROBLEMS], "... (further item problems not shown)"]
+    return problems
+
+
+def item_shape_problems(obj: JSONObject) -> list[str]:
+    """What is wrong with the shape of one parsed line of a data file (not its meaning:
+    that is :func:`check_items`' job once the file is loaded)."""
+    problems = [f"missing item field '{k}'" for k in sorted(REQUIRED_ITEM_KEYS - obj.keys())]
+    problems += [f"unknown item field '{k[:80]}' (allowed: {', '.join(sorted(ITEM_KEYS))})"
+                 for k in sorted(obj.keys() - ITEM_KEYS)]
+    for key in STRING_ITEM_KEYS:
+        if key in obj and not isinstance(obj[key], str):
+            problems.append(f"{key} must be a string, not {_json_type(obj[key])}")
+    fields = obj.get("fields")
+    if "fields" in obj and not isinstance(fields, dict):
+        problems.append(f"fields must be a JSON object ({{\"text\": ...}}), not "
+                        f"{_json_type(fields)}")
+    if "meta" in obj and not isinstance(obj["meta"], dict):
+        problems.append(f"meta must be a JSON object, not {_json_type(obj['meta'])}")
+    if isinstance(fields, dict):
+        problems += [f"fields.{name}: '{name}' is a template variable the toolkit sets; "
+                     "rename the field" for name in sorted(RESERVED_FIELDS & fields.keys())]
+    chars, depth, surrogate = _measure(obj)
+    if chars > MAX_ITEM_CHARS:
+        problems.append(f"holds {chars:,} characters of text, over the limit of "
+                        f"{MAX_ITEM_CHARS:,} per item; shorten or split it")
+    if depth > MAX_ITEM_DEPTH:
+        problems.append(f"values nested deeper than {MAX_ITEM_DEPTH} levels")
+    if surrogate:
+        problems.append("a string holds a lone surrogate (\\ud800-\\udfff escape): not "
+                        "text; fix the tool that wrote the file")
+    return problems
+
+
+def _measure(value: Any) -> tuple[int, int, bool]:
+    """Characters of all strings (keys included), nesting depth and whether a string
+    holds a lone surrogate; iterative, so no nesting depth can overflow the stack."""
+    chars, deepest, surrogate = 0, 0, False
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, str):
+            chars += len(node)
+            surrogate = surrogate or _SURROGATE.search(node) is not None
+        elif isinstance(node, dict):
+            stack += [(k, depth) for k in node]
+            stack += [(v, depth + 1) for v in node.values()]
+        elif isinstance(node, list):
+            stack += [(v, depth + 1) for v in node]
+    return chars, deepest, surrogate
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def check_task(spec: TaskSpec, task_type: TaskType) -> list[str]:
@@ -79,4 +182,9 @@ def _item_problems(item: Item, task_type: TaskType, seen: _Seen,
     missing = [f for f in task_type.spec.input_fields if not item["fields"].get(f)]
     if missing:
         yield f"fields.{missing[0]} is missing or empty"
+    # whatever the task type, an audio path is read by speech adapters: keep it inside
+    audio = item["fields"].get("audio")
+    if isinstance(audio, str) and audio and (problem := escape_problem(suite_root, audio)):
+        yield f"fields.audio: {problem}"
+        return
     yield from task_type.check_item(item, suite_root)

@@ -203,7 +203,8 @@ def _items(rows: list[_Row], consent_id: str) -> list[Item]:
         seen[key] = len(items)
         items.append({
             "id": row["id"] or f"{row['group']}-{row['variety']}", "group": row["group"],
-            "split": row["split"] or "test", "variety": row["variety"], "fields": {"text": row["text"]},
+            "split": row["split"] or "test", "variety": row["variety"],
+            "fields": {"text": row["text"]},
             "reference": row["label"], "consent_id": consent_id, "meta": {},
         })
     if problems:
@@ -288,7 +289,8 @@ def _write_suite(staging: Path, spec: ImportSpec, task: JSONObject, items: list[
     }], "tombstones": []}, sort_keys=False, allow_unicode=True), encoding="utf-8")
     (staging / "suite.yaml").write_text(yaml.safe_dump({
         "name": spec.name, "version": "0.1.0",
-        "description": f"Imported from {spec.source.name}", "license": f"{TODO_MARKER}",
+        "description": f"Imported from {spec.source.name}",
+        "license": f"{TODO_MARKER}: the licence of the data (e.g. CC-BY-4.0)",
         "reference_variety": reference, "tasks": ["main"], "checksums": {},
     }, sort_keys=False, allow_unicode=True), encoding="utf-8")
     write_checksums(staging)

@@ -14,6 +14,7 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as dt_time
@@ -25,11 +26,15 @@ from pydantic import ValidationError
 
 from .. import tasks, varieties
 from ..errors import ConfigError, MoroccanEvalWarning, SuiteError, did_you_mean
-from ..io import JSONValue, format_validation_errors, iter_jsonl, load_yaml, read_text, sha256_file
+from ..io import JSONValue, format_validation_errors, load_yaml, parse_yaml, read_text, sha256_file
 from ..resources import shipped
 from ..tasks.base import TaskType
-from .checks import check_items, check_task
-from .schema import CardSpec, Item, SuiteSpec, TaskSpec
+from .checks import check_item_lines, check_items, check_task
+from .schema import CardSpec, Item, SuiteSpec, TaskSpec, placeholder_problem
+from .seal import TASK_FILE_FIELDS, confined, escape_problem
+
+#: Files a suite keeps at its root besides suite.yaml and its task and data folders.
+ROOT_FILES = ("suite.yaml", "CARD.md", "consent.yaml", "consent.csv", "tombstones.csv")
 
 
 @dataclass
@@ -92,7 +97,9 @@ class Task:
         """The text of the task's ``context_file`` (its sources), if it has one."""
         if not self.spec.context_file:
             return None
-        return read_text(self.suite.path / self.spec.context_file, "task context file")
+        path = confined(self.suite.path, self.spec.context_file,
+                        f"{self.suite.path / 'tasks' / self.name}.yaml: context_file")
+        return read_text(path, "task context file")
 
 
 @dataclass
@@ -136,9 +143,9 @@ class Suite:
     def text_files(self) -> Iterator[tuple[str, str]]:
         """(path, text) of every text file the tasks give models besides items (their
         ``context_file`` sources), each once."""
-        for rel in dict.fromkeys(t.spec.context_file for t in self.tasks.values()):
-            if rel:
-                yield rel, read_text(self.path / rel, "task context file")
+        for task in self.tasks.values():
+            if task.spec.context_file:
+                yield task.spec.context_file, task.context or ""
 
     def consent_ids(self) -> Iterator[tuple[str, str]]:
         """(consent id, item id) of every item, read column-wise."""
@@ -194,9 +201,14 @@ def load_suite(name_or_path: str | Path, *, load_data: bool = True,
     manifest) and items whose consent is missing, withdrawn or expired.
     """
     root = resolve_suite(str(name_or_path))
+    if escapes := [f"{root / name}: {p}" for name in ROOT_FILES
+                   if (root / name).is_symlink() and (p := escape_problem(root, name))]:
+        raise SuiteError(f"suite at {root} cannot be loaded", escapes)
     spec = _read_spec(root)
     problems = _check_seal(root, spec)
+    problems += [f"{root / 'suite.yaml'}: {p}" for p in spec.placeholder_problems()]
     card = _read_card(root, problems)
+    problems += _register_placeholders(root)
     task_specs = _read_task_specs(root, spec, problems)
     if problems or card is None:
         raise SuiteError(f"suite '{spec.name}' ({root}) cannot be loaded", problems)
@@ -222,7 +234,9 @@ def _check_seal(root: Path, spec: SuiteSpec) -> list[str]:
     problems: list[str] = []
     for rel, expected in spec.checksums.items():
         file = root / rel
-        if not file.is_file():
+        if escape := escape_problem(root, rel):
+            problems.append(f"{root / 'suite.yaml'}: checksums: {escape}")
+        elif not file.is_file():
             problems.append(f"{file}: listed in suite.yaml checksums but missing")
         elif (actual := sha256_file(file)) != expected:
             problems.append(
@@ -231,10 +245,9 @@ def _check_seal(root: Path, spec: SuiteSpec) -> list[str]:
                 f"is intended, run `moroccan-eval suites checksum {root} --write`"
             )
     if spec.reference_variety not in varieties.registry():
-        problems.append(
-            f"{root / 'suite.yaml'}: reference_variety: unknown variety "
-            f"'{spec.reference_variety}'{did_you_mean(spec.reference_variety, varieties.registry())}"
-        )
+        hint = did_you_mean(spec.reference_variety, varieties.registry())
+        problems.append(f"{root / 'suite.yaml'}: reference_variety: unknown variety "
+                        f"'{spec.reference_variety}'{hint}")
     return problems
 
 
@@ -255,12 +268,10 @@ def parse_card(path: Path) -> CardSpec:
             f"{path}: the card must start with YAML front matter between '---' lines "
             "(sources, authors, consent, anonymization, retention, validation_status)"
         )
-    import yaml
-
     try:
-        data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: invalid YAML front matter: {exc}") from None
+        data = parse_yaml(match.group(1), f"{path} (front matter)")
+    except ConfigError as exc:
+        raise SuiteError(str(exc)) from None
     try:
         return CardSpec.model_validate(data or {})
     except ValidationError as exc:
@@ -301,6 +312,11 @@ def _read_task_spec(root: Path, spec: SuiteSpec, name: str,
                       "edit the file", MoroccanEvalWarning, stacklevel=2)
     if task_spec.name != name:
         problems.append(f"{path}: name: '{task_spec.name}' differs from file name")
+    escapes = [f"{path}: {key}: {p}" for key in TASK_FILE_FIELDS
+               if (rel := getattr(task_spec, key)) and (p := escape_problem(root, rel))]
+    if escapes:
+        problems += escapes
+        return None  # never read a file outside the suite, not even to check it
     for listed in (task_spec.data, task_spec.context_file):
         if listed and listed not in spec.checksums:
             problems.append(f"{root / 'suite.yaml'}: checksums: add an entry for {listed}")
@@ -317,13 +333,43 @@ def _read_task_spec(root: Path, spec: SuiteSpec, name: str,
 def _load_items(suite: Suite, task_specs: dict[str, TaskSpec]) -> None:
     problems: list[str] = []
     for name, task_spec in task_specs.items():
-        dataset = _load_dataset(suite.path / task_spec.data)
+        path = suite.path / task_spec.data
+        # Arrow never sees a file that fails the pre-pass: it would raise a decoding
+        # traceback, coerce types silently, or pass a 50 MB text on to the privacy gate
+        if shape := check_item_lines(path):
+            problems += shape
+            continue
+        dataset = _load_dataset(path)
         task = Task(spec=task_spec, suite=suite, dataset=dataset)
-        problems += check_items(suite.path / task_spec.data, set(dataset.column_names),
-                                task.all_items(), task.task_type, suite.path)
+        item_problems = check_items(path, set(dataset.column_names), task.all_items(),
+                                    task.task_type, suite.path)
+        problems += item_problems
+        if not item_problems:
+            problems += _template_problems(task)
         suite.tasks[name] = task
     if problems:
         raise SuiteError(f"suite '{suite.name}' ({suite.path}) has invalid items", problems)
+
+
+def _template_problems(task: Task) -> list[str]:
+    """Render the task's prompt templates once, on a first item of each variety that has
+    its own templates (and of the default ones), so a broken or hostile template fails at
+    load time, not in the middle of a run."""
+    from ..prompts import PromptRenderer
+
+    firsts: dict[str, Item] = {}
+    for item in task.all_items():
+        firsts.setdefault(item["variety"], item)
+    overridden = set(task.spec.prompt.by_variety)
+    default = next((v for v in firsts if v not in overridden), None)
+    chosen = [firsts[v] for v in firsts if v in overridden or v == default]
+    try:
+        renderer = PromptRenderer(task.spec, context=task.context)
+        for item in chosen:
+            renderer.render(item)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
 
 
 def _apply_privacy_gate(suite: Suite) -> None:
@@ -335,18 +381,51 @@ def _apply_privacy_gate(suite: Suite) -> None:
 
 
 def _load_dataset(path: Path) -> Any:
-    """Load a JSONL file into a memory-mapped Arrow table through ``datasets``."""
+    """Load a JSONL file (that passed :func:`check_item_lines`) into a memory-mapped Arrow
+    table through ``datasets``."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import datasets
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
     try:
-        return datasets.load_dataset("json", data_files=str(path), split="train")
-    except Exception as exc:  # datasets wraps parse errors; find the exact line ourselves
-        for _ in iter_jsonl(path):
-            pass
-        raise SuiteError(f"{path}: cannot be read as JSON lines: {exc}") from None
+        with _quiet_datasets():
+            return datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as exc:  # Arrow's errors are many; report them as one
+        raise SuiteError(f"{path}: cannot be read as JSON lines: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                         ) from None
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Silence ``datasets``' logging while it loads a file: on a line it cannot parse it
+    logs "Failed to load JSON ..." itself, before the clean error the loader raises."""
+    import datasets
+
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
+
+
+def _register_placeholders(root: Path) -> list[str]:
+    """``TODO`` left in the consent register's ``source`` fields (the import skeleton's);
+    an unreadable register is the privacy gate's to report."""
+    from ..errors import MoroccanEvalError
+    from ..privacy.consent import REGISTER, REGISTER_CSV, load_register
+
+    try:
+        register = load_register(root)
+    except MoroccanEvalError:
+        return []
+    if register is None:
+        return []
+    name = REGISTER if (root / REGISTER).is_file() else REGISTER_CSV
+    return [f"{root / name}: consents[{i}].source: {problem}"
+            for i, consent in enumerate(register.consents, 1)
+            if (problem := placeholder_problem(consent.source))]
 
 
 def plain(value: Any) -> JSONValue:

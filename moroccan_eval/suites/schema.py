@@ -44,6 +44,14 @@ class SuiteSpec(_Strict):
                                  "in this suite")
         return value
 
+    def placeholder_problems(self) -> list[str]:
+        """Fields still holding a ``TODO`` placeholder. Not a validator, so that the
+        loader reports them together with the card's and the consent register's."""
+        texts = {"description": self.description, "license": self.license,
+                 **{f"pii_allowed.{k}": v for k, v in self.pii_allowed.items()}}
+        return [f"{name}: {problem}" for name, text in texts.items()
+                if (problem := placeholder_problem(text))]
+
     @field_validator("checksums")
     @classmethod
     def _hex(cls, value: dict[str, str]) -> dict[str, str]:
@@ -68,15 +76,25 @@ class ConsentInfo(_Strict):
         return _not_placeholder(value)
 
 
-#: Imported suites start with card fields that begin with this marker; the loader refuses
-#: them until a person has written what really happened (consent, anonymization ...).
+#: Imported suites start with metadata fields that begin with this marker; the loader
+#: refuses the word anywhere in suite metadata (suite.yaml, the card, the consent register)
+#: until a person has written what really happened (licence, consent, anonymization ...).
 TODO_MARKER = "TODO"
+
+_PLACEHOLDER = re.compile(rf"\b{TODO_MARKER}\b")
+
+
+def placeholder_problem(value: str) -> str | None:
+    """Why ``value`` is still a placeholder (it holds the word ``TODO``), or ``None``."""
+    if not _PLACEHOLDER.search(value):
+        return None
+    return (f"still the import skeleton's placeholder ({value.strip()[:60]!r}); write what is "
+            f"true for this data (no {TODO_MARKER} may remain)")
 
 
 def _not_placeholder(value: str) -> str:
-    if value.strip().startswith(TODO_MARKER):
-        raise ValueError(f"still the import skeleton's placeholder ({value.strip()[:60]!r}); "
-                         "write what is true for this data")
+    if problem := placeholder_problem(value):
+        raise ValueError(problem)
     return value
 
 
@@ -92,10 +110,18 @@ class CardSpec(_Strict):
     validation_by_variety: dict[str, str] = Field(default_factory=dict)
     known_gaps: str = ""
 
-    @field_validator("sources", "authors", "anonymization", "retention", "validation_status")
+    @field_validator("sources", "authors", "anonymization", "retention", "validation_status",
+                     "known_gaps")
     @classmethod
     def _filled(cls, value: str) -> str:
         return _not_placeholder(value)
+
+    @field_validator("validation_by_variety")
+    @classmethod
+    def _filled_by_variety(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            _not_placeholder(text)
+        return value
 
 
 class LabelSpec(_Strict):

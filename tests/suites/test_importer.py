@@ -34,7 +34,7 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def _fill_card(suite: Path) -> None:
-    for name in ("CARD.md", "consent.yaml"):
+    for name in ("suite.yaml", "CARD.md", "consent.yaml"):
         path = suite / name
         path.write_text(re.sub(r"TODO: [^\"'\n]*", "filled in by the test", path.read_text(
             encoding="utf-8")), encoding="utf-8")
