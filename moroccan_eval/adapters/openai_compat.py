@@ -28,6 +28,8 @@ from .redact import Redactor
 MAX_DEPTH = 64
 #: The largest token count believed (costs and the spend cap are computed from it).
 MAX_TOKENS = 10**12
+#: An HTTP header name (an RFC 9110 token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: A JSON escape of a UTF-16 surrogate: the answer may hold a lone one, which no UTF-8
 #: file can store.
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -46,6 +48,20 @@ class OpenAICompatOptions(BaseModel):
         default_factory=dict, description="extra headers; their values are treated as "
         "secrets (redacted from every output) but keys belong in api_key_env"
     )
+
+    @field_validator("headers")
+    @classmethod
+    def _well_formed_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        # refused here, naming the header but never showing its value (often a key):
+        # aiohttp would refuse each request ("adapter crashed") or send a broken one
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a header name (letters, digits and "
+                                 "-_.!#$%&'*+^`|~)")
+            if "\r" in text or "\n" in text or "\0" in text:
+                raise ValueError(f"the value of {name} holds a line break or NUL (a header "
+                                 "injection)")
+        return value
 
     @field_validator("base_url")
     @classmethod

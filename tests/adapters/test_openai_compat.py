@@ -150,3 +150,23 @@ def test_credentials_in_base_url_are_refused(tmp_path: Any, base_url: str) -> No
     with pytest.raises(ConfigError, match="api_key_env") as raised:
         load_model(str(write_model(tmp_path / "m.yaml", base_url)))
     assert "sk-secret-123" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("headers", "problem"), [
+    ({"X-Key": "sk-secret-123\r\nX-Evil: 1"},
+     "headers: Value error, the value of X-Key holds a line break"),
+    ({"Bad Name": "sk-secret-123"}, "headers: Value error, 'Bad Name' is not a header name"),
+])
+def test_malformed_headers_are_refused_without_their_value(
+        tmp_path: Any, headers: dict[str, str], problem: str) -> None:
+    """A line break in a header value (header injection) or a malformed name is a config
+    error naming the header, never showing its value; not a per-item crash."""
+    from conftest import write_model
+
+    from moroccan_eval.adapters import load_model
+
+    with pytest.raises(ConfigError) as raised:
+        load_model(str(write_model(tmp_path / "m.yaml", "http://127.0.0.1:9/v1",
+                                   headers=headers)))
+    assert problem in str(raised.value)
+    assert "sk-secret-123" not in str(raised.value)
