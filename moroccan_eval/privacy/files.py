@@ -36,22 +36,31 @@ def file_format(path: Path) -> str:
     return fmt
 
 
-def _strings(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+def strings(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every string inside a JSON value with its dotted path (``reference.calls[0].name``);
+    ``--field`` accepts these paths."""
     if isinstance(value, str):
         yield prefix, value
     elif isinstance(value, dict):
         for key, inner in value.items():
-            yield from _strings(inner, f"{prefix}.{key}" if prefix else str(key))
+            yield from strings(inner, f"{prefix}.{key}" if prefix else str(key))
     elif isinstance(value, list):
         for i, inner in enumerate(value):
-            yield from _strings(inner, f"{prefix}[{i}]")
+            yield from strings(inner, f"{prefix}[{i}]")
 
 
 def _get(data: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(data, dict) or part not in data:
+    """The value at a path of :func:`strings` (``a.b[2].c``), or None."""
+    for part in path.replace("[", ".[").split("."):
+        if part.startswith("[") and part.endswith("]") and part[1:-1].isdigit():
+            index = int(part[1:-1])
+            if not isinstance(data, list) or index >= len(data):
+                return None
+            data = data[index]
+        elif isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
             return None
-        data = data[part]
     return data
 
 
@@ -102,7 +111,7 @@ def read_records(path: Path, fields: Sequence[str] = ()) -> Iterator[Record]:
             if fields:
                 texts = {f: v for f in fields if isinstance(v := _get(data, f), str)}
             else:
-                texts = dict(_strings(data))
+                texts = dict(strings(data))
             yield Record(number, data, texts)
     else:
         yield from _read_csv(path, fields)

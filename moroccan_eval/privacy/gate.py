@@ -16,6 +16,7 @@ from typing import Protocol
 from ..cache import default_cache_dir
 from ..suites.schema import CardSpec, Item, SuiteSpec
 from .consent import AUTHORED, consent_problems
+from .files import strings
 from .policy import load_policy
 from .scanner import Scanner
 
@@ -58,27 +59,42 @@ def gate_problems(suite: GatedSuite, *, allow_unanonymized: bool = False) -> lis
 
 
 def residual_pii(suite: GatedSuite) -> list[str]:
-    """High-confidence personal data left in any text field of any item."""
+    """High-confidence personal data left in any string the suite ships: every key of
+    every item (fields, references at any depth such as transcripts, translations and
+    tool-call arguments, meta), and every line of the context files given to models.
+
+    Each problem names the file, the item id (or line) and the dotted path of the string
+    (``reference.calls[0].arguments.phone``), never the value.
+    """
     scanner = default_scanner()
     marker = (default_cache_dir() / "pii-gate"
               / f"{suite.sha256[:24]}-{scanner.policy.fingerprint}.clean")
     if marker.is_file():
         return []
-    problems = []
     allowed = set(suite.spec.pii_allowed)
+    # Suites repeat strings a lot (a label per item, the same source text in every
+    # translation direction): each distinct string is scanned once.
+    seen: dict[str, list[str]] = {}
+
+    def entities(text: str) -> list[str]:
+        if text not in seen:
+            seen[text] = [f.entity for f in scanner.high_confidence(scanner.scan(text))
+                          if f.entity not in allowed]
+        return seen[text]
+
+    problems = []
     for data, item in suite.iter_items():
-        for name, value in item["fields"].items():
-            if not isinstance(value, str):
-                continue
-            for f in scanner.high_confidence(scanner.scan(value)):
-                if f.entity in allowed:
-                    continue
+        for path, text in strings(item):
+            for entity in entities(text):
                 problems.append(
-                    f"{suite.path / data}: item {item['id']}, field {name}: "
-                    f"{f.entity} at characters {f.start}-{f.end} (score {f.score:.2f}); "
-                    f"anonymize the file (`moroccan-eval anonymize apply "
-                    f"{data} -o anonymized.jsonl --field fields.{name}`) or "
-                    "remove the item")
+                    f"{suite.path / data}: item {item['id']}: {path}: {entity}; anonymize "
+                    f"the file (`moroccan-eval anonymize apply {data} -o anonymized.jsonl "
+                    f"--field {path}`) or remove the item")
+    for rel, content in suite.text_files():
+        for number, line in enumerate(content.splitlines(), start=1):
+            for entity in entities(line):
+                problems.append(f"{suite.path / rel}:{number}: {entity}; remove or replace it "
+                                f"(`moroccan-eval anonymize apply {rel} -o anonymized.txt`)")
     if not problems:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)

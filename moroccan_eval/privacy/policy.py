@@ -45,13 +45,28 @@ class PersonSpec(_Strict):
     first_names: str
     family_names: str
     not_names: str
+    first_name_variants: str | None = Field(
+        default=None, description="gazetteer of 'Canonical: chat variant, ...' lines")
+    places: str | None = Field(
+        default=None, description="gazetteer of place names that contain a person's name")
     score_full_name: float = Field(ge=0, le=1)
     score_first_name: float = Field(ge=0, le=1)
+    score_first_and_surname: float = Field(default=0.65, ge=0, le=1)
     score_common_word: float = Field(ge=0, le=1)
     score_after_cue: float = Field(ge=0, le=1)
     cues: list[str]
     weak_cues: list[str] = Field(default_factory=list)
     never_names: list[str] = Field(default_factory=list)
+    honorifics: list[str] = Field(default_factory=list)
+    regnal: list[str] = Field(default_factory=list)
+    particles: list[str] = Field(default_factory=list)
+    not_surnames: list[str] = Field(default_factory=list)
+    place_words: list[str] = Field(default_factory=list)
+
+    def gazetteers(self) -> list[str]:
+        """Every gazetteer file the person recognizer reads."""
+        return [name for name in (self.first_names, self.family_names, self.not_names,
+                                  self.first_name_variants, self.places) if name]
 
 
 class Policy(_Strict):
@@ -85,8 +100,7 @@ def _load(path: Path) -> Policy:
     policy = load_model_yaml(Policy, path, "anonymization policy")
     policy.root = path.parent
     digest = hashlib.sha256(path.read_bytes())
-    for name in (policy.person.first_names, policy.person.family_names,
-                 policy.person.not_names):
+    for name in policy.person.gazetteers():
         file = path.parent / name
         if not file.is_file():
             raise ConfigError(f"{path}: person: gazetteer {name} is missing")

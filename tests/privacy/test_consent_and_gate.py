@@ -60,7 +60,7 @@ def test_gate_refuses_a_planted_phone_number(mini_suite: Path, tmp_path: Path) -
     with pytest.raises(SuiteError, match="fails the privacy gate") as error:
         load_suite(mini_suite)
     message = str(error.value)
-    assert f"item {items[3]['id']}, field text: MA_PHONE" in message
+    assert f"item {items[3]['id']}: fields.text: MA_PHONE" in message
     assert "moroccan-eval anonymize apply" in message and "06 61" not in message
 
     code, out = invoke("run", "--suite", str(mini_suite), "--model", "majority",
