@@ -30,6 +30,10 @@ MAX_ITEM_CHARS = 100_000
 #: that a long item is usually refused with its id.
 MAX_LINE_BYTES = 64 * 1024 * 1024
 
+#: Characters of a task's ``context_file`` (its sources, put into every prompt; shipped
+#: ones are a few thousand). The privacy gate's spaCy refuses texts over 1,000,000.
+MAX_CONTEXT_CHARS = 500_000
+
 #: How deep JSON values of an item may nest (a conversation history is 3 levels deep).
 MAX_ITEM_DEPTH = 32
 

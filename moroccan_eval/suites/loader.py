@@ -25,11 +25,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from .. import tasks, varieties
-from ..errors import ConfigError, MoroccanEvalWarning, SuiteError, did_you_mean
+from ..errors import ConfigError, MoroccanEvalError, MoroccanEvalWarning, SuiteError, did_you_mean
 from ..io import JSONValue, format_validation_errors, load_yaml, parse_yaml, read_text, sha256_file
 from ..resources import shipped
 from ..tasks.base import TaskType
-from .checks import check_item_lines, check_items, check_task
+from .checks import MAX_CONTEXT_CHARS, check_item_lines, check_items, check_task
 from .schema import CardSpec, Item, SuiteSpec, TaskSpec, placeholder_problem
 from .seal import TASK_FILE_FIELDS, confined, escape_problem
 
@@ -97,9 +97,18 @@ class Task:
         """The text of the task's ``context_file`` (its sources), if it has one."""
         if not self.spec.context_file:
             return None
-        path = confined(self.suite.path, self.spec.context_file,
-                        f"{self.suite.path / 'tasks' / self.name}.yaml: context_file")
-        return read_text(path, "task context file")
+        where = f"{self.suite.path / 'tasks' / self.name}.yaml: context_file"
+        path = confined(self.suite.path, self.spec.context_file, where)
+        limit = (f"over the limit of {MAX_CONTEXT_CHARS:,} characters; keep the sources a "
+                 "prompt needs")
+        # a UTF-8 character is at most 4 bytes: refuse a huge file before reading it
+        if path.is_file() and path.stat().st_size > 4 * MAX_CONTEXT_CHARS:
+            raise SuiteError(f"{where}: {self.spec.context_file} is {limit}")
+        text = read_text(path, "task context file")
+        if len(text) > MAX_CONTEXT_CHARS:
+            raise SuiteError(f"{where}: {self.spec.context_file} holds {len(text):,} "
+                             f"characters, {limit}")
+        return text
 
 
 @dataclass
@@ -367,7 +376,7 @@ def _template_problems(task: Task) -> list[str]:
         renderer = PromptRenderer(task.spec, context=task.context)
         for item in chosen:
             renderer.render(item)
-    except ConfigError as exc:
+    except MoroccanEvalError as exc:  # a bad template, or a context file too long to use
         return [str(exc)]
     return []
 
@@ -413,7 +422,6 @@ def _quiet_datasets() -> Iterator[None]:
 def _register_placeholders(root: Path) -> list[str]:
     """``TODO`` left in the consent register's ``source`` fields (the import skeleton's);
     an unreadable register is the privacy gate's to report."""
-    from ..errors import MoroccanEvalError
     from ..privacy.consent import REGISTER, REGISTER_CSV, load_register
 
     try:

@@ -16,7 +16,7 @@ from conftest import edit_items
 from moroccan_eval.cli import main
 from moroccan_eval.errors import ConfigError, SuiteError
 from moroccan_eval.io import load_yaml, sha256_file
-from moroccan_eval.suites.checks import MAX_ITEM_CHARS
+from moroccan_eval.suites.checks import MAX_CONTEXT_CHARS, MAX_ITEM_CHARS
 from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.suites.seal import write_checksums
 
@@ -139,6 +139,16 @@ def test_symlink_inside_the_suite_is_fine(mini_suite: Path, tmp_path: Path) -> N
     write_checksums(mini_suite)
     suite = load_suite(mini_suite, allow_unanonymized=True)
     assert suite.tasks["intents"].context == "# sources\n"
+
+
+@pytest.mark.parametrize("size", [MAX_CONTEXT_CHARS + 1, 4 * MAX_CONTEXT_CHARS + 1])
+def test_an_oversized_context_file_is_refused_before_the_privacy_gate(
+        mini_suite: Path, tmp_path: Path, size: int) -> None:
+    (mini_suite / "data" / "kb.md").write_text("a" * size, encoding="utf-8")
+    task_set(mini_suite, context_file="data/kb.md")
+    write_checksums(mini_suite)
+    with pytest.raises(SuiteError, match=f"context_file: data/kb.md .*{MAX_CONTEXT_CHARS:,}"):
+        load_suite(mini_suite)  # with the gate, whose spaCy refuses 1,000,000 characters
 
 
 def test_consent_register_symlinked_outside_is_refused(mini_suite: Path,
