@@ -53,7 +53,7 @@ from markupsafe import Markup
 
 from .. import varieties
 from ..errors import OutputError
-from ..export import score_rows
+from ..export import ScoreRow, score_rows
 from ..i18n import LANGUAGES, Translator
 from ..io import load_yaml, utc_now
 from ..report.charts import Point, scatter
@@ -159,6 +159,13 @@ def messages(lang: str, template_dir: Path | None = None) -> dict[str, str]:
 # --------------------------------------------------------------------------- data
 
 
+#: The columns of the flat results, in order (an empty board still has its header).
+RESULT_COLUMNS = (
+    "submission", "submitted_model", "organisation", "parameters_b", "size_class", "weights",
+    "hosting", "licence", "adapter", "quantisation", "date", "suite_name",
+    *ScoreRow.__annotations__, "headline_metric", "task_band", "suite_band")
+
+
 def result_rows(board: Board) -> list[dict[str, Any]]:
     """One flat row per submission × suite × task × variety × metric: the submission's
     columns, then :func:`moroccan_eval.export.score_rows` of its runs, then the bands."""
@@ -235,7 +242,7 @@ def _write_data(board: Board, data: Path, generated: str) -> None:
 
     data.mkdir()
     rows = result_rows(board)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
     frame.to_csv(data / "results.csv", index=False)
     frame.to_parquet(data / "results.parquet", index=False)
     (data / "results.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n",
@@ -257,7 +264,7 @@ class Chart:
     missing: list[Entry]
 
 
-def _charts(board: Board, t: Translator) -> dict[str, list[Chart]]:
+def _charts(board: Board, t: Translator, names: dict[str, str]) -> dict[str, list[Chart]]:
     charts: dict[str, list[Chart]] = {}
     for suite in board.suites:
         for axis in ("cost", "p95"):
@@ -269,7 +276,7 @@ def _charts(board: Board, t: Translator) -> dict[str, list[Chart]]:
                     missing.append(entry)
                     continue
                 size = entry.info.parameters_b
-                points.append(Point(entry.info.model, x, row.headline.value,
+                points.append(Point(names[entry.ident], x, row.headline.value,
                                     entry.ident in front,
                                     "" if size is None else f" ({size:g} B)"))
                 shown.append(entry)
@@ -317,6 +324,20 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def display_names(board: Board) -> dict[str, str]:
+    """A name per entry that tells it apart: the model, with its organisation when two
+    entries share the model name, with the submission id when that is not enough."""
+    def count(names: list[str]) -> dict[str, int]:
+        return {n: names.count(n) for n in names}
+
+    models = count([e.info.model for e in board.entries])
+    names = {e.ident: e.info.model if models[e.info.model] == 1
+             else f"{e.info.model} · {e.info.organisation}" for e in board.entries}
+    again = count(list(names.values()))
+    return {ident: name if again[name] == 1 else f"{name} · {ident}"
+            for ident, name in names.items()}
+
+
 def _ordered(board: Board) -> list[Entry]:
     """Entries best first: by band then headline of each suite in turn, missing last."""
     def key(entry: Entry) -> tuple[float, ...]:
@@ -336,6 +357,7 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
     suite_page = {name: f"suites/{safe_name(name)}.html" for name in board.suites}
     files_dir = {e.ident: f"files/{safe_name(e.ident)}" for e in board.entries}
     size_classes = ["small", "medium", "large", "undisclosed"]
+    names = display_names(board)
     for lang in LANGUAGES:
         t = Translator(lang, extra=[{"en": messages("en", template_dir),
                                      lang: messages(lang, template_dir)}])
@@ -343,14 +365,14 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
         def variety_name(code: str, lang: str = lang) -> str:
             return registry[code].name(lang) if code in registry else code
 
-        charts = _charts(board, t)
+        charts = _charts(board, t, names)
         common: dict[str, Any] = {
             "t": t, "lang": lang, "direction": t.direction, "board": board,
             "languages": LANGUAGE_NAMES, "csp": CSP, "version": __version__,
             "generated": generated, "variety_name": variety_name, "entry_page": entry_page,
             "suite_page": suite_page, "files_dir": files_dir, "size_classes": size_classes,
             "thresholds": THRESHOLDS, "drop_steps": DROP_STEPS, "ordered": _ordered(board),
-            "downloads": downloads,
+            "downloads": downloads, "names": names,
         }
         pages: list[tuple[str, str, dict[str, Any]]] = [
             ("index.html", "overview.html.j2", {}),

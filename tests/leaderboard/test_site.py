@@ -26,7 +26,13 @@ from conftest import FIXTURES, REPO, needs_chromium
 from moroccan_eval.cli import main
 from moroccan_eval.errors import OutputError
 from moroccan_eval.leaderboard.board import Board, board_from
-from moroccan_eval.leaderboard.site import MARKER, build_site, preview_server, url_of
+from moroccan_eval.leaderboard.site import (
+    MARKER,
+    RESULT_COLUMNS,
+    build_site,
+    preview_server,
+    url_of,
+)
 from moroccan_eval.leaderboard.submission import package
 
 from .conftest import make_run, write_info
@@ -224,8 +230,7 @@ def test_downloads_parse(site: Path, board: Board) -> None:
     # 3 submissions × 1 task × (3 varieties + "all") × 2 metrics (accuracy, macro_f1)
     assert len(csv) == len(parquet) == len(rows) == 3 * 1 * 4 * 2
     assert set(csv["submission"]) == {e.ident for e in board.entries}
-    assert {"organisation", "weights", "hosting", "parameters_b", "variety", "metric",
-            "value", "ci_low", "delta", "task_band", "suite_band"} <= set(parquet.columns)
+    assert list(csv.columns) == list(parquet.columns) == list(RESULT_COLUMNS) == list(rows[0])
     headline = parquet[parquet["headline_metric"] & (parquet["variety"] == "arb_Arab")]
     assert len(headline) == 3
     whole = json.loads((site / "data" / "board.json").read_text("utf-8"))
@@ -249,7 +254,9 @@ class Tab:
         add = self.problems.append
         self.page.on("console", lambda m: add(f"console {m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: add(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: add(f"failed {r.url}"))
+        # ERR_ABORTED: a late load (the favicon) cancelled by the next navigation
+        self.page.on("requestfailed", lambda r: r.failure == "net::ERR_ABORTED"
+                     or add(f"failed {r.url}: {r.failure}"))
         self.page.on("response", lambda r: r.status >= 400 and add(f"{r.status} {r.url}"))
         self.page.on("request", lambda r: r.url.startswith(base) or add(f"request {r.url}"))
 
@@ -311,7 +318,8 @@ def test_sorting_and_filtering_work_when_clicked(browser: Any, base_url: str) ->
     size = page.locator("#overview thead th").nth(2)
     size.click()  # smallest first; undisclosed last whichever the direction
     assert _attr(page, "size") == ["small", "large", "undisclosed"]
-    assert _models(page) == ["char-ngram", "majority", "char-ngram"]
+    # two submissions of one model are told apart by their organisation
+    assert _models(page) == ["char-ngram · Test Lab", "majority", "char-ngram · Other Lab"]
     assert size.get_attribute("aria-sort") == "ascending"
     size.click()
     assert _attr(page, "size") == ["large", "small", "undisclosed"]
@@ -360,6 +368,30 @@ def test_pages_read_with_javascript_off(browser: Any, base_url: str) -> None:
         assert page.locator("svg.chart").count() == 2
         assert tab.problems == []
     tab.close()
+
+
+@needs_chromium
+def test_the_site_also_works_opened_from_disk(browser: Any, site: Path) -> None:
+    tab = Tab(browser, site.as_uri() + "/")
+    page = tab.open("ar/index.html")  # file://: the policy's 'self' covers the site's files
+    assert page.evaluate("document.documentElement.classList.contains('js')")
+    assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
+    page.locator("#overview thead th").nth(2).click()
+    assert page.locator("#overview thead th").nth(2).get_attribute("aria-sort") == "ascending"
+    assert tab.problems == []
+    tab.close()
+
+
+def test_an_empty_board_builds_a_site_that_says_so(env: Path) -> None:
+    index = build_site(Board([], {}, excluded={"x": "layout: no run under runs/"}),
+                       env / "empty-site")
+    assert "No valid submission yet." in (index.parent / "en" / "index.html").read_text()
+    assert "layout: no run under runs/" in (index.parent / "fr" / "index.html").read_text()
+    assert json.loads((index.parent / "data" / "board.json").read_text())["entries"] == []
+    import pandas as pd
+
+    empty = pd.read_csv(index.parent / "data" / "results.csv")
+    assert len(empty) == 0 and "submission" in empty.columns
 
 
 # --------------------------------------------------------------------------- the commands
