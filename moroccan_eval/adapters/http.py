@@ -46,18 +46,20 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int, url: str) ->
     return b"".join(chunks)
 
 
-async def read_prefix(response: aiohttp.ClientResponse, limit: int = ERROR_BODY_BYTES) -> bytes:
-    """At most the first ``limit`` bytes of the body (for an error message); the rest of
-    the body is not read and the connection is closed if some is left."""
+async def read_prefix(response: aiohttp.ClientResponse,
+                      limit: int = ERROR_BODY_BYTES) -> tuple[bytes, bool]:
+    """At most the first ``limit`` bytes of the body (for an error message), and whether
+    that is the whole body; the rest is not read: the connection is closed instead."""
     data = b""
     while len(data) < limit:
         chunk = await response.content.read(limit - len(data))
         if not chunk:
-            return data
+            return data, True
         data += chunk
-    if not response.content.at_eof():
-        response.close()
-    return data
+    if response.content.at_eof():
+        return data, True
+    response.close()
+    return data, False
 
 
 def check_size(response: Response, limit: int, source: str) -> Response:

@@ -177,7 +177,7 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
                 if 300 <= resp.status < 400:
                     raise self._redirect_error(resp)
                 if resp.status >= 400:
-                    raise self._http_error(resp.status, await read_prefix(resp),
+                    raise self._http_error(resp.status, *await read_prefix(resp),
                                            resp.headers.get("Retry-After"))
                 body = await read_capped(resp, self.spec.limits.max_response_bytes, self.url)
         except aiohttp.InvalidURL as exc:
@@ -194,11 +194,12 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
                 retryable=True) from None
         return body, (time.perf_counter() - started) * 1000
 
-    def _quote(self, data: bytes | str, chars: int) -> str:
-        """The first ``chars`` characters of an untrusted body for an error message, its
-        secrets redacted *before* the cut (a cut key could not be found whole after it)."""
+    def _quote(self, data: bytes | str, chars: int, *, complete: bool = True) -> str:
+        """The first ``chars`` characters of an untrusted text for an error message, its
+        secrets redacted *before* the cut (:meth:`Redactor.snippet`); ``complete=False``
+        when ``data`` is only the start of a body."""
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-        return self._redact.text(text[:chars + 4096])[:chars]
+        return self._redact.snippet(text, chars, complete=complete)
 
     def _redirect_error(self, resp: aiohttp.ClientResponse) -> AdapterError:
         """A 3xx is an error naming where it points: following it would send the key and
@@ -215,7 +216,8 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
             "followed, so that no key or header goes to an address the model YAML does not "
             "name; set base_url to the final URL")
 
-    def _http_error(self, status: int, body: bytes, retry_after: str | None) -> AdapterError:
+    def _http_error(self, status: int, body: bytes, complete: bool,
+                    retry_after: str | None) -> AdapterError:
         if status in (401, 403):
             hint = (
                 f"check the key in ${self.spec.api_key_env}"
@@ -225,7 +227,8 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
             return AdapterError(f"HTTP {status} from {self.url}: bad credentials; {hint}")
         retryable = status == 429 or status >= 500
         return AdapterError(
-            f"HTTP {status} from {self.url}: {self._quote(body, 200).strip()}",
+            f"HTTP {status} from {self.url}: "
+            f"{self._quote(body, 200, complete=complete).strip()}",
             retryable=retryable,
             retry_after=parse_retry_after(retry_after) if retryable else None,
         )

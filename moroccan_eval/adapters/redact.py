@@ -28,6 +28,7 @@ class Redactor:
         kept = sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
         # longest first, so a secret containing another is replaced whole
         self._pattern = re.compile("|".join(map(re.escape, kept))) if kept else None
+        self._secrets = kept
 
     @classmethod
     def for_spec(cls, spec: ModelSpec) -> Redactor:
@@ -40,6 +41,32 @@ class Redactor:
     def text(self, text: str) -> str:
         """``text`` with every secret replaced."""
         return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
+
+    def snippet(self, text: str, chars: int, *, complete: bool = True) -> str:
+        """The first ``chars`` characters of ``text`` once redacted, for an error message.
+
+        Redaction comes before the cut: a key cut in two would be found by neither half.
+        ``complete=False`` says ``text`` is itself only the start of something longer (the
+        first bytes of a body), so it may end with the start of a secret, which redaction
+        cannot recognise: an end of the redacted text that begins a secret is dropped
+        (redaction may shrink the text enough to bring that end into view)."""
+        if self._pattern is None:
+            return text[:chars]
+        redacted = self.text(text)
+        if not complete:
+            redacted = redacted[:self._secret_start(redacted)]
+        return redacted[:chars]
+
+    def _secret_start(self, text: str) -> int:
+        """Where the longest end of ``text`` that is the beginning of a secret starts
+        (``len(text)`` if none is)."""
+        cut = len(text)
+        for secret in self._secrets:
+            for start in range(max(0, len(text) - len(secret) + 1), cut):
+                if secret.startswith(text[start:]):
+                    cut = start
+                    break
+        return cut
 
     def value(self, value: Any) -> Any:
         """A JSON-like value (dicts, lists, strings, keys included) with every secret

@@ -445,3 +445,29 @@ def test_the_size_cap_holds_for_any_adapter(tools: bool) -> None:
                      "answers this long are expected (after 1 attempt(s))")
     response, error, _ = ask(MIB - 100)
     assert response is not None and error is None
+
+
+def test_a_long_key_echoed_past_the_read_prefix_leaves_no_fragment(
+        server: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first 8 KiB of an error body are read. A long token (a JWT, say) echoed a
+    few times shrinks so much once redacted that a fragment cut at 8 KiB would come within
+    the quoted 200 characters: the cut tail is dropped, not quoted."""
+    key = "eyJ" + secrets.token_hex(1000)
+    monkeypatch.setenv("ENDPOINT_KEY", key)
+    spec = ModelSpec.model_validate({
+        "name": "jwt", "adapter": "openai_compat", "base_url": server.base_url, "model": "m",
+        "api_key_env": "ENDPOINT_KEY", "headers": {c: key for c in "ABCDE"},
+        "limits": {"retries": 0}})
+    server.behaviour.failures = ["echo"]
+
+    async def ask() -> str | None:
+        adapter = build_adapter(spec)
+        try:
+            request = Request(messages=[{"role": "user", "content": "hi"}], input={})
+            return (await call_with_retries(adapter, request, spec, RateLimiter(None)))[1]
+        finally:
+            await adapter.aclose()
+
+    error = asyncio.run(ask())
+    assert error is not None and "[REDACTED]" in error
+    assert not [i for i in range(len(key) - 8) if key[i:i + 8] in error]
