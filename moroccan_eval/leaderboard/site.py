@@ -282,7 +282,8 @@ def _charts(board: Board, t: Translator, names: dict[str, str]) -> dict[str, lis
                 shown.append(entry)
             title = t(f"chart_title_{axis}", suite=suite)
             svg = scatter(points, x_label=t(f"chart_x_{axis}"), y_label=t("chart_y"),
-                          title=title, x_format="{:,.4g}")
+                          title=title, x_format="{:,.4g}",
+                          height=max(340, 40 + 15 * len(points)))  # room for the legend
             charts.setdefault(suite, []).append(Chart(
                 suite, axis, svg, [e for e in shown if e.ident in front], missing))
     return charts
