@@ -190,14 +190,15 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def iter_jsonl(path: Path, *, errors: list[str] | None = None,
-               max_line_bytes: int | None = None) -> Iterator[tuple[int, JSONObject]]:
+def iter_jsonl(path: Path, *, errors: list[str] | None = None, max_line_bytes: int | None = None,
+               strict: bool = False) -> Iterator[tuple[int, JSONObject]]:
     """Yield ``(line_number, object)`` of a JSON-lines file; a bad line raises an error
     naming file and line.
 
     With ``errors``, a bad line is appended to it instead and reading goes on, so a
     validator can report every bad line at once. ``max_line_bytes`` refuses longer lines
-    before reading them whole (a hostile file may be one endless line). Lines are split on
+    before reading them whole (a hostile file may be one endless line); ``strict`` refuses
+    what :func:`parse_json_line` accepts only leniently. Lines are split on
     ``\\n`` only, as Arrow's JSON reader does, so line numbers match its.
     """
     try:
@@ -220,7 +221,7 @@ def iter_jsonl(path: Path, *, errors: list[str] | None = None,
                            "an item must be far shorter (split long texts)")
             else:
                 try:
-                    obj = parse_json_line(raw)
+                    obj = parse_json_line(raw, strict=strict)
                 except ValueError as exc:
                     problem = f"{path}:{lineno}: {exc}"
                 else:
@@ -254,10 +255,16 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def parse_json_line(raw: bytes) -> JSONObject | None:
+def parse_json_line(raw: bytes, *, strict: bool = False) -> JSONObject | None:
     """One line of a JSON-lines file as an object, ``None`` for a blank line; raises
-    ``ValueError`` with a message for the user (invalid UTF-8 or JSON, lone surrogates,
-    NaN/Infinity, numbers of thousands of digits, absurd nesting, not an object)."""
+    ``ValueError`` with a message for the user (invalid UTF-8 or JSON, numbers of thousands
+    of digits, absurd nesting, not an object).
+
+    ``strict`` (data files of suites) also refuses NaN/Infinity and repeated keys: Python
+    accepts them, but Arrow and other readers do not or read them differently, so an item
+    holding them would not mean the same thing everywhere. Files the toolkit writes itself
+    (predictions may hold a model's NaN) are read leniently.
+    """
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -265,11 +272,11 @@ def parse_json_line(raw: bytes) -> JSONObject | None:
                          "file as UTF-8") from None
     if not line.strip():
         return None
+    options: dict[str, Any] = (
+        {"parse_constant": _refuse_constant, "object_pairs_hook": _unique_keys}
+        if strict else {})
     try:
-        # NaN and Infinity are Python's extensions, not JSON: Arrow and other readers
-        # refuse them, so items holding them would not mean the same thing everywhere
-        obj = json.loads(line, parse_constant=_refuse_constant,
-                         object_pairs_hook=_unique_keys)
+        obj = json.loads(line, **options)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits

@@ -58,7 +58,8 @@ def check_item_lines(path: Path) -> list[str]:
     becomes a string) or hand a 50 MB text on to the privacy gate.
     """
     problems: list[str] = []
-    for lineno, obj in iter_jsonl(path, errors=problems, max_line_bytes=MAX_LINE_BYTES):
+    for lineno, obj in iter_jsonl(path, errors=problems, max_line_bytes=MAX_LINE_BYTES,
+                                  strict=True):
         ident = obj.get("id")
         where = f"{path}:{lineno}" + (f" (id {ident[:80]!r})" if isinstance(ident, str) else "")
         problems += [f"{where}: {p}" for p in item_shape_problems(obj)]

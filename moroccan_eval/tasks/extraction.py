@@ -47,7 +47,7 @@ class JSONParser(AnswerParser):
             return None
         try:
             value = json.loads(match.group(0))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a 5,000-digit number, deep nesting
             return None
         return value if isinstance(value, dict) else None
 

@@ -97,7 +97,7 @@ def _arguments(value: JSONValue) -> tuple[JSONObject, bool]:
     if isinstance(value, str):
         try:
             decoded = json.loads(value or "{}")
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a 5,000-digit number, deep nesting
             return {}, False
         return (decoded, True) if isinstance(decoded, dict) else ({}, False)
     return {}, value is None
@@ -119,7 +119,7 @@ def _json_mode_calls(text: str) -> list[Call] | None:
         return None
     try:
         value, _ = json.JSONDecoder().raw_decode(text[start.start():])
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, a 5,000-digit number, deep nesting
         return None
     if isinstance(value, dict):
         value = value.get("tool_calls", [value] if "name" in value else None)

@@ -31,7 +31,10 @@ def normalize_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float):
-        return f"{float(value):.2f}"
+        try:
+            return f"{float(value):.2f}"
+        except OverflowError:  # an int beyond floats: compared exactly, in hex, which
+            return hex(int(value))  # (unlike decimal) has no 4,300-digit cap
     text = normalize(str(value), punctuation=True)
     date = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
     if date:
@@ -45,8 +48,16 @@ def normalize_value(value: Any) -> str:
     amount = _AMOUNT.fullmatch(text)
     if amount:
         whole = re.sub(r"[ .,\u202f]", "", amount[1])
-        return f"{int(whole)}.{(amount[2] or '0').ljust(2, '0')}"
+        return f"{_plain_digits(whole)}.{(amount[2] or '0').ljust(2, '0')}"
     return " ".join(text.split())
+
+
+def _plain_digits(digits: str) -> str:
+    """Digits (of any script) as ASCII without leading zeros, like ``str(int(digits))``
+    but for any length (Python refuses int/str conversions over 4,300 digits)."""
+    if len(digits) < 4000:
+        return str(int(digits))
+    return "".join(str(int(d)) for d in digits).lstrip("0") or "0"
 
 
 def comparable(value: Any) -> str:

@@ -166,7 +166,7 @@ def test_import_a_recorded_corpus_from_csv(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     suite_dir = tmp_path / "suites" / "calls"
-    for name in ("CARD.md", "consent.yaml"):
+    for name in ("suite.yaml", "CARD.md", "consent.yaml"):  # the licence is a TODO too
         path = suite_dir / name
         path.write_text(path.read_text(encoding="utf-8").replace("TODO:", "Filled:"),
                         encoding="utf-8")
