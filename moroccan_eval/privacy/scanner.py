@@ -26,6 +26,7 @@ from .policy import EntitySpec, Policy, load_policy
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 LANGUAGE = "xx"  # spaCy's multilingual blank pipeline
+_CLITICS = "لبفو"  # Darija prepositions and "and", written glued to the next word
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "0123456789" * 2)
 
 
@@ -161,7 +162,7 @@ class _PersonNames:
         self.place_heads = {p.split()[0] for p in self.places}
         self.cue = _cue_pattern(spec.cues)
         self.weak_cue = _cue_pattern(spec.weak_cues)
-        self.place_word = _cue_pattern(spec.place_words)
+        self.place_word = _cue_pattern(spec.place_words, clitic=True)
         self.never = {normalize(w) for w in spec.never_names}
         self.honorifics = {normalize(w) for w in spec.honorifics}
         self.regnal = {normalize(w) for w in spec.regnal}
@@ -176,6 +177,16 @@ class _PersonNames:
             if i + size <= len(words) and " ".join(words[i:i + size]) in table:
                 return size
         return 0
+
+    def _place(self, words: list[str], i: int) -> int:
+        """How many tokens from ``i`` name a place of the gazetteer, also behind a Darija
+        clitic glued to it ("لمولاي إدريس", "فسيدي معروف")."""
+        head = words[i]
+        if head not in self.place_heads:
+            if len(head) > 3 and head[0] in _CLITICS and head[1:] in self.place_heads:
+                return self._match([head[1:], *words[i + 1:i + 4]], 0, self.places)
+            return 0
+        return self._match(words, i, self.places)
 
     def _surname_shape(self, token: Any, word: str) -> bool:
         """A word shaped like a family name the gazetteer does not know: capitalised
@@ -196,7 +207,8 @@ class _PersonNames:
             if size := self._match(words, j + 1, self.family):
                 return size + 1, True
             follower = tokens[j + 1].text
-            if follower.isalpha() and words[j + 1] not in self.not_surnames and (
+            if follower.isalpha() and (words[j + 1] not in self.not_surnames
+                                       or words[j + 1] in self.honorifics) and (
                     follower[0].isupper() or "\u0600" <= follower[0] <= "\u06ff"):
                 return 2, False
         if j < len(tokens) and self._surname_shape(tokens[j], words[j]):
@@ -216,8 +228,7 @@ class _PersonNames:
         words = [_normalized(t.text) for t in tokens]
         i = 0
         while i < len(tokens):
-            if words[i] in self.place_heads and (place := self._match(words, i, self.places)) \
-                    and not self._family(tokens, words, i + place)[1]:
+            if (place := self._place(words, i)) and not self._family(tokens, words, i + place)[1]:
                 # "Sidi Kacem", "Moulay Idriss Zerhoun" are places; "Moulay Idriss
                 # Alaoui", with a known family name after it, is a man
                 i += place
@@ -265,7 +276,7 @@ class _PersonNames:
                 score = self.spec.score_common_word
             else:
                 score = self.spec.score_first_name
-            if after_cue:
+            if after_cue or start < i:  # "Si Hamid", "Lalla Amal": the title says person
                 score = max(score, self.spec.score_after_cue)
             last = tokens[end - 1]
             yield tokens[start].idx, last.idx + len(last.text), score
@@ -298,13 +309,15 @@ def _variants(lines: list[str]) -> set[str]:
     return names
 
 
-def _cue_pattern(cues: list[str]) -> re.Pattern[str]:
-    """Matches text that ends with one of ``cues`` (and maybe a colon or comma)."""
+def _cue_pattern(cues: list[str], clitic: bool = False) -> re.Pattern[str]:
+    """Matches text that ends with one of ``cues`` (and maybe a colon or comma); with
+    ``clitic``, also glued to a Darija preposition ("فجامع", "لمطار")."""
     if not cues:
         return re.compile(r"(?!)")
     alternatives = sorted((normalize(c, punctuation=True) for c in cues), key=len, reverse=True)
-    return re.compile(r"(?:^|[\s,.:;!?(«\"'])(?:" + "|".join(map(re.escape, alternatives))
-                      + r")\s*[:,]?\s*$")
+    prefix = f"[{_CLITICS}]?" if clitic else ""
+    return re.compile(r"(?:^|[\s,.:;!?(«\"'])" + prefix + "(?:"
+                      + "|".join(map(re.escape, alternatives)) + r")\s*[:,]?\s*$")
 
 
 def _looks_like_name(word: str) -> bool:

@@ -130,3 +130,21 @@ def test_the_shortcut_gives_presidios_answer(scanner: Scanner) -> None:
     assert len(texts) > 500
     for text in texts:
         assert scanner.scan(text) == scanner.scan_with_presidio(text), text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Si Hamid dyal la comptabilité ma jawbnich", "<PERSON_1> dyal la comptabilité ma jawbnich"),
+    ("ma fille Imane passera demain", "ma fille <PERSON_1> passera demain"),
+    ("سميتي يوسف أيت الحاج", "سميتي <PERSON_1>"),
+])
+def test_titles_kinship_and_particles(scanner: Scanner, text: str, expected: str) -> None:
+    assert anonymized(scanner, text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "آخر فيزيت فجامع الحسن التاني فالنهار؟",   # a mosque, behind a glued preposition
+    "مشيت لمولاي إدريس زرهون نهار الحد",        # a town, behind a glued preposition
+    "@everyone la réunion à 15h",               # a group mention names nobody
+])
+def test_more_look_alikes(scanner: Scanner, text: str) -> None:
+    assert scanner.scan(text) == []
