@@ -129,10 +129,13 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
         #: why no request can be sent, e.g. a base_url without a host; every request then
         #: fails with it (a per-item error like any unreachable endpoint's)
         self._url_problem: str | None = None
-        if not URL(self.url).host:
-            self._url_problem = (
-                f"base_url '{options.base_url}' has no host: write the endpoint's address, "
-                "e.g. http://localhost:11434/v1")
+        example = "write the endpoint's address, e.g. http://localhost:11434/v1"
+        try:
+            if not URL(self.url).host:
+                self._url_problem = f"base_url '{options.base_url}' has no host: {example}"
+        except ValueError as exc:  # a port out of range, a broken IPv6 address ...
+            self._url_problem = (f"base_url '{options.base_url}' is not a valid URL ({exc}): "
+                                 f"{example}")
         self._redact = Redactor.for_spec(spec)
         self.headers = {"Content-Type": "application/json", **options.headers}
         key = spec.api_key()

@@ -325,6 +325,8 @@ def test_a_transcription_redirect_is_not_followed(
 
 @pytest.mark.parametrize(("endpoint", "message"), [
     ("http://", "base_url 'http://' has no host"),
+    ("http://:80/v1", "base_url 'http://:80/v1' is not a valid URL"),
+    ("http://127.0.0.1:99999/v1", "base_url 'http://127.0.0.1:99999/v1' is not a valid URL"),
     ("closed-port", "is the server running, and are the host and port in base_url right?"),
     ("401", "bad credentials; check the key in $ENDPOINT_KEY"),
 ])
@@ -333,8 +335,8 @@ def test_a_misconfigured_endpoint_gives_a_clear_error_per_item(
         monkeypatch: pytest.MonkeyPatch, endpoint: str, message: str) -> None:
     key, header = _secrets(monkeypatch)
     server.behaviour.require_key = "the-right-key"
-    url = {"http://": "http://", "closed-port": f"http://127.0.0.1:{_free_port()}/v1",
-           "401": server.base_url}[endpoint]
+    url = {"closed-port": f"http://127.0.0.1:{_free_port()}/v1",
+           "401": server.base_url}.get(endpoint, endpoint)
     model = write_model(tmp_path / "m.yaml", url, api_key_env="ENDPOINT_KEY",
                         headers={"X-Org-Secret": header},
                         limits={"retries": 1, "backoff_base_s": 0.01, "timeout_s": 2})
@@ -345,6 +347,7 @@ def test_a_misconfigured_endpoint_gives_a_clear_error_per_item(
         assert key not in record["error"] and header not in record["error"]
     # only a dropped connection may come back: a bad URL or key will not fix itself
     assert {r["attempts"] for r in records} == {2 if endpoint == "closed-port" else 1}
+    assert not [r for r in records if "adapter crashed" in r["error"]]
 
 
 # --------------------------------------------------------------------------- hostile 200s
