@@ -161,7 +161,10 @@ def _rows(spec: ImportSpec, frame: Any) -> list[_Row]:
         if not label:
             kind = "reference" if "reference" in spec.mapping else "label"
             problems.append(f"{where}: empty {kind}")
-        if variety and variety not in registry and "variety" in spec.mapping:
+        if not variety and "variety" in spec.mapping and spec.variety is None:
+            problems.append(f"{where}: empty variety (fill the column, or give --variety "
+                            "for rows without one)")
+        elif variety and variety not in registry and "variety" in spec.mapping:
             problems.append(f"{where}: unknown variety '{variety}'"
                             + did_you_mean(variety, registry))
         split = get("split") or None

@@ -151,3 +151,15 @@ def test_import_a_translation_dataset(tmp_path: Path) -> None:
                        "--task-type", "translation", "--map", "text=darija,reference=eng",
                        "--variety", "ary_Latn", "--name", "x", "--out", str(tmp_path))
     assert code == 2 and "--target-variety CODE" in out
+
+
+def test_an_empty_variety_cell_is_a_clean_problem(tmp_path: Path) -> None:
+    """Found by tests/robustness/test_properties.py: it used to end in an IndexError."""
+    source = tmp_path / "c.csv"
+    pd.DataFrame([{"msg": "salam", "team": "water", "lang": "", "g": "1"}]).to_csv(
+        source, index=False)
+    code, out = invoke("suites", "import", str(source), "--format", "csv", "--map",
+                       "text=msg,label=team,variety=lang,group=g", "--name", "c",
+                       "--out", str(tmp_path / "suites"))
+    assert code != 0 and "c.csv row 2: empty variety" in out, out
+    assert not (tmp_path / "suites" / "c").exists()
