@@ -44,7 +44,9 @@ class Limits(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0)
     retries: int = Field(default=4, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_max_s: float = Field(default=30.0, ge=0)
+    backoff_max_s: float = Field(
+        default=30.0, ge=0, description="the longest wait before a retry, in seconds, also "
+        "when the server's Retry-After asks for longer")
     max_response_bytes: int = Field(
         default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024,
         description="the largest response body an HTTP adapter reads, in bytes (default "

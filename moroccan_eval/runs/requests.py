@@ -42,7 +42,8 @@ Outcome = tuple[Response | None, str | None, int]  # (response, error, attempts)
 async def call_with_retries(adapter: Adapter[Any], request: Request, spec: ModelSpec,
                             limiter: RateLimiter) -> Outcome:
     """``(response, error, attempts)``. Retries retryable errors with exponential backoff
-    and full jitter, or exactly the server's ``Retry-After`` when it sends one.
+    and full jitter, or the server's ``Retry-After`` when it sends one, though never longer
+    than ``limits.backoff_max_s`` (an endpoint asking for an hour would stall the run).
 
     This is the one way out of an adapter (for runs, ``verify`` and ``models check``), so
     the model's secrets (API key, custom header values) are redacted here from the response
@@ -67,7 +68,7 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
         if not retryable or attempt > limits.retries:
             return None, redactor.text(f"{error} (after {attempt} attempt(s))"), attempt
         backoff = min(limits.backoff_max_s, limits.backoff_base_s * 2 ** (attempt - 1))
-        await asyncio.sleep(min(retry_after, 300.0) if retry_after is not None
+        await asyncio.sleep(min(retry_after, limits.backoff_max_s) if retry_after is not None
                             else random.uniform(0, backoff))
     return None, redactor.text(error), limits.retries + 1
 

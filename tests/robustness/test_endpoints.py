@@ -11,6 +11,7 @@ import asyncio
 import json
 import secrets
 import socket
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -474,3 +475,16 @@ def test_a_long_key_echoed_past_the_read_prefix_leaves_no_fragment(
     error = asyncio.run(ask())
     assert error is not None and "[REDACTED]" in error
     assert not [i for i in range(len(key) - 8) if key[i:i + 8] in error]
+
+
+def test_a_retry_after_longer_than_backoff_max_is_not_obeyed(
+        tmp_path: Path, mini_suite: Path, server: MockServer) -> None:
+    """A hostile or broken endpoint sending ``Retry-After: 3600`` to every request must
+    not stall a run for hours: the wait is at most ``limits.backoff_max_s``."""
+    server.behaviour.retry_after = "3600"
+    _serve(server, 429, 1000)
+    started = time.monotonic()
+    _, records = _run(tmp_path, mini_suite, _model(tmp_path, server, retries=2,
+                                                   backoff_max_s=0.2))
+    assert time.monotonic() - started < 10
+    assert all("HTTP 429" in r["error"] and r["attempts"] == 3 for r in records)
