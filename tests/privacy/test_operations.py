@@ -117,3 +117,18 @@ def test_missing_input(tmp_path: Path, scanner: Scanner) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         apply_file(scanner, tmp_path / "nope.jsonl", tmp_path / "o.jsonl")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_gates_field_paths_work_with_apply(tmp_path: Path, scanner: Scanner) -> None:
+    """The gate names nested strings by path (reference.calls[0].arguments.phone); the
+    fix it suggests, ``anonymize apply --field <path>``, reaches exactly that string."""
+    source = _write(tmp_path / "items.jsonl", [{
+        "id": "t1", "fields": {"text": "ok"},
+        "reference": {"calls": [{"name": "create_ticket",
+                                 "arguments": {"phone": "tel 0661234567", "note": "0661234567"}}]},
+    }])
+    apply_file(scanner, source, tmp_path / "out.jsonl",
+               fields=["reference.calls[0].arguments.phone"])
+    [row] = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert row["reference"]["calls"][0]["arguments"] == {"phone": "tel <PHONE_1>",
+                                                         "note": "0661234567"}
