@@ -413,7 +413,10 @@ def _write_site(board: Board, out: Path, template_dir: Path | None) -> None:
 def check_target(out: Path) -> None:
     """Refuse an ``out`` that is not a folder, or a folder holding something else than a
     site built here (it would be replaced)."""
-    if not (out.exists() or out.is_symlink()):
+    if out.is_symlink():
+        raise OutputError(f"{out}: a symbolic link; give the folder it points to "
+                          f"({out.resolve()}) or a new folder")
+    if not out.exists():
         return
     if not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; -o names the folder that "
@@ -446,7 +449,7 @@ def build_site(board: Board, out: Path, *, template_dir: Path | None = None) -> 
 
 def _replace(staging: Path, out: Path) -> None:
     """Put ``staging`` where ``out`` is; the old site goes only once the new one is there."""
-    if not (out.exists() or out.is_symlink()):
+    if not out.exists():
         staging.rename(out)
         return
     old = out.parent / f".{out.name}.{os.getpid()}.old"

@@ -451,6 +451,9 @@ def test_an_output_that_is_a_file_or_a_foreign_folder_is_refused(
     with pytest.raises(OutputError, match="never replaced"):
         build_site(board, foreign)
     assert (foreign / "documents").is_dir()
+    (env / "a-link").symlink_to(foreign)
+    with pytest.raises(OutputError, match="a symbolic link"):
+        build_site(board, env / "a-link")
 
 
 def test_serve_previews_on_localhost_and_stops_on_ctrl_c(site: Path) -> None:
