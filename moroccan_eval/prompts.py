@@ -256,6 +256,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(undefined=StrictUndefined, keep_trailing_newline=False,
                          autoescape=False)
         self.globals["range"] = _bounded_range
+        del self.globals["lipsum"]  # lipsum(n=10**6) writes ~500 MB; no prompt needs it
         self.filters = {name: _bounded_filter(name, func) for name, func in self.filters.items()}
         self.bounded_iter = _bounded_iter
 

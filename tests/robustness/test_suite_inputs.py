@@ -385,6 +385,8 @@ def test_no_shipped_yaml_uses_anchors() -> None:
      "iterations"),
     ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "intents.yaml"),
     ("{{ 1 / 0 }}", "division by zero"),
+    ("{{ lipsum(n=1000000) }}", "lipsum"),
+    ("{% include 'x.j2' %}", "intents.yaml"),
     ("{{ 2.0 ** 5000 }}", "intents.yaml"),
     ("{{ text.__class__ }}", "intents.yaml"),
 ])
