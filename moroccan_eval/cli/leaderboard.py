@@ -29,7 +29,7 @@ def leaderboard() -> None:
 def submit(run_dirs: Sequence[Path], info_path: Path, out_dir: Path, ident: str | None) -> None:
     """Package finished runs of one model as a submission (copies the runs, checks them
     as `leaderboard validate` will, writes SHA256SUMS)."""
-    from ..leaderboard.submission import package
+    from ..leaderboard.package import package
     from ..runs.rundir import expand_run_paths
 
     target = package(expand_run_paths(run_dirs), info_path, out_dir, ident)

@@ -103,8 +103,8 @@ class Entry:
         return "small" if size < 4 else "medium" if size < 30 else "large"
 
     def verify_command(self) -> str:
-        """What re-verifies this row offline from its files."""
-        return f"moroccan-eval leaderboard validate submissions/{self.ident}"
+        """What re-verifies this row offline, from a clone of the leaderboard repository."""
+        return f"moroccan-eval leaderboard validate leaderboard/submissions/{self.ident}"
 
 
 @dataclass

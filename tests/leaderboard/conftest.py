@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from moroccan_eval.adapters import load_model
-from moroccan_eval.leaderboard.submission import package
+from moroccan_eval.leaderboard.package import package
 from moroccan_eval.runs.runner import RunOptions, run
 from moroccan_eval.suites.loader import load_suite
 

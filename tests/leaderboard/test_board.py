@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from moroccan_eval.leaderboard.board import Cell, board_from, rank_bands
-from moroccan_eval.leaderboard.submission import package
+from moroccan_eval.leaderboard.package import package
 
 from .conftest import make_run, write_info
 

@@ -33,7 +33,7 @@ from moroccan_eval.leaderboard.site import (
     preview_server,
     url_of,
 )
-from moroccan_eval.leaderboard.submission import package
+from moroccan_eval.leaderboard.package import package
 
 from .conftest import make_run, write_info
 
