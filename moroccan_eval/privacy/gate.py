@@ -11,14 +11,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..cache import default_cache_dir
 from ..suites.schema import CardSpec, Item, SuiteSpec
 from .consent import AUTHORED, consent_problems
 from .files import strings
 from .policy import load_policy
-from .scanner import Scanner
+from .scanner import Finding, Scanner
 
 
 class GatedSuite(Protocol):
@@ -35,6 +35,11 @@ class GatedSuite(Protocol):
     def text_files(self) -> Iterator[tuple[str, str]]: ...
 
     def consent_ids(self) -> Iterator[tuple[str, str]]: ...
+
+
+# Part of the clean marker's name: a suite found clean by an older gate, which scanned
+# less, is scanned again.
+GATE_VERSION = 2
 
 
 @cache
@@ -64,37 +69,41 @@ def residual_pii(suite: GatedSuite) -> list[str]:
     tool-call arguments, meta), and every line of the context files given to models.
 
     Each problem names the file, the item id (or line) and the dotted path of the string
-    (``reference.calls[0].arguments.phone``), never the value.
+    (``reference.calls[0].arguments.phone``), with the entity type, never the value.
     """
     scanner = default_scanner()
     marker = (default_cache_dir() / "pii-gate"
-              / f"{suite.sha256[:24]}-{scanner.policy.fingerprint}.clean")
+              / f"{suite.sha256[:24]}-{scanner.policy.fingerprint}-{GATE_VERSION}.clean")
     if marker.is_file():
         return []
     allowed = set(suite.spec.pii_allowed)
     # Suites repeat strings a lot (a label per item, the same source text in every
     # translation direction): each distinct string is scanned once.
-    seen: dict[str, list[str]] = {}
+    seen: dict[str, list[Finding]] = {}
 
-    def entities(text: str) -> list[str]:
+    def findings(text: str) -> list[Finding]:
         if text not in seen:
-            seen[text] = [f.entity for f in scanner.high_confidence(scanner.scan(text))
+            seen[text] = [f for f in scanner.high_confidence(scanner.scan(text))
                           if f.entity not in allowed]
         return seen[text]
 
     problems = []
     for data, item in suite.iter_items():
-        for path, text in strings(item):
-            for entity in entities(text):
+        for path, text in _texts(item):
+            for f in findings(text):
                 problems.append(
-                    f"{suite.path / data}: item {item['id']}: {path}: {entity}; anonymize "
-                    f"the file (`moroccan-eval anonymize apply {data} -o anonymized.jsonl "
-                    f"--field {path}`) or remove the item")
+                    f"{suite.path / data}: item {item['id']}: {path}: {f.entity} at "
+                    f"characters {f.start}-{f.end} (score {f.score:.2f}); anonymize the file "
+                    f"(`moroccan-eval anonymize apply {data} -o anonymized.jsonl --field "
+                    f"{path}`) or remove the item")
     for rel, content in suite.text_files():
         for number, line in enumerate(content.splitlines(), start=1):
-            for entity in entities(line):
-                problems.append(f"{suite.path / rel}:{number}: {entity}; remove or replace it "
-                                f"(`moroccan-eval anonymize apply {rel} -o anonymized.txt`)")
+            for f in findings(line):
+                kind = scanner.policy.placeholder_type(f.entity)
+                problems.append(
+                    f"{suite.path / rel}:{number}: {f.entity} at characters {f.start}-{f.end} "
+                    f"(score {f.score:.2f}); replace it with a placeholder such as "
+                    f"<{kind}_1> or remove it")
     if not problems:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
@@ -102,3 +111,24 @@ def residual_pii(suite: GatedSuite) -> list[str]:
         except OSError:
             pass  # a read-only cache only costs a re-scan next time
     return problems
+
+
+def _texts(item: Any) -> Iterator[tuple[str, str]]:
+    """Every string of an item with its path, and long integers as text too: a phone
+    number or an account number may be stored as a JSON number."""
+    yield from strings(item)
+    yield from ((path, str(number)) for path, number in _long_numbers(item)
+                if len(str(abs(number))) >= 9)
+
+
+def _long_numbers(value: Any, prefix: str = "") -> Iterator[tuple[str, int]]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        yield prefix, value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _long_numbers(inner, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _long_numbers(inner, f"{prefix}[{i}]")

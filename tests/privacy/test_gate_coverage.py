@@ -130,3 +130,11 @@ def test_validate_and_run_refuse(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", "--suite", str(root), "--model", "majority",
                                        "--out", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "fails the privacy gate" in result.output
+
+
+def test_a_phone_number_stored_as_a_json_number(mini_suite: Path) -> None:
+    edit(mini_suite, "data/intents.jsonl",
+         lambda items: items[2].update(meta={"contact": {"msisdn": 212661234567}}))
+    message = gate_message(mini_suite)
+    assert "item t1-fra_Latn: meta.contact.msisdn: MA_PHONE" in message
+    assert "212661234567" not in message
