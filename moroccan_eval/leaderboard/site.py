@@ -352,7 +352,7 @@ def _ordered(board: Board) -> list[Entry]:
 
 
 def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path | None,
-                  generated: str, downloads: dict[str, int]) -> None:
+                  generated: str, downloads: dict[str, int], files_url: str | None) -> None:
     registry = varieties.registry()
     entry_page = {e.ident: f"submissions/{safe_name(e.ident)}.html" for e in board.entries}
     suite_page = {name: f"suites/{safe_name(name)}.html" for name in board.suites}
@@ -374,6 +374,7 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
             "suite_page": suite_page, "files_dir": files_dir, "size_classes": size_classes,
             "thresholds": THRESHOLDS, "drop_steps": DROP_STEPS, "ordered": _ordered(board),
             "downloads": downloads, "names": names,
+            "files_url": files_url.rstrip("/") if files_url else None,
         }
         pages: list[tuple[str, str, dict[str, Any]]] = [
             ("index.html", "overview.html.j2", {}),
@@ -397,15 +398,17 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
         messages={lang: messages(lang, template_dir) for lang in LANGUAGES}))
 
 
-def _write_site(board: Board, out: Path, template_dir: Path | None) -> None:
+def _write_site(board: Board, out: Path, template_dir: Path | None,
+                files_url: str | None) -> None:
     env = _environment(template_dir)
     generated = utc_now()
     for name in ASSETS:
         _write(out / "assets" / name, _asset(env, name))
     _write_data(board, out / "data", generated)
     downloads = {p.name: p.stat().st_size for p in (out / "data").iterdir()}
-    _render_pages(board, out, env, template_dir, generated, downloads)
-    _copy_files(board, out / "files")
+    _render_pages(board, out, env, template_dir, generated, downloads, files_url)
+    if files_url is None:
+        _copy_files(board, out / "files")
     (out / MARKER).write_text(f"moroccan-eval {__version__} leaderboard site\n",
                               encoding="utf-8")
 
@@ -428,9 +431,13 @@ def check_target(out: Path) -> None:
                       "or empty folder")
 
 
-def build_site(board: Board, out: Path, *, template_dir: Path | None = None) -> Path:
+def build_site(board: Board, out: Path, *, template_dir: Path | None = None,
+               files_url: str | None = None) -> Path:
     """Write the site of ``board`` into ``out`` (see the module docstring); returns the
-    path of its ``index.html``."""
+    path of its ``index.html``. With ``files_url`` (e.g. the leaderboard repository's
+    tree), submission pages link to ``<files_url>/<id>/`` instead of copies in the site."""
+    if files_url is not None and not re.fullmatch(r"https?://[^\s\"'<>]+", files_url):
+        raise OutputError(f"--files-url {files_url!r}: not an http(s):// URL")
     out = Path(out)
     check_target(out)
     if template_dir is not None and not template_dir.is_dir():
@@ -438,7 +445,7 @@ def build_site(board: Board, out: Path, *, template_dir: Path | None = None) -> 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        _write_site(board, staging, template_dir)
+        _write_site(board, staging, template_dir, files_url)
         staging.chmod(0o755)  # mkdtemp makes it private; a site is published
         _replace(staging, out)
     except BaseException:

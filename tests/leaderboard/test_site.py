@@ -26,6 +26,7 @@ from conftest import FIXTURES, REPO, needs_chromium
 from moroccan_eval.cli import main
 from moroccan_eval.errors import OutputError
 from moroccan_eval.leaderboard.board import Board, board_from
+from moroccan_eval.leaderboard.package import package
 from moroccan_eval.leaderboard.site import (
     MARKER,
     RESULT_COLUMNS,
@@ -33,7 +34,6 @@ from moroccan_eval.leaderboard.site import (
     preview_server,
     url_of,
 )
-from moroccan_eval.leaderboard.package import package
 
 from .conftest import make_run, write_info
 
@@ -474,3 +474,16 @@ def test_serve_previews_on_localhost_and_stops_on_ctrl_c(site: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_files_can_be_linked_to_the_repository_instead_of_copied(board: Board,
+                                                                 env: Path) -> None:
+    out = env / "linked-site"
+    build_site(board, out, files_url="https://example.org/board/tree/main/submissions/")
+    assert not (out / "files").exists()
+    entry = board.entries[0]
+    page = (out / "en" / "submissions" / f"{entry.ident}.html").read_text(encoding="utf-8")
+    assert (f'href="https://example.org/board/tree/main/submissions/{entry.ident}/'
+            'submission.yaml"') in page
+    with pytest.raises(OutputError, match="not an http"):
+        build_site(board, env / "other", files_url="javascript:alert(1)")
