@@ -21,7 +21,7 @@ from yarl import URL
 from ..errors import AdapterError
 from .base import Adapter, ModelSpec, Request, Response
 from .http import read_capped, read_prefix
-from .redact import Redactor
+from .redact import Redactor, without_lone_surrogates
 
 #: How deep a response's JSON may nest (a chat completion nests 6 levels): deeper ones are
 #: refused, as the recursive code that copies, redacts and caches responses would overflow.
@@ -33,8 +33,6 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: A JSON escape of a UTF-16 surrogate: the answer may hold a lone one, which no UTF-8
 #: file can store.
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-#: json.loads pairs valid surrogates into one character: any left is a lone one.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class OpenAICompatOptions(BaseModel):
@@ -103,19 +101,6 @@ def shallow(value: Any, depth: int) -> bool:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, level + 1) for child in children)
     return True
-
-
-def without_lone_surrogates(value: Any) -> Any:
-    """A JSON value whose strings have each lone UTF-16 surrogate (valid JSON, invalid
-    Unicode) replaced by U+FFFD, so the answer can be written as UTF-8."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {without_lone_surrogates(k): without_lone_surrogates(v)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_lone_surrogates(v) for v in value]
-    return value
 
 
 class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):

@@ -1,4 +1,6 @@
-"""Secret redaction: the API key and custom header values never reach a file, a cache or
+"""What leaves an adapter, made safe to store: secrets redacted, text made encodable.
+
+Secret redaction: the API key and custom header values never reach a file, a cache or
 a terminal, even when an endpoint echoes them back (in an error page, a debug field or the
 answer itself).
 
@@ -15,7 +17,7 @@ from typing import Any
 
 from .base import REDACTED, ModelSpec, Response
 
-__all__ = ["MIN_SECRET_CHARS", "REDACTED", "Redactor"]
+__all__ = ["MIN_SECRET_CHARS", "REDACTED", "Redactor", "storable", "without_lone_surrogates"]
 #: Shorter values are not redacted: replacing every "1" or "json" of the answers would
 #: corrupt them, and a value that short is no secret.
 MIN_SECRET_CHARS = 8
@@ -90,3 +92,48 @@ class Redactor:
                         input_tokens=response.input_tokens,
                         output_tokens=response.output_tokens,
                         latency_ms=response.latency_ms, raw=self.value(response.raw))
+
+
+#: A UTF-16 surrogate code point. json.loads pairs valid surrogates into one character, so
+#: any left in a decoded string is a lone one: valid JSON, but no UTF-8 file can hold it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """A JSON-like value whose strings (keys included) have each lone UTF-16 surrogate
+    replaced by U+FFFD, so that it can be written as UTF-8."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_lone_surrogates(v) for v in value]
+    return value
+
+
+def storable(response: Response) -> Response:
+    """``response`` with lone surrogates replaced in its text, tool calls and raw body:
+    one in a plugin's answer made the run's UTF-8 writes fail and the run hang."""
+    if not _LONE_SURROGATE.search(response.text) and not _has_lone_surrogate(
+            [response.tool_calls, response.raw]):
+        return response  # the usual case: nothing copied
+    return Response(text=without_lone_surrogates(response.text),
+                    tool_calls=without_lone_surrogates(response.tool_calls),
+                    input_tokens=response.input_tokens, output_tokens=response.output_tokens,
+                    latency_ms=response.latency_ms, raw=without_lone_surrogates(response.raw))
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]  # iterative: a plugin's raw answer may nest deeply
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False

@@ -14,7 +14,8 @@ import aiohttp
 
 from ..errors import AdapterError
 from .base import ModelSpec, Request, Response, TaskContext
-from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions, without_lone_surrogates
+from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions
+from .redact import without_lone_surrogates
 
 
 class TranscriptionOptions(OpenAICompatOptions):

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
 from ..adapters.http import check_size
-from ..adapters.redact import Redactor
+from ..adapters.redact import Redactor, storable
 from ..canary import Canary
 from ..errors import AdapterError
 from ..prompts import PromptRenderer
@@ -58,7 +58,7 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
             async with asyncio.timeout(limits.timeout_s):
                 response = check_size(await adapter.generate(request),
                                       limits.max_response_bytes, f"model '{spec.name}'")
-                return redactor.response(response), None, attempt
+                return redactor.response(storable(response)), None, attempt
         except TimeoutError:
             error, retryable = f"timed out after {limits.timeout_s:g} s", True
         except AdapterError as exc:

@@ -488,3 +488,19 @@ def test_a_retry_after_longer_than_backoff_max_is_not_obeyed(
                                                    backoff_max_s=0.2))
     assert time.monotonic() - started < 10
     assert all("HTTP 429" in r["error"] and r["attempts"] == 3 for r in records)
+
+
+def lone_surrogate_answer(request: dict[str, Any]) -> dict[str, Any]:
+    """A plugin model answering text no UTF-8 file can hold (a lone UTF-16 surrogate)."""
+    return {"text": "ref\ud800und", "tool_calls": [{"function": {"name": "x\udfff"}}]}
+
+
+def test_an_answer_no_utf8_file_can_hold_does_not_stop_the_run(
+        tmp_path: Path, mini_suite: Path) -> None:
+    model = tmp_path / "plugin.yaml"
+    model.write_text("name: plugin\nadapter: python\n"
+                     f"callable: {__name__}:lone_surrogate_answer\n", encoding="utf-8")
+    _, records = _run(tmp_path, mini_suite, model)
+    assert Counter(r["id"] for r in records) == _test_ids(mini_suite)
+    assert {r["output"] for r in records} == {"ref\ufffdund"}
+    assert records[0]["tool_calls"] == [{"function": {"name": "x\ufffd"}}]
