@@ -148,3 +148,13 @@ def test_titles_kinship_and_particles(scanner: Scanner, text: str, expected: str
 ])
 def test_more_look_alikes(scanner: Scanner, text: str) -> None:
     assert scanner.scan(text) == []
+
+
+@pytest.mark.parametrize("text", [
+    "J'ai acheté chez Yasmine Boutique hier",   # a shop named after a first name
+    "Karim Tours agence de voyage",
+    "Bonjour Amine Voici mon problème",         # a capitalised word, not a surname
+])
+def test_businesses_and_sentence_starters_are_not_full_names(scanner: Scanner,
+                                                             text: str) -> None:
+    assert scanner.high_confidence(scanner.scan(text)) == []
