@@ -67,7 +67,7 @@ class ResponseCache:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
             self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: text SQLite cannot encode
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise RunError(f"cannot write the response cache {self.path}: {exc}") from None
@@ -93,7 +93,7 @@ class ResponseCache:
         batch, self._pending = self._pending, []
         try:
             self._commit([row for row, _ in batch])
-        except RunError as exc:
+        except Exception as exc:  # whatever it is, every waiting worker must hear of it
             for _, future in batch:
                 future.set_exception(exc)
             return

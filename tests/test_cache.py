@@ -38,6 +38,21 @@ def test_grouped_commits_are_durable_and_visible_to_another_connection(tmp_path:
     assert len(cache) == 50
 
 
+def test_a_failed_write_reaches_every_waiting_worker(tmp_path: Path) -> None:
+    """A row SQLite cannot store (a lone surrogate) must fail the waiting writers, not
+    leave them waiting forever (a run with the cache on used to hang)."""
+    cache = ResponseCache(tmp_path)
+
+    async def store() -> list[BaseException | None]:
+        return await asyncio.wait_for(asyncio.gather(
+            cache.aput("m", "good", Response(text="fine")),
+            cache.aput("m", "bad", Response(text="\ud800")), return_exceptions=True), 5)
+
+    outcomes = asyncio.run(store())
+    assert all(isinstance(o, Exception) for o in outcomes)  # same batch: both told
+    assert cache.get("m", "good") is None
+
+
 def test_unusable_cache_dir_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(RunError, match=r"cannot open the response cache.*--no-cache"):
