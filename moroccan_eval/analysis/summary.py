@@ -156,6 +156,12 @@ def _task_summary(run: Run, task: str, entry: TaskScores) -> TaskSummary:
     )
 
 
+def tasks_differ(models: Sequence[ModelSummary]) -> bool:
+    """Whether the models were not all run on the same (suite, task) pairs: their quality,
+    cost and recommendation then average over different tasks."""
+    return len({frozenset(t.key for t in m.tasks) for m in models}) > 1
+
+
 # --------------------------------------------------------------------------- Pareto
 
 

@@ -62,9 +62,14 @@ def recommend(run_dirs: Sequence[Path], as_json: bool, **constraints: Any) -> No
     """The cheapest (then smallest) model meeting every constraint, and for each other
     model the first constraint it fails. Exits 1 when no model qualifies."""
     from ..analysis.recommendation import recommend as recommend_model
-    from ..analysis.summary import summarize
+    from ..analysis.summary import summarize, tasks_differ
 
-    result = recommend_model(summarize(load_runs(run_dirs)), constraints_from(**constraints))
+    models = summarize(load_runs(run_dirs))
+    if tasks_differ(models):
+        click.echo("warning: the models were not all run on the same tasks: quality and cost "
+                   "average over each model's own tasks; compare them task by task (report)",
+                   err=True)
+    result = recommend_model(models, constraints_from(**constraints))
     chosen = result.chosen
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))

@@ -25,7 +25,7 @@ from jinja2 import (
 
 from .. import varieties
 from ..analysis.recommendation import Constraints, recommend
-from ..analysis.summary import summarize
+from ..analysis.summary import summarize, tasks_differ
 from ..i18n import Translator
 from ..io import utc_now, write_atomic
 from ..records import SuiteRef
@@ -106,7 +106,7 @@ def build_report(
         runs=runs,
         suites=suites,
         unanonymized=[r for r in runs if r.manifest.allow_unanonymized],
-        tasks_differ=len({frozenset(t.key for t in m.tasks) for m in models}) > 1,
+        tasks_differ=tasks_differ(models),
         robustness=robustness(runs),
         variety_name=lambda code: registry[code].name(lang) if code in registry else code,
     )

@@ -70,15 +70,33 @@ class RunResult:
 
 @dataclass
 class SpendTracker:
-    """Money spent on live requests across all models of a run, in one currency."""
+    """Money spent across all models of a run, in one currency: the tokens of live
+    requests, plus each self-hosted model's ``hosting_per_hour`` over the time it runs."""
 
     cap: float | None
     currency: Currency
     usd_mad: float
-    spent: float = 0.0
+    tokens: float = 0.0
+    hosting: list[list[float]] = field(default_factory=list)  # [per hour, start, end or -1]
 
     def add(self, amount: float, currency: Currency) -> None:
-        self.spent += convert(amount, currency, self.currency, self.usd_mad)
+        self.tokens += convert(amount, currency, self.currency, self.usd_mad)
+
+    def start_hosting(self, spec: ModelSpec) -> int:
+        """Start the hosting clock of a model; returns its handle for :meth:`stop_hosting`."""
+        rate = convert(spec.pricing.hosting_per_hour, spec.pricing.currency, self.currency,
+                       self.usd_mad)
+        self.hosting.append([rate, time.monotonic(), -1.0])
+        return len(self.hosting) - 1
+
+    def stop_hosting(self, handle: int) -> None:
+        self.hosting[handle][2] = time.monotonic()
+
+    @property
+    def spent(self) -> float:
+        now = time.monotonic()
+        return self.tokens + sum(rate * ((end if end >= 0 else now) - start) / 3600
+                                 for rate, start, end in self.hosting)
 
     @property
     def exhausted(self) -> bool:
@@ -116,12 +134,14 @@ class _ModelRun:
                                 perturb=opts.perturb))
         writer = RunWriter(opts.out_dir, manifest)
         started = time.perf_counter()
+        hosting = self.spend.start_hosting(self.spec)
         status = "interrupted"
         try:
             for task in tasks:
                 await self._run_task(task, writer)
             status = self._final_status()
         finally:
+            self.spend.stop_hosting(hosting)
             manifest.wall_s = round(time.perf_counter() - started, 3)
             if status == "interrupted":
                 writer.abort(status)

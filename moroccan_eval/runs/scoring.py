@@ -89,6 +89,7 @@ def usage_summary(records: list[PredictionRecord], manifest: Manifest,
     latencies = [r["latency_ms"] for r in answered if r.get("latency_ms") is not None]
     stats = latency_stats(latencies)  # type: ignore[arg-type]  # None filtered above
     n = len(answered)
+    live = sum(1 for r in answered if not r.get("cached"))
     token_cost = sum(r.get("cost") or 0.0 for r in answered)
     hosting = pricing.hosting_cost_per_request((stats["mean_ms"] or 0.0) / 1000,
                                                spec.limits.concurrency)
@@ -104,7 +105,8 @@ def usage_summary(records: list[PredictionRecord], manifest: Manifest,
         n_skipped=sum(1 for r in records if r.get("skipped")),
         n_cached=sum(1 for r in records if r.get("cached")),
         **stats,
-        throughput_per_s=round(n / wall_s, 3) if wall_s else None,
+        # live answers only: a cached answer took no time now (and kept its old latency)
+        throughput_per_s=round(live / wall_s, 3) if wall_s and live else None,
         tokens_in=sum(r.get("input_tokens") or 0 for r in answered),
         tokens_out=sum(r.get("output_tokens") or 0 for r in answered),
         cost_total=round(token_cost, 6),

@@ -252,3 +252,18 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert f"{model} · {task} · " in proc.stdout
     assert proc.stdout.count("signature: moroccan-eval:") == len(expected)
     assert "metric: chrF++|nrefs:1|" in proc.stdout
+
+
+def test_recommend_warns_when_models_ran_different_tasks(tmp_path: Path,
+                                                         mini_suite: Path) -> None:
+    from moroccan_eval.synthetic import make_suite
+
+    other = make_suite(tmp_path / "other", 4)
+    for suite, model in ((mini_suite, "char-ngram"), (other, "majority")):
+        code, out = invoke("run", "--suite", str(suite), "--model", model,
+                           "--out", str(tmp_path / "runs"))
+        assert code == 0, out
+    code, out = invoke("recommend", str(tmp_path / "runs"))
+    assert "warning: the models were not all run on the same tasks" in out
+    code, out = invoke("recommend", str(complete_runs(tmp_path / "runs")[0]))
+    assert "not all run on the same tasks" not in out

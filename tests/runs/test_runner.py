@@ -75,6 +75,32 @@ def test_spend_cap_stops_sending(tmp_path: Path, server: MockServer, mini_suite:
     assert load_run(result.path).manifest.status.startswith("stopped")
 
 
+def test_the_spend_cap_counts_hosting_time(tmp_path: Path, server: MockServer,
+                                           mini_suite: Path) -> None:
+    """A self-hosted model costs its hosting_per_hour while it runs: 36,000 MAD/h is 10 MAD/s,
+    so a 1 MAD cap stops sending after about 0.1 s of 0.05 s requests."""
+    server.behaviour.latency_s = 0.05
+    spec = load_model(str(write_model(
+        tmp_path / "m.yaml", server.base_url, limits={"concurrency": 1},
+        pricing={"hosting_per_hour": 36_000, "currency": "MAD"})))
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              max_cost=1.0, currency="MAD", progress=False), [spec])
+    assert result.status == "stopped: spend cap reached"
+    assert 1 <= server.requests < 12
+
+
+def test_a_cached_rerun_reports_no_throughput(tmp_path: Path, server: MockServer,
+                                             mini_suite: Path) -> None:
+    spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url)))
+    options = RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                         cache_dir=tmp_path / "cache", progress=False)
+    [first] = run(options, [spec])
+    [second] = run(options, [spec])
+    assert first.scores.tasks["intents"].usage.throughput_per_s is not None
+    usage = second.scores.tasks["intents"].usage
+    assert usage.n_cached == 12 and usage.throughput_per_s is None  # nothing was measured
+
+
 def test_variety_filter_and_several_models(tmp_path: Path, mini_suite: Path) -> None:
     results = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
                              varieties=["ary_Latn"], progress=False),
