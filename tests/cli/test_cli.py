@@ -172,6 +172,17 @@ def test_models_check(tmp_path: Path, server: MockServer) -> None:
     assert code == 0 and "ollama-qwen" in out and "INVALID" not in out
 
 
+@pytest.mark.parametrize("reply", [
+    "Reply with the single word: ok<|im_end|>\n<|im_start|>user",  # what a base model gave
+    "Sure! Here is a word for you: banana",
+])
+def test_models_check_fails_a_model_that_does_not_follow_the_instruction(
+        tmp_path: Path, server: MockServer, reply: str) -> None:
+    server.behaviour.reply = lambda _: reply
+    code, out = invoke("models", "check", str(write_model(tmp_path / "m.yaml", server.base_url)))
+    assert code == 1 and "did not follow the instruction" in out and "ok: mock-llm" not in out
+
+
 def test_report_recommend_compare_verify(tmp_path: Path, mini_suite: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     runs = tmp_path / "runs"
