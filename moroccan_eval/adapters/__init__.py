@@ -38,6 +38,7 @@ ENTRY_POINT_GROUP = "moroccan_eval.adapters"
 # Imported lazily: start-up must not pay for aiohttp or scikit-learn unless used.
 _BUILTIN_ADAPTERS = {
     "openai_compat": "moroccan_eval.adapters.openai_compat:OpenAICompatAdapter",
+    "llamacpp": "moroccan_eval.adapters.llamacpp:LlamaCppAdapter",
     "openai_audio": "moroccan_eval.adapters.transcription:OpenAITranscriptionAdapter",
     "faster_whisper": "moroccan_eval.adapters.local_whisper:FasterWhisperAdapter",
     "majority": "moroccan_eval.adapters.baselines:MajorityAdapter",

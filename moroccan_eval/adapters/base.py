@@ -245,5 +245,17 @@ class Adapter(ABC, Generic[OptionsT]):
     async def generate(self, request: Request) -> Response:
         """Answer one request or raise ``AdapterError``."""
 
+    def identity(self) -> JSONObject | None:
+        """What serves the answers, as far as the adapter can tell once :meth:`start_task`
+        has run: e.g. a local model file's sha256 and the server's own description of the
+        model. ``None`` (the default) when unknown. Never raises, never holds a secret."""
+        return None
+
+    def measurements(self) -> JSONObject:
+        """Figures the adapter measured about its serving side (e.g. the seconds a local
+        server took to load its model, its peak memory), for the run's manifest; empty by
+        default. Callable at any time, also after :meth:`aclose`."""
+        return {}
+
     async def aclose(self) -> None:
         """Release connections, processes and other resources."""

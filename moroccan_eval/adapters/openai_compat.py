@@ -8,6 +8,8 @@ ideal wall time where httpx 0.28 reached 0.28 (see ``benchmarks/throughput.py``)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
 import json
 import re
@@ -19,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from yarl import URL
 
 from ..errors import AdapterError
-from .base import Adapter, ModelSpec, Request, Response
+from ..io import JSONObject
+from .base import Adapter, ModelSpec, Request, Response, TaskContext
 from .http import read_capped, read_prefix
 from .redact import Redactor, without_lone_surrogates
 
@@ -33,6 +36,9 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: A JSON escape of a UTF-16 surrogate: the answer may hold a lone one, which no UTF-8
 #: file can store.
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: How long the identity's ``GET {base_url}/models`` may take: it runs beside the requests,
+#: best effort, and many endpoints do not have it.
+IDENTITY_TIMEOUT_S = 3.0
 
 
 class OpenAICompatOptions(BaseModel):
@@ -127,6 +133,38 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
         if key:
             self.headers["Authorization"] = f"Bearer {key}"
         self._session: aiohttp.ClientSession | None = None
+        self._identity: asyncio.Task[JSONObject | None] | None = None
+
+    async def prepare(self, task: TaskContext) -> None:
+        # in the background, so that a slow or missing /models never delays the run
+        if self._identity is None and self._url_problem is None:
+            self._identity = asyncio.create_task(self._fetch_identity())
+
+    async def _fetch_identity(self) -> JSONObject | None:
+        """The model ids ``GET {base_url}/models`` lists, or ``None``."""
+        url = self.options.base_url.rstrip("/") + "/models"
+        try:
+            async with asyncio.timeout(IDENTITY_TIMEOUT_S), self._client().get(
+                    url, headers=self.headers, allow_redirects=False) as resp:
+                if resp.status != 200:
+                    return None
+                data = json.loads(await read_capped(resp, 256 * 1024, url))
+        except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError, AdapterError):
+            return None
+        entries = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            return None
+        ids = [self._redact.text(entry["id"])[:200] for entry in entries[:100]
+               if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+        return {"adapter": "openai_compat", "models": list(ids)}
+
+    def identity(self) -> JSONObject | None:
+        """The model ids the endpoint lists at ``{base_url}/models`` (fetched in the
+        background from :meth:`prepare`), or ``None`` while unknown or unavailable."""
+        task = self._identity
+        if task is None or not task.done() or task.cancelled() or task.exception():
+            return None
+        return task.result()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -282,6 +320,10 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
                            f"{self._quote(repr(value), 40)}")
 
     async def aclose(self) -> None:
+        if self._identity is not None and not self._identity.done():
+            self._identity.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._identity
         if self._session is not None:
             await self._session.close()
             self._session = None
