@@ -48,21 +48,23 @@ RESERVED_FIELDS = frozenset({"labels", "label_descriptions", "variety", "example
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def check_item_lines(path: Path) -> list[str]:
+def check_item_lines(path: Path, input_fields: Iterable[str] = ()) -> list[str]:
     """A fast pre-pass over a data file before ``datasets``/Arrow reads it: every line is
     UTF-8 JSON of an item's shape (string ids, object ``fields`` ...), within
     :data:`MAX_ITEM_CHARS` and :data:`MAX_ITEM_DEPTH`. Every problem is listed with its
     ``file:line``, up to :data:`MAX_ITEM_PROBLEMS`.
 
     Arrow would otherwise raise a decoding traceback, coerce types silently (an integer id
-    becomes a string) or hand a 50 MB text on to the privacy gate.
+    becomes a string, 2**70 a float) or hand a 50 MB text on to the privacy gate. The
+    task's ``input_fields``, when present, must be strings (the text a prompt shows).
     """
+    inputs = tuple(input_fields)
     problems: list[str] = []
     for lineno, obj in iter_jsonl(path, errors=problems, max_line_bytes=MAX_LINE_BYTES,
                                   strict=True):
         ident = obj.get("id")
         where = f"{path}:{lineno}" + (f" (id {ident[:80]!r})" if isinstance(ident, str) else "")
-        problems += [f"{where}: {p}" for p in item_shape_problems(obj)]
+        problems += [f"{where}: {p}" for p in item_shape_problems(obj, inputs)]
         if len(problems) > MAX_ITEM_PROBLEMS:
             break
     if len(problems) > MAX_ITEM_PROBLEMS:
@@ -70,7 +72,7 @@ def check_item_lines(path: Path) -> list[str]:
     return problems
 
 
-def item_shape_problems(obj: JSONObject) -> list[str]:
+def item_shape_problems(obj: JSONObject, input_fields: tuple[str, ...] = ()) -> list[str]:
     """What is wrong with the shape of one parsed line of a data file (not its meaning:
     that is :func:`check_items`' job once the file is loaded)."""
     problems = [f"missing item field '{k}'" for k in sorted(REQUIRED_ITEM_KEYS - obj.keys())]
@@ -88,27 +90,39 @@ def item_shape_problems(obj: JSONObject) -> list[str]:
     if isinstance(fields, dict):
         problems += [f"fields.{name}: '{name}' is a template variable the toolkit sets; "
                      "rename the field" for name in sorted(RESERVED_FIELDS & fields.keys())]
-    chars, depth, surrogate = _measure(obj)
+        problems += [f"fields.{name} must be a string (an input of the task), not "
+                     f"{_json_type(fields[name])}" for name in input_fields
+                     if name in fields and not isinstance(fields[name], str)]
+    chars, depth, surrogate, wide = _measure(obj)
     if chars > MAX_ITEM_CHARS:
         problems.append(f"holds {chars:,} characters of text, over the limit of "
                         f"{MAX_ITEM_CHARS:,} per item; shorten or split it")
     if depth > MAX_ITEM_DEPTH:
         problems.append(f"values nested deeper than {MAX_ITEM_DEPTH} levels")
+    if wide:
+        problems.append(f"a number beyond 64-bit integers ({wide}); write it as a "
+                        "string, or it is read back as an approximate float")
     if surrogate:
         problems.append("a string holds a lone surrogate (\\ud800-\\udfff escape): not "
                         "text; fix the tool that wrote the file")
     return problems
 
 
-def _measure(value: Any) -> tuple[int, int, bool]:
-    """Characters of all strings (keys included), nesting depth and whether a string
-    holds a lone surrogate; iterative, so no nesting depth can overflow the stack."""
-    chars, deepest, surrogate = 0, 0, False
+def _measure(value: Any) -> tuple[int, int, bool, str]:
+    """Characters of all strings (keys included), nesting depth, whether a string holds a
+    lone surrogate, and an integer beyond 64 bits (``""`` if none); iterative, so no
+    nesting depth can overflow the stack."""
+    chars, deepest, surrogate, wide = 0, 0, False, ""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()
         deepest = max(deepest, depth)
-        if isinstance(node, str):
+        if isinstance(node, int) and not isinstance(node, bool):
+            if not -(2 ** 63) <= node < 2 ** 63 and not wide:
+                # str() refuses integers over 4,300 digits: name the big ones by size
+                wide = (str(node)[:40] if node.bit_length() <= 128
+                        else f"an integer of {node.bit_length():,} bits")
+        elif isinstance(node, str):
             chars += len(node)
             surrogate = surrogate or _SURROGATE.search(node) is not None
         elif isinstance(node, dict):
@@ -116,7 +130,7 @@ def _measure(value: Any) -> tuple[int, int, bool]:
             stack += [(v, depth + 1) for v in node.values()]
         elif isinstance(node, list):
             stack += [(v, depth + 1) for v in node]
-    return chars, deepest, surrogate
+    return chars, deepest, surrogate, wide
 
 
 def _json_type(value: Any) -> str:

@@ -21,7 +21,7 @@ import yaml
 
 from .. import tasks, varieties
 from ..errors import ConfigError, did_you_mean
-from ..io import JSONObject
+from ..io import JSONObject, iter_jsonl
 from ..tasks.base import ImportRequest
 from .schema import TODO_MARKER, Item
 from .seal import write_checksums
@@ -87,14 +87,15 @@ def _read(source: Path, fmt: str) -> Any:
         if fmt == "csv":
             return pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8")
         if fmt == "jsonl":
-            return pd.read_json(source, lines=True, dtype=False, encoding="utf-8")
+            # our reader: a bad line is named with its number, whatever it holds
+            return pd.DataFrame([row for _, row in iter_jsonl(source)])
         if fmt == "parquet":
             return pd.read_parquet(source)
         return _read_saved_dataset(source)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}); convert it, e.g. "
                           "iconv -f WINDOWS-1256 -t UTF-8") from None
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # pandas and pyarrow raise either on bad input
         raise ConfigError(f"{source}: cannot be read as {fmt}: {exc}") from None
     except (OSError, ImportError) as exc:
         raise ConfigError(f"{source}: cannot be read as {fmt}: {exc}") from None
@@ -152,7 +153,9 @@ def _rows(spec: ImportSpec, frame: Any) -> list[_Row]:
 
         def get(key: str, record: dict[str, Any] = record) -> str:
             value = record.get(spec.mapping[key]) if key in spec.mapping else None
-            return "" if value is None else str(value).strip()
+            if value is None or (isinstance(value, float) and value != value):
+                return ""  # a missing cell (pandas fills it with NaN), not the text "nan"
+            return str(value).strip()
 
         text, label = get("text") or get("audio"), get("label") or get("reference")
         variety = get("variety") or (spec.variety or "")

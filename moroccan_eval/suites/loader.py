@@ -345,7 +345,7 @@ def _load_items(suite: Suite, task_specs: dict[str, TaskSpec]) -> None:
         path = suite.path / task_spec.data
         # Arrow never sees a file that fails the pre-pass: it would raise a decoding
         # traceback, coerce types silently, or pass a 50 MB text on to the privacy gate
-        if shape := check_item_lines(path):
+        if shape := check_item_lines(path, task_spec.input_fields):
             problems += shape
             continue
         dataset = _load_dataset(path)

@@ -192,9 +192,12 @@ def test_invalid_utf8_inside_a_json_string(mini_suite: Path, tmp_path: Path) -> 
     (lambda it: it.update(extra="x"), "unknown item field 'extra'"),
     (lambda it: it.pop("reference"), "missing item field 'reference'"),
     (lambda it: it["fields"].update(labels=["refund"]), "fields.labels"),
+    (lambda it: it["fields"].update(text=[1]), "fields.text must be a string"),
+    (lambda it: it["fields"].update(text=5), "fields.text must be a string"),
+    (lambda it: it["meta"].update(n=2 ** 70), "beyond 64-bit integers"),
 ], ids=["fields-str", "fields-list", "fields-null", "meta-str", "id-int", "id-null",
         "group-list", "variety-int", "consent-dict", "extra-key", "no-reference",
-        "reserved-field"])
+        "reserved-field", "text-list", "text-int", "int-over-64-bits"])
 def test_item_of_the_wrong_shape(mini_suite: Path, tmp_path: Path, change: Any,
                                  needle: str) -> None:
     edit_items(mini_suite, DATA, lambda items: change(items[3]))

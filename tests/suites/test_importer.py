@@ -163,3 +163,26 @@ def test_an_empty_variety_cell_is_a_clean_problem(tmp_path: Path) -> None:
                        "--out", str(tmp_path / "suites"))
     assert code != 0 and "c.csv row 2: empty variety" in out, out
     assert not (tmp_path / "suites" / "c").exists()
+
+
+def test_a_jsonl_source_with_a_bad_line_names_it(tmp_path: Path) -> None:
+    """Found by tests/robustness/test_properties.py: a stray line ended in a pandas
+    TypeError traceback."""
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"msg": "salam", "team": "water", "lang": "ary_Latn", "g": "1"}\n0\n',
+                      encoding="utf-8")
+    code, out = invoke("suites", "import", str(source), "--format", "jsonl", "--map",
+                       "text=msg,label=team,variety=lang,group=g", "--name", "c",
+                       "--out", str(tmp_path / "suites"))
+    assert code != 0 and "c.jsonl:2: expected a JSON object per line" in out, out
+    assert not (tmp_path / "suites" / "c").exists()
+
+
+def test_a_missing_jsonl_key_is_an_empty_cell_not_nan(tmp_path: Path) -> None:
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"msg": "salam", "team": "water", "lang": "ary_Latn", "g": "1"}\n'
+                      '{"team": "water", "lang": "fra_Latn", "g": "1"}\n', encoding="utf-8")
+    code, out = invoke("suites", "import", str(source), "--format", "jsonl", "--map",
+                       "text=msg,label=team,variety=lang,group=g", "--name", "c",
+                       "--out", str(tmp_path / "suites"))
+    assert code != 0 and "c.jsonl row 2: empty text" in out, out
