@@ -76,7 +76,7 @@ def item_shape_problems(obj: JSONObject, input_fields: tuple[str, ...] = ()) -> 
     """What is wrong with the shape of one parsed line of a data file (not its meaning:
     that is :func:`check_items`' job once the file is loaded)."""
     problems = [f"missing item field '{k}'" for k in sorted(REQUIRED_ITEM_KEYS - obj.keys())]
-    problems += [f"unknown item field '{k[:80]}' (allowed: {', '.join(sorted(ITEM_KEYS))})"
+    problems += [f"unknown item field {k[:80]!r} (allowed: {', '.join(sorted(ITEM_KEYS))})"
                  for k in sorted(obj.keys() - ITEM_KEYS)]
     for key in STRING_ITEM_KEYS:
         if key in obj and not isinstance(obj[key], str):

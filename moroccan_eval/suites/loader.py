@@ -396,13 +396,13 @@ def _load_dataset(path: Path) -> Any:
     import datasets
 
     datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
     try:
         with _quiet_datasets():
             return datasets.load_dataset("json", data_files=str(path), split="train")
-    except Exception as exc:  # Arrow's errors are many; report them as one
-        raise SuiteError(f"{path}: cannot be read as JSON lines: "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                         ) from None
+    except Exception as exc:  # Arrow's errors are many; report them as one line
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise SuiteError(f"{path}: cannot be read as JSON lines: {detail}") from None
 
 
 @contextmanager
