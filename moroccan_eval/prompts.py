@@ -8,6 +8,11 @@ Template variables: every field of the item (``{{ text }}``), ``labels`` (list o
 
 An item whose ``fields.history`` is a list of ``{"role", "content"}`` turns is a
 conversation: those turns go between the system prompt and the rendered user message.
+
+Templates come with suites, and suites come from anyone: they render in
+:class:`BoundedEnvironment`, where integers, strings, lists, ``range``, loops, time and
+the rendered message are all bounded (the ``MAX_*`` constants), and any error a template
+raises becomes one :class:`~moroccan_eval.errors.ConfigError` naming the task file.
 """
 
 from __future__ import annotations
