@@ -413,7 +413,6 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
         self._sha256: str | None = None
         self._info: dict[str, JSONValue] = {}
         self._measured: dict[str, float | None] = {}
-        self._exit_code: int | None = None
         #: set by aclose: a start still under way in another task (gather does not cancel
         #: its siblings when one fails) must not leave a server behind
         self._closed = False
@@ -690,7 +689,6 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
             _forget(proc)
-            self._exit_code = proc.returncode
             self._server = None
             server.log.unlink(missing_ok=True)
 
