@@ -125,6 +125,16 @@ class Selection(_Record):
     varieties: list[str] | None = None
     limit: int | None = None
     perturb: str | None = None
+    #: How ``limit`` picked groups: ``stratified`` (seeded, balanced over the task type's
+    #: strata); absent in runs of toolkit 0.1.0, which took the first groups in file order.
+    sampling: Literal["stratified"] | None = None
+
+    @model_serializer(mode="wrap")
+    def _sampling_once_used(self, handler: Any) -> Any:
+        data = handler(self)
+        if self.sampling is None:
+            data.pop("sampling", None)
+        return data
 
 
 class Host(_Record):

@@ -157,3 +157,13 @@ def test_sample_parsing() -> None:
     for bad in ("5x", "0%", "-3", "150%"):
         with pytest.raises(ConfigError, match="--sample"):
             parse_sample(bad)
+
+
+def test_a_limited_run_records_its_sample_and_verifies(tmp_path: Path,
+                                                       mini_suite: Path) -> None:
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path, limit=2,
+                              seed=3, progress=False), [load_model("char-ngram")])
+    manifest = load_run(result.path).manifest
+    assert manifest.selection.sampling == "stratified" and manifest.seed == 3
+    assert sum(1 for _ in load_run(result.path).predictions()) == 6  # 2 groups x 3 varieties
+    assert all(c.ok for c in verify_run(load_run(result.path), suite_ref=str(mini_suite)).checks)

@@ -131,7 +131,8 @@ class _ModelRun:
             suite=opts.suite, tasks=tasks, spec=self.spec, seed=opts.seed,
             usd_mad=opts.usd_mad, bootstrap=opts.bootstrap,
             selection=Selection(split=opts.split, varieties=opts.varieties, limit=opts.limit,
-                                perturb=opts.perturb))
+                                perturb=opts.perturb,
+                                sampling="stratified" if opts.limit is not None else None))
         writer = RunWriter(opts.out_dir, manifest)
         started = time.perf_counter()
         hosting = self.spend.start_hosting(self.spec)
@@ -154,8 +155,9 @@ class _ModelRun:
         context, renderer = task_setup(task, opts.seed)
         await self.adapter.start_task(context)
         parser = task.task_type.parser()
-        total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit))
-        items = task.items(opts.split, opts.varieties, opts.limit)
+        total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit,
+                                          seed=opts.seed))
+        items = task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed)
         bar = _progress_bar(f"{self.spec.name} · {task.name}", total, opts.progress,
                             self.position)
 

@@ -10,6 +10,7 @@ privacy gate (consents, residual personal data).
 from __future__ import annotations
 
 import os
+import random
 import re
 import warnings
 from collections import Counter
@@ -60,19 +61,48 @@ class Task:
         return tasks.for_spec(self.spec)
 
     def items(self, split: str = "test", varieties: list[str] | None = None,
-              limit: int | None = None) -> Iterator[Item]:
-        """Stream items of a split, optionally only some varieties and at most ``limit``
-        per variety (so a limited run still compares varieties on the same groups)."""
+              limit: int | None = None, *, seed: int = 0,
+              sampling: str | None = "stratified") -> Iterator[Item]:
+        """Stream items of a split, optionally only some varieties, and with ``limit`` at
+        most that many groups: a seeded sample taking groups evenly from every stratum of
+        the task type (labels, kinds of item), each group with all its varieties, so a
+        limited run still compares varieties on the same groups. ``sampling=None`` is the
+        toolkit 0.1.0 rule (the first ``limit`` items per variety in file order), kept so
+        that old limited runs verify."""
         wanted = set(varieties) if varieties else None
+        chosen = (self._sample_groups(split, wanted, limit, seed)
+                  if limit is not None and sampling is not None else None)
         seen: Counter[str] = Counter()
         for item in self.all_items():
             if item["split"] != split or (wanted and item["variety"] not in wanted):
                 continue
-            if limit is not None:
+            if chosen is not None and item["group"] not in chosen:
+                continue
+            if limit is not None and chosen is None:
                 if seen[item["variety"]] >= limit:
                     continue
                 seen[item["variety"]] += 1
             yield item
+
+    def _sample_groups(self, split: str, wanted: set[str] | None, limit: int,
+                       seed: int) -> set[str]:
+        strata: dict[str, list[str]] = {}
+        seen: set[str] = set()
+        for item in self.all_items():
+            if item["split"] != split or (wanted and item["variety"] not in wanted):
+                continue
+            if item["group"] not in seen:
+                seen.add(item["group"])
+                strata.setdefault(self.task_type.stratum(item), []).append(item["group"])
+        rng = random.Random(f"{seed}|{self.name}|{split}")
+        queues = [rng.sample(groups, len(groups)) for _, groups in sorted(strata.items())]
+        rng.shuffle(queues)  # which strata get one more group when limit does not divide
+        chosen: set[str] = set()
+        while len(chosen) < limit and any(queues):
+            for queue in queues:
+                if queue and len(chosen) < limit:
+                    chosen.add(queue.pop())
+        return chosen
 
     def all_items(self) -> Iterator[Item]:
         """Every item of the data file, in file order."""

@@ -135,6 +135,11 @@ class TaskType:
         each with the file, line and id."""
         return []
 
+    def stratum(self, item: Item) -> str:
+        """The stratum of an item for ``--limit`` samples, which take groups evenly from
+        every stratum (classification: the label; tool tasks: the kind of item)."""
+        return ""
+
     def text_length(self, item: Item) -> int:
         """Characters of an item's text, for suite statistics (default: the input fields)."""
         fields = item["fields"]

@@ -172,6 +172,9 @@ class Classification(TaskType):
     def parser(self) -> LabelParser:
         return LabelParser(self.spec.labels)
 
+    def stratum(self, item: Item) -> str:
+        return str(item["reference"])
+
     def constant_answer(self, records: Sequence[PredictionRecord]) -> JSONValue:
         counts = Counter(str(r.get("reference")) for r in records)
         return min(counts, key=lambda label: (-counts[label], label)) if counts else None

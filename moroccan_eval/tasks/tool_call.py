@@ -371,6 +371,10 @@ class ToolTaskType(TaskType):
         """The kind of item a reference describes (:meth:`task_details` scores per kind)."""
         raise NotImplementedError
 
+    def stratum(self, item: Item) -> str:
+        reference = item["reference"]
+        return self.item_kind(reference if isinstance(reference, dict) else {})
+
     def check_spec(self) -> list[str]:
         """The task has tools, and its policy names only those tools."""
         if not self.spec.tools:

@@ -30,11 +30,35 @@ def test_mini_suite_loads_with_items_streamed_per_split(mini_suite: Path) -> Non
 
 
 def test_limit_is_per_variety_and_keeps_groups_aligned(mini_suite: Path) -> None:
-    items = list(load_suite(mini_suite).task("intents").items("test", limit=2))
+    task = load_suite(mini_suite).task("intents")
+    items = list(task.items("test", limit=2))
     by_variety: dict[str, list[str]] = {}
     for item in items:
         by_variety.setdefault(item["variety"], []).append(item["group"])
-    assert all(groups == ["t1", "t2"] for groups in by_variety.values())
+    assert len(by_variety) == 3 and len({tuple(g) for g in by_variety.values()}) == 1
+    assert all(len(groups) == 2 for groups in by_variety.values())
+    legacy = list(task.items("test", limit=2, sampling=None))  # toolkit 0.1.0: file order
+    assert {i["group"] for i in legacy} == {"t1", "t2"}
+
+
+def test_limit_is_a_seeded_sample_stratified_by_label() -> None:
+    """support-intents' test file is sorted by label: the first 4 groups were all
+    delivery_status, the first 20 covered 5 of 12 intents."""
+    task = load_suite("support-intents").task("intents")
+    labels = set(task.labels)
+    for limit in (4, 12, 20):
+        items = list(task.items("test", limit=limit, seed=0))
+        groups = {i["group"] for i in items}
+        assert len(groups) == limit
+        seen = {str(i["reference"]) for i in items}
+        assert len(seen) == min(limit, len(labels))  # evenly over the labels
+        per_variety: dict[str, set[str]] = {}
+        for item in items:
+            per_variety.setdefault(item["variety"], set()).add(item["group"])
+        assert all(g == groups for g in per_variety.values())  # paired across varieties
+    first = {i["group"] for i in task.items("test", limit=4, seed=0)}
+    assert first == {i["group"] for i in task.items("test", limit=4, seed=0)}  # seeded
+    assert first != {i["group"] for i in task.items("test", limit=4, seed=1)}
 
 
 def test_tampered_data_file_is_refused_with_the_fix(mini_suite: Path) -> None:
