@@ -5,6 +5,9 @@ it waits for that commit before taking its next item. So a run killed with SIGKI
 at most the requests that were in flight, and a re-run serves everything else from here:
 no completed request is ever sent twice.
 
+It also remembers, per model, what served its answers (the adapter's ``identity``), so a
+re-run can say when the server changed behind the same model YAML.
+
 Commits are grouped: rows stored during one turn of the event loop (all the responses
 that arrived together) are committed in one transaction at the end of that turn. A
 writer thread was tried and measured slower: it waits for the GIL while the loop handles
@@ -24,6 +27,7 @@ from platformdirs import user_cache_dir
 
 from .adapters.base import Response
 from .errors import RunError
+from .io import JSONObject, canonical_json, sha256_json
 
 _Row = tuple[str, str, str, float]
 
@@ -48,6 +52,10 @@ class ResponseCache:
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS responses (model TEXT NOT NULL, request TEXT NOT "
                 "NULL, response TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (model, request))"
+            )
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS identities (model TEXT PRIMARY KEY, "
+                "fingerprint TEXT NOT NULL, identity TEXT NOT NULL, seen REAL NOT NULL)"
             )
         except (OSError, sqlite3.Error) as exc:
             raise RunError(
@@ -99,6 +107,22 @@ class ResponseCache:
             return
         for _, future in batch:
             future.set_result(None)
+
+    def swap_identity(self, model: str, identity: JSONObject) -> JSONObject | None:
+        """Record what served ``model``'s answers now; return what served them before if
+        it was something else (its cached answers may then be stale)."""
+        fingerprint = sha256_json(identity)
+        row = self.db.execute("SELECT fingerprint, identity FROM identities WHERE model = ?",
+                              (model,)).fetchone()
+        try:
+            self.db.execute("INSERT OR REPLACE INTO identities VALUES (?, ?, ?, ?)",
+                            (model, fingerprint, canonical_json(identity), time.time()))
+        except (sqlite3.Error, ValueError) as exc:
+            raise RunError(f"cannot write the response cache {self.path}: {exc}") from None
+        if row is None or row[0] == fingerprint:
+            return None
+        previous = json.loads(row[1])
+        return previous if isinstance(previous, dict) else {}
 
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])

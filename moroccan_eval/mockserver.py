@@ -93,6 +93,8 @@ class Behaviour:
     answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     #: /v1/audio/transcriptions: file name → transcript (unknown files transcribe as "")
     transcripts: dict[str, str] = field(default_factory=dict)
+    #: GET /v1/models: the model ids served (None: no such route, a 404)
+    models: list[str] | None = None
 
 
 class MockServer:
@@ -136,6 +138,7 @@ class MockServer:
         app = web.Application(middlewares=[self._record])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
+        app.router.add_get("/v1/models", self._models)
         return app
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -257,6 +260,13 @@ class MockServer:
         except (ConnectionError, RuntimeError):
             pass  # the client hung up, as it should past its size cap
         return response
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        models = self.behaviour.models
+        if models is None:
+            raise web.HTTPNotFound()
+        return web.json_response({"object": "list", "data": [
+            {"id": model, "object": "model"} for model in models]})
 
     async def _transcribe(self, request: web.Request) -> web.StreamResponse:
         """A scripted ASR server: answers the transcript registered for the file's name."""

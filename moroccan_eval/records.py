@@ -111,11 +111,21 @@ class TaskRef(_Record):
 
 
 class ModelRef(_Record):
-    """The model spec (environment variable names only, never their values) and the hash
-    of what determines its answers."""
+    """The model spec (environment variable names only, never their values), the hash of
+    what determines its answers, and what the adapter saw of its serving side (the
+    server's identity, e.g. a GGUF's sha256 and chat template, and its measurements, e.g.
+    load time and peak memory), when it reports any."""
 
     spec: ModelSpec
     cache_hash: str
+    serving: JSONObject | None = None
+
+    @model_serializer(mode="wrap")
+    def _serving_once_known(self, handler: Any) -> Any:
+        data = handler(self)
+        if self.serving is None:
+            data.pop("serving", None)
+        return data
 
 
 class Selection(_Record):

@@ -245,6 +245,11 @@ class Adapter(ABC, Generic[OptionsT]):
     async def generate(self, request: Request) -> Response:
         """Answer one request or raise ``AdapterError``."""
 
+    #: Whether :meth:`identity` is part of the cache key (a managed local model: the same
+    #: YAML over another GGUF must not reuse old answers); otherwise a changed identity is
+    #: only warned about (an endpoint may change what it serves without telling).
+    identity_keys_cache: ClassVar[bool] = False
+
     def identity(self) -> JSONObject | None:
         """What serves the answers, as far as the adapter can tell once :meth:`start_task`
         has run: e.g. a local model file's sha256 and the server's own description of the

@@ -399,6 +399,7 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
     """Starts ``llama-server`` on a GGUF, answers through :class:`OpenAICompatAdapter`."""
 
     Options = LlamaCppOptions
+    identity_keys_cache = True  # another GGUF at the same path must not reuse old answers
 
     def __init__(self, spec: ModelSpec, options: LlamaCppOptions):
         super().__init__(spec, options)

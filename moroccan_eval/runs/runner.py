@@ -11,6 +11,7 @@ import asyncio
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,11 @@ from ..adapters.base import Adapter, ModelSpec, Request, Response
 from ..cache import ResponseCache
 from ..canary import Canary
 from ..costing import DEFAULT_USD_MAD, Currency, convert
-from ..errors import Interrupted, MoroccanEvalError, RunError
+from ..errors import Interrupted, MoroccanEvalError, MoroccanEvalWarning, RunError
+from ..io import JSONObject, sha256_json
 from ..perturb import perturb_item
 from ..prompts import PromptRenderer
-from ..records import PredictionRecord, RunScores, Selection
+from ..records import Manifest, PredictionRecord, RunScores, Selection
 from ..stats.bootstrap import DEFAULT_BOOTSTRAP
 from ..suites.loader import Suite, Task
 from ..suites.schema import Item
@@ -123,6 +125,7 @@ class _ModelRun:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.spec.limits.requests_per_minute)
         self.canary = Canary()  # a fresh secret per run; never written anywhere
+        self.cache_key = self.spec.cache_hash  # + the server's identity, for managed models
 
     async def run(self) -> RunResult:
         opts = self.options
@@ -144,6 +147,7 @@ class _ModelRun:
         finally:
             self.spend.stop_hosting(hosting)
             manifest.wall_s = round(time.perf_counter() - started, 3)
+            self._record_serving(manifest)
             if status == "interrupted":
                 writer.abort(status)
         scores = compute_scores(manifest, self.records, manifest.wall_s)
@@ -154,6 +158,9 @@ class _ModelRun:
         opts = self.options
         context, renderer = task_setup(task, opts.seed)
         await self.adapter.start_task(context)
+        identity = self.adapter.identity()
+        if self.adapter.identity_keys_cache and identity is not None:
+            self.cache_key = sha256_json([self.spec.cache_hash, identity])
         parser = task.task_type.parser()
         total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit,
                                           seed=opts.seed))
@@ -216,7 +223,7 @@ class _ModelRun:
     async def _execute(self, prepared: _Prepared) -> PredictionRecord:
         request, request_hash, record = prepared
         cache = self.cache if self.adapter.cacheable else None
-        response = cache.get(self.spec.cache_hash, request_hash) if cache else None
+        response = cache.get(self.cache_key, request_hash) if cache else None
         cached, error, attempts = response is not None, None, 0
         if response is None:
             if self.spend.exhausted:
@@ -226,7 +233,7 @@ class _ModelRun:
                                                    self.limiter, self.canary)
             if response is not None:
                 if cache is not None:
-                    await cache.aput(self.spec.cache_hash, request_hash, response)
+                    await cache.aput(self.cache_key, request_hash, response)
                 self.spend.add(self._cost(response), self.spec.pricing.currency)
         return {
             **record,
@@ -241,6 +248,24 @@ class _ModelRun:
             "cached": cached,
             "attempts": attempts,
         }
+
+    def _record_serving(self, manifest: Manifest) -> None:
+        """Put the adapter's view of its serving side into the manifest, and warn when it
+        changed since this model's cached answers were stored."""
+        identity, measurements = self.adapter.identity(), self.adapter.measurements()
+        if identity is None and not measurements:
+            return
+        manifest.model.serving = {"identity": identity, "measurements": measurements}
+        if identity is None or self.cache is None or not self.adapter.cacheable:
+            return
+        before = self.cache.swap_identity(self.cache_key, identity)
+        cached = sum(1 for r in self.records if r.get("cached"))
+        if before is not None and cached:
+            warnings.warn(
+                f"model '{self.spec.name}': what serves it changed since its answers were "
+                f"cached ({_difference(before, identity)}); {cached} answer(s) of this run "
+                "came from the cache and may be stale: re-run with --no-cache",
+                MoroccanEvalWarning, stacklevel=2)
 
     def _final_status(self) -> str:
         """``failed: …`` when no request succeeded or more failed than allowed, ``stopped:
@@ -259,6 +284,19 @@ class _ModelRun:
 
     def _cost(self, response: Response) -> float:
         return self.spec.pricing.token_cost(response.input_tokens, response.output_tokens)
+
+
+def _difference(before: JSONObject, now: JSONObject, prefix: str = "") -> str:
+    """The first few fields where two identities differ, by dotted path."""
+    paths = []
+    for key in sorted(set(before) | set(now)):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = _difference(a, b, f"{prefix}{key}.")
+            paths += [inner] if inner else []
+        elif a != b:
+            paths.append(f"{prefix}{key}")
+    return ", ".join(paths[:3])
 
 
 def _progress_bar(label: str, total: int, enabled: bool | None, position: int) -> Any:

@@ -25,6 +25,7 @@ from moroccan_eval.adapters.openai_compat import OpenAICompatAdapter, OpenAIComp
 from moroccan_eval.cache import default_cache_dir
 from moroccan_eval.cli import main
 from moroccan_eval.errors import AdapterError, ConfigError
+from moroccan_eval.runs.rundir import load_run
 from moroccan_eval.runs.runner import RunOptions, run
 from moroccan_eval.suites.loader import load_suite
 
@@ -518,3 +519,21 @@ def test_models_check_starts_and_stops_the_server(tmp_path: Path, server_bin: Pa
     assert result.exit_code == 0 and "ok: tiny@llamacpp answered" in result.output, \
         result.output
     assert len(started(pids)) == 1
+
+
+def test_another_gguf_at_the_same_path_does_not_reuse_cached_answers(
+        mini_suite: Path, tmp_path: Path, server_bin: Path, gguf: Path, pids: Path) -> None:
+    spec = spec_for(server_bin, gguf)
+    options = RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                         cache_dir=tmp_path / "cache", progress=False)
+    [first] = run(options, [spec])
+    [again] = run(options, [spec])
+    assert again.scores.tasks["intents"].usage.n_cached == 12  # same file: from the cache
+    gguf.write_bytes(b"GGUF" + bytes(range(255, -1, -1)) * 64)  # another model, same path
+    [changed] = run(options, [spec])
+    assert changed.scores.tasks["intents"].usage.n_cached == 0  # asked again
+    serving = load_run(changed.path).manifest.model.serving
+    assert serving is not None
+    assert serving["identity"]["gguf"]["sha256"] != load_run(  # type: ignore[index]
+        first.path).manifest.model.serving["identity"]["gguf"]["sha256"]  # type: ignore[index]
+    assert serving["measurements"]["ready_s"] is not None  # type: ignore[index]

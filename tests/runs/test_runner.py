@@ -190,3 +190,31 @@ def test_concurrency_override_reaches_the_connection_pool(tmp_path: Path, server
     assert server.max_in_flight == 6
     assert json.loads((result.path / "manifest.json").read_text())["model"]["spec"][
         "limits"]["concurrency"] == 6
+
+
+def test_a_changed_endpoint_behind_cached_answers_is_warned_about(
+        tmp_path: Path, server: MockServer, mini_suite: Path) -> None:
+    """The same YAML, a server now serving another model: the cached answers are reused,
+    but the run says so, and the manifest records what served it."""
+    import warnings
+
+    from moroccan_eval.errors import MoroccanEvalWarning
+
+    server.behaviour.models = ["qwen2.5-1.5b-instruct-q4"]
+    spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url)))
+    options = RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                         cache_dir=tmp_path / "cache", progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        [first] = run(options, [spec])
+        [same] = run(options, [spec])
+        server.behaviour.models = ["gemma-3-270m-base"]
+        [changed] = run(options, [spec])
+    messages = [str(w.message) for w in caught if issubclass(w.category, MoroccanEvalWarning)]
+    assert len(messages) == 1 and "what serves it changed" in messages[0]
+    assert "identity.models" in messages[0] or "models" in messages[0]
+    assert "12 answer(s) of this run came from the cache" in messages[0]
+    serving = load_run(changed.path).manifest.model.serving
+    assert serving is not None and serving["identity"] == {
+        "adapter": "openai_compat", "models": ["gemma-3-270m-base"]}
+    assert load_run(first.path).manifest.model.serving is not None
