@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..records import MetricScore
     from ..runs.rundir import Run
     from ..runs.runner import RunResult
+    from ..verify import Check
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -122,6 +123,15 @@ def print_headlines(result: RunResult) -> None:
         for metric_signature in entry.metric_signatures.values():
             click.echo(f"  metric: {metric_signature}")
     click.echo(f"  run: {result.path} ({result.status})")
+
+
+def print_checks(title: str, ok: bool, words: tuple[str, str],
+                 checks: Sequence[Check]) -> None:
+    """A verdict line (``title: VERIFIED``) and one line per check, as ``verify`` and
+    ``leaderboard validate`` print them."""
+    click.echo(f"{title}: {words[0] if ok else words[1]}")
+    for check in checks:
+        click.echo(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
 
 
 def format_score(score: MetricScore | None) -> str:

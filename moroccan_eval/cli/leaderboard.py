@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .common import epilog
+from .common import epilog, print_checks
 
 DEFAULT_SUBMISSIONS = Path("leaderboard/submissions")
 
@@ -56,9 +56,7 @@ def validate(paths: Sequence[Path], as_json: bool, no_cache: bool, jobs: int | N
         click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
         for report in reports:
-            click.echo(f"{report.ident}: {'VALID' if report.ok else 'INVALID'}")
-            for check in report.checks:
-                click.echo(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+            print_checks(report.ident, report.ok, ("VALID", "INVALID"), report.checks)
     if not reports or not all(r.ok for r in reports):
         sys.exit(1)
 

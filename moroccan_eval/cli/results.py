@@ -19,6 +19,7 @@ from .common import (
     format_score,
     load_runs,
     pct,
+    print_checks,
 )
 
 
@@ -148,9 +149,8 @@ def verify(paths: Sequence[Path], suite_ref: str | None, endpoint: str | None, s
         click.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2))
     else:
         for result in results:
-            click.echo(f"{result.run.path.name}: {'VERIFIED' if result.ok else 'FAILED'}")
-            for check in result.checks:
-                click.echo(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+            print_checks(result.run.path.name, result.ok, ("VERIFIED", "FAILED"),
+                         result.checks)
     if not all(r.ok for r in results):
         sys.exit(1)
 

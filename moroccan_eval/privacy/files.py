@@ -36,17 +36,22 @@ def file_format(path: Path) -> str:
     return fmt
 
 
-def strings(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """Every string inside a JSON value with its dotted path (``reference.calls[0].name``);
+def leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar inside a JSON value with its dotted path (``reference.calls[0].name``);
     ``--field`` accepts these paths."""
-    if isinstance(value, str):
-        yield prefix, value
-    elif isinstance(value, dict):
+    if isinstance(value, dict):
         for key, inner in value.items():
-            yield from strings(inner, f"{prefix}.{key}" if prefix else str(key))
+            yield from leaves(inner, f"{prefix}.{key}" if prefix else str(key))
     elif isinstance(value, list):
         for i, inner in enumerate(value):
-            yield from strings(inner, f"{prefix}[{i}]")
+            yield from leaves(inner, f"{prefix}[{i}]")
+    else:
+        yield prefix, value
+
+
+def strings(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every string inside a JSON value with its dotted path (see :func:`leaves`)."""
+    return ((path, leaf) for path, leaf in leaves(value, prefix) if isinstance(leaf, str))
 
 
 def _get(data: Any, path: str) -> Any:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from ..cache import default_cache_dir
 from ..suites.schema import CardSpec, Item, SuiteSpec
 from .consent import AUTHORED, consent_problems
-from .files import strings
+from .files import leaves, strings
 from .policy import load_policy
 from .scanner import Finding, Scanner
 
@@ -117,18 +117,8 @@ def _texts(item: Any) -> Iterator[tuple[str, str]]:
     """Every string of an item with its path, and long integers as text too: a phone
     number or an account number may be stored as a JSON number."""
     yield from strings(item)
-    yield from ((path, str(number)) for path, number in _long_numbers(item)
-                if len(str(abs(number))) >= 9)
+    yield from ((path, str(number)) for path, number in leaves(item)
+                if isinstance(number, int) and not isinstance(number, bool)
+                and len(str(abs(number))) >= 9)
 
 
-def _long_numbers(value: Any, prefix: str = "") -> Iterator[tuple[str, int]]:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int):
-        yield prefix, value
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            yield from _long_numbers(inner, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            yield from _long_numbers(inner, f"{prefix}[{i}]")

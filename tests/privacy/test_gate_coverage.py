@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import edit_items
 
 from moroccan_eval.cli import main
 from moroccan_eval.errors import SuiteError
@@ -36,15 +36,6 @@ def small_copy(tmp_path: Path, name: str, keep: int = 14) -> Path:
     return target
 
 
-def edit(root: Path, data: str, change: Callable[[Items], None]) -> None:
-    path = root / data
-    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    change(items)
-    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
-                    encoding="utf-8")
-    write_checksums(root)
-
-
 def gate_message(root: Path) -> str:
     with pytest.raises(SuiteError, match="fails the privacy gate") as error:
         load_suite(root)
@@ -62,7 +53,7 @@ def test_phone_in_a_translation_reference(tmp_path: Path) -> None:
     def plant(items: Items) -> None:
         items[2]["reference"] = "Appelez-moi au 06 61 23 45 67 demain."
 
-    edit(root, "data/to_french.jsonl", plant)
+    edit_items(root, "data/to_french.jsonl", plant)
     message = gate_message(root)
     item = json.loads((root / "data/to_french.jsonl").read_text().splitlines()[2])["id"]
     assert f"data/to_french.jsonl: item {item}: reference: MA_PHONE" in message
@@ -78,7 +69,7 @@ def test_nested_tool_call_argument(tmp_path: Path) -> None:
                                                     "contact": {"phone": "+212 6 61 23 45 67"}}},
         ]}
 
-    edit(root, "data/coordinator.jsonl", plant)
+    edit_items(root, "data/coordinator.jsonl", plant)
     message = gate_message(root)
     assert "item t001-ary_Arab: reference.calls[0].arguments.contact.phone: MA_PHONE" in message
 
@@ -90,7 +81,7 @@ def test_asr_transcript_and_meta(tmp_path: Path) -> None:
         items[0]["reference"] = "Mon adresse est karim.bennis@example.ma, merci."
         items[1]["meta"] = {"speaker": {"notes": ["client", "tel 0661234567"]}}
 
-    edit(root, "data/transcribe.jsonl", plant)
+    edit_items(root, "data/transcribe.jsonl", plant)
     message = gate_message(root)
     items = [json.loads(x) for x in (root / "data/transcribe.jsonl").read_text().splitlines()]
     assert f"item {items[0]['id']}: reference: EMAIL" in message
@@ -114,7 +105,7 @@ def test_bare_cin_in_a_field(mini_suite: Path) -> None:
         items[0]["fields"] = {"text": "hahiya lakarta: AB123456"}
         items[1]["fields"] = {"text": "BK654321 w safi"}
 
-    edit(mini_suite, "data/intents.jsonl", plant)
+    edit_items(mini_suite, "data/intents.jsonl", plant)
     message = gate_message(mini_suite)
     assert "item t1-arb_Arab: fields.text: MA_CIN" in message
     assert "item t1-ary_Latn: fields.text: MA_CIN" in message
@@ -122,7 +113,7 @@ def test_bare_cin_in_a_field(mini_suite: Path) -> None:
 
 def test_validate_and_run_refuse(tmp_path: Path) -> None:
     root = small_copy(tmp_path, "translation")
-    edit(root, "data/to_english.jsonl",
+    edit_items(root, "data/to_english.jsonl",
          lambda items: items[0].update(meta={"source": "salma.tazi@example.ma"}))
     result = CliRunner().invoke(main, ["suites", "validate", str(root)])
     assert result.exit_code == 2 and "meta.source: EMAIL" in result.output
@@ -133,7 +124,7 @@ def test_validate_and_run_refuse(tmp_path: Path) -> None:
 
 
 def test_a_phone_number_stored_as_a_json_number(mini_suite: Path) -> None:
-    edit(mini_suite, "data/intents.jsonl",
+    edit_items(mini_suite, "data/intents.jsonl",
          lambda items: items[2].update(meta={"contact": {"msisdn": 212661234567}}))
     message = gate_message(mini_suite)
     assert "item t1-fra_Latn: meta.contact.msisdn: MA_PHONE" in message
