@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, Literal, NotRequired, Required, TypedDict
+from typing import Any, ClassVar, Literal, NotRequired, Required, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -88,6 +88,17 @@ class Judgement(TypedDict):
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    #: Fields written only when set: files of older toolkits lack them and must read back
+    #: unchanged.
+    written_when_set: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: Any) -> Any:
+        data = handler(self)
+        for key in self.written_when_set:
+            if getattr(self, key) is None:
+                data.pop(key, None)
+        return data
 
 
 class SuiteRef(_Record):
@@ -119,13 +130,7 @@ class ModelRef(_Record):
     spec: ModelSpec
     cache_hash: str
     serving: JSONObject | None = None
-
-    @model_serializer(mode="wrap")
-    def _serving_once_known(self, handler: Any) -> Any:
-        data = handler(self)
-        if self.serving is None:
-            data.pop("serving", None)
-        return data
+    written_when_set = ("serving",)
 
 
 class Selection(_Record):
@@ -138,13 +143,7 @@ class Selection(_Record):
     #: How ``limit`` picked groups: ``stratified`` (seeded, balanced over the task type's
     #: strata); absent in runs of toolkit 0.1.0, which took the first groups in file order.
     sampling: Literal["stratified"] | None = None
-
-    @model_serializer(mode="wrap")
-    def _sampling_once_used(self, handler: Any) -> Any:
-        data = handler(self)
-        if self.sampling is None:
-            data.pop("sampling", None)
-        return data
+    written_when_set = ("sampling",)
 
 
 class Host(_Record):
@@ -185,13 +184,7 @@ class Manifest(_Record):
         """The task's own reference variety if it sets one, else the suite's."""
         return self.tasks[task].spec.reference_variety or self.suite.reference_variety
 
-    @model_serializer(mode="wrap")
-    def _times_once_known(self, handler: Any) -> Any:
-        data = handler(self)
-        for key in ("finished", "wall_s"):
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
+    written_when_set = ("finished", "wall_s")
 
     def to_json(self) -> JSONObject:
         return self.model_dump(mode="json")
@@ -269,13 +262,7 @@ class MetricScore(_Record):
     value: float | None
     ci: tuple[float, float] | None
     n: int | None = None
-
-    @model_serializer(mode="wrap")
-    def _omit_n(self, handler: Any) -> Any:
-        data = handler(self)
-        if self.n is None:
-            data.pop("n", None)
-        return data
+    written_when_set = ("n",)
 
 
 class Delta(_Record):
