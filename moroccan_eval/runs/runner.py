@@ -258,7 +258,10 @@ class _ModelRun:
         manifest.model.serving = {"identity": identity, "measurements": measurements}
         if identity is None or self.cache is None or not self.adapter.cacheable:
             return
-        before = self.cache.swap_identity(self.cache_key, identity)
+        try:
+            before = self.cache.swap_identity(self.cache_key, identity)
+        except RunError:  # called while a run ends, maybe on an error: never mask it
+            return
         cached = sum(1 for r in self.records if r.get("cached"))
         if before is not None and cached:
             warnings.warn(
