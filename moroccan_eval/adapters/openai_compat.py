@@ -14,7 +14,8 @@ import email.utils
 import json
 import re
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -41,6 +42,22 @@ _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 IDENTITY_TIMEOUT_S = 3.0
 
 
+def label_constraint(kind: str | None, labels: Sequence[str]) -> JSONObject:
+    """The request fields that restrict an answer to one of ``labels``: a JSON schema
+    (the answer is then ``{"label": "..."}``, which the label parser reads) or a GBNF
+    grammar; nothing when not asked for or when the task has no labels."""
+    if kind is None or not labels:
+        return {}
+    if kind == "gbnf":
+        quoted = (json.dumps(label, ensure_ascii=False) for label in labels)
+        return {"grammar": "root ::= " + " | ".join(quoted)}
+    schema: JSONObject = {"type": "object", "properties": {"label": {"enum": list(labels)}},
+                          "required": ["label"], "additionalProperties": False}
+    return {"response_format": {"type": "json_schema",
+                                "json_schema": {"name": "label", "strict": True,
+                                                "schema": schema}}}
+
+
 class OpenAICompatOptions(BaseModel):
     """Model YAML fields of the ``openai_compat`` adapter."""
 
@@ -51,6 +68,11 @@ class OpenAICompatOptions(BaseModel):
     headers: dict[str, str] = Field(
         default_factory=dict, description="extra headers; their values are treated as "
         "secrets (redacted from every output) but keys belong in api_key_env"
+    )
+    constrained_output: Literal["json_schema", "gbnf"] | None = Field(
+        default=None, description="for tasks with labels, constrain the answer to one of "
+        "them: 'json_schema' sends an OpenAI response_format (vLLM, OpenAI, llama.cpp), "
+        "'gbnf' a llama.cpp grammar"
     )
 
     @field_validator("headers")
@@ -134,8 +156,10 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
             self.headers["Authorization"] = f"Bearer {key}"
         self._session: aiohttp.ClientSession | None = None
         self._identity: asyncio.Task[JSONObject | None] | None = None
+        self._constraint: JSONObject = {}
 
     async def prepare(self, task: TaskContext) -> None:
+        self._constraint = label_constraint(self.options.constrained_output, task.labels)
         # in the background, so that a slow or missing /models never delays the run
         if self._identity is None and self._url_problem is None:
             self._identity = asyncio.create_task(self._fetch_identity())
@@ -182,6 +206,7 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
             "messages": request.messages,
             **self.spec.params,
             **request.params,
+            **self._constraint,
         }
         if request.tools:
             payload["tools"] = request.tools

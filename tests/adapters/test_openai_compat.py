@@ -170,3 +170,48 @@ def test_malformed_headers_are_refused_without_their_value(
                                    headers=headers)))
     assert problem in str(raised.value)
     assert "sk-secret-123" not in str(raised.value)
+
+
+@pytest.mark.parametrize("kind", ["json_schema", "gbnf"])
+def test_constrained_output_restricts_answers_to_the_task_labels(
+        kind: str, tmp_path: Any, mini_suite: Any, server: MockServer) -> None:
+    """An endpoint that honours the constraint (as vLLM's response_format or llama.cpp's
+    grammar do) can only answer a label: every answer parses."""
+    import json
+
+    from conftest import write_model
+
+    from moroccan_eval.adapters import load_model
+    from moroccan_eval.runs.runner import RunOptions, run
+    from moroccan_eval.suites.loader import load_suite
+
+    seen: list[dict[str, Any]] = []
+
+    def honour(body: dict[str, Any]) -> dict[str, Any]:
+        seen.append(body)
+        if kind == "gbnf":  # the grammar's first alternative
+            return {"content": json.loads(body["grammar"].split(" ::= ")[1].split(" | ")[0])}
+        enum = body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"]
+        return {"content": json.dumps({"label": enum[-1]})}
+
+    server.behaviour.answer = honour
+    spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url,
+                                      constrained_output=kind)))
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              progress=False), [spec])
+    entry = result.scores.tasks["intents"]
+    assert sum(v.unparsed for v in entry.varieties.values()) == 0
+    assert len(seen) == 12
+    if kind == "gbnf":
+        assert seen[0]["grammar"] == 'root ::= "refund" | "delivery_status" | "other"'
+    else:
+        assert seen[0]["response_format"]["json_schema"]["schema"]["properties"]["label"][
+            "enum"] == ["refund", "delivery_status", "other"]
+
+
+def test_no_constraint_without_labels_or_when_not_asked() -> None:
+    from moroccan_eval.adapters.openai_compat import label_constraint
+
+    assert label_constraint(None, ["a", "b"]) == {}
+    assert label_constraint("gbnf", []) == {}
+    assert label_constraint("gbnf", ['say "hi"']) == {"grammar": 'root ::= "say \\"hi\\""'}
