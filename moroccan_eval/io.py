@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -188,6 +188,13 @@ def write_atomic(path: Path, text: str) -> None:
 def write_json(path: Path, obj: Any) -> None:
     """Atomically write pretty JSON."""
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path: Path, records: Iterable[Any]) -> None:
+    """Atomically write one JSON object per line, streamed (records may be a generator)."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def iter_jsonl(path: Path, *, errors: list[str] | None = None, max_line_bytes: int | None = None,

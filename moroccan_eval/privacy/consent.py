@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, did_you_mean
-from ..io import JSONObject, iter_jsonl, load_model_yaml, validate, write_atomic
+from ..io import JSONObject, iter_jsonl, load_model_yaml, validate, write_atomic, write_jsonl
 from ..suites.seal import write_checksums
 from ..version import __version__
 
@@ -194,7 +194,7 @@ def withdraw(suite_dir: Path, consent_id: str, on: date | None = None) -> Withdr
         for _, item in iter_jsonl(path):
             (dropped if item.get("consent_id") == consent_id else kept).append(item)
         if dropped:
-            write_atomic(path, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in kept))
+            write_jsonl(path, kept)
             removed += [str(i.get("id")) for i in dropped]
             files.append(path.relative_to(suite_dir).as_posix())
     consent.withdrawn = consent.withdrawn or on

@@ -7,13 +7,12 @@ tokens, cost).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 from .. import tasks
 from ..costing import convert, latency_stats
-from ..io import write_atomic, write_json
+from ..io import write_json, write_jsonl
 from ..records import (
     Manifest,
     PredictionRecord,
@@ -122,7 +121,6 @@ def rescore(run: Run) -> RunScores:
     Rewrites ``predictions.jsonl`` and ``scores.json`` atomically."""
     records = list(reparse(run.manifest, run.predictions()))
     scores = compute_scores(run.manifest, records, run.manifest.wall_s)
-    write_atomic(run.path / PREDICTIONS,
-                 "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_jsonl(run.path / PREDICTIONS, records)
     write_json(run.path / SCORES, scores.to_json())
     return scores

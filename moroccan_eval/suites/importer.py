@@ -21,7 +21,7 @@ import yaml
 
 from .. import tasks, varieties
 from ..errors import ConfigError, did_you_mean
-from ..io import JSONObject, iter_jsonl
+from ..io import JSONObject, iter_jsonl, write_jsonl
 from ..tasks.base import ImportRequest
 from .schema import TODO_MARKER, Item
 from .seal import write_checksums
@@ -283,8 +283,7 @@ def _write_suite(staging: Path, spec: ImportSpec, task: JSONObject, items: list[
     task = {"name": "main", "version": "1", **task, "data": "data/main.jsonl"}
     (staging / "tasks" / "main.yaml").write_text(
         yaml.safe_dump(task, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    (staging / "data" / "main.jsonl").write_text(
-        "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    write_jsonl(staging / "data" / "main.jsonl", items)
     today = datetime.now(UTC).date().isoformat()
     (staging / "CARD.md").write_text(CARD_TEMPLATE.format(
         name=spec.name, source=spec.source.name, date=today, consent_id=spec.consent_id),
