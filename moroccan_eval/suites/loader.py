@@ -46,6 +46,9 @@ class Task:
     spec: TaskSpec
     suite: Suite
     dataset: Any = field(repr=False)  # datasets.Dataset (untyped library)
+    #: ``--limit`` samples already drawn (the runner counts items, then streams them)
+    _samples: dict[tuple[str, frozenset[str] | None, int, int], set[str]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -86,6 +89,13 @@ class Task:
 
     def _sample_groups(self, split: str, wanted: set[str] | None, limit: int,
                        seed: int) -> set[str]:
+        key = (split, frozenset(wanted) if wanted else None, limit, seed)
+        if key not in self._samples:
+            self._samples[key] = self._draw_groups(split, wanted, limit, seed)
+        return self._samples[key]
+
+    def _draw_groups(self, split: str, wanted: set[str] | None, limit: int,
+                     seed: int) -> set[str]:
         strata: dict[str, list[str]] = {}
         seen: set[str] = set()
         for item in self.all_items():
