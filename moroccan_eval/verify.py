@@ -31,7 +31,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
@@ -153,10 +153,10 @@ def _walk(claimed: JSONValue, actual: JSONValue, path: str) -> Iterator[str]:
         yield f"{path}: claimed {claimed!r}, recomputed {actual!r}"
 
 
-def _summary(problems: list[str]) -> str:
-    shown = "; ".join(problems[:SHOWN])
+def summarize_problems(problems: Sequence[str]) -> str:
+    """The first problems joined, and how many more there are."""
     more = f" (+{len(problems) - SHOWN} more)" if len(problems) > SHOWN else ""
-    return shown + more
+    return "; ".join(problems[:SHOWN]) + more
 
 
 def _check_scores(run: Run, records: list[PredictionRecord]) -> Check:
@@ -171,7 +171,7 @@ def _check_scores(run: Run, records: list[PredictionRecord]) -> Check:
         name: entry.model_copy(update=unsigned[name]) for name, entry in recomputed.tasks.items()}})
     problems = list(_walk(claimed.to_json(), actual.to_json(), ""))
     if problems:
-        return Check("scores", False, _summary([p.lstrip("/") for p in problems]))
+        return Check("scores", False, summarize_problems([p.lstrip("/") for p in problems]))
     return Check("scores", True, f"recomputed from {len(records)} stored raw outputs; every "
                  "metric, interval, latency percentile and cost matches")
 
@@ -192,7 +192,7 @@ def _check_usage(run: Run, records: list[PredictionRecord]) -> Check:
             problems.append(f"{rec['id']}: cost {cost} does not follow from its tokens "
                             f"({tokens_in} in, {tokens_out} out: {expected:.6g})")
     if problems:
-        return Check("usage", False, _summary(problems))
+        return Check("usage", False, summarize_problems(problems))
     return Check("usage", True, "every cost follows from its tokens at the manifest's prices")
 
 
@@ -205,7 +205,7 @@ def _check_signatures(run: Run) -> Check:
         if entry.signature != expected:
             problems.append(f"{task}: claimed '{entry.signature}', expected '{expected}'")
     if problems:
-        return Check("signatures", False, _summary(problems))
+        return Check("signatures", False, summarize_problems(problems))
     return Check("signatures", True, "match the manifest")
 
 
@@ -229,7 +229,7 @@ def _check_suite(run: Run, suite_ref: str | Suite | None) -> tuple[Check, Suite 
         elif suite.spec.checksums.get(f"tasks/{task}.yaml") != info.sha256:
             problems.append(f"tasks/{task}.yaml differs from the run's")
     if problems:
-        return Check("suite", False, _summary(problems)), suite
+        return Check("suite", False, summarize_problems(problems)), suite
     return Check("suite", True, f"{suite.ident} matches the installed suite"), suite
 
 
@@ -306,9 +306,9 @@ def _check_items_and_prompts(expected: Expectation, records: list[PredictionReco
         item_problems.append(f"{len(missing)} item(s) of the selection have no prediction, "
                              f"e.g. {', '.join(missing[:SHOWN])}")
     return [
-        Check("items", not item_problems, _summary(item_problems) if item_problems else
+        Check("items", not item_problems, summarize_problems(item_problems) if item_problems else
               f"all {len(expected.items)} items of the selection, with the suite's references"),
-        Check("prompts", not prompt_problems, _summary(prompt_problems) if prompt_problems
+        Check("prompts", not prompt_problems, summarize_problems(prompt_problems) if prompt_problems
               else "every request hash matches the suite's prompt templates"),
     ]
 
@@ -394,7 +394,7 @@ def _endpoint_check(agreement: Agreement, min_agreement: float | None, power: st
     shown = f"{agreement['agree']} of {agreement['sampled']} sampled answers agree"
     if rate is None or self_rate is None:
         return Check("endpoint", False, f"{shown}: the endpoint answered none of them; "
-                     + _summary(agreement["disagreements"]))
+                     + summarize_problems(agreement["disagreements"]))
     if min_agreement is not None:
         ok = rate >= min_agreement
         rule = f"required {100 * min_agreement:.0f}% (--min-agreement)"
@@ -409,7 +409,7 @@ def _endpoint_check(agreement: Agreement, min_agreement: float | None, power: st
              "this sample is too small to detect any doctored share")
     detail = f"{shown} ({100 * rate:.1f}%); {rule}; {reach}; {power}"
     if agreement["disagreements"]:
-        detail += "; " + _summary(agreement["disagreements"])
+        detail += "; " + summarize_problems(agreement["disagreements"])
     return Check("endpoint", ok, detail)
 
 

@@ -30,7 +30,7 @@ from ..errors import MoroccanEvalError
 from ..io import sha256_file, write_json
 from ..runs.rundir import Run, load_run
 from ..suites.loader import Suite, load_suite
-from ..verify import SHOWN, Check, Expectations, verify_run
+from ..verify import Check, Expectations, summarize_problems, verify_run
 from ..version import __version__
 from .submission import (
     CHECKSUMS,
@@ -141,13 +141,8 @@ class SuiteCache:
         return self._loaded[name]
 
 
-def _summary(problems: Sequence[str]) -> str:
-    more = f" (+{len(problems) - SHOWN} more)" if len(problems) > SHOWN else ""
-    return "; ".join(problems[:SHOWN]) + more
-
-
 def _check(name: str, problems: Sequence[str], ok_detail: str) -> Check:
-    return Check(name, not problems, _summary(problems) if problems else ok_detail)
+    return Check(name, not problems, summarize_problems(problems) if problems else ok_detail)
 
 
 def layout_problems(root: Path) -> list[str]:
