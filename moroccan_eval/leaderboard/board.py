@@ -207,12 +207,12 @@ def _suite_row(name: str, tasks: list[TaskSummary], model: ModelSummary) -> Suit
         headline = Cell(round(_mean([q.value or 0.0 for q in known]), 6),
                         (round(_mean([q.bounds[0] for q in known if q.bounds]), 6),
                          round(_mean([q.bounds[1] for q in known if q.bounds]), 6)))
-    costs = {cur: ModelSummary(model.name, model.info, tasks).cost_per_1k(cur)
-             for cur in ("MAD", "USD")}
+    on_suite = ModelSummary(model.name, model.info, tasks)  # the model on this suite only
     return SuiteRow(
         suite=name, ident=tasks[0].suite, headline=headline, tasks=rows,
-        cost_per_1k_mad=costs["MAD"], cost_per_1k_usd=costs["USD"],
-        p95_ms=ModelSummary(model.name, model.info, tasks).latency("p95_ms"),
+        cost_per_1k_mad=on_suite.cost_per_1k("MAD"),
+        cost_per_1k_usd=on_suite.cost_per_1k("USD"),
+        p95_ms=on_suite.latency("p95_ms"),
         run_id=tasks[0].run.manifest.run_id)
 
 
