@@ -13,7 +13,7 @@ from ..errors import MoroccanEvalError
 
 if TYPE_CHECKING:
     from ..analysis.recommendation import Constraints
-    from ..records import MetricScore
+    from ..records import MetricScore, PredictionRecord
     from ..runs.rundir import Run
     from ..runs.runner import RunResult
     from ..verify import Check
@@ -85,9 +85,13 @@ def print_headlines(result: RunResult) -> None:
     and unparsed answers, and signature: what ``run`` and ``demo`` print. A model at or
     below the trivial baseline is flagged."""
     from .. import tasks
+    from ..records import item_part
     from ..runs.rundir import load_run
 
     run = load_run(result.path, require_complete=False)
+    references: dict[str, list[PredictionRecord]] = {}  # what the trivial baseline needs
+    for record in run.predictions():
+        references.setdefault(record["task"], []).append(item_part(record))
     for task, entry in result.scores.tasks.items():
         metric = entry.metrics[0]
         usage = entry.usage
@@ -112,8 +116,7 @@ def print_headlines(result: RunResult) -> None:
                    f"errors {usage.n_errors}; unparsed {unparsed}; "
                    f"cost/1k {usage.cost_per_1k['MAD']} MAD")
         overall = entry.overall.metrics.get(metric)
-        records = [r for r in run.predictions() if r["task"] == task]
-        trivial = task_type.trivial_score(records, metric)
+        trivial = task_type.trivial_score(references.get(task, []), metric)
         if overall is not None and overall.value is not None and trivial is not None and (
                 overall.value <= trivial if higher else overall.value >= trivial):
             click.echo(f"  warning: {metric} {100 * overall.value:.1f}% is no better than the "

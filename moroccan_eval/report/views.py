@@ -16,7 +16,7 @@ from ..analysis.compare import Difference, compare_runs
 from ..analysis.summary import ModelSummary, Score, TaskSummary
 from ..errors import MoroccanEvalError
 from ..io import JSONValue
-from ..records import PredictionRecord
+from ..records import PredictionRecord, item_part
 from ..runs.rundir import Run
 from ..tasks.base import ReportTally, TaskType
 
@@ -170,9 +170,7 @@ def read_predictions(views: list[TaskView]) -> None:
                 continue
             if reading.tally is not None:
                 reading.tally.add(rec)
-            reading.references.append({"id": rec["id"], "group": rec["group"],
-                                       "task": rec["task"], "variety": rec["variety"],
-                                       "reference": rec.get("reference")})
+            reading.references.append(item_part(rec))
             error, parsed = rec.get("error"), rec.get("parsed")
             if error:
                 reading.errors += 1
