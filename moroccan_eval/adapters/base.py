@@ -250,6 +250,10 @@ class Adapter(ABC, Generic[OptionsT]):
     #: only warned about (an endpoint may change what it serves without telling).
     identity_keys_cache: ClassVar[bool] = False
 
+    async def settle_identity(self) -> None:
+        """Wait for an :meth:`identity` still being fetched (bounded by the adapter's own
+        timeout), so the run's record holds it; nothing to wait for by default."""
+
     def identity(self) -> JSONObject | None:
         """What serves the answers, as far as the adapter can tell once :meth:`start_task`
         has run: e.g. a local model file's sha256 and the server's own description of the

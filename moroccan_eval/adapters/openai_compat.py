@@ -182,6 +182,10 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
                if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
         return {"adapter": "openai_compat", "models": list(ids)}
 
+    async def settle_identity(self) -> None:
+        if self._identity is not None:
+            await asyncio.wait([self._identity])  # _fetch_identity bounds itself in time
+
     def identity(self) -> JSONObject | None:
         """The model ids the endpoint lists at ``{base_url}/models`` (fetched in the
         background from :meth:`prepare`), or ``None`` while unknown or unavailable."""

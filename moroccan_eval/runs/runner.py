@@ -144,6 +144,7 @@ class _ModelRun:
             for task in tasks:
                 await self._run_task(task, writer)
             status = self._final_status()
+            await self.adapter.settle_identity()
         finally:
             self.spend.stop_hosting(hosting)
             manifest.wall_s = round(time.perf_counter() - started, 3)
