@@ -1,8 +1,10 @@
 """Paired comparison of two runs of the same suite: B − A per task, variety and metric,
-over the items both runs answered."""
+over the items both runs answered; and the noisy rows of the report (a ``test_noisy`` run
+against the clean ``test`` run of the same model, paired by group)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import tasks, varieties
@@ -11,6 +13,8 @@ from ..records import PredictionRecord
 from ..runs.rundir import Run
 from ..runs.scoring import reparse
 from ..stats.bootstrap import relabel, stable_id
+from ..suites.schema import clean_split
+from .summary import Score
 
 
 @dataclass
@@ -25,20 +29,27 @@ class Difference:
     ci: tuple[float, float] | None
     significant: bool
     higher_is_better: bool = True
+    a_ci: tuple[float, float] | None = None  # each side's own 95% interval on the pairs
+    b_ci: tuple[float, float] | None = None
 
 
 def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
     """B − A per task × variety × metric over the items both runs answered, with a paired
     bootstrap CI (items resampled once, both runs scored on the same resample). Every task
     type is compared with its own scorer: the two runs become two "varieties" of the same
-    items, A the reference."""
+    items, A the reference.
+
+    Runs of the same split pair item by item (same id). A shadow split's run (``test_noisy``)
+    and a run of the split it re-types (``test``) pair by task, variety and group: each
+    noisy item with the clean item of the same meaning."""
     if run_a.manifest.suite.name != run_b.manifest.suite.name:
         raise RunError(f"cannot compare runs of different suites: "
                        f"{run_a.manifest.suite.ident} and {run_b.manifest.suite.ident}")
-    records_b = {(r["task"], r["id"]): r for r in reparse(run_b.manifest, run_b.predictions())}
+    key = _pairing(run_a.manifest.selection.split, run_b.manifest.selection.split)
+    records_b = {key(r): r for r in reparse(run_b.manifest, run_b.predictions())}
     paired: dict[str, list[tuple[PredictionRecord, PredictionRecord]]] = {}
     for rec_a in reparse(run_a.manifest, run_a.predictions()):
-        rec_b = records_b.get((rec_a["task"], rec_a["id"]))
+        rec_b = records_b.get(key(rec_a))
         if rec_b is None or rec_a.get("skipped") or rec_b.get("skipped") or \
                 rec_a["task"] not in run_b.manifest.tasks:
             continue
@@ -64,8 +75,89 @@ def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
                     a=a.value if a else None, b=b.value if b else None,
                     delta=delta.value if delta else None, ci=delta.ci if delta else None,
                     significant=bool(delta and delta.significant),
-                    higher_is_better=task_type.higher_is_better(metric)))
+                    higher_is_better=task_type.higher_is_better(metric),
+                    a_ci=a.ci if a else None, b_ci=b.ci if b else None))
     if not out:
         raise RunError("the two runs share no scored item; compare runs of the same suite "
-                       "and split")
+                       "and split (or a test run with the test_noisy run of the same suite)")
     return out
+
+
+def _pairing(split_a: str, split_b: str) -> Callable[[PredictionRecord], tuple[str, ...]]:
+    """How records of two runs pair: by id within a split, by (task, variety, group)
+    between a shadow split and the split it re-types; other splits do not pair."""
+    if split_a == split_b:
+        return lambda r: (r["task"], r["id"])
+    if clean_split(split_a) == split_b or clean_split(split_b) == split_a:
+        return lambda r: (r["task"], r["variety"], r["group"])
+    raise RunError(f"cannot pair a {split_a} run with a {split_b} run: compare runs of the "
+                   "same split, or a test_noisy run with the test run of the same suite")
+
+
+# --------------------------------------------------------------------------- noisy rows
+
+
+@dataclass
+class NoisyRow:
+    """A model's run of a shadow split (``test_noisy``) beside its clean run: per variety
+    (and ``all``), the headline metric on the noisy items and its paired change against
+    the same groups' clean items (noisy − clean)."""
+
+    model: str
+    suite: str  # the suite's ident: both runs used the same files
+    task: str
+    split: str
+    metric: str
+    clean: Run
+    noisy: Run
+    cells: dict[str, Difference]  # variety or "all" -> A clean, B noisy
+
+    def score(self, variety: str) -> Score | None:
+        """The noisy score of a variety (or ``all``) with its interval, its delta being the
+        paired change against the clean items of the same groups."""
+        d = self.cells.get(variety)
+        if d is None:
+            return None
+        return Score(value=d.b, ci=d.b_ci, n=d.n_pairs, delta=d.delta, delta_ci=d.ci,
+                     significant=d.significant)
+
+
+def pair_noisy_runs(runs: Sequence[Run]) -> tuple[list[Run], list[tuple[Run, Run]]]:
+    """Split ``runs`` into the runs to summarise and (clean, noisy) pairs: an unperturbed
+    run of a shadow split pairs with the latest unperturbed run of the split it re-types,
+    of the same model and suite (same version and files). A noisy run without its clean run
+    stays a run of its own."""
+    clean: dict[tuple[str, str, str], Run] = {}
+    for run in sorted(runs, key=lambda r: r.manifest.run_id):
+        selection = run.manifest.selection
+        if not selection.perturb and clean_split(selection.split) is None:
+            clean[(run.model, run.manifest.suite.ident, selection.split)] = run
+    kept: list[Run] = []
+    pairs: list[tuple[Run, Run]] = []
+    for run in runs:
+        selection = run.manifest.selection
+        shadowed = clean_split(selection.split)
+        base = None if shadowed is None or selection.perturb else clean.get(
+            (run.model, run.manifest.suite.ident, shadowed))
+        if base is None:
+            kept.append(run)
+        else:
+            pairs.append((base, run))
+    return kept, pairs
+
+
+def noisy_rows(pairs: Sequence[tuple[Run, Run]]) -> list[NoisyRow]:
+    """One row per task of every (clean, noisy) pair, on the task's headline metric."""
+    rows: list[NoisyRow] = []
+    for base, noisy in pairs:
+        try:
+            diffs = compare_runs(base, noisy)
+        except RunError:
+            continue  # no group in common: nothing to pair
+        for task in sorted({d.task for d in diffs}):
+            metric = noisy.manifest.tasks[task].spec.metrics[0]
+            rows.append(NoisyRow(
+                model=noisy.model, suite=noisy.manifest.suite.ident, task=task,
+                split=noisy.manifest.selection.split, metric=metric, clean=base, noisy=noisy,
+                cells={d.variety: d for d in diffs if d.task == task and d.metric == metric}))
+    return rows

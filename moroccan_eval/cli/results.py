@@ -105,10 +105,20 @@ def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([asdict(d) for d in diffs], ensure_ascii=False, indent=2))
         return
-    click.echo(f"B − A: {b.model} − {a.model} (paired over shared items, 95% CI)")
+    split_a, split_b = a.manifest.selection.split, b.manifest.selection.split
+    if split_a == split_b:
+        click.echo(f"B − A: {b.model} − {a.model} (paired over shared items, 95% CI)")
+    else:  # a test_noisy run and its test run: B's own interval is its noisy row's score
+        click.echo(f"B − A: {b.model} {split_b} − {a.model} {split_a} (paired by group: the "
+                   "same meanings clean and as users type them, 95% CI)")
 
     def label(d: Difference) -> str:
         return d.metric + ("" if d.higher_is_better else " (lower is better)")
+
+    def interval(d: Difference) -> str:
+        if split_a == split_b or d.b_ci is None:
+            return ""
+        return f" [{100 * d.b_ci[0]:.1f}, {100 * d.b_ci[1]:.1f}]"
 
     width = max(len(label(d)) for d in diffs)
     for d in diffs:
@@ -117,7 +127,7 @@ def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
         worse = d.delta < 0 if d.higher_is_better else d.delta > 0
         mark = ("B worse" if worse else "B better") if d.significant else "ns"
         click.echo(f"  {d.task:<14} {label(d):<{width}} {d.variety:<12} n={d.n_pairs:<5} "
-                   f"A {pct(d.a)}  B {pct(d.b)}  Δ {100 * d.delta:+6.1f} "
+                   f"A {pct(d.a)}  B {pct(d.b)}{interval(d)}  Δ {100 * d.delta:+6.1f} "
                    f"[{100 * d.ci[0]:+.1f}, {100 * d.ci[1]:+.1f}] {mark}")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import MoroccanEvalError, RunError
+from ..suites.schema import SPLITS
 from .common import FRACTION, cache_dir_option, check_out_dir, epilog, print_headlines
 
 
@@ -19,8 +20,9 @@ from .common import FRACTION, cache_dir_option, check_out_dir, epilog, print_hea
 @click.option("--task", "tasks", multiple=True, help="Only these tasks (repeatable).")
 @click.option("--variety", "varieties_", multiple=True, help="Only these varieties (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most N items per variety.")
-@click.option("--split", default="test", show_default=True,
-              type=click.Choice(["test", "dev", "train"]))
+@click.option("--split", default="test", show_default=True, type=click.Choice(SPLITS),
+              help="Items to run. test_noisy: the same meanings as test, typed as users do; "
+              "report it with the test run of the same model to see its own degradation row.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Override limits.concurrency.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs"),
               show_default=True, help="Folder receiving one run directory per model.")

@@ -24,6 +24,7 @@ from jinja2 import (
 )
 
 from .. import varieties
+from ..analysis.compare import noisy_rows, pair_noisy_runs
 from ..analysis.recommendation import Constraints, recommend
 from ..analysis.summary import summarize, tasks_differ
 from ..i18n import Translator
@@ -79,9 +80,13 @@ def build_report(
 
     ``reference`` recomputes every paired delta against that variety; ``constraints``
     drive the recommendation block (the same logic as ``moroccan-eval recommend``).
+    A ``test_noisy`` run given with the clean ``test`` run of the same model and suite is
+    no model of its own: it is the clean row's noisy row (score and paired change).
     """
     constraints = constraints or Constraints()
-    models = summarize(runs, reference)
+    summarized, noisy_pairs = pair_noisy_runs(runs)
+    noisy = {(row.suite, row.task, row.model): row for row in noisy_rows(noisy_pairs)}
+    models = summarize(summarized, reference)
     views = task_views(models)
     read_predictions(views)
     task_types = list({view.type: view.task_type for view in views}.values())
@@ -108,6 +113,8 @@ def build_report(
         unanonymized=[r for r in runs if r.manifest.allow_unanonymized],
         tasks_differ=tasks_differ(models),
         robustness=robustness(runs),
+        noisy=noisy,
+        noisy_splits=sorted({row.split for row in noisy.values()}),
         variety_name=lambda code: registry[code].name(lang) if code in registry else code,
     )
 

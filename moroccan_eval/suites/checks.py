@@ -14,7 +14,7 @@ from .. import varieties
 from ..errors import did_you_mean
 from ..io import JSONObject, iter_jsonl
 from ..tasks.base import TaskType
-from .schema import ITEM_KEYS, REQUIRED_ITEM_KEYS, SPLITS, Item, TaskSpec
+from .schema import ITEM_KEYS, REQUIRED_ITEM_KEYS, SHADOW_SPLITS, SPLITS, Item, TaskSpec
 from .seal import escape_problem
 
 #: Item problems listed per data file before the rest are summarised.
@@ -172,15 +172,29 @@ def check_items(path: Path, columns: set[str], items: Iterable[Item], task_type:
         if len(problems) > MAX_ITEM_PROBLEMS:
             problems.append("... (further item problems not shown)")
             break
+    else:
+        problems += [f"{path}: {p}" for p in seen.orphan_problems()]
     return problems
 
 
 @dataclass
 class _Seen:
-    """Ids and (group, variety) pairs met so far in a data file."""
+    """Ids and (group, variety) pairs met so far in a data file: ``pairs`` for the
+    ordinary splits (a group holds one item per variety across them), ``shadows`` for the
+    items of a shadow split (``test_noisy``), each keyed with its split."""
 
     ids: set[str] = field(default_factory=set)
-    pairs: set[tuple[str, str]] = field(default_factory=set)
+    pairs: dict[tuple[str, str], str] = field(default_factory=dict)  # -> its split
+    shadows: dict[tuple[str, str, str], str] = field(default_factory=dict)  # -> item id
+
+    def orphan_problems(self) -> list[str]:
+        """Shadow items whose clean item (same group and variety, in the split they
+        shadow) is missing: they could not be paired with it."""
+        return [f"item {item_id!r} (split {split}): no {SHADOW_SPLITS[split]} item of group "
+                f"{group!r} in {variety} to re-type; a {split} item keeps the group and "
+                f"variety of the clean item it pairs with"
+                for (group, variety, split), item_id in self.shadows.items()
+                if self.pairs.get((group, variety)) != SHADOW_SPLITS[split]][:MAX_ITEM_PROBLEMS]
 
 
 def _item_problems(item: Item, task_type: TaskType, seen: _Seen,
@@ -191,13 +205,19 @@ def _item_problems(item: Item, task_type: TaskType, seen: _Seen,
         yield "duplicate id"
     seen.ids.add(item["id"])
     if item["split"] not in SPLITS:
-        yield f"split must be test, train or dev, not {item['split']!r}"
+        yield f"split must be {', '.join(SPLITS)}, not {item['split']!r}"
     known = varieties.registry()
     if item["variety"] not in known:
         yield f"unknown variety {item['variety']!r}{did_you_mean(str(item['variety']), known)}"
-    if (item["group"], item["variety"]) in seen.pairs:
-        yield f"group {item['group']!r} already has a {item['variety']} item"
-    seen.pairs.add((item["group"], item["variety"]))
+    if item["split"] in SHADOW_SPLITS:
+        key = (item["group"], item["variety"], item["split"])
+        if key in seen.shadows:
+            yield f"group {item['group']!r} already has a {item['variety']} {item['split']} item"
+        seen.shadows.setdefault(key, item["id"])
+    else:
+        if (item["group"], item["variety"]) in seen.pairs:
+            yield f"group {item['group']!r} already has a {item['variety']} item"
+        seen.pairs.setdefault((item["group"], item["variety"]), item["split"])
     missing = [f for f in task_type.spec.input_fields if not item["fields"].get(f)]
     if missing:
         yield f"fields.{missing[0]} is missing or empty"

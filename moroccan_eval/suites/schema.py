@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..io import JSONObject, JSONValue
 
@@ -19,6 +19,66 @@ _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class AuditSettings(_Strict):
+    """``audit:`` in ``suite.yaml``: the thresholds of ``moroccan-eval suites audit`` this
+    suite states instead of the audit's defaults (``moroccan_eval.suites.audit.DEFAULTS``),
+    and why. A figure above a ``*_warn`` threshold warns, above ``*_fail`` fails."""
+
+    reason: str = Field(default="", description="why this suite's thresholds differ from "
+                        "the defaults (required when any is set)")
+    tifinagh_allow: list[str] = Field(
+        default_factory=list, description="characters or whole words Tifinagh text may hold "
+        "besides the IRCAM letters (e.g. a brand name written in Latin letters)")
+    near_duplicate_similarity: float | None = Field(
+        default=None, gt=0, le=1, description="character 3-gram Jaccard similarity from "
+        "which two normalised texts count as near-duplicates")
+    leak_across_splits_warn: float | None = Field(default=None, ge=0)
+    leak_across_splits_fail: float | None = Field(default=None, ge=0)
+    duplicates_within_split_warn: float | None = Field(default=None, ge=0)
+    duplicates_within_split_fail: float | None = Field(default=None, ge=0)
+    shared_groups_warn: float | None = Field(default=None, ge=0)
+    shared_groups_fail: float | None = Field(default=None, ge=0)
+    shared_answer_keys_warn: float | None = Field(default=None, ge=0)
+    shared_answer_keys_fail: float | None = Field(default=None, ge=0)
+    label_leakage_warn: float | None = Field(default=None, ge=0)
+    label_leakage_fail: float | None = Field(default=None, ge=0)
+    shortcut_warn: float | None = Field(default=None, ge=0)
+    shortcut_fail: float | None = Field(default=None, ge=0)
+    shortcut_margin: float | None = Field(default=None, ge=0)
+    script_purity_warn: float | None = Field(default=None, ge=0)
+    script_purity_fail: float | None = Field(default=None, ge=0)
+    parallel_identity_warn: float | None = Field(default=None, ge=0)
+    parallel_identity_fail: float | None = Field(default=None, ge=0)
+    reference_is_source_warn: float | None = Field(default=None, ge=0)
+    reference_is_source_fail: float | None = Field(default=None, ge=0)
+    rewrites_warn: float | None = Field(default=None, ge=0)
+    rewrites_fail: float | None = Field(default=None, ge=0)
+    short_key_chars: int | None = Field(default=None, ge=0)
+    accidental_keys_warn: float | None = Field(default=None, ge=0)
+    accidental_keys_fail: float | None = Field(default=None, ge=0)
+    ci_half_width_warn: float | None = Field(default=None, ge=0)
+    ci_half_width_fail: float | None = Field(default=None, ge=0)
+    copies_warn: float | None = Field(default=None, ge=0)
+    copies_fail: float | None = Field(default=None, ge=0)
+
+    def overrides(self) -> dict[str, float]:
+        """The thresholds this suite sets, by name."""
+        return {name: float(value) for name, value in self.model_dump(
+            exclude={"reason", "tifinagh_allow"}, exclude_none=True).items()}
+
+    @field_validator("reason")
+    @classmethod
+    def _filled_reason(cls, value: str) -> str:
+        return _not_placeholder(value)
+
+    @model_validator(mode="after")
+    def _reason_given(self) -> AuditSettings:
+        if (self.overrides() or self.tifinagh_allow) and len(self.reason.strip()) < 10:
+            raise ValueError("reason: say why this suite's audit thresholds or allow-list "
+                             "differ from the defaults")
+        return self
 
 
 class SuiteSpec(_Strict):
@@ -34,6 +94,9 @@ class SuiteSpec(_Strict):
     pii_allowed: dict[str, str] = Field(
         default_factory=dict, description="entity types the privacy gate lets through, each "
         "with the reason (e.g. MA_ICE: company identifiers of fictitious suppliers)")
+    audit: AuditSettings = Field(
+        default_factory=AuditSettings, description="thresholds of `suites audit` this "
+        "suite states instead of the defaults, with the reason")
 
     @field_validator("pii_allowed")
     @classmethod
@@ -181,6 +244,15 @@ class TaskSpec(_Strict):
         default_factory=list, description="OpenAI-style function tools the model may call "
         "(tool_call and injection tasks)")
     tool_policy: ToolPolicy = Field(default_factory=ToolPolicy)
+    breakdown_by: str | None = Field(
+        default=None, pattern=r"^meta\.[A-Za-z_][A-Za-z0-9_]*$",
+        description="meta.KEY: also score the task per value of each item's meta.KEY, all "
+        "varieties pooled (e.g. meta.amazigh_variety: one row per target dialect)")
+
+    @property
+    def breakdown_key(self) -> str | None:
+        """The ``meta`` key of :attr:`breakdown_by`, if the task sets one."""
+        return self.breakdown_by.removeprefix("meta.") if self.breakdown_by else None
 
     @field_validator("tools")
     @classmethod
@@ -214,6 +286,19 @@ class Item(TypedDict):
 
 ITEM_KEYS = frozenset(Item.__annotations__)
 REQUIRED_ITEM_KEYS = ITEM_KEYS - {"meta"}
-SPLITS = ("test", "train", "dev")
+
+#: Splits that hold the same meanings as another split, written differently: each item
+#: re-types the item of the same ``group`` and ``variety`` in the split it shadows (e.g.
+#: ``test_noisy``: the clean test message as users really type it, with elongation,
+#: spelling variants, typos, emoji, code-switching). A run of such a split is reported as a
+#: degradation row beside the run of the split it shadows, paired by group.
+SHADOW_SPLITS: dict[str, str] = {"test_noisy": "test"}
+
+SPLITS = ("test", "train", "dev", *SHADOW_SPLITS)
+
+
+def clean_split(split: str) -> str | None:
+    """The split that ``split`` re-types (``test`` for ``test_noisy``), or ``None``."""
+    return SHADOW_SPLITS.get(split)
 
 
