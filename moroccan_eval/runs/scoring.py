@@ -8,12 +8,13 @@ tokens, cost).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from .. import tasks
 from ..costing import convert, latency_stats
 from ..io import write_json, write_jsonl
 from ..records import (
+    Breakdown,
     Manifest,
     PredictionRecord,
     RunScores,
@@ -23,7 +24,7 @@ from ..records import (
     VarietyScore,
 )
 from ..stats.bootstrap import relabel
-from ..tasks.base import AnswerParser
+from ..tasks.base import AnswerParser, TaskType
 from .rundir import PREDICTIONS, SCORES, Run
 
 
@@ -56,6 +57,7 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
     by_task: dict[str, list[PredictionRecord]] = defaultdict(list)
     for record in records:
         by_task[record["task"]].append(record)
+    hosting = measured_hosting_per_request(manifest, by_task.values(), wall_s)
     seed, n_boot = manifest.seed, manifest.bootstrap
     scores: dict[str, TaskScores] = {}
     for name, info in manifest.tasks.items():
@@ -72,16 +74,56 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
             reference_variety=reference,
             varieties=task_type.score(task_records, reference, n_boot=n_boot, seed=seed),
             overall=pooled.get("all", VarietyScore(n=0)),
-            usage=usage_summary(task_records, manifest, wall_s),
+            usage=usage_summary(task_records, manifest, wall_s, hosting),
             details=task_type.task_details(task_records, n_boot=n_boot, seed=seed),
+            breakdown=breakdown_scores(task_type, task_records, n_boot=n_boot, seed=seed),
         )
     return RunScores(run_id=manifest.run_id, model=manifest.model.spec.name,
                      suite=manifest.suite.ident, tasks=scores)
 
 
+def measured_hosting_per_request(manifest: Manifest,
+                                 records_by_task: Iterable[list[PredictionRecord]],
+                                 wall_s: float | None) -> float | None:
+    """A self-hosted model's ``hosting_per_hour`` over the run's measured wall time, shared
+    by the requests it answered live; ``None`` when there is nothing measured to share
+    (no hosting price, no wall time, or every answer came from the cache)."""
+    rate = manifest.model.spec.pricing.hosting_per_hour
+    live = sum(1 for records in records_by_task for r in records
+               if not r.get("error") and not r.get("skipped") and not r.get("cached"))
+    if not rate or not wall_s or not live:
+        return None
+    return rate * wall_s / 3600.0 / live
+
+
+#: The breakdown row of records whose item has no value for the breakdown's meta key.
+NO_VALUE = "(none)"
+
+
+def breakdown_scores(task_type: TaskType, records: Sequence[PredictionRecord], *,
+                     n_boot: int, seed: int) -> Breakdown | None:
+    """The task's scores per value of its ``breakdown_by`` meta field, all varieties pooled
+    (each item resampled on its own, as for ``overall``); ``None`` when it sets none."""
+    by, key = task_type.spec.breakdown_by, task_type.spec.breakdown_key
+    if by is None or key is None:
+        return None
+
+    def value(record: PredictionRecord) -> str:
+        found = (record.get("meta") or {}).get(key)
+        return NO_VALUE if found is None or found == "" else str(found)
+
+    # no reference "variety" among the values: rows of different items have no paired delta
+    values = task_type.score(relabel(records, value), "", n_boot=n_boot, seed=seed)
+    return Breakdown(by=by, values=dict(sorted(values.items())))
+
+
 def usage_summary(records: list[PredictionRecord], manifest: Manifest,
-                  wall_s: float | None) -> Usage:
-    """Latency, tokens, throughput and cost per 1,000 requests (MAD and USD)."""
+                  wall_s: float | None, hosting_per_request: float | None = None) -> Usage:
+    """Latency, tokens, throughput and cost per 1,000 requests (MAD and USD).
+
+    Hosting is ``hosting_per_request`` (measured on the run's wall time) for each live
+    answer; without a measurement (a fully cached re-run) it is estimated from the latency
+    as if the server were kept busy at the model's concurrency."""
     spec = manifest.model.spec
     pricing, usd_mad = spec.pricing, manifest.usd_mad
     answered = [r for r in records if not r.get("error") and not r.get("skipped")]
@@ -90,9 +132,12 @@ def usage_summary(records: list[PredictionRecord], manifest: Manifest,
     n = len(answered)
     live = sum(1 for r in answered if not r.get("cached"))
     token_cost = sum(r.get("cost") or 0.0 for r in answered)
-    hosting = pricing.hosting_cost_per_request((stats["mean_ms"] or 0.0) / 1000,
-                                               spec.limits.concurrency)
-    per_1k = (token_cost / n + hosting) * 1000 if n else None
+    if hosting_per_request is not None:
+        hosting_cost = hosting_per_request * live
+    else:
+        hosting_cost = n * pricing.hosting_cost_per_request((stats["mean_ms"] or 0.0) / 1000,
+                                                            spec.limits.concurrency)
+    per_1k = (token_cost + hosting_cost) / n * 1000 if n else None
     audio_s = sum(float(str((r.get("fields") or {}).get("duration_s") or 0)) for r in answered)
     busy_s = sum(latencies) / 1000  # type: ignore[arg-type]
     return Usage(
@@ -108,7 +153,7 @@ def usage_summary(records: list[PredictionRecord], manifest: Manifest,
         throughput_per_s=round(live / wall_s, 3) if wall_s and live else None,
         tokens_in=sum(r.get("input_tokens") or 0 for r in answered),
         tokens_out=sum(r.get("output_tokens") or 0 for r in answered),
-        cost_total=round(token_cost, 6),
+        cost_total=round(token_cost + hosting_cost, 6),
         currency=pricing.currency,
         cost_per_1k={cur: (round(convert(per_1k, pricing.currency, cur, usd_mad), 6)
                            if per_1k is not None else None) for cur in ("MAD", "USD")},

@@ -89,6 +89,24 @@ def test_the_spend_cap_counts_hosting_time(tmp_path: Path, server: MockServer,
     assert 1 <= server.requests < 12
 
 
+def test_hosting_cost_is_the_measured_wall_time_shared_by_live_answers(
+        tmp_path: Path, server: MockServer, mini_suite: Path) -> None:
+    """3,600 MAD/h is 1 MAD per second of the run: the 12 answers share what the run's
+    measured wall time cost, however many requests were in flight."""
+    server.behaviour.latency_s = 0.05
+    spec = load_model(str(write_model(
+        tmp_path / "m.yaml", server.base_url, limits={"concurrency": 4},
+        pricing={"hosting_per_hour": 3_600, "currency": "MAD"})))
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              progress=False), [spec])
+    wall_s = load_run(result.path).manifest.wall_s
+    assert wall_s is not None and wall_s > 0.05 * 12 / 4
+    usage = result.scores.tasks["intents"].usage
+    assert usage.n_answered == 12 and usage.n_cached == 0
+    assert usage.cost_total == pytest.approx(wall_s, rel=1e-3)
+    assert usage.cost_per_1k["MAD"] == pytest.approx(wall_s / 12 * 1000, rel=1e-3)
+
+
 def test_a_cached_rerun_reports_no_throughput(tmp_path: Path, server: MockServer,
                                              mini_suite: Path) -> None:
     spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url)))
