@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -82,6 +82,9 @@ class LlamaCppOptions(BaseModel):
         "whose GGUF has none")
     server_args: list[str] = Field(default_factory=list,
                                    description="more llama-server flags, as a list")
+    constrained_output: Literal["json_schema", "gbnf"] | None = Field(
+        default=None, description="restrict a labelled task's answers to its labels: a "
+        "JSON-schema response_format or a GBNF grammar (see the openai_compat adapter)")
     startup_timeout_s: float = Field(
         default=300.0, gt=0, description="how long to wait for /health to answer 200")
     stop_timeout_s: float = Field(
@@ -429,7 +432,8 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
         return f"http://127.0.0.1:{self._server.port}/v1" if self._server else None
 
     async def prepare(self, task: TaskContext) -> None:
-        await self._ensure_started()
+        client = await self._ensure_started()
+        await client.prepare(task)  # the task's labels, for constrained_output
 
     async def generate(self, request: Request) -> Response:
         client = await self._ensure_started()
@@ -517,8 +521,9 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
                 await self._stop()
                 raise
         await self._read_info(server)
-        return OpenAICompatAdapter(self._client_spec(server), OpenAICompatOptions(
-            base_url=f"http://127.0.0.1:{server.port}/v1", model=self._gguf.path.name))
+        client_spec = self._client_spec(server)
+        return OpenAICompatAdapter(client_spec,
+                                   OpenAICompatOptions.model_validate(client_spec.options))
 
     def _args(self) -> list[str]:
         """The server's flags but for the model path and port (shown in the identity)."""
@@ -621,7 +626,8 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
             # a server started with --api-key (in server_args) is sent the key
             "api_key_env": self.spec.api_key_env,
             "base_url": f"http://127.0.0.1:{server.port}/v1",
-            "model": self._gguf.path.name if self._gguf else "local"})
+            "model": self._gguf.path.name if self._gguf else "local",
+            "constrained_output": self.options.constrained_output})
 
     def identity(self) -> JSONObject | None:
         """The GGUF (path, size, sha256, package) and what the server says of itself

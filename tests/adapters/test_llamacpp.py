@@ -149,6 +149,18 @@ def test_identity_and_measurements(server_bin: Path, gguf: Path, pids: Path,
     assert measured["peak_rss_mb"] >= 40  # the 40 MB the fake touched, sampled from /proc
 
 
+@pytest.mark.parametrize(("mode", "key"), [("gbnf", "grammar"),
+                                         ("json_schema", "response_format"), (None, "")])
+def test_constrained_output_reaches_the_server(server_bin: Path, gguf: Path, pids: Path,
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               mode: str | None, key: str) -> None:
+    chats = tmp_path / "chats.txt"
+    monkeypatch.setenv("FAKE_LLAMA_CHAT_FILE", str(chats))
+    [answer], *_ = session(spec_for(server_bin, gguf, constrained_output=mode))
+    assert answer == "refund"
+    assert chats.read_text().splitlines() == [f"{key} chat".strip()]
+
+
 def test_model_load_time_is_the_503_phase(server_bin: Path, gguf: Path, pids: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_LLAMA_DELAY", "1.0")
