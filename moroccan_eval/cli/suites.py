@@ -133,6 +133,34 @@ def suites_stats(suite_names: Sequence[str], as_json: bool, update_card: bool) -
                            f"{info['mean_chars'][key]:>6.1f} chars")
 
 
+@suites.command("audit")
+@click.argument("suite_names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the audits as JSON.")
+@click.option("--update-card", is_flag=True,
+              help="Write the thresholds and figures into each card's Audit section.")
+@click.option("--problems", is_flag=True, help="Print only the checks that warn or fail.")
+def suites_audit(suite_names: Sequence[str], as_json: bool, update_card: bool,
+                 problems: bool) -> None:
+    """A credibility report of suites (names or folders; all shipped ones by default):
+    duplicates and leakage across splits, label words in texts, a cue-only shortcut
+    baseline, script purity, transliterated parallel varieties, references equal to their
+    sources, accidental answer keys, CI half-widths. Exit 1 if any check fails."""
+    from ..suites.audit import audit_suite, render_text, update_card_audit
+    from ..suites.loader import load_suite, suite_dirs
+
+    loaded = [load_suite(name) for name in (suite_names or list(suite_dirs()))]
+    audits = [audit_suite(suite) for suite in loaded]
+    if update_card:
+        for suite, audit in zip(loaded, audits, strict=True):
+            click.echo(f"updated {update_card_audit(suite, audit)}", err=True)
+    if as_json:
+        click.echo(json.dumps(audits, ensure_ascii=False, indent=2))
+    else:
+        click.echo("\n\n".join(render_text(audit, problems_only=problems) for audit in audits))
+    if any(audit["summary"]["status"] == "FAIL" for audit in audits):
+        sys.exit(1)
+
+
 @suites.command("import")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "hf"]),

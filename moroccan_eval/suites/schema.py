@@ -245,9 +245,16 @@ class TaskSpec(_Strict):
         "(tool_call and injection tasks)")
     tool_policy: ToolPolicy = Field(default_factory=ToolPolicy)
     breakdown_by: str | None = Field(
-        default=None, pattern=r"^meta\.[A-Za-z_][A-Za-z0-9_]*$",
-        description="meta.KEY: also score the task per value of each item's meta.KEY, all "
-        "varieties pooled (e.g. meta.amazigh_variety: one row per target dialect)")
+        default=None, description="meta.KEY: also score the task per value of each item's "
+        "meta.KEY, all varieties pooled (e.g. meta.amazigh_variety: one row per dialect)")
+
+    @field_validator("breakdown_by")
+    @classmethod
+    def _meta_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"meta\.[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"write meta.KEY, the item meta field to score by (e.g. "
+                             f"meta.amazigh_variety), not {value!r}")
+        return value
 
     @property
     def breakdown_key(self) -> str | None:

@@ -4,6 +4,7 @@ mean text length, and groups complete in every variety."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import TypedDict
 
 from .. import varieties
@@ -84,14 +85,19 @@ def stats_markdown(stats: SuiteStats) -> str:
     return "\n".join(lines)
 
 
+def replace_card_section(path: Path, begin: str, end: str, body: str) -> bool:
+    """Rewrite what a card holds between two markers (generated sections: counts, audit);
+    False if it lacks them."""
+    text = read_text(path, "suite card")
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    write_atomic(path, f"{head}{begin}\n{body}\n{end}{tail}")
+    return True
+
+
 def update_card_stats(suite: Suite) -> bool:
     """Rewrite the counts between the card's stats markers; False if it has none."""
-    path = suite.path / "CARD.md"
-    text = read_text(path, "suite card")
-    if STATS_BEGIN not in text or STATS_END not in text:
-        return False
-    head, rest = text.split(STATS_BEGIN, 1)
-    _, tail = rest.split(STATS_END, 1)
-    body = stats_markdown(suite_stats(suite))
-    write_atomic(path, f"{head}{STATS_BEGIN}\n{body}\n{STATS_END}{tail}")
-    return True
+    return replace_card_section(suite.path / "CARD.md", STATS_BEGIN, STATS_END,
+                                stats_markdown(suite_stats(suite)))

@@ -19,7 +19,7 @@ from ..io import JSONObject
 from ..records import PredictionRecord
 from ..suites.schema import Item
 from ..text import normalize
-from .base import ImportRequest, MetricDef, TaskType
+from .base import AuditView, ImportRequest, MetricDef, TaskType
 from .text_pairs import TextParser, check_reference_text, text_pair
 
 
@@ -91,6 +91,10 @@ class SpeechRecognition(TaskType):
 
     def text_length(self, item: Item) -> int:
         return len(str(item["reference"]))  # the input is an audio path: measure the transcript
+
+    def audit_view(self, item: Item) -> AuditView:
+        # the input is an audio path: what is said is the transcript
+        return {**super().audit_view(item), "text": str(item["reference"])}
 
     @classmethod
     def import_problems(cls, mapping: Mapping[str, str], target_variety: str | None) -> list[str]:

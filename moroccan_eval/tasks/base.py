@@ -19,14 +19,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypedDict
 
 from ..io import JSONObject, JSONValue
 from ..records import Judgement, PredictionRecord, VarietyScore
 from ..stats.bootstrap import DEFAULT_BOOTSTRAP, Grouped, MetricDef, score_varieties
 from ..suites.schema import Item, TaskSpec
 
-__all__ = ["AnswerParser", "ImportRequest", "MetricDef", "ReportTally", "TaskType"]
+__all__ = ["AnswerParser", "AuditView", "ImportRequest", "MetricDef", "ReportTally", "TaskType"]
 
 
 class AnswerParser:
@@ -55,6 +55,23 @@ class ReportTally(Protocol):
     over predictions (classification: a confusion matrix)."""
 
     def add(self, record: PredictionRecord) -> None: ...
+
+
+class AuditView(TypedDict):
+    """What ``suites audit`` reads of one item, as the item's task type sees it."""
+
+    #: the text a model reads (input fields joined; speech: the transcript)
+    text: str
+    #: the class label a model must give, for label leakage and shortcut checks
+    label: str | None
+    #: the reference text a model must write (translation), compared with its source
+    reference_text: str | None
+    #: the answer key: what a right answer must state (grounded QA facts), compared
+    #: across splits (a test question answered by a training example's key leaks)
+    answer_keys: list[str]
+    #: keys (or alternatives of keys) recognised as a bare value anywhere in an answer
+    #: (numbers, times): a short one ("2") matches by accident
+    loose_keys: list[str]
 
 
 @dataclass
@@ -144,6 +161,15 @@ class TaskType:
         """Characters of an item's text, for suite statistics (default: the input fields)."""
         fields = item["fields"]
         return sum(len(str(fields.get(name) or "")) for name in self.spec.input_fields)
+
+    def audit_view(self, item: Item) -> AuditView:
+        """What ``suites audit`` checks of an item (default: the input fields' text, no
+        label, reference text or answer keys); types with labels or references override it."""
+        fields = item["fields"]
+        text = "\n".join(str(value) for name in self.spec.input_fields
+                         if isinstance(value := fields.get(name), str) and value)
+        return {"text": text, "label": None, "reference_text": None, "answer_keys": [],
+                "loose_keys": []}
 
     # ----------------------------------------------------------------- scoring
 

@@ -23,7 +23,7 @@ from ..io import JSONObject, JSONValue
 from ..records import PredictionRecord
 from ..suites.schema import Item, LabelSpec
 from ..text import normalize
-from .base import AnswerParser, ImportRequest, MetricDef, TaskType
+from .base import AnswerParser, AuditView, ImportRequest, MetricDef, TaskType
 
 MISSING = -1  # label index of an unparseable or failed answer
 UNPARSED = "∅"  # confusion-matrix column of answers that name no label (or failed)
@@ -174,6 +174,9 @@ class Classification(TaskType):
 
     def stratum(self, item: Item) -> str:
         return str(item["reference"])
+
+    def audit_view(self, item: Item) -> AuditView:
+        return {**super().audit_view(item), "label": str(item["reference"])}
 
     def constant_answer(self, records: Sequence[PredictionRecord]) -> JSONValue:
         counts = Counter(str(r.get("reference")) for r in records)

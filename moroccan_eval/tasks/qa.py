@@ -18,7 +18,7 @@ from ..stats.bootstrap import stable_id
 from ..suites.schema import Item
 from ..text import normalize
 from ..text.values import stated_facts
-from .base import MetricDef, TaskType
+from .base import AuditView, MetricDef, TaskType
 from .classification import accuracy
 from .text_pairs import TextParser, strip_answer_label
 from .translation import corpus_metric
@@ -108,6 +108,15 @@ class GroundedQA(TaskType):
         return ["reference must be {answerable: true, facts: [...]} or {answerable: false, "
                 "facts: []}" + (", with the reference answer text in 'answer' (answer_chrf)"
                                 if needs_answer else "")]
+
+    def audit_view(self, item: Item) -> AuditView:
+        reference = item["reference"]
+        facts = reference.get("facts") if isinstance(reference, dict) else None
+        keys = [str(f) for f in facts] if isinstance(facts, list) else []
+        # an alternative without words is matched as values anywhere in the answer
+        loose = [alt.strip() for key in keys for alt in key.split("|")
+                 if alt.strip() and not any(ch.isalpha() for ch in normalize(alt))]
+        return {**super().audit_view(item), "answer_keys": keys, "loose_keys": loose}
 
     def show_reference(self, reference: JSONValue) -> str:
         facts = reference.get("facts") if isinstance(reference, dict) else None

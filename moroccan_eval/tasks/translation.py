@@ -19,7 +19,7 @@ from ..records import PredictionRecord
 from ..stats import sacrebleu_stats
 from ..stats.sacrebleu_stats import SacrebleuMetric
 from ..suites.schema import Item
-from .base import ImportRequest, MetricDef, TaskType
+from .base import AuditView, ImportRequest, MetricDef, TaskType
 from .text_pairs import TextPairs, TextParser, check_reference_text, text_pair
 
 
@@ -51,6 +51,9 @@ class Translation(TaskType):
 
     def check_item(self, item: Item, suite_root: Path) -> list[str]:
         return check_reference_text(item, "the non-empty target text")
+
+    def audit_view(self, item: Item) -> AuditView:
+        return {**super().audit_view(item), "reference_text": str(item["reference"])}
 
     @classmethod
     def import_problems(cls, mapping: Mapping[str, str], target_variety: str | None) -> list[str]:

@@ -1,0 +1,343 @@
+"""``moroccan-eval suites audit``: a credibility report of a suite, shipped or imported.
+
+Every check gives a figure, the thresholds it is held to and a status (PASS, WARN, FAIL;
+INFO for figures held to none): duplicates within and across splits, groups and answer
+keys shared across splits, label words in the texts, a cue-only shortcut baseline,
+script purity, parallel varieties that are transliterations of each other, references
+equal to (or rewriting) their sources, answer keys that match by accident, the
+confidence-interval half-width at the current n, and copies of another suite's items.
+Thresholds default to :data:`DEFAULTS`; a suite states its own in ``suite.yaml`` under
+``audit:`` with the reason. Results are cached by the sha256 of ``suite.yaml`` (which
+seals every data file), so a report can show them without recomputing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypedDict
+
+from ...io import canonical_json, read_text, sha256_file, write_atomic
+from ...text.normalize import normalize
+from ..loader import Suite, suite_dirs
+from . import checks
+from .checks import CheckResult, Row, Status
+
+__all__ = ["AUDIT_VERSION", "DEFAULTS", "AuditSummary", "CheckResult", "SuiteAudit",
+           "audit_markdown", "audit_suite", "cached_audit", "render_text", "summarize",
+           "thresholds_of", "update_card_audit"]
+
+#: Bumped whenever a check or a default changes, so cached audits are recomputed.
+AUDIT_VERSION = "1"
+
+#: Default thresholds (a figure above ``*_warn`` warns, above ``*_fail`` fails); a suite
+#: overrides any of them in ``suite.yaml`` under ``audit:``.
+DEFAULTS: dict[str, float] = {
+    # character 3-gram Jaccard of normalised texts from which two texts are near-duplicates
+    "near_duplicate_similarity": 0.8,
+    # % of evaluated items with a (near-)duplicate in train/dev
+    "leak_across_splits_warn": 0.0, "leak_across_splits_fail": 1.0,
+    # % of evaluated items with a (near-)duplicate in another group of their split
+    "duplicates_within_split_warn": 1.0, "duplicates_within_split_fail": 5.0,
+    # groups in both an evaluated and a training split
+    "shared_groups_warn": 0.0, "shared_groups_fail": 0.0,
+    # % of evaluated groups whose answer key equals a training group's
+    "shared_answer_keys_warn": 0.0, "shared_answer_keys_fail": 10.0,
+    # % of items (per variety) whose text names their own label
+    "label_leakage_warn": 10.0, "label_leakage_fail": 20.0,
+    # points the cue-only baseline scores above the majority baseline (per variety); it
+    # also fails above the warn level when within shortcut_margin points of char n-grams
+    "shortcut_warn": 15.0, "shortcut_fail": 30.0, "shortcut_margin": 10.0,
+    # items with words mixing scripts, or non-IRCAM letters in Tifinagh
+    "script_purity_warn": 0.0, "script_purity_fail": 0.0,
+    # % of parallel texts (same language, two scripts) that transliterate each other
+    "parallel_identity_warn": 30.0, "parallel_identity_fail": 60.0,
+    # % of references equal to their source
+    "reference_is_source_warn": 0.0, "reference_is_source_fail": 2.0,
+    # % of references of a transliteration task that rewrite rather than transliterate
+    "rewrites_warn": 5.0, "rewrites_fail": 15.0,
+    # answer keys of at most this many characters match by accident ...
+    "short_key_chars": 1,
+    # ... and this % of keyed items may have one
+    "accidental_keys_warn": 0.0, "accidental_keys_fail": 0.0,
+    # 95% CI half-width (points) of an accuracy at the current n, per variety
+    "ci_half_width_warn": 10.0, "ci_half_width_fail": 20.0,
+    # % of a task's evaluated items (text and reference) found in another suite
+    "copies_warn": 10.0, "copies_fail": 50.0,
+}
+
+
+class AuditSummary(TypedDict):
+    """What a report shows of an audit."""
+
+    suite: str
+    status: Status  # the worst status of any check (INFO aside)
+    counts: dict[str, int]  # status -> checks
+    problems: list[str]  # one line per FAIL or WARN
+
+
+class SuiteAudit(TypedDict):
+    """The audit of one suite."""
+
+    suite: str  # ident: name@version+sha
+    path: str
+    audit_version: str
+    thresholds: dict[str, float]
+    overridden: list[str]  # thresholds the suite sets itself
+    reason: str
+    results: list[CheckResult]
+    summary: AuditSummary
+
+
+def thresholds_of(suite: Suite) -> dict[str, float]:
+    """:data:`DEFAULTS` with the suite's own thresholds applied."""
+    return {**DEFAULTS, **suite.spec.audit.overrides()}
+
+
+def _rows(suite: Suite) -> Iterator[tuple[str, list[Row], list[str]]]:
+    """(task, rows, raw keys) of each task; raw keys identify an item's text and reference
+    independently of task types, to find copies in other suites."""
+    for name, task in suite.tasks.items():
+        task_type = task.task_type
+        rows: list[Row] = []
+        raw: list[str] = []
+        for item in task.all_items():
+            view = task_type.audit_view(item)
+            rows.append(Row(id=item["id"], group=item["group"], split=item["split"],
+                            variety=item["variety"], text=view["text"],
+                            norm=normalize(view["text"]), label=view["label"],
+                            reference_text=view["reference_text"],
+                            answer_keys=view["answer_keys"], loose_keys=view["loose_keys"]))
+            raw.append("" if item["split"] in checks.TRAINING_SPLITS
+                       else _raw_key(item["fields"], item["reference"]))
+        yield name, rows, raw
+
+
+def _raw_key(fields: object, reference: object) -> str:
+    texts = [str(v) for _, v in sorted(fields.items()) if isinstance(v, str)] \
+        if isinstance(fields, dict) else []
+    return normalize(" ".join(texts)) + "\x00" + canonical_json(reference)
+
+
+def _other_suites(suite: Suite) -> dict[str, Path]:
+    """Suites beside this one (same parent folder) and the shipped ones, by name; the
+    neighbours win, so a copy of the shipped suites is compared with itself."""
+    found: dict[str, Path] = {}
+    parent = suite.path.resolve().parent
+    for child in sorted(parent.iterdir()) if parent.is_dir() else []:
+        if (child / "suite.yaml").is_file():
+            found[child.name] = child
+    for name, path in suite_dirs().items():
+        found.setdefault(name, path)
+    own = suite.path.resolve()
+    return {name: path for name, path in found.items() if path.resolve() != own}
+
+
+def _suite_keys(path: Path) -> dict[str, set[str]]:
+    """Raw keys of every evaluated item of another suite, by data file."""
+    out: dict[str, set[str]] = {}
+    data = path / "data"
+    for file in sorted(data.rglob("*.jsonl")) if data.is_dir() else []:
+        keys: set[str] = set()
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict) and item.get("split") not in checks.TRAINING_SPLITS:
+                keys.add(_raw_key(item.get("fields"), item.get("reference")))
+        out[str(file.relative_to(path))] = keys
+    return out
+
+
+def _copies(task: str, raw: list[str], others: dict[str, dict[str, set[str]]],
+            t: dict[str, float]) -> list[CheckResult]:
+    mine = [k for k in raw if k]
+    if not mine or not others:
+        return []
+    best, where = 0, ""
+    for suite_name, files in others.items():
+        for file, keys in files.items():
+            found = sum(k in keys for k in mine)
+            if found > best:
+                best, where = found, f"{suite_name}/{file}"
+    return [checks.judged("copies", task, "all", checks.pct(best, len(mine)), "%",
+                          t["copies_warn"], t["copies_fail"],
+                          f"{best} of {len(mine)} evaluated items (text and reference) are also "
+                          f"in {where or 'no other suite'}", [where] if where else [])]
+
+
+def audit_suite(suite: Suite) -> SuiteAudit:
+    """Run every check on every task of a loaded suite."""
+    t = thresholds_of(suite)
+    allow = frozenset(suite.spec.audit.tifinagh_allow)
+    others = {name: _suite_keys(path) for name, path in _other_suites(suite).items()}
+    results: list[CheckResult] = []
+    for name, rows, raw in _rows(suite):
+        labels = {label: spec.aliases for label, spec in suite.tasks[name].spec.labels.items()}
+        has_labels = any(r.label is not None for r in rows)
+        results += checks.sample_size(name, rows, t)
+        results += checks.duplicates(name, rows, t)
+        results += checks.shared_groups(name, rows, t)
+        results += checks.shared_answer_keys(name, rows, t)
+        results += checks.accidental_keys(name, rows, t)
+        if has_labels:
+            results += checks.label_leakage(name, rows, labels, t)
+            results += checks.shortcut(name, rows, t)
+        results += checks.script_purity(name, rows, allow, t)
+        results += checks.reference_purity(name, rows, allow, t)
+        results += checks.parallel_identity(name, rows, t)
+        results += checks.references(name, rows, t)
+        results += _copies(name, raw, others, t)
+        results += checks.chat_style(name, rows)
+    audit: SuiteAudit = {
+        "suite": suite.ident, "path": str(suite.path), "audit_version": AUDIT_VERSION,
+        "thresholds": t, "overridden": sorted(suite.spec.audit.overrides()),
+        "reason": suite.spec.audit.reason, "results": results,
+        "summary": summarize(suite.ident, results)}
+    _store(suite.sha256, audit)
+    return audit
+
+
+def summarize(ident: str, results: list[CheckResult]) -> AuditSummary:
+    """The worst status, counts by status and one line per problem."""
+    counts = Counter(r["status"] for r in results)
+    status: Status = ("FAIL" if counts["FAIL"] else "WARN" if counts["WARN"] else "PASS")
+    problems = [f"{r['status']} {r['check']} {r['task']}"
+                + ("" if r["scope"] == "all" else f" {r['scope']}")
+                + f": {_figure(r)} — {r['detail']}"
+                for r in results if r["status"] in ("FAIL", "WARN")]
+    problems.sort(key=lambda line: not line.startswith("FAIL"))
+    return {"suite": ident, "status": status,
+            "counts": {s: counts[s] for s in ("PASS", "WARN", "FAIL", "INFO")},
+            "problems": problems}
+
+
+def _figure(r: CheckResult) -> str:
+    if r["figure"] is None:
+        return "–"
+    unit = r["unit"]
+    value = f"{r['figure']:g}"
+    return f"{value}%" if unit == "%" else f"{value} {unit}"
+
+
+def _limits(r: CheckResult) -> str:
+    if r["warn"] is None or r["fail"] is None:
+        return ""
+    return f"warn > {r['warn']:g}, fail > {r['fail']:g}"
+
+
+def render_text(audit: SuiteAudit, *, problems_only: bool = False) -> str:
+    """The audit as terminal text: one line per check, the worst first within a task."""
+    summary = audit["summary"]
+    counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
+    lines = [f"{audit['suite']}  {summary['status']}  ({counts})  {audit['path']}"]
+    if audit["overridden"]:
+        lines.append(f"  thresholds set by the suite: {', '.join(audit['overridden'])} "
+                     f"({audit['reason']})")
+    for r in audit["results"]:
+        if problems_only and r["status"] not in ("FAIL", "WARN"):
+            continue
+        limits = _limits(r)
+        lines.append(f"  {r['status']:<4} {r['check']:<24} {r['task']:<18} {r['scope']:<20} "
+                     f"{_figure(r):>12}  {('(' + limits + ')') if limits else ''}")
+        lines.append(f"       {r['detail']}")
+        if r["status"] in ("FAIL", "WARN") and r["examples"]:
+            lines.append(f"       e.g. {'; '.join(r['examples'][:3])}")
+    return "\n".join(lines)
+
+
+AUDIT_BEGIN, AUDIT_END = "<!-- audit:begin -->", "<!-- audit:end -->"
+
+
+def audit_markdown(audit: SuiteAudit) -> str:
+    """The card's Audit section: status, thresholds and every figure."""
+    summary = audit["summary"]
+    lines = ["Generated by `moroccan-eval suites audit --update-card`; do not edit by hand.",
+             "", f"**Status: {summary['status']}** (" + ", ".join(
+                 f"{n} {s}" for s, n in summary["counts"].items() if n) + ")", ""]
+    if audit["overridden"]:
+        lines += [f"Thresholds this suite sets itself: {', '.join(audit['overridden'])} — "
+                  f"{audit['reason']}", ""]
+    lines += ["Thresholds (a figure above *warn* warns, above *fail* fails): " + "; ".join(
+        f"{k} {v:g}" for k, v in audit["thresholds"].items()) + ".", ""]
+    tasks = list(dict.fromkeys(r["task"] for r in audit["results"]))
+    for task in tasks:
+        rows = [r for r in audit["results"] if r["task"] == task]
+        lines += [f"**{task}**", ""]
+        for r in rows:
+            if r["scope"] == "all":
+                lines.append(f"- {r['check']}: {_figure(r)} {r['status']} — {r['detail']}")
+        scoped = [r for r in rows if r["scope"] != "all"]
+        columns = list(dict.fromkeys(r["check"] for r in scoped))
+        scopes = list(dict.fromkeys(r["scope"] for r in scoped))
+        if scoped:
+            cells = {(r["scope"], r["check"]): r for r in scoped}
+            lines += ["", "| scope | " + " | ".join(columns) + " |",
+                      "|---|" + "---:|" * len(columns)]
+            for scope in scopes:
+                row = []
+                for check in columns:
+                    cell = cells.get((scope, check))
+                    row.append("" if cell is None else _figure(cell) + (
+                        "" if cell["status"] in ("PASS", "INFO") else f" **{cell['status']}**"))
+                lines.append(f"| {scope} | " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def update_card_audit(suite: Suite, audit: SuiteAudit) -> Path:
+    """Write the Audit section into the suite's card between its audit markers, adding
+    the section at the end of the card if it has none yet."""
+    from ..stats import replace_card_section
+
+    path = suite.path / "CARD.md"
+    body = audit_markdown(audit)
+    if not replace_card_section(path, AUDIT_BEGIN, AUDIT_END, body):
+        text = read_text(path, "suite card").rstrip("\n")
+        write_atomic(path, f"{text}\n\n## Audit\n\n{AUDIT_BEGIN}\n{body}\n{AUDIT_END}\n")
+    return path
+
+
+# ------------------------------------------------------------------ cache
+
+
+def _cache_path(sha256: str) -> Path:
+    from ...cache import default_cache_dir
+
+    return default_cache_dir() / "audit" / f"{sha256}-v{AUDIT_VERSION}.json"
+
+
+def _store(sha256: str, audit: SuiteAudit) -> None:
+    # a cache that cannot be written only makes the next report slower
+    with contextlib.suppress(Exception):
+        write_atomic(_cache_path(sha256), json.dumps(audit, ensure_ascii=False))
+
+
+def cached_audit(suite_dir: Path, sha256: str) -> SuiteAudit | None:
+    """The audit of the suite at ``suite_dir`` if its ``suite.yaml`` still has
+    ``sha256`` (the suite a run used): from the cache, else computed and cached;
+    ``None`` when the folder holds another version or cannot be audited."""
+    from ...errors import MoroccanEvalError
+    from ..loader import load_suite
+
+    yaml_path = suite_dir / "suite.yaml"
+    if not yaml_path.is_file() or sha256_file(yaml_path) != sha256:
+        return None
+    try:
+        cached = json.loads(_cache_path(sha256).read_text(encoding="utf-8"))
+        if isinstance(cached, dict) and cached.get("audit_version") == AUDIT_VERSION:
+            return cached  # type: ignore[return-value]
+    except (OSError, ValueError):
+        pass
+    try:
+        return audit_suite(load_suite(suite_dir))
+    except MoroccanEvalError:
+        return None

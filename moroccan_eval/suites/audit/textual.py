@@ -1,0 +1,130 @@
+"""What the audit reads in a text: scripts of its words, a script-neutral skeleton for
+comparing a text with its transliteration, the surface cues a shortcut can use, and the
+features of chat-style writing (reported as figures)."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+from ...text.normalize import normalize
+from ...text.translit import arabic_to_arabizi
+
+#: The letters of IRCAM's Tifinagh (33 with ⴳⵯ and ⴽⵯ, written with the labialisation
+#: mark ⵯ U+2D6F). Neo-Tifinagh letters of other traditions (ⵞ, ⴶ, ⵠ ...) are not in it.
+IRCAM_LETTERS = frozenset("ⴰⴱⴳⴷⴹⴻⴼⴽⵀⵃⵄⵅⵇⵉⵊⵍⵎⵏⵓⵔⵕⵖⵙⵚⵛⵜⵟⵡⵢⵣⵥⵯ")
+
+#: Tifinagh to a Latin chat spelling (ⵖ→gh, ⵛ→ch, ⵅ→kh, ⵄ→3): what a writer does when
+#: transliterating letter by letter; emphatics lose their dot, as they do in chat.
+_TFNG_TO_LATN = str.maketrans({
+    "ⴰ": "a", "ⴱ": "b", "ⴳ": "g", "ⴷ": "d", "ⴹ": "d", "ⴻ": "e", "ⴼ": "f", "ⴽ": "k",
+    "ⵀ": "h", "ⵃ": "h", "ⵄ": "3", "ⵅ": "kh", "ⵇ": "q", "ⵉ": "i", "ⵊ": "j", "ⵍ": "l",
+    "ⵎ": "m", "ⵏ": "n", "ⵓ": "u", "ⵔ": "r", "ⵕ": "r", "ⵖ": "gh", "ⵙ": "s", "ⵚ": "s",
+    "ⵛ": "ch", "ⵜ": "t", "ⵟ": "t", "ⵡ": "w", "ⵢ": "y", "ⵣ": "z", "ⵥ": "z", "ⵯ": "w",
+})
+#: Latin spellings that differ only by convention, to one form each (IRCAM Latin, chat
+#: digraphs, Arabizi digits), applied after :func:`normalize` (which drops accents).
+_LATN_CANON = [("ɣ", "gh"), ("ɛ", "3"), ("sh", "ch"), ("ou", "u"), ("kh", "x"), ("gh", "G"),
+               ("ch", "c"), ("7", "h"), ("9", "q"), ("2", ""), ("3", ""), ("'", "")]
+_VOWELS = re.compile(r"[aeiouy]")
+_REPEATS = re.compile(r"(.)\1+")
+_PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def script_of(char: str) -> str | None:
+    """The script of a letter (Latn, Arab, Tfng or Other); ``None`` for digits and others."""
+    if not char.isalpha():
+        return None
+    code = ord(char)
+    if 0x2D30 <= code <= 0x2D7F:
+        return "Tfng"
+    if 0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F or 0xFB50 <= code <= 0xFEFF:
+        return "Arab"
+    name = unicodedata.name(char, "")
+    if name.startswith("LATIN") or name.startswith("MODIFIER LETTER"):
+        return "Latn"
+    return "Other"
+
+
+def words(text: str) -> list[str]:
+    """Runs of letters and digits, anonymisation placeholders (``<PERSON_1>``) removed."""
+    return _WORD.findall(_PLACEHOLDER.sub(" ", text))
+
+
+def mixed_script_words(text: str) -> list[str]:
+    """Words whose letters come from more than one script (e.g. Latin inside an Arabic
+    word): an editing slip, since no writer switches script mid-word."""
+    return [word for word in words(text)
+            if len({s for c in word if (s := script_of(c))}) > 1]
+
+
+def non_ircam(text: str, allow: frozenset[str]) -> list[str]:
+    """Words of a Tifinagh text holding a letter outside IRCAM's alphabet (Latin,
+    Arabic, other Tifinagh traditions), unless the word or the letter is allowed."""
+    found = []
+    for word in words(text):
+        if word in allow:
+            continue
+        if any(c.isalpha() and c not in IRCAM_LETTERS and c not in allow for c in word):
+            found.append(word)
+    return found
+
+
+def skeleton(text: str) -> str:
+    """A script-neutral consonant skeleton: Tifinagh and Arabic letters to Latin, spelling
+    conventions to one form, vowels and doubled letters dropped. A text and its letter-by-
+    letter transliteration have the same skeleton; a rewrite does not."""
+    text = _PLACEHOLDER.sub(" ", text).translate(_TFNG_TO_LATN)
+    text = arabic_to_arabizi(normalize(text))
+    text = normalize(text)
+    for old, new in _LATN_CANON:
+        text = text.replace(old, new)
+    text = _VOWELS.sub("", text.replace("w", ""))
+    return " ".join(_REPEATS.sub(r"\1", word) for word in text.split())
+
+
+# ------------------------------------------------------------------ shortcut cues
+
+#: Contrast words ("but") in the suites' languages: a label that always comes with one is
+#: learnt from the word, not from the meaning.
+CONTRAST_WORDS = frozenset({
+    "mais", "but", "however", "walakin", "walakine", "walaken", "walakn", "lakin", "lakine",
+    "lakn", "ولكن", "لكن", "ولاكن", "لاكن", "بصح", "maca", "macc", "mac", "ⵎⴰⵛⴰ", "ⵎⴰⵛ",
+    "ⵡⴰⵍⴰⴽⵉⵏ", "ⵍⴰⴽⵉⵏ", "pourtant", "cependant", "sauf"})
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F]")
+_ELONGATION = re.compile(r"([^\W\d_])\1\1")
+_ARABIZI_DIGIT = re.compile(r"(?<=[a-z])[2379]|[2379](?=[a-z])", re.IGNORECASE)
+
+#: Names of the cue features, in the order :func:`cues` returns them.
+CUE_NAMES = ("'!!'", "'!'", "'?'", "emoji", "contrast word", "'...'", "digits", "length",
+             "words")
+
+
+def cues(text: str) -> list[float]:
+    """Surface features a model could learn a label from without reading the meaning:
+    repeated exclamation marks, questions, emoji, contrast words, ellipses, digits and
+    length (log characters, log words)."""
+    tokens = set(normalize(text).split()) | set(text.split())
+    return [float("!!" in text or "！！" in text), float("!" in text),
+            float("?" in text or "؟" in text), float(bool(_EMOJI.search(text))),
+            float(bool(tokens & CONTRAST_WORDS)), float("..." in text or "…" in text),
+            float(any(c.isdigit() for c in text)), math.log1p(len(text)),
+            math.log1p(len(text.split()))]
+
+
+#: How many of :data:`CUE_NAMES` are yes/no cues (a one-cue rule can be made of them).
+BINARY_CUES = 7
+
+
+def chat_features(text: str) -> dict[str, bool]:
+    """Features of typed chat, as yes/no per text: reported as figures (shares of items)
+    so a reader can compare a suite with real user text."""
+    lowered = text.lower()
+    return {"comma": "," in text or "،" in text,
+            "elongation": bool(_ELONGATION.search(_PLACEHOLDER.sub(" ", text))),
+            "emoji": bool(_EMOJI.search(text)),
+            "hashtag_or_mention": bool(re.search(r"(?<!\w)[#@]\w", text)),
+            "arabizi_digits": bool(_ARABIZI_DIGIT.search(lowered)),
+            "no_final_punctuation": not text.rstrip().endswith((".", "?", "!", "؟", "…"))}
