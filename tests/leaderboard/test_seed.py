@@ -1,0 +1,87 @@
+"""leaderboard/seed.py: the baselines' real runs packaged as submissions that validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+from moroccan_eval.synthetic import make_suite
+
+SEED = REPO / "leaderboard" / "seed.py"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A synthetic suite (one classification task: majority and char-ngram apply) installed
+    through MOROCCAN_EVAL_SUITES, with a private cache."""
+    make_suite(tmp_path / "suites" / "seedling", 9, ("arb_Arab", "ary_Latn", "fra_Latn"),
+               name="seedling")
+    return {**os.environ, "MOROCCAN_EVAL_SUITES": str(tmp_path / "suites"),
+            "MOROCCAN_EVAL_CACHE_DIR": str(tmp_path / "cache"), "HF_DATASETS_OFFLINE": "1",
+            "HF_HUB_OFFLINE": "1"}
+
+
+def _run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_seed_packages_each_baseline_and_the_result_validates(
+        env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "submissions"
+    done = _run(str(SEED), "--suite", "seedling", "--out", str(out), "--date", "2026-12-03",
+                env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["baseline-char-ngram", "baseline-majority"]
+    for model in ("majority", "char-ngram"):
+        folder = out / f"baseline-{model}"
+        info = yaml.safe_load((folder / "submission.yaml").read_text(encoding="utf-8"))
+        assert info["model"] == model and info["organisation"] == "moroccan-eval baselines"
+        assert info["suites"] == ["seedling"] and info["adapter"] == model
+        assert "offline baseline" in info["notes"].lower() and "never typed" in info["notes"]
+        [run] = (folder / "runs").iterdir()  # a whole-test-set run of the real runner
+        manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["selection"]["limit"] is None and manifest["status"] == "complete"
+
+    # The leaderboard's own check rescores every number from the stored raw outputs.
+    check = _run("-m", "moroccan_eval", "leaderboard", "validate", str(out), "--no-cache",
+                 "--jobs", "1", env=env, cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count("VALID") == 2 and "INVALID" not in check.stdout
+
+    # Again without --replace: refused before running anything, nothing touched.
+    before = (out / "baseline-majority" / "SHA256SUMS").read_bytes()
+    again = _run(str(SEED), "--suite", "seedling", "--out", str(out), env=env, cwd=tmp_path)
+    assert again.returncode == 1 and "pass --replace" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert (out / "baseline-majority" / "SHA256SUMS").read_bytes() == before
+
+    # --replace rebuilds the seeds; a folder of someone else is never removed.
+    foreign = out / "baseline-theirs"
+    shutil.copytree(out / "baseline-majority", foreign)
+    info = yaml.safe_load((foreign / "submission.yaml").read_text(encoding="utf-8"))
+    (foreign / "submission.yaml").write_text(
+        yaml.safe_dump({**info, "organisation": "Another Lab"}), encoding="utf-8")
+    again = _run(str(SEED), "--suite", "seedling", "--out", str(out), "--replace",
+                 env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "removed" in again.stdout and foreign.is_dir()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "baseline-char-ngram", "baseline-majority", "baseline-theirs"]
+
+
+def test_a_suite_no_baseline_applies_to_is_one_clear_error(tmp_path: Path,
+                                                           env: dict[str, str]) -> None:
+    done = _run(str(SEED), "--suite", "no-such-suite", "--out", str(tmp_path / "s"),
+                env=env, cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.startswith("error: ")
+    assert "no-such-suite" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "s").exists()
