@@ -1,14 +1,21 @@
 """``qa``: grounded answers from the task's sources (``context_file``).
 
 An answer to an answerable question is right when it states every fact of the answer key
-(numbers, prices, times) and does not decline; an answer to a question the sources do not
-cover is right when it declines. Both are per-item yes/no outcomes, scored like labels.
+and does not decline. A fact is one or more alternatives separated by ``|``; an alternative
+of numbers and times only ("150", "8:00") is stated when the answer states those values
+anywhere (the rule since toolkit 0.1.0); an alternative with words ("7 jours|7 أيام") is
+stated when the answer has its words in order, each word the start of an answer word
+(optionally after an article: ال, ل, l), its numbers as whole numbers, with at most two
+non-number words between them: so a key "2 tentatives" is not met by an unrelated "2".
+An answer to a question the sources do not cover is right when it declines. Both are
+per-item yes/no outcomes, scored like labels.
 ``answer_chrf`` is corpus chrF++ of the answers against reference answers, where a wrong
 answer counts as an empty one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,9 +55,60 @@ class QAParser(TextParser):
         if not reference.get("answerable"):
             return self.refused(parsed)
         facts = reference.get("facts")
-        stated = stated_facts(parsed)
         return not self.refused(parsed) and isinstance(facts, list) and all(
-            stated_facts(str(fact)) <= stated for fact in facts)
+            fact_stated(str(fact), parsed) for fact in facts)
+
+
+#: A digit run next to letters ("48h", "و48") is read as two words.
+_DIGIT_EDGE = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
+#: Articles an answer word may carry before a key word ("الساعات", "lmrat").
+_ARTICLES = ("ال", "ل", "l")
+#: Non-number answer words allowed between two key words ("3 à 5 jours", "48 n tsaɛtin").
+_MAX_GAP = 2
+
+
+def _words(text: str) -> list[str]:
+    return _DIGIT_EDGE.sub(" ", normalize(text)).split()
+
+
+def _word_matches(key: str, word: str) -> bool:
+    if key.isdigit():
+        return word.isdigit() and (word.lstrip("0") or "0") == (key.lstrip("0") or "0")
+    return word.startswith(key) or any(
+        word.startswith(article) and word[len(article):].startswith(key)
+        for article in _ARTICLES)
+
+
+def _phrase_at(keys: list[str], words: list[str], start: int) -> bool:
+    """``keys[1:]`` follow ``words[start]`` in order, each within the allowed gap."""
+    if not keys:
+        return True
+    for offset in range(1, _MAX_GAP + 2):
+        at = start + offset
+        if at >= len(words):
+            return False
+        if _word_matches(keys[0], words[at]) and _phrase_at(keys[1:], words, at):
+            return True
+        if words[at].isdigit():  # a number between two key words breaks the phrase
+            return False
+    return False
+
+
+def fact_stated(fact: str, answer: str) -> bool:
+    """Whether ``answer`` states ``fact`` (alternatives separated by ``|``): numbers and
+    times alone as values anywhere in the answer, alternatives with words as a phrase."""
+    for alternative in (a.strip() for a in fact.split("|")):
+        if not alternative:
+            continue
+        if not any(ch.isalpha() for ch in normalize(alternative)):
+            if stated_facts(alternative) <= stated_facts(answer):
+                return True
+            continue
+        keys, words = _words(alternative), _words(answer)
+        if keys and any(_word_matches(keys[0], word) and _phrase_at(keys[1:], words, i)
+                        for i, word in enumerate(words)):
+            return True
+    return False
 
 
 def _answerable(record: PredictionRecord) -> bool:
@@ -120,8 +178,9 @@ class GroundedQA(TaskType):
 
     def show_reference(self, reference: JSONValue) -> str:
         facts = reference.get("facts") if isinstance(reference, dict) else None
-        return ", ".join(map(str, facts)) if isinstance(facts, list) and facts \
-            else "(should decline)"
+        # a fact's first alternative stands for it: the others are spellings of the same
+        return ", ".join(str(f).split("|")[0].strip() for f in facts) \
+            if isinstance(facts, list) and facts else "(should decline)"
 
 
 def _reference_ok(reference: JSONValue, needs_answer: bool) -> bool:

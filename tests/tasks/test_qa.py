@@ -11,7 +11,7 @@ from moroccan_eval.adapters import load_model
 from moroccan_eval.adapters.base import TaskContext
 from moroccan_eval.adapters.retrieval import DECLINE, RetrievalAdapter
 from moroccan_eval.prompts import literals
-from moroccan_eval.tasks.qa import QAParser
+from moroccan_eval.tasks.qa import QAParser, fact_stated
 
 KB = """# KB
 ## 1. Jardin Majorelle — Marrakech
@@ -108,3 +108,37 @@ def test_answer_chrf_scores_right_answers_and_zeroes_wrong_ones() -> None:
     assert scores["ary_fra_mix"]["answer_chrf"]["value"] == 0.0
     delta = scores["ary_fra_mix"]["delta_vs_reference"]["answer_chrf"]
     assert delta["value"] == -1.0 and delta["significant"]
+
+
+DAYS7 = {"answerable": True, "facts": ["7 jours|7 أيام|7 ayam|7 ⵡⵓⵙⵙⴰⵏ"]}
+RANGE = {"answerable": True, "facts": ["3 5 jour|3 5 ايام|3 5 day"]}
+ATTEMPTS = {"answerable": True, "facts": ["2 tentative|2 fois|جوج مرات|مرتين"]}
+
+
+@pytest.mark.parametrize(("answer", "reference", "correct"), [
+    ("Vous avez 7 jours après la livraison.", DAYS7, True),
+    ("عندك 7 ديال الأيام باش ترجعها", DAYS7, True),           # a short word between, article
+    ("3ndek 7 ayam", DAYS7, True),
+    ("ⵜⵥⴹⴰⵔⵜ ⵖ 7 ⵏ ⵡⵓⵙⵙⴰⵏ", DAYS7, True),
+    ("Le retour coûte 7 MAD, délai 10 jours.", DAYS7, False),  # the bare 7 is not the key
+    ("7 ou 10 jours", DAYS7, False),                          # a number breaks the phrase
+    ("entre 3 et 5 jours ouvrables", RANGE, True),
+    ("3 to 5 working days", RANGE, True),
+    ("من 3 حتى 5 أيام", RANGE, True),
+    ("3 jours, ou 5 semaines", RANGE, False),
+    ("il passe 2 fois", ATTEMPTS, True),
+    ("كيجي جوج مرات", ATTEMPTS, True),
+    ("après 2 jours, 3 tentatives", ATTEMPTS, False),
+    ("Livré en 48h, pas plus de 2 colis", ATTEMPTS, False),
+])
+def test_answer_keys_with_units_are_not_met_by_a_stray_number(
+        parser: QAParser, answer: str, reference: dict[str, object], correct: bool) -> None:
+    assert parser.correct(parser.parse(answer), reference) is correct
+
+
+def test_a_key_of_numbers_only_keeps_the_earlier_rule() -> None:
+    """Number-only keys (every key before units) match as before, so old runs rescore alike."""
+    assert fact_stated("150", "Le billet: 150 MAD") and fact_stated("8:00", "dès 8h")
+    assert fact_stated("7", "7 ans de garantie")  # no unit asked, none checked
+    assert not fact_stated("15", "150 MAD")
+    assert fact_stated("2|3", "3 fois")  # alternatives
