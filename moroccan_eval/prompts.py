@@ -1,7 +1,8 @@
 """Prompt rendering: sandboxed Jinja2 with StrictUndefined, per-variety templates,
 seeded few-shot examples from the ``train`` split.
 
-Template variables: every field of the item (``{{ text }}``), ``labels`` (list of names),
+Template variables: every field of the item (``{{ text }}``), its ``meta`` (e.g.
+``{{ meta.amazigh_variety }}``, the dialect a translation targets), ``labels`` (list of names),
 ``label_descriptions`` (name → description), ``variety`` (code), ``examples`` (list of
 ``{"fields", "reference"}`` for k-shot prompts), ``context`` (the task's sources) and
 ``canary`` (the security suite's secret, see :mod:`moroccan_eval.canary`).
@@ -360,6 +361,7 @@ class PromptRenderer:
             **self._static,
             **item["fields"],
             "variety": item["variety"],
+            "meta": item.get("meta") or {},
             "examples": self.examples(item),
             "context": self.context or "",
             "canary": CANARY_PLACEHOLDER,

@@ -32,6 +32,7 @@ from .io import JSONObject, JSONValue
 from .suites.schema import CardSpec, TaskSpec
 
 __all__ = [
+    "Breakdown",
     "Delta",
     "JSONObject",
     "JSONValue",
@@ -73,6 +74,7 @@ class PredictionRecord(TypedDict, total=False):
     correct: bool
     refused: bool  # qa: the answer declines
     outcomes: dict[str, list[int]]  # tool tasks: [numerator, denominator] per metric
+    meta: JSONObject  # the item's meta values the task's scores are broken down by
 
 
 def item_part(record: PredictionRecord) -> PredictionRecord:
@@ -361,6 +363,14 @@ class Usage(_Record):
         return data
 
 
+class Breakdown(_Record):
+    """A task's scores per value of an item ``meta`` field (``breakdown_by`` in the task
+    file), all varieties pooled: e.g. one row per Amazigh dialect a translation targets."""
+
+    by: str  # "meta.amazigh_variety"
+    values: dict[str, VarietyScore]
+
+
 class TaskScores(_Record):
     """One task of a run: per-variety and pooled scores, usage and provenance.
     ``details`` holds what a task type adds at task level (tool tasks: ``by_kind``)."""
@@ -374,6 +384,7 @@ class TaskScores(_Record):
     overall: VarietyScore
     usage: Usage
     details: JSONObject = Field(default_factory=dict)
+    breakdown: Breakdown | None = None  # written only when the task sets breakdown_by
 
     @model_validator(mode="before")
     @classmethod
@@ -387,6 +398,8 @@ class TaskScores(_Record):
     @model_serializer(mode="wrap")
     def _to_disk(self, handler: Any) -> Any:
         data = handler(self)
+        if self.breakdown is None:  # scores of tasks without breakdown_by stay as they were
+            data.pop("breakdown", None)
         return {**{k: v for k, v in data.items() if k != "details"}, **self.details}
 
     def all_varieties(self) -> Iterator[tuple[str, VarietyScore]]:

@@ -219,6 +219,8 @@ class _ModelRun:
         }
         if task.spec.tools:
             record["tool_mode"] = self.spec.tool_calling
+        if (key := task.spec.breakdown_key) is not None:  # scored per value of it
+            record["meta"] = {key: (item.get("meta") or {}).get(key)}
         return _Prepared(request, request_hash, record)
 
     async def _execute(self, prepared: _Prepared) -> PredictionRecord:

@@ -221,6 +221,11 @@ def _item_problems(item: Item, task_type: TaskType, seen: _Seen,
     missing = [f for f in task_type.spec.input_fields if not item["fields"].get(f)]
     if missing:
         yield f"fields.{missing[0]} is missing or empty"
+    meta_key = task_type.spec.breakdown_key
+    value = (item.get("meta") or {}).get(meta_key) if meta_key is not None else None
+    if meta_key is not None and not (isinstance(value, str) and value):
+        yield (f"meta.{meta_key} must be a non-empty string: the task's scores are broken down "
+               f"by it (breakdown_by: {task_type.spec.breakdown_by})")
     # whatever the task type, an audio path is read by speech adapters: keep it inside
     audio = item["fields"].get("audio")
     if isinstance(audio, str) and audio and (problem := escape_problem(suite_root, audio)):

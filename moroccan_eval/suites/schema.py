@@ -8,9 +8,17 @@ gate and the run records import, and that imports nothing of theirs.
 from __future__ import annotations
 
 import re
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from ..io import JSONObject, JSONValue
 
@@ -255,6 +263,14 @@ class TaskSpec(_Strict):
             raise ValueError(f"write meta.KEY, the item meta field to score by (e.g. "
                              f"meta.amazigh_variety), not {value!r}")
         return value
+
+    @model_serializer(mode="wrap")
+    def _breakdown_when_set(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # manifests of tasks without it (every run before it existed) must read back unchanged
+        data = handler(self)
+        if self.breakdown_by is None and isinstance(data, dict):
+            data.pop("breakdown_by", None)
+        return data
 
     @property
     def breakdown_key(self) -> str | None:
