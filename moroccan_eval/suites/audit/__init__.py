@@ -49,10 +49,14 @@ DEFAULTS: dict[str, float] = {
     # % of items (per variety) whose text names their own label
     "label_leakage_warn": 10.0, "label_leakage_fail": 20.0,
     # points the cue-only baseline scores above the majority baseline (per variety); it
-    # also fails above the warn level when within shortcut_margin points of char n-grams
+    # also fails when within shortcut_margin points of char n-grams and more than
+    # shortcut_min_gain points above the majority baseline
     "shortcut_warn": 15.0, "shortcut_fail": 30.0, "shortcut_margin": 10.0,
-    # items with words mixing scripts, or non-IRCAM letters in Tifinagh
-    "script_purity_warn": 0.0, "script_purity_fail": 0.0,
+    "shortcut_min_gain": 5.0,
+    # items with words mixing scripts, or letters outside IRCAM inside Tifinagh words
+    "script_mixing_warn": 0.0, "script_mixing_fail": 0.0,
+    # % of Tifinagh items with whole Latin words not in audit.tifinagh_allow (warns only)
+    "tifinagh_latin_words_warn": 20.0, "tifinagh_latin_words_fail": 100.0,
     # % of parallel texts (same language, two scripts) that transliterate each other
     "parallel_identity_warn": 30.0, "parallel_identity_fail": 60.0,
     # % of references equal to their source

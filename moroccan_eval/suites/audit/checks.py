@@ -22,6 +22,7 @@ from .textual import (
     CUE_NAMES,
     chat_features,
     cues,
+    latin_words,
     mixed_script_words,
     non_ircam,
     skeleton,
@@ -282,7 +283,8 @@ def shortcut(task: str, rows: list[Row], t: Mapping[str, float]) -> list[CheckRe
     meaning) and the best one-cue rule, trained on the training split, scored per variety
     on the test items, beside the char n-gram baseline and the majority baseline. A cue
     score far above the majority baseline, or near char n-grams, means the labels can be
-    guessed without reading the text."""
+    guessed without reading the text; so does a cue score within ``shortcut_margin``
+    points of char n-grams (and more than ``shortcut_min_gain`` above the majority)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -293,6 +295,9 @@ def shortcut(task: str, rows: list[Row], t: Mapping[str, float]) -> list[CheckRe
     labels = [str(r.label) for r in train]
     if len(set(labels)) < 2:
         return []
+    if _labels_follow_variety(rows):
+        return [info("shortcut", task, "all", None, "", "not applicable: each variety's items "
+                     "carry one label, so surface cues (script, digits) are the signal")]
     x_train = np.array([cues(r.text) for r in train])
     cue_model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(
         x_train, labels)
@@ -312,17 +317,27 @@ def shortcut(task: str, rows: list[Row], t: Mapping[str, float]) -> list[CheckRe
         chance = _accuracy([majority] * len(gold), gold)
         best = max(cue_acc, rule_acc)
         above = best - chance
-        near = ngram_acc - best <= t["shortcut_margin"]
         result = judged("shortcut", task, variety, above, "points", t["shortcut_warn"],
                         t["shortcut_fail"],
-                        f"cue-only {cue_acc:.0f}%, rule '{CUE_NAMES[rule_cue]}'→{rule_yes} "
+                        f"cue-only {cue_acc:.0f}%, rule {CUE_NAMES[rule_cue]}→{rule_yes} "
                         f"{rule_acc:.0f}%, char n-gram {ngram_acc:.0f}%, majority "
-                        f"{chance:.0f}% (n={len(gold)}); figure: best cue score above majority")
-        if near and above > t["shortcut_warn"]:
+                        f"{chance:.0f}% (n={len(gold)}); figure: best cue score minus majority")
+        if ngram_acc - best <= t["shortcut_margin"] and above > t["shortcut_min_gain"]:
+            # the surface cues explain about all the n-gram model learns
             result["status"] = "FAIL"
-            result["detail"] += (f"; within {t['shortcut_margin']:g} points of char n-gram")
+            result["detail"] += f"; within {t['shortcut_margin']:g} points of char n-gram"
         out.append(result)
     return out
+
+
+def _labels_follow_variety(rows: list[Row]) -> bool:
+    """Whether each variety's evaluated items carry (nearly) one label: the variety is
+    then what the label says (variety identification), and surface cues such as digits
+    or script are its signal, not a shortcut."""
+    per_variety = by_variety(r for r in evaluated(rows) if r.label is not None)
+    return bool(per_variety) and all(
+        Counter(r.label for r in rows_v).most_common(1)[0][1] >= 0.9 * len(rows_v)
+        for rows_v in per_variety.values())
 
 
 # ------------------------------------------------------------------ scripts
@@ -330,46 +345,53 @@ def shortcut(task: str, rows: list[Row], t: Mapping[str, float]) -> list[CheckRe
 
 def script_purity(task: str, rows: list[Row], allow: frozenset[str],
                   t: Mapping[str, float]) -> list[CheckResult]:
-    """Per variety: items with a word mixing scripts (Latin inside an Arabic or Tifinagh
-    word), and, in Tifinagh varieties, letters outside IRCAM's alphabet (Latin letters,
-    whole Latin words, other Tifinagh traditions) unless allowed by the suite. The
-    reference text of a translation is checked too, against the variety it is written in
-    only for mixing."""
+    """Per variety: items with a word mixing scripts (a Latin letter inside an Arabic
+    word, ḷ or ʷ inside a Tifinagh word) or, in Tifinagh, a letter outside IRCAM's
+    alphabet, in the text or its reference text; and, in Tifinagh varieties, the share
+    of items holding whole Latin words (code-switching or unconverted drafts: declare
+    the expected ones in ``audit.tifinagh_allow``)."""
     registry = varieties.registry()
     out = []
     for variety, rows_v in by_variety(rows).items():
         tifinagh = variety in registry and registry[variety].script == "Tfng"
         bad: list[str] = []
+        latin: list[str] = []
         for r in rows_v:
             found = mixed_script_words(r.text)
-            if tifinagh:
-                found += [w for w in non_ircam(r.text, allow) if w not in found]
+            found += [w for w in non_ircam(r.text, allow) if w not in found]
             if r.reference_text:
                 found += mixed_script_words(r.reference_text)
             if found:
                 bad.append(f"{r.id}: {', '.join(found[:4])}")
-        what = ("words mixing scripts or letters outside IRCAM Tifinagh" if tifinagh
-                else "words mixing scripts")
-        out.append(judged("script_purity", task, variety, float(len(bad)), "items",
-                          t["script_purity_warn"], t["script_purity_fail"],
-                          f"{len(bad)} of {len(rows_v)} items hold {what}", bad))
+            if tifinagh and (words := latin_words(r.text, allow)):
+                latin.append(f"{r.id}: {', '.join(words[:4])}")
+        out.append(judged("script_mixing", task, variety, float(len(bad)), "items",
+                          t["script_mixing_warn"], t["script_mixing_fail"],
+                          f"{len(bad)} of {len(rows_v)} items hold words mixing scripts or "
+                          "letters outside IRCAM Tifinagh", bad))
+        if tifinagh:
+            out.append(judged("tifinagh_latin_words", task, variety,
+                              pct(len(latin), len(rows_v)), "%",
+                              t["tifinagh_latin_words_warn"], t["tifinagh_latin_words_fail"],
+                              f"{len(latin)} of {len(rows_v)} Tifinagh items hold whole Latin "
+                              "words not in audit.tifinagh_allow", latin))
     return out
 
 
 def reference_purity(task: str, rows: list[Row], allow: frozenset[str],
                      t: Mapping[str, float]) -> list[CheckResult]:
     """Reference texts written in Tifinagh (translation into Amazigh): IRCAM letters
-    only, as for items in a Tifinagh variety."""
+    only inside Tifinagh words, as for items in a Tifinagh variety."""
     refs = [r for r in rows if r.reference_text and sum(
         0x2D30 <= ord(c) <= 0x2D7F for c in r.reference_text) > len(r.reference_text) / 3]
     if not refs:
         return []
-    bad = [f"{r.id}: {', '.join(words[:4])}" for r in refs
-           if (words := non_ircam(str(r.reference_text), allow))]
-    return [judged("script_purity", task, "references (Tifinagh)", float(len(bad)), "items",
-                   t["script_purity_warn"], t["script_purity_fail"],
+    bad = [f"{r.id}: {', '.join(found[:4])}" for r in refs
+           if (found := non_ircam(str(r.reference_text), allow))]
+    return [judged("script_mixing", task, "references (Tifinagh)", float(len(bad)), "items",
+                   t["script_mixing_warn"], t["script_mixing_fail"],
                    f"{len(bad)} of {len(refs)} Tifinagh references hold letters outside IRCAM "
-                   "Tifinagh", bad)]
+                   "Tifinagh inside Tifinagh words", bad)]
 
 
 def chat_style(task: str, rows: list[Row]) -> list[CheckResult]:

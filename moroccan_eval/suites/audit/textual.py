@@ -61,15 +61,24 @@ def mixed_script_words(text: str) -> list[str]:
 
 
 def non_ircam(text: str, allow: frozenset[str]) -> list[str]:
-    """Words of a Tifinagh text holding a letter outside IRCAM's alphabet (Latin,
-    Arabic, other Tifinagh traditions), unless the word or the letter is allowed."""
+    """Tifinagh words (words with a Tifinagh letter) holding a letter outside IRCAM's
+    alphabet: a Latin or IPA letter (ḷ, ʷ) or a letter of another Tifinagh tradition (ⵞ),
+    unless the word or the letter is allowed."""
     found = []
     for word in words(text):
-        if word in allow:
+        if word in allow or not any(script_of(c) == "Tfng" for c in word):
             continue
         if any(c.isalpha() and c not in IRCAM_LETTERS and c not in allow for c in word):
             found.append(word)
     return found
+
+
+def latin_words(text: str, allow: frozenset[str]) -> list[str]:
+    """Whole words in Latin letters (French words, names, codes), unless allowed: in a
+    Tifinagh text they are code-switching or an unconverted draft, for a reader to judge."""
+    return [word for word in words(text) if word not in allow
+            and any(script_of(c) == "Latn" for c in word)
+            and all(script_of(c) in ("Latn", None) for c in word)]
 
 
 def skeleton(text: str) -> str:
