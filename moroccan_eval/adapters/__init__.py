@@ -41,6 +41,8 @@ _BUILTIN_ADAPTERS = {
     "llamacpp": "moroccan_eval.adapters.llamacpp:LlamaCppAdapter",
     "openai_audio": "moroccan_eval.adapters.transcription:OpenAITranscriptionAdapter",
     "faster_whisper": "moroccan_eval.adapters.local_whisper:FasterWhisperAdapter",
+    "transformers": "moroccan_eval.adapters.transformers:TransformersAdapter",
+    "transformers_embed": "moroccan_eval.adapters.transformers_embed:TransformersEmbedAdapter",
     "majority": "moroccan_eval.adapters.baselines:MajorityAdapter",
     "char-ngram": "moroccan_eval.adapters.baselines:CharNgramAdapter",
     "copy": "moroccan_eval.adapters.baselines:CopyAdapter",

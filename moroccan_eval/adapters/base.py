@@ -198,6 +198,8 @@ class TaskContext:
     context: str | None = None  # the task's sources (grounded QA), if it has any
     root: str | None = None  # the suite folder, which item paths (audio files) are relative to
     tools: list[JSONObject] = field(default_factory=list)  # tool tasks: what may be called
+    #: what each label means (the task file's ``labels.<name>.description``), when written
+    label_descriptions: dict[str, str] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:

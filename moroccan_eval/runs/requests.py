@@ -106,5 +106,7 @@ def task_setup(task: Task, seed: int) -> tuple[TaskContext, PromptRenderer]:
         name=task.name, type=task.spec.type, labels=task.labels,
         input_fields=task.spec.input_fields, train=train, context=task.context,
         root=str(task.suite.path), tools=task.spec.tools,
+        label_descriptions={name: label.description
+                            for name, label in task.spec.labels.items() if label.description},
     )
     return context, PromptRenderer(task.spec, train, seed=seed, context=task.context)
