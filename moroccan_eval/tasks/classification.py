@@ -36,15 +36,27 @@ CHAT_TOKENS = re.compile(
     r"system|end)\|>|<(?:start|end)_of_turn>|\[/?INST\]|</s>|<s>", re.IGNORECASE)
 
 
+#: Words in a row of a label's description that make a reply quote it (see LabelParser).
+DESCRIPTION_WORDS = 5
+_WORD = re.compile(r"\w+")
+
+
 class LabelParser(AnswerParser):
     """Maps a free-text reply to one label, insensitive to case, accents, Arabic
     diacritics and orthographic variants, ``_``/``-``/spaces.
 
     Honest by construction: a reply that names two or more different labels (a repeated
     label list, a hedge, an echoed prompt) or holds chat-template tokens is unparsed,
-    never read as the first label it mentions."""
+    never read as the first label it mentions. Quoting :data:`DESCRIPTION_WORDS` words in a
+    row of a label's description names that label too: a base model echoing the prompt's
+    label list mangles label names ("order_status") but copies their descriptions."""
 
     def __init__(self, labels: Mapping[str, LabelSpec]):
+        self.described: dict[tuple[str, ...], str] = {}
+        for label, spec in labels.items():
+            words = tuple(_WORD.findall(normalize(spec.description)))
+            for i in range(len(words) - DESCRIPTION_WORDS + 1):
+                self.described.setdefault(words[i:i + DESCRIPTION_WORDS], label)
         self.exact: dict[str, str] = {}
         patterns: list[tuple[str, str]] = []
         for label, spec in labels.items():
@@ -78,6 +90,9 @@ class LabelParser(AnswerParser):
         if norm in self.exact:
             return self.exact[norm]
         named = {label for _, _, label in self.mentions(norm)}
+        words = tuple(_WORD.findall(norm))
+        named.update(label for i in range(len(words) - DESCRIPTION_WORDS + 1)
+                     if (label := self.described.get(words[i:i + DESCRIPTION_WORDS])))
         return named.pop() if len(named) == 1 else None
 
 

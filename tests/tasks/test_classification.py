@@ -63,6 +63,34 @@ def test_echoed_prompts_label_lists_and_template_leaks_are_unparsed() -> None:
         assert parser.parse(case["output"]) == case["expected"], case["output"]
 
 
+def test_a_real_base_models_outputs_are_unparsed() -> None:
+    """Verbatim outputs of Gemma 3 270M base through llama.cpp (see the fixture's card): it
+    echoes the label list with a renamed label but the descriptions copied."""
+    import json
+
+    import yaml
+
+    from moroccan_eval.suites.schema import TaskSpec
+
+    folder = ECHOES.parent
+    spec = TaskSpec.model_validate(yaml.safe_load(
+        (folder / "support_intents_task.yaml").read_text(encoding="utf-8")))
+    parser = LabelParser(spec.labels)
+    cases = [json.loads(line) for line in
+             (folder / "gemma3_270m_base.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(cases) >= 8
+    for case in cases:
+        assert parser.parse(case["output"]) == case["expected"], case["output"]
+
+
+def test_quoting_the_description_of_the_named_label_is_still_an_answer() -> None:
+    parser = LabelParser({"refund": LabelSpec(description="wants money back or asks when a "
+                                                          "refund arrives"),
+                          "other": LabelSpec(description="anything else at all here")})
+    assert parser.parse("refund: the customer wants money back or asks when") == "refund"
+    assert parser.parse("refund (anything else at all here)") is None  # two labels named
+
+
 LABELS = tuple(f"L{i}" for i in range(6))
 
 
