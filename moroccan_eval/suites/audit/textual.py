@@ -83,15 +83,18 @@ def latin_words(text: str, allow: frozenset[str]) -> list[str]:
 
 def skeleton(text: str) -> str:
     """A script-neutral consonant skeleton: Tifinagh and Arabic letters to Latin, spelling
-    conventions to one form, vowels and doubled letters dropped. A text and its letter-by-
-    letter transliteration have the same skeleton; a rewrite does not."""
+    conventions to one form, vowels, doubled letters and a leading article l- dropped. A
+    text and its letter-by-letter transliteration have the same skeleton; a rewrite does
+    not."""
     text = _PLACEHOLDER.sub(" ", text).translate(_TFNG_TO_LATN)
     text = arabic_to_arabizi(normalize(text))
     text = normalize(text)
     for old, new in _LATN_CANON:
         text = text.replace(old, new)
     text = _VOWELS.sub("", text.replace("w", ""))
-    return " ".join(_REPEATS.sub(r"\1", word) for word in text.split())
+    # the article: ال is written l-, el- or assimilated (ttaman for الثمن)
+    return " ".join(_REPEATS.sub(r"\1", word[1:] if len(word) > 1 and word[0] == "l" else word)
+                    for word in text.split())
 
 
 # ------------------------------------------------------------------ shortcut cues
