@@ -32,6 +32,8 @@ from ..io import utc_now, write_atomic
 from ..records import SuiteRef
 from ..resources import shipped
 from ..runs.rundir import Run
+from ..suites.audit import MESSAGES as AUDIT_MESSAGES
+from ..suites.audit import report_summaries
 from ..tasks.base import TaskType
 from ..version import __version__
 from .charts import tradeoff_charts
@@ -90,10 +92,11 @@ def build_report(
     views = task_views(models)
     read_predictions(views)
     task_types = list({view.type: view.task_type for view in views}.values())
-    t = Translator(lang, extra=[tt.messages for tt in task_types])
+    t = Translator(lang, extra=[tt.messages for tt in task_types] + [AUDIT_MESSAGES])
     suites: dict[str, SuiteRef] = {}
     for run in runs:
         suites.setdefault(run.manifest.suite.ident, run.manifest.suite)
+    audits = report_summaries({ident: (ref.name, ref.sha256) for ident, ref in suites.items()})
     registry = varieties.registry()
     return _environment(template_dir, task_types).get_template("report.html.j2").render(
         t=t,
@@ -110,6 +113,7 @@ def build_report(
         currency=constraints.currency,
         runs=runs,
         suites=suites,
+        audits=audits,
         unanonymized=[r for r in runs if r.manifest.allow_unanonymized],
         tasks_differ=tasks_differ(models),
         robustness=robustness(runs),

@@ -471,3 +471,31 @@ def test_json_output_and_exit_status(tmp_path: Path) -> None:
     assert data[0]["thresholds"] == DEFAULTS
     problems = CliRunner().invoke(main, ["suites", "audit", str(path), "--problems"])
     assert "ci_half_width" in problems.output and "PASS " not in problems.output
+
+
+# ------------------------------------------------------------------ report
+
+
+def test_the_report_provenance_shows_the_audit_summary(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from moroccan_eval.adapters import load_model
+    from moroccan_eval.report.build import build_report
+    from moroccan_eval.runs.rundir import load_run
+    from moroccan_eval.runs.runner import RunOptions, run
+
+    suites = tmp_path / "suites"
+    path = make_suite(suites, {"topic": (CLASSIFICATION, clean_items(n_test=8))})
+    monkeypatch.setenv("MOROCCAN_EVAL_SUITES", str(suites))
+    done = run(RunOptions(suite=load_suite(path), out_dir=tmp_path / "runs", progress=False),
+               [load_model("majority")])
+    runs = [load_run(r.path) for r in done]
+    html = build_report(runs)
+    provenance = html[html.index('id="provenance"'):]
+    assert "<mark>FAIL</mark>" in provenance
+    assert "FAIL ci_half_width topic fra_Latn: 34.6 points" in provenance
+    # a suite edited since the run is another version: no audit is shown for it
+    (path / "suite.yaml").write_text((path / "suite.yaml").read_text(encoding="utf-8")
+                                     .replace("0.1.0", "0.1.1"), encoding="utf-8")
+    later = build_report(runs)
+    assert "this version of the suite was not found here" in later
+    assert "<mark>FAIL</mark>" not in later[later.index('id="provenance"'):]
