@@ -278,6 +278,9 @@ def test_latin_letters_inside_words_fail_and_whole_latin_words_can_be_allowed(
         item(items, "t000-zgh_Tfng")["fields"]["text"] += " ⵏⵛⴰḷḷⴰⵀ"  # ḷ: Latin, not IRCAM
         item(items, "t001-zgh_Tfng")["fields"]["text"] += " ⵜⴰⴷⴳⴳʷⴰⵜ"  # ʷ instead of ⵯ
         item(items, "t002-zgh_Tfng")["fields"]["text"] += " ⵞⴰ"  # a Tuareg letter
+        # an Amazigh word left in Latin letters while another item writes it in Tifinagh
+        item(items, "t003-zgh_Tfng")["fields"]["text"] += " tilifun"
+        item(items, "t004-zgh_Tfng")["fields"]["text"] += " ⵜⵉⵍⵉⴼⵓⵏ"
         for i in items:  # a brand name in Latin letters: code-switching, not a slip
             if i["variety"] == "zgh_Tfng":
                 i["fields"]["text"] += " Samsung"
@@ -287,15 +290,15 @@ def test_latin_letters_inside_words_fail_and_whole_latin_words_can_be_allowed(
     audit = run_audit(make_suite(tmp_path / "a", {"topic": (CLASSIFICATION, items)},
                                  audit=SMALL))
     mixing = one(audit, "script_mixing", "zgh_Tfng")
-    assert mixing["status"] == "FAIL" and mixing["figure"] == 3.0
-    assert [e.split(":")[0] for e in mixing["examples"]] == [
-        "t000-zgh_Tfng", "t001-zgh_Tfng", "t002-zgh_Tfng"]
+    assert mixing["status"] == "FAIL" and mixing["figure"] == 4.0
+    assert mixing["examples"] == ["t000-zgh_Tfng: ⵏⵛⴰḷḷⴰⵀ", "t001-zgh_Tfng: ⵜⴰⴷⴳⴳʷⴰⵜ",
+                                  "t002-zgh_Tfng: ⵞⴰ", "t003-zgh_Tfng: tilifun"]
     assert one(audit, "tifinagh_latin_words", "zgh_Tfng")["status"] == "WARN"
     allowed = run_audit(make_suite(tmp_path / "b", {"topic": (CLASSIFICATION, items)}, audit={
         **SMALL, "tifinagh_allow": ["Samsung"]}))
     latin = one(allowed, "tifinagh_latin_words", "zgh_Tfng")
     assert latin["status"] == "PASS" and latin["figure"] == 0.0
-    assert one(allowed, "script_mixing", "zgh_Tfng")["figure"] == 3.0  # still slips
+    assert one(allowed, "script_mixing", "zgh_Tfng")["figure"] == 4.0  # still slips
 
 
 def test_latin_inside_an_arabic_word_fails_but_a_latin_word_does_not(tmp_path: Path) -> None:
@@ -321,6 +324,7 @@ def test_chat_features_are_reported_as_figures(tmp_path: Path) -> None:
     assert result["status"] == "INFO" and result["figure"] == 25.0
     assert "comma 25%" in result["detail"] and "emoji 25%" in result["detail"]
     assert "arabizi digits 25%" in result["detail"]
+    assert "arabic and latin words 0%" in result["detail"]
 
 
 # ------------------------------------------------------------------ references and keys

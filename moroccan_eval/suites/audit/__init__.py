@@ -25,6 +25,7 @@ from ...text.normalize import normalize
 from ..loader import Suite, suite_dirs
 from . import checks
 from .checks import CheckResult, Row, Status
+from .textual import tifinagh_vocabulary
 
 __all__ = ["AUDIT_VERSION", "DEFAULTS", "MESSAGES", "AuditSummary", "CheckResult",
            "SuiteAudit", "audit_markdown", "audit_suite", "cached_audit", "render_text",
@@ -184,7 +185,10 @@ def audit_suite(suite: Suite) -> SuiteAudit:
     allow = frozenset(suite.spec.audit.tifinagh_allow)
     others = {name: _suite_keys(path) for name, path in _other_suites(suite).items()}
     results: list[CheckResult] = []
-    for name, rows, raw in _rows(suite):
+    tasks = list(_rows(suite))
+    vocabulary = tifinagh_vocabulary(
+        text for _, rows, _ in tasks for r in rows for text in (r.text, r.reference_text or ""))
+    for name, rows, raw in tasks:
         labels = {label: spec.aliases for label, spec in suite.tasks[name].spec.labels.items()}
         has_labels = any(r.label is not None for r in rows)
         results += checks.sample_size(name, rows, t)
@@ -195,8 +199,8 @@ def audit_suite(suite: Suite) -> SuiteAudit:
         if has_labels:
             results += checks.label_leakage(name, rows, labels, t)
             results += checks.shortcut(name, rows, t)
-        results += checks.script_purity(name, rows, allow, t)
-        results += checks.reference_purity(name, rows, allow, t)
+        results += checks.script_purity(name, rows, allow, t, vocabulary)
+        results += checks.reference_purity(name, rows, allow, t, vocabulary)
         results += checks.parallel_identity(name, rows, t)
         results += checks.references(name, rows, t)
         results += _copies(name, raw, others, t)

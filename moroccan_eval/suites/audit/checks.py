@@ -26,6 +26,7 @@ from .textual import (
     mixed_script_words,
     non_ircam,
     skeleton,
+    unconverted,
 )
 
 Status = Literal["PASS", "WARN", "FAIL", "INFO"]
@@ -344,12 +345,15 @@ def _labels_follow_variety(rows: list[Row]) -> bool:
 
 
 def script_purity(task: str, rows: list[Row], allow: frozenset[str],
-                  t: Mapping[str, float]) -> list[CheckResult]:
+                  t: Mapping[str, float],
+                  vocabulary: frozenset[str] = frozenset()) -> list[CheckResult]:
     """Per variety: items with a word mixing scripts (a Latin letter inside an Arabic
     word, ḷ or ʷ inside a Tifinagh word) or, in Tifinagh, a letter outside IRCAM's
     alphabet, in the text or its reference text; and, in Tifinagh varieties, the share
-    of items holding whole Latin words (code-switching or unconverted drafts: declare
-    the expected ones in ``audit.tifinagh_allow``)."""
+    of items holding whole Latin words (code-switching: declare the expected ones in
+    ``audit.tifinagh_allow``). A Latin word in Tifinagh text that the suite writes in
+    Tifinagh elsewhere (``vocabulary``: "tilifun" beside ⵜⵉⵍⵉⴼⵓⵏ) is an unconverted
+    draft and counts as mixing."""
     registry = varieties.registry()
     out = []
     for variety, rows_v in by_variety(rows).items():
@@ -359,11 +363,14 @@ def script_purity(task: str, rows: list[Row], allow: frozenset[str],
         for r in rows_v:
             found = mixed_script_words(r.text)
             found += [w for w in non_ircam(r.text, allow) if w not in found]
+            if tifinagh:
+                found += unconverted(r.text, vocabulary, allow)
             if r.reference_text:
                 found += mixed_script_words(r.reference_text)
             if found:
                 bad.append(f"{r.id}: {', '.join(found[:4])}")
-            if tifinagh and (words := latin_words(r.text, allow)):
+            if tifinagh and (words := [w for w in latin_words(r.text, allow)
+                                       if w not in found]):
                 latin.append(f"{r.id}: {', '.join(words[:4])}")
         out.append(judged("script_mixing", task, variety, float(len(bad)), "items",
                           t["script_mixing_warn"], t["script_mixing_fail"],
@@ -379,7 +386,8 @@ def script_purity(task: str, rows: list[Row], allow: frozenset[str],
 
 
 def reference_purity(task: str, rows: list[Row], allow: frozenset[str],
-                     t: Mapping[str, float]) -> list[CheckResult]:
+                     t: Mapping[str, float],
+                     vocabulary: frozenset[str] = frozenset()) -> list[CheckResult]:
     """Reference texts written in Tifinagh (translation into Amazigh): IRCAM letters
     only inside Tifinagh words, as for items in a Tifinagh variety."""
     refs = [r for r in rows if r.reference_text and sum(
@@ -387,11 +395,12 @@ def reference_purity(task: str, rows: list[Row], allow: frozenset[str],
     if not refs:
         return []
     bad = [f"{r.id}: {', '.join(found[:4])}" for r in refs
-           if (found := non_ircam(str(r.reference_text), allow))]
+           if (found := non_ircam(str(r.reference_text), allow)
+               + unconverted(str(r.reference_text), vocabulary, allow))]
     return [judged("script_mixing", task, "references (Tifinagh)", float(len(bad)), "items",
                    t["script_mixing_warn"], t["script_mixing_fail"],
                    f"{len(bad)} of {len(refs)} Tifinagh references hold letters outside IRCAM "
-                   "Tifinagh inside Tifinagh words", bad)]
+                   "Tifinagh inside Tifinagh words, or unconverted Latin words", bad)]
 
 
 def chat_style(task: str, rows: list[Row]) -> list[CheckResult]:

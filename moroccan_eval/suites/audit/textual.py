@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from ...text.normalize import normalize
 from ...text.translit import arabic_to_arabizi
@@ -81,6 +82,21 @@ def latin_words(text: str, allow: frozenset[str]) -> list[str]:
             and all(script_of(c) in ("Latn", None) for c in word)]
 
 
+def tifinagh_vocabulary(texts: Iterable[str]) -> frozenset[str]:
+    """The words of ``texts`` written in Tifinagh, as a letter-by-letter chat spelling
+    (ⵜⵉⵍⵉⴼⵓⵏ → tilifun), four letters or longer."""
+    return frozenset(
+        latin for text in texts for word in words(text)
+        if all(script_of(c) in ("Tfng", None) for c in word)
+        and len(latin := normalize(word.translate(_TFNG_TO_LATN))) >= 4)
+
+
+def unconverted(text: str, vocabulary: frozenset[str], allow: frozenset[str]) -> list[str]:
+    """Latin words of a Tifinagh text that the suite writes in Tifinagh elsewhere
+    ("tilifun" beside ⵜⵉⵍⵉⴼⵓⵏ): a draft left unconverted, not code-switching."""
+    return [word for word in latin_words(text, allow) if normalize(word) in vocabulary]
+
+
 def skeleton(text: str) -> str:
     """A script-neutral consonant skeleton: Tifinagh and Arabic letters to Latin, spelling
     conventions to one form, vowels, doubled letters and a leading article l- dropped. A
@@ -139,4 +155,6 @@ def chat_features(text: str) -> dict[str, bool]:
             "emoji": bool(_EMOJI.search(text)),
             "hashtag_or_mention": bool(re.search(r"(?<!\w)[#@]\w", text)),
             "arabizi_digits": bool(_ARABIZI_DIGIT.search(lowered)),
-            "no_final_punctuation": not text.rstrip().endswith((".", "?", "!", "؟", "…"))}
+            "no_final_punctuation": not text.rstrip().endswith((".", "?", "!", "؟", "…")),
+            "arabic_and_latin_words": {"Arab", "Latn"} <= {
+                script for word in words(text) for c in word[:1] if (script := script_of(c))}}
