@@ -135,9 +135,9 @@ def _hub_id_hint(value: str) -> str:
     """A hint for a ``model_path`` that reads like a Hub id (``org/name``)."""
     parts = value.split("/")
     if len(parts) == 2 and all(parts) and not value.startswith((".", "~")):
-        return (f"; '{value}' looks like a Hugging Face Hub id, and the toolkit never downloads "
-                f"models: on a machine with network run `hf download {value} --local-dir "
-                "DIR`, copy DIR here and set model_path: DIR")
+        return (f"; the toolkit never downloads models: if '{value}' is a Hugging Face Hub "
+                f"id, run `hf download {value} --local-dir DIR` on a machine with network, "
+                "copy DIR here and set model_path: DIR")
     return "; the toolkit never downloads models: point model_path at a folder you have"
 
 

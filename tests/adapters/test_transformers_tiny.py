@@ -19,10 +19,16 @@ from moroccan_eval.adapters.base import Request, TaskContext
 from moroccan_eval.cli import main
 from moroccan_eval.errors import AdapterError, ConfigError
 
-from .test_transformers import write_spec
+from .test_transformers import write_spec as write_any_spec
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
+
+
+def write_spec(path: Path, **fields: Any) -> Path:
+    """A spec on one CPU thread: on a shared machine (CI, 2 cores), two threads spin-wait on
+    each other and run several times slower."""
+    return write_any_spec(path, **{"threads": 1, **fields})
 
 
 @pytest.fixture(scope="module")
