@@ -32,7 +32,7 @@ __all__ = ["AUDIT_VERSION", "DEFAULTS", "MESSAGES", "AuditSummary", "CheckResult
            "report_summaries", "summarize", "thresholds_of", "update_card_audit"]
 
 #: Bumped whenever a check or a default changes, so cached audits are recomputed.
-AUDIT_VERSION = "1"
+AUDIT_VERSION = "2"
 
 #: Default thresholds (a figure above ``*_warn`` warns, above ``*_fail`` fails); a suite
 #: overrides any of them in ``suite.yaml`` under ``audit:``.
@@ -63,7 +63,7 @@ DEFAULTS: dict[str, float] = {
     # % of references equal to their source
     "reference_is_source_warn": 0.0, "reference_is_source_fail": 2.0,
     # % of references of a transliteration task that rewrite rather than transliterate
-    "rewrites_warn": 5.0, "rewrites_fail": 15.0,
+    "rewrites_warn": 2.0, "rewrites_fail": 5.0,
     # answer keys of at most this many characters match by accident ...
     "short_key_chars": 1,
     # ... and this % of keyed items may have one
@@ -141,9 +141,11 @@ def _other_suites(suite: Suite) -> dict[str, Path]:
     return {name: path for name, path in found.items() if path.resolve() != own}
 
 
-def _suite_keys(path: Path) -> dict[str, set[str]]:
-    """Raw keys of every evaluated item of another suite, by data file."""
-    out: dict[str, set[str]] = {}
+def _scan_suite(path: Path) -> tuple[dict[str, set[str]], list[str]]:
+    """Of another suite, read as plain JSON lines: the raw keys of its evaluated items by
+    data file, and its texts holding Tifinagh (to know the words it writes in Tifinagh)."""
+    keys_by_file: dict[str, set[str]] = {}
+    tifinagh: list[str] = []
     data = path / "data"
     for file in sorted(data.rglob("*.jsonl")) if data.is_dir() else []:
         keys: set[str] = set()
@@ -152,14 +154,16 @@ def _suite_keys(path: Path) -> dict[str, set[str]]:
         except (OSError, UnicodeDecodeError):
             continue
         for line in lines:
+            if any("\u2d30" <= c <= "\u2d7f" for c in line):
+                tifinagh.append(line)
             try:
                 item = json.loads(line)
             except ValueError:
                 continue
             if isinstance(item, dict) and item.get("split") not in checks.TRAINING_SPLITS:
                 keys.add(_raw_key(item.get("fields"), item.get("reference")))
-        out[str(file.relative_to(path))] = keys
-    return out
+        keys_by_file[str(file.relative_to(path))] = keys
+    return keys_by_file, tifinagh
 
 
 def _copies(task: str, raw: list[str], others: dict[str, dict[str, set[str]]],
@@ -183,11 +187,14 @@ def audit_suite(suite: Suite) -> SuiteAudit:
     """Run every check on every task of a loaded suite."""
     t = thresholds_of(suite)
     allow = frozenset(suite.spec.audit.tifinagh_allow)
-    others = {name: _suite_keys(path) for name, path in _other_suites(suite).items()}
+    scans = {name: _scan_suite(path) for name, path in _other_suites(suite).items()}
+    others = {name: keys for name, (keys, _) in scans.items()}
     results: list[CheckResult] = []
     tasks = list(_rows(suite))
+    # the words this suite and its neighbours write in Tifinagh
     vocabulary = tifinagh_vocabulary(
-        text for _, rows, _ in tasks for r in rows for text in (r.text, r.reference_text or ""))
+        [text for _, rows, _ in tasks for r in rows for text in (r.text, r.reference_text or "")]
+        + [line for _, lines in scans.values() for line in lines])
     for name, rows, raw in tasks:
         labels = {label: spec.aliases for label, spec in suite.tasks[name].spec.labels.items()}
         has_labels = any(r.label is not None for r in rows)

@@ -27,6 +27,7 @@ from .textual import (
     non_ircam,
     skeleton,
     unconverted,
+    unmatched_words,
 )
 
 Status = Literal["PASS", "WARN", "FAIL", "INFO"]
@@ -459,8 +460,8 @@ def parallel_identity(task: str, rows: list[Row], t: Mapping[str, float]) -> lis
 def references(task: str, rows: list[Row], t: Mapping[str, float]) -> list[CheckResult]:
     """Reference texts (translation): identical to their source after normalisation;
     and, in a task whose references transliterate their sources (median skeleton
-    similarity of source and reference ≥ 0.5), references that rewrite instead
-    (similarity below 0.5: other words, not other letters)."""
+    similarity of source and reference ≥ 0.5), references that rewrite a word instead
+    (a source word with no counterpart of similar skeleton in the reference)."""
     pairs = [r for r in rows if r.reference_text is not None]
     if not pairs:
         return []
@@ -470,12 +471,13 @@ def references(task: str, rows: list[Row], t: Mapping[str, float]) -> list[Check
                   f"{len(same)} of {len(pairs)} references equal their source", same)]
     sims = [pair_jaccard(skeleton(r.text), skeleton(str(r.reference_text))) for r in pairs]
     if median(sims) >= 0.5:
-        rewrites = [f"{r.id} ({s:.2f})" for r, s in zip(pairs, sims, strict=True) if s < 0.5]
+        rewrites = [f"{r.id}: {', '.join(words)}" for r in pairs
+                    if (words := unmatched_words(r.text, str(r.reference_text)))]
         out.append(judged("rewrites", task, "all", pct(len(rewrites), len(pairs)), "%",
                           t["rewrites_warn"], t["rewrites_fail"],
                           f"{len(rewrites)} of {len(pairs)} references of this "
-                          "transliteration task rewrite their source (skeleton similarity "
-                          "< 0.5)", rewrites))
+                          "transliteration task rewrite a word of their source (shown as "
+                          "its consonant skeleton)", rewrites))
     return out
 
 

@@ -8,6 +8,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from itertools import pairwise
 
 from ...text.normalize import normalize
 from ...text.translit import arabic_to_arabizi
@@ -25,9 +26,11 @@ _TFNG_TO_LATN = str.maketrans({
     "ⵛ": "ch", "ⵜ": "t", "ⵟ": "t", "ⵡ": "w", "ⵢ": "y", "ⵣ": "z", "ⵥ": "z", "ⵯ": "w",
 })
 #: Latin spellings that differ only by convention, to one form each (IRCAM Latin, chat
-#: digraphs, Arabizi digits), applied after :func:`normalize` (which drops accents).
-_LATN_CANON = [("ɣ", "gh"), ("ɛ", "3"), ("sh", "ch"), ("ou", "u"), ("kh", "x"), ("gh", "G"),
-               ("ch", "c"), ("7", "h"), ("9", "q"), ("2", ""), ("3", ""), ("'", "")]
+#: digraphs, Arabizi digits; French c/v/p as Arabic script writes them: ك ف ب), applied
+#: after :func:`normalize` (which drops accents).
+_LATN_CANON = [("ɣ", "gh"), ("ɛ", "3"), ("7", "h"), ("9", "q"), ("2", ""), ("3", ""),
+               ("sh", "$"), ("ch", "$"), ("ou", "u"), ("kh", "x"), ("gh", "G"), ("c", "k"),
+               ("v", "f"), ("p", "b"), ("'", "")]
 _VOWELS = re.compile(r"[aeiouy]")
 _REPEATS = re.compile(r"(.)\1+")
 _PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
@@ -80,6 +83,19 @@ def latin_words(text: str, allow: frozenset[str]) -> list[str]:
     return [word for word in words(text) if word not in allow
             and any(script_of(c) == "Latn" for c in word)
             and all(script_of(c) in ("Latn", None) for c in word)]
+
+
+def unmatched_words(source: str, target: str) -> list[str]:
+    """Words of ``source`` (skeletons of 3+ letters) with no counterpart in ``target``
+    (a word or two adjacent words of similar skeleton): in a transliteration, the words
+    the reference rewrote ("lmixeur" for الخلاط) instead of transliterating."""
+    from difflib import SequenceMatcher
+
+    mine = [w for w in skeleton(source).split() if len(w) >= 3]
+    theirs = skeleton(target).split()
+    candidates = theirs + [a + b for a, b in pairwise(theirs)]
+    return [w for w in mine if not any(w in c or SequenceMatcher(None, w, c).ratio() >= 0.5
+                                       for c in candidates)]
 
 
 def tifinagh_vocabulary(texts: Iterable[str]) -> frozenset[str]:
