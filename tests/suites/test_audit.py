@@ -427,9 +427,20 @@ def test_a_suite_that_copies_another_fails(tmp_path: Path) -> None:
     items = clean_items()
     make_suite(tmp_path, {"topic": (CLASSIFICATION, items)}, audit=SMALL, name="one")
     copy = make_suite(tmp_path, {"topic": (CLASSIFICATION, items)}, audit=SMALL, name="two")
-    result = one(run_audit(copy), "copies")
+    audit = run_audit(copy)
+    result = one(audit, "copies")
     assert result["status"] == "FAIL" and result["figure"] == 100.0
     assert result["examples"] == ["one/data/topic.jsonl"]
+    assert one(audit, "texts_in_other_suites")["figure"] == 100.0
+    # the same texts with other references (another task on them) are reuse, not a copy
+    relabelled = [{**i, "reference": "beta" if i["reference"] == "alpha" else "alpha"}
+                  for i in items]
+    other = make_suite(tmp_path, {"topic": (CLASSIFICATION, relabelled)}, audit=SMALL,
+                       name="three")
+    reused = run_audit(other)
+    assert one(reused, "copies")["status"] == "PASS"
+    assert one(reused, "texts_in_other_suites") == {**one(reused, "texts_in_other_suites"),
+                                                    "figure": 100.0, "status": "INFO"}
 
 
 # ------------------------------------------------------------------ settings, card, CLI

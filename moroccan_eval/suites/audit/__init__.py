@@ -177,10 +177,17 @@ def _copies(task: str, raw: list[str], others: dict[str, dict[str, set[str]]],
             found = sum(k in keys for k in mine)
             if found > best:
                 best, where = found, f"{suite_name}/{file}"
+    texts = [k.split("\x00", 1)[0] for k in mine]
+    elsewhere = {k.split("\x00", 1)[0] for files in others.values() for keys in files.values()
+                 for k in keys}
+    shared = sum(text in elsewhere for text in texts)
     return [checks.judged("copies", task, "all", checks.pct(best, len(mine)), "%",
                           t["copies_warn"], t["copies_fail"],
                           f"{best} of {len(mine)} evaluated items (text and reference) are also "
-                          f"in {where or 'no other suite'}", [where] if where else [])]
+                          f"in {where or 'no other suite'}", [where] if where else []),
+            checks.info("texts_in_other_suites", task, "all", checks.pct(shared, len(texts)),
+                        "%", f"{shared} of {len(texts)} evaluated texts also appear (with "
+                        "another task or reference) in another suite")]
 
 
 def audit_suite(suite: Suite) -> SuiteAudit:
