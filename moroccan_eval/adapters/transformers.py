@@ -307,35 +307,32 @@ class LengthBatcher(Generic[T]):
     async def submit(self, ids: list[int], key: Hashable = None) -> T:
         """The result of ``ids`` once its batch ran (a failure of the batch is raised)."""
         loop = asyncio.get_running_loop()
-        if self._arrived is None or self._draining is None or self._draining.done():
-            # a drain ends when the queue empties; a new one belongs to the current loop
+        if self._draining is None or self._draining.done():
+            # a drain ends when the queue is empty; the next one belongs to the current loop
             self._arrived = asyncio.Event()
             self._draining = loop.create_task(self._drain())
         job: _Job[T] = _Job(ids, key, loop.create_future())
         self._pending.append(job)
+        assert self._arrived is not None
         self._arrived.set()
         return await job.future
 
     async def _drain(self) -> None:
         assert self._arrived is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._arrived.wait()
+        arrived, loop = self._arrived, asyncio.get_running_loop()
+        while self._pending:
             deadline = loop.time() + self.wait_s
             while len(self._pending) < min(self.fill, self.max_size):
-                self._arrived.clear()
+                arrived.clear()
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 try:
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                    await asyncio.wait_for(arrived.wait(), remaining)
                 except TimeoutError:
                     break
-            jobs = [job for job in self._pending if not job.future.done()]  # timed-out ones
+            jobs = [job for job in self._pending if not job.future.done()]  # not timed out
             self._pending.clear()
-            self._arrived.clear()
-            if not jobs:
-                return
             groups: dict[Hashable, list[_Job[T]]] = {}
             for job in jobs:
                 groups.setdefault(job.key, []).append(job)
@@ -351,6 +348,10 @@ class LengthBatcher(Generic[T]):
         started = time.perf_counter()
         try:
             results = await asyncio.to_thread(self.run, [job.ids for job in batch], key)
+        except asyncio.CancelledError:  # closed mid-batch: nobody may wait forever
+            for job in batch:
+                job.future.cancel()
+            raise
         except Exception as exc:  # the model's failure: every request of the batch gets it
             error = exc if isinstance(exc, AdapterError) else AdapterError(
                 f"batch of {len(batch)} failed: {exc.__class__.__name__}: {exc}")

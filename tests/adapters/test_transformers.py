@@ -84,6 +84,8 @@ def test_a_failing_batch_fails_each_of_its_requests_and_the_next_cycle_runs() ->
     failed, later = asyncio.run(ask())
     assert all(isinstance(e, AdapterError) and "out of memory" in str(e) for e in failed)
     assert later == 3
+    # the queue emptied, so its drain ended: another event loop (models check, verify) works
+    assert asyncio.run(ask())[1] == 3 and batcher.stats.batches == 2
 
 
 def test_options_are_strict_and_name_the_field(tmp_path: Path) -> None:
@@ -147,3 +149,22 @@ def test_without_the_extra_the_error_says_how_to_install(tmp_path: Path,
     monkeypatch.setitem(sys.modules, "transformers", None)  # the hf extra not installed
     with pytest.raises(ConfigError, match=r"pip install 'moroccan-eval\[hf\]'"):
         build_adapter(spec)
+
+
+def test_a_request_that_timed_out_before_its_batch_is_not_computed() -> None:
+    seen: list[list[int]] = []
+
+    def run(batch: list[list[int]], key: Any) -> list[int]:
+        seen.append([len(ids) for ids in batch])
+        return [len(ids) for ids in batch]
+
+    batcher: LengthBatcher[int] = LengthBatcher(run, max_tokens=100, max_size=8, wait_s=0.2,
+                                                fill=3)
+
+    async def ask() -> int:
+        with pytest.raises(TimeoutError):  # what the runner's limits.timeout_s does
+            await asyncio.wait_for(batcher.submit([1] * 4), 0.01)
+        return await batcher.submit([1, 1])
+
+    assert asyncio.run(ask()) == 2
+    assert seen == [[2]]
