@@ -27,9 +27,10 @@ from . import checks
 from .checks import CheckResult, Row, Status
 from .textual import tifinagh_vocabulary
 
-__all__ = ["AUDIT_VERSION", "DEFAULTS", "MESSAGES", "AuditSummary", "CheckResult",
-           "SuiteAudit", "audit_markdown", "audit_suite", "cached_audit", "render_text",
-           "report_summaries", "summarize", "thresholds_of", "update_card_audit"]
+__all__ = ["AUDIT_BEGIN", "AUDIT_END", "AUDIT_VERSION", "DEFAULTS", "MESSAGES", "AuditSummary",
+           "CheckResult", "SuiteAudit", "audit_markdown", "audit_suite", "cached_audit",
+           "render_text", "report_summaries", "summarize", "thresholds_line", "thresholds_of",
+           "update_card_audit"]
 
 #: Bumped whenever a check or a default changes, so cached audits are recomputed.
 AUDIT_VERSION = "2"
@@ -288,8 +289,7 @@ def audit_markdown(audit: SuiteAudit) -> str:
     if audit["overridden"]:
         lines += [f"Thresholds this suite sets itself: {', '.join(audit['overridden'])} — "
                   f"{audit['reason']}", ""]
-    lines += ["Thresholds (a figure above *warn* warns, above *fail* fails): " + "; ".join(
-        f"{k} {v:g}" for k, v in audit["thresholds"].items()) + ".", ""]
+    lines += [thresholds_line(audit["thresholds"]), ""]
     tasks = list(dict.fromkeys(r["task"] for r in audit["results"]))
     for task in tasks:
         rows = [r for r in audit["results"] if r["task"] == task]
@@ -313,6 +313,12 @@ def audit_markdown(audit: SuiteAudit) -> str:
                 lines.append(f"| {scope} | " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def thresholds_line(thresholds: Mapping[str, float]) -> str:
+    """The card's statement of the thresholds its audit is held to."""
+    return ("Thresholds (a figure above *warn* warns, above *fail* fails): "
+            + "; ".join(f"{k} {v:g}" for k, v in thresholds.items()) + ".")
 
 
 def update_card_audit(suite: Suite, audit: SuiteAudit) -> Path:
