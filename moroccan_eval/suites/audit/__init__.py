@@ -182,10 +182,11 @@ def _copies(task: str, raw: list[str], others: dict[str, dict[str, set[str]]],
     elsewhere = {k.split("\x00", 1)[0] for files in others.values() for keys in files.values()
                  for k in keys}
     shared = sum(text in elsewhere for text in texts)
+    copied = f"also in {where}" if where else "copies of another suite's items"
     return [checks.judged("copies", task, "all", checks.pct(best, len(mine)), "%",
                           t["copies_warn"], t["copies_fail"],
-                          f"{best} of {len(mine)} evaluated items (text and reference) are also "
-                          f"in {where or 'no other suite'}", [where] if where else []),
+                          f"{best} of {len(mine)} evaluated items (text and reference) are "
+                          f"{copied}", [where] if where else []),
             checks.info("texts_in_other_suites", task, "all", checks.pct(shared, len(texts)),
                         "%", f"{shared} of {len(texts)} evaluated texts also appear (with "
                         "another task or reference) in another suite")]
@@ -311,6 +312,11 @@ def audit_markdown(audit: SuiteAudit) -> str:
                     row.append("" if cell is None else _figure(cell) + (
                         "" if cell["status"] in ("PASS", "INFO") else f" **{cell['status']}**"))
                 lines.append(f"| {scope} | " + " | ".join(row) + " |")
+            # figures held to no threshold carry more than their one number
+            notes = [r for r in scoped if r["status"] == "INFO"]
+            if notes:
+                lines.append("")
+                lines += [f"- {r['check']} {r['scope']}: {r['detail']}" for r in notes]
         lines.append("")
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import Any, Literal, TypedDict
@@ -119,25 +119,28 @@ def _ngram_sets(texts: Sequence[str]) -> Any:
                            lowercase=False, dtype=np.int32).fit(texts)
 
 
-def jaccard(left: Sequence[str], right: Sequence[str]) -> np.ndarray:
-    """Character 3-gram Jaccard similarity of every left text with every right text."""
+def jaccard_rows(left: Sequence[str], right: Sequence[str],
+                 block: int = 512) -> Iterator[tuple[int, np.ndarray]]:
+    """(index of a left text, its character 3-gram Jaccard similarity with every right
+    text), computed a block of left texts at a time so memory stays flat on big suites."""
     if not left or not right:
-        return np.zeros((len(left), len(right)))
+        return
     padded_l = [f" {t} " for t in left]
     padded_r = [f" {t} " for t in right]
     vectorizer = _ngram_sets(padded_l + padded_r)
     a, b = vectorizer.transform(padded_l), vectorizer.transform(padded_r)
-    inter = (a @ b.T).toarray().astype(float)
-    sizes_a = np.asarray(a.sum(axis=1)).ravel()[:, None]
+    sizes_a = np.asarray(a.sum(axis=1)).ravel()
     sizes_b = np.asarray(b.sum(axis=1)).ravel()[None, :]
-    union = sizes_a + sizes_b - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
+    b_t = b.T.tocsc()
+    for start in range(0, len(left), block):
+        inter = (a[start:start + block] @ b_t).toarray().astype(float)
+        union = sizes_a[start:start + block, None] + sizes_b - inter
         sim = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
-    # texts too short for a 3-gram: equal normalised texts are still duplicates
-    short = [i for i, t in enumerate(left) if len(t) < 2]
-    for i in short:
-        sim[i] = [1.0 if left[i] == r else 0.0 for r in right]
-    return sim
+        for offset, row in enumerate(sim):
+            i = start + offset
+            if len(left[i]) < 2:  # too short for a 3-gram: equal texts are still twins
+                row = np.array([1.0 if left[i] == r else 0.0 for r in right])
+            yield i, row
 
 
 def pair_jaccard(left: str, right: str) -> float:
@@ -162,20 +165,18 @@ def duplicates(task: str, rows: list[Row], t: Mapping[str, float]) -> list[Check
         ev, tr = evaluated(rows_v), training(rows_v)
         n_eval += len(ev)
         ev = [r for r in ev if r.norm]
-        if ev and tr:
-            sim = jaccard([r.norm for r in ev], [r.norm for r in tr])
-            for i, row in enumerate(ev):
-                j = int(sim[i].argmax())
-                if sim[i, j] >= threshold:
-                    leaks.append(f"{row.id} ≈ {tr[j].id} ({sim[i, j]:.2f})")
-        if len(ev) > 1:
-            sim = jaccard([r.norm for r in ev], [r.norm for r in ev])
-            for i, row in enumerate(ev):
-                twins = [int(j) for j in np.flatnonzero(sim[i] >= threshold)
-                         if ev[j].group != row.group and ev[j].split == row.split]
-                if twins:
-                    twin = max(twins, key=lambda k: sim[i, k])
-                    within.append(f"{row.id} ≈ {ev[twin].id} ({sim[i, twin]:.2f})")
+        for i, sim in jaccard_rows([r.norm for r in ev], [r.norm for r in tr]):
+            j = int(sim.argmax())
+            if sim[j] >= threshold:
+                leaks.append(f"{ev[i].id} ≈ {tr[j].id} ({sim[j]:.2f})")
+        texts = [r.norm for r in ev]
+        for i, sim in jaccard_rows(texts, texts) if len(ev) > 1 else iter(()):
+            row = ev[i]
+            twins = [int(j) for j in np.flatnonzero(sim >= threshold)
+                     if ev[j].group != row.group and ev[j].split == row.split]
+            if twins:
+                twin = max(twins, key=lambda k: sim[k])
+                within.append(f"{row.id} ≈ {ev[twin].id} ({sim[twin]:.2f})")
     if not n_eval:
         return []
     return [
