@@ -220,6 +220,107 @@ def suites_checksum(suite_name: str, write: bool) -> None:
         click.echo(f"updated {root / 'suite.yaml'}")
 
 
+
+# --------------------------------------------------------------------------- review
+
+
+@suites.group("review")
+def suites_review() -> None:
+    """Native-speaker review: export a sheet, import the filled verdicts, derive the
+    card's validation status from them."""
+
+
+@suites_review.command("export")
+@click.argument("suite_name")
+@click.option("--variety", required=True, help="The variety to review, e.g. ary_Latn.")
+@click.option("--sample", "sample", type=int, required=True, metavar="N",
+              help="Items to sample (every item of the variety when it has fewer).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Give two reviewers the same seed: they judge the same items (agreement).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--task", "task_names", multiple=True, help="Only these tasks (repeatable).")
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), required=True,
+              help="sheet.html (a form filled in a browser, offline) or sheet.csv.")
+def suites_review_export(suite_name: str, variety: str, sample: int, seed: int, split: str,
+                         task_names: Sequence[str], out: Path) -> None:
+    """Write a review sheet of a sample of one variety's items."""
+    from ..suites.loader import load_suite
+    from ..suites.review import export_sheet
+
+    suite = load_suite(suite_name)
+    n = export_sheet(suite, variety, sample, out, seed=seed, split=split,
+                     task_names=list(task_names) or None)
+    click.echo(f"wrote {out}: {n} {variety} items of {suite.ident} (seed {seed})")
+
+
+@suites_review.command("import")
+@click.argument("suite_name")
+@click.argument("sheet", type=click.Path(path_type=Path))
+@click.option("--reviewer", required=True, metavar="ID",
+              help="A pseudonymous reviewer id (r01, rev-7): never a name or e-mail.")
+def suites_review_import(suite_name: str, sheet: Path, reviewer: str) -> None:
+    """Check a filled sheet (CSV or JSON) strictly and record its verdicts in the suite's
+    reviews/ folder (not sealed: the suite's checksums stay valid)."""
+    from ..suites.loader import load_suite
+    from ..suites.review import import_reviews
+
+    suite = load_suite(suite_name)
+    target, recorded, blank = import_reviews(suite, sheet, reviewer)
+    skipped = f"; {blank} rows left blank" if blank else ""
+    click.echo(f"recorded {recorded} verdicts of {reviewer} in {target}{skipped}")
+
+
+@suites_review.command("status")
+@click.argument("suite_names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--update-card", is_flag=True,
+              help="Write the derived status into the card (front matter and review section).")
+def suites_review_status(suite_names: Sequence[str], as_json: bool, update_card: bool) -> None:
+    """Per variety: reviewers, items, shares of natural / stilted / wrong variety, labels
+    correct, Cohen's kappa between reviewers (all shipped suites by default)."""
+    from ..suites.loader import load_suite, suite_dirs
+    from ..suites.review import review_status, update_card_review
+
+    statuses = []
+    for name in suite_names or list(suite_dirs()):
+        suite = load_suite(name)
+        status = review_status(suite)
+        if update_card:
+            click.echo(f"updated {update_card_review(suite, status)}", err=True)
+        statuses.append(status)
+    if as_json:
+        click.echo(json.dumps(statuses, ensure_ascii=False, indent=2))
+        return
+    for status in statuses:
+        click.echo(f"{status['suite']}: {status['summary']}")
+        for code, review in status["varieties"].items():
+            click.echo(f"  {code:<12} {review['status']}")
+
+
+# --------------------------------------------------------------------------- FLORES+
+
+
+@suites.command("import-flores")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("suites"),
+              show_default=True, help="Folder the new suite goes into.")
+@click.option("--name", default="flores-plus", show_default=True, help="Name of the new suite.")
+@click.option("--password", default=None,
+              help="Password of a FLORES+ release zip (its README gives it); default: the "
+                   "published one.")
+def suites_import_flores(source: Path, out_dir: Path, name: str, password: str | None) -> None:
+    """Build translation and variety-id suites from a FLORES+ release you downloaded (zip
+    archive, or its unpacked folder, or the Hugging Face dataset's parquet files):
+    ary_Arab, arb_Arab, fra_Latn, zgh_Tfng, eng_Latn; dev and devtest."""
+    from ..suites.flores import import_flores
+
+    target, counts = import_flores(source, out_dir, name=name, password=password)
+    for key, count in counts.items():
+        click.echo(f"  {key:<32} {count:>5} items")
+    click.echo(f"created {target} (CC BY-SA 4.0, attribution in its CARD.md); do not "
+               "re-publish its data as plain text. Check it: "
+               f"`moroccan-eval suites validate {target}`")
+
 # --------------------------------------------------------------------------- privacy
 
 
