@@ -73,7 +73,8 @@ def validate(paths: Sequence[Path], as_json: bool, no_cache: bool, jobs: int | N
 @click.option("--no-cache", is_flag=True,
               help="Rescore every submission, even unchanged ones already verified here.")
 @click.option("--jobs", type=click.IntRange(min=1),
-              help="Processes validating in parallel [default: one per CPU].")
+              help="Processes validating (and, for big boards, rendering pages) in parallel "
+                   "[default: one per CPU].")
 @click.option("--files-url", help="Link each submission's files to URL/<id>/ (e.g. the "
               "leaderboard repository's tree) instead of copying them into the site.")
 def build(submissions: Path, out: Path, template_dir: Path | None, no_cache: bool,
@@ -92,7 +93,8 @@ def build(submissions: Path, out: Path, template_dir: Path | None, no_cache: boo
     board, _ = board_from([submissions], None if no_cache else VerdictCache(), jobs)
     for ident, reason in sorted(board.excluded.items()):
         click.echo(f"warning: {ident}: excluded: {reason}", err=True)
-    index = build_site(board, out, template_dir=template_dir, files_url=files_url)
+    index = build_site(board, out, template_dir=template_dir, files_url=files_url,
+                       jobs=jobs)
     click.echo(f"site: {index} ({len(board.entries)} submission(s), {len(board.excluded)} "
                f"excluded, {len(board.suites)} suite(s), {time.perf_counter() - started:.1f} s)"
                f"\npreview: moroccan-eval leaderboard serve {out}")

@@ -23,8 +23,9 @@ from pathlib import Path
 from .. import varieties
 from ..analysis.summary import ModelSummary, Score, TaskSummary, pareto_front, summarize
 from ..records import SuiteRef
+from ..runs.rundir import Run
 from ..version import __version__
-from .submission import CHECKSUMS, SubmissionInfo, payload_files
+from .submission import CHECKSUMS, RUNS, SubmissionInfo, payload_files
 from .validate import SubmissionReport, VerdictCache, submission_dirs, validate_all
 
 Interval = tuple[float, float]
@@ -81,6 +82,7 @@ class SuiteRow:
     cost_per_1k_usd: float | None
     p95_ms: float | None
     run_id: str
+    run_dir: str = ""  # the run's folder under the submission's runs/
     band: int | None = None
 
 
@@ -93,6 +95,12 @@ class Entry:
     suites: dict[str, SuiteRow]
     path: Path  # the submission folder
     files: list[str]  # its files, relative to ``path``
+    runs: list[Run] = field(default_factory=list)  # as validated (scores, manifests)
+
+    @property
+    def run_dirs(self) -> list[str]:
+        """The names of its run folders, in order."""
+        return sorted({rel.split("/")[1] for rel in self.files if rel.startswith(f"{RUNS}/")})
 
     @property
     def size_class(self) -> str:
@@ -145,13 +153,28 @@ class Board:
     def smallest_above(self, suite: str, variety: str, threshold: float) -> Entry | None:
         """The smallest disclosed-size submission whose every task of ``suite`` reaches
         ``threshold`` quality on ``variety``."""
-        qualifying = []
-        for entry, row in self.rows(suite):
-            qualities = [_variety_quality(task, variety) for task in row.tasks.values()]
-            if entry.info.parameters_b is not None and qualities and all(
-                    q is not None and q >= threshold for q in qualities):
-                qualifying.append(entry)
-        return min(qualifying, key=lambda e: (e.info.parameters_b, e.ident), default=None)
+        return self.smallest_table(suite, [variety], [threshold])[(variety, threshold)]
+
+    def smallest_table(self, suite: str, codes: Sequence[str], thresholds: Sequence[float]
+                       ) -> dict[tuple[str, float], Entry | None]:
+        """:meth:`smallest_above` for every variety and threshold in one pass: entries are
+        taken smallest first, and each (variety, threshold) keeps the first that reaches
+        it (a board of a thousand rows, five levels, seven varieties)."""
+        found: dict[tuple[str, float], Entry | None] = {
+            (code, level): None for code in codes for level in thresholds}
+        sized = sorted(((e, row) for e, row in self.rows(suite)
+                        if e.info.parameters_b is not None and row.tasks),
+                       key=lambda pair: (pair[0].info.parameters_b or 0.0, pair[0].ident))
+        for entry, row in sized:
+            for code in codes:
+                qualities = [_variety_quality(task, code) for task in row.tasks.values()]
+                if any(q is None for q in qualities):
+                    continue
+                worst = min(q for q in qualities if q is not None)
+                for level in thresholds:
+                    if found[(code, level)] is None and worst >= level:
+                        found[(code, level)] = entry
+        return found
 
 
 def _variety_quality(task: TaskRow, variety: str) -> float | None:
@@ -213,7 +236,7 @@ def _suite_row(name: str, tasks: list[TaskSummary], model: ModelSummary) -> Suit
         cost_per_1k_mad=on_suite.cost_per_1k("MAD"),
         cost_per_1k_usd=on_suite.cost_per_1k("USD"),
         p95_ms=on_suite.latency("p95_ms"),
-        run_id=tasks[0].run.manifest.run_id)
+        run_id=tasks[0].run.manifest.run_id, run_dir=tasks[0].run.path.name)
 
 
 def build_board(submissions: Sequence[SubmissionReport],
@@ -238,7 +261,8 @@ def build_board(submissions: Sequence[SubmissionReport],
                                                         task.reference))
                     column.varieties += [v for v in task.varieties if v not in column.varieties]
         files = [CHECKSUMS, *(rel.as_posix() for rel in payload_files(report.path))]
-        entries.append(Entry(report.ident, report.info, suites, report.path, files))
+        entries.append(Entry(report.ident, report.info, suites, report.path, files,
+                             list(report.runs)))
     order = {code: i for i, code in enumerate(varieties.registry())}
     for column in columns.values():
         column.varieties.sort(key=lambda code: order.get(code, len(order)))

@@ -9,11 +9,18 @@ Layout of the site (``out``)::
     <lang>/varieties.html         per task, degradation by variety (heatmap tables)
     <lang>/tradeoffs.html         quality vs cost and p95 latency, smallest model per level
     <lang>/downloads.html         what the data files hold
-    <lang>/suites/<suite>.html    a suite's card, tasks and rows
+    <lang>/suites/<suite>.html    a suite's card, tasks and best rows
     <lang>/submissions/<id>.html  a submission's card, scores, files, verify command
     assets/                       style.css, site.js, favicon.svg
-    data/                         results.csv, results.json, results.parquet, board.json
+    charts/<suite>-<axis>.svg     the trade-off charts (numbers only: shared by languages)
+    data/                         results.parquet, results.csv.gz, results.json.gz,
+                                  board.json.gz
     files/<id>/                   the submission's files, as submitted
+
+A board of a thousand submissions stays small and quick to build: the big tables (the
+overview's rows, the heatmaps, each submission's per-variety cells) are rendered once,
+with placeholders where a message goes, and filled in for each language; text files that
+only tools read are gzip-compressed (every CSV/JSON reader opens ``.gz``).
 
 Pages are Jinja2 templates under ``leaderboard/templates`` (autoescaped) with messages in
 ``leaderboard/templates/i18n/<lang>.yaml``; a ``template_dir`` overrides any of them
@@ -34,8 +41,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from hashlib import sha256
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,9 +55,10 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     select_autoescape,
 )
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .. import varieties
 from ..errors import OutputError
@@ -61,7 +70,7 @@ from ..resources import shipped
 from ..runs.rundir import load_run
 from ..version import __version__
 from .board import Board, Cell, Entry, TaskRow, VarietyCell
-from .submission import RUNS
+from .submission import RUN_FILES, RUNS
 
 #: A file naming a folder as a site built here: only such a folder is ever replaced.
 MARKER = ".moroccan-eval-site"
@@ -136,8 +145,15 @@ def _load_messages(folder: Path, lang: str) -> dict[str, str]:
     path = folder / "i18n" / f"{lang}.yaml"
     if not path.is_file():
         return {}
+    stat = path.stat()
+    return dict(_parse_messages(path, stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=64)
+def _parse_messages(path: Path, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+    """A message file parsed once per version of it (a build reads each several times)."""
     data = load_yaml(path, "leaderboard messages") or {}
-    return {str(k): str(v) for k, v in data.items()}
+    return tuple((str(k), str(v)) for k, v in data.items())
 
 
 def messages(lang: str, template_dir: Path | None = None) -> dict[str, str]:
@@ -172,8 +188,9 @@ def result_rows(board: Board) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for entry in board.entries:
         info = entry.info
-        runs = [load_run(p) for p in sorted((entry.path / RUNS).iterdir()) if p.is_dir()]
-        for run in runs:
+        runs = entry.runs or [load_run(p) for p in sorted((entry.path / RUNS).iterdir())
+                              if p.is_dir()]
+        for run in sorted(runs, key=lambda r: r.path.name):
             suite = run.manifest.suite.name
             suite_row = entry.suites.get(suite)
             for score in score_rows([run]):
@@ -237,19 +254,37 @@ def board_json(board: Board, generated: str) -> dict[str, Any]:
     }
 
 
+#: The downloads, in the order the downloads page lists them, with their message keys.
+DOWNLOADS = (("results.csv.gz", "dl_csv"), ("results.parquet", "dl_parquet"),
+             ("results.json.gz", "dl_json"), ("board.json.gz", "dl_board"))
+
+
+def _gzip(path: Path, text: str) -> None:
+    """``text`` gzip-compressed at ``path``; no name or time in the header, so the same
+    board gives the same bytes."""
+    import gzip
+
+    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                               mtime=0, compresslevel=6) as fh:
+        fh.write(text.encode("utf-8"))
+
+
 def _write_data(board: Board, data: Path, generated: str) -> None:
+    """The results as Parquet, gzip-compressed CSV and JSON (columns once, then rows of
+    values: a board of a thousand submissions holds ~100,000 rows) and the whole board."""
     import pandas as pd
 
     data.mkdir()
     rows = result_rows(board)
     frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-    frame.to_csv(data / "results.csv", index=False)
     frame.to_parquet(data / "results.parquet", index=False)
-    (data / "results.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n",
-                                       encoding="utf-8")
-    (data / "board.json").write_text(
-        json.dumps(board_json(board, generated), ensure_ascii=False, indent=1) + "\n",
-        encoding="utf-8")
+    _gzip(data / "results.csv.gz", frame.to_csv(index=False))
+    _gzip(data / "results.json.gz", json.dumps(
+        {"columns": list(RESULT_COLUMNS),
+         "rows": [[row[c] for c in RESULT_COLUMNS] for row in rows]},
+        ensure_ascii=False, separators=(",", ":")) + "\n")
+    _gzip(data / "board.json.gz", json.dumps(board_json(board, generated), ensure_ascii=False,
+                                             separators=(",", ":")) + "\n")
 
 
 # --------------------------------------------------------------------------- pages
@@ -259,12 +294,20 @@ def _write_data(board: Board, data: Path, generated: str) -> None:
 class Chart:
     suite: str
     axis: str  # "cost" or "p95"
-    svg: Markup
+    file: str  # under charts/
+    width: int
+    height: int
     front: list[Entry]
     missing: list[Entry]
 
 
-def _charts(board: Board, t: Translator, names: dict[str, str]) -> dict[str, list[Chart]]:
+#: Past this many points a chart's legend names only the Pareto front.
+LEGEND_MAX = 40
+
+
+def _write_charts(board: Board, folder: Path, names: dict[str, str]) -> dict[str, list[Chart]]:
+    """Quality vs cost and vs p95 latency per suite, as SVG files with numbers only (their
+    titles and axes are written by each language's page), shared by the three languages."""
     charts: dict[str, list[Chart]] = {}
     for suite in board.suites:
         for axis in ("cost", "p95"):
@@ -280,13 +323,98 @@ def _charts(board: Board, t: Translator, names: dict[str, str]) -> dict[str, lis
                                     entry.ident in front,
                                     "" if size is None else f" ({size:g} B)"))
                 shown.append(entry)
-            title = t(f"chart_title_{axis}", suite=suite)
-            svg = scatter(points, x_label=t(f"chart_x_{axis}"), y_label=t("chart_y"),
-                          title=title, x_format="{:,.4g}",
-                          height=max(340, 40 + 15 * len(points)))  # room for the legend
+            listed = len(points) if len(points) <= LEGEND_MAX else len(front)
+            height = max(340, 40 + 15 * listed)  # room for the legend
+            svg = scatter(points, x_label="MAD / 1k" if axis == "cost" else "p95 ms",
+                          y_label="%", title=suite, x_format="{:,.4g}", height=height,
+                          legend_max=LEGEND_MAX, point_titles=False)
+            file = f"{safe_name(suite)}-{axis}.svg"
+            if svg:
+                _write(folder / file, str(svg).replace("<svg ", '<svg font-family='
+                                                       '"Noto Sans, sans-serif" ', 1) + "\n")
             charts.setdefault(suite, []).append(Chart(
-                suite, axis, svg, [e for e in shown if e.ident in front], missing))
+                suite, axis, file if svg else "", 560, height,
+                [e for e in shown if e.ident in front], missing))
     return charts
+
+
+# --------------------------------------------------------------------------- fragments
+
+_PLACEHOLDER = re.compile("\x00([^\x00\x01]+)(?:\x01([^\x00]*))?\x00")
+
+
+def _placeholder(key: str, **values: Any) -> Markup:
+    """What ``t(key, ...)`` leaves in a fragment rendered once for every language."""
+    encoded = "\x01" + json.dumps(values) if values else ""
+    return Markup(f"\x00{key}{encoded}\x00")
+
+
+#: The placeholder key of a variety's name (not a message: the registry names it).
+VARIETY_NAME = "@variety"
+
+
+class Filler:
+    """Fills placeholders in one language; a message is formatted once per distinct
+    placeholder (a thousand pages repeat the same few dozen)."""
+
+    def __init__(self, t: Translator, variety_name: Callable[[str], str]):
+        self.t, self.variety_name = t, variety_name
+        self._done: dict[str, str] = {}
+
+    def _message(self, match: re.Match[str]) -> str:
+        found = self._done.get(match[0])
+        if found is None:
+            values = {k: self(v) if isinstance(v, str) and "\x00" in v else v
+                      for k, v in (json.loads(match[2]) if match[2] else {}).items()}
+            if match[1] == VARIETY_NAME:
+                found = str(escape(self.variety_name(str(values["code"]))))
+            else:
+                found = str(self.t(match[1], **values))
+            self._done[match[0]] = found
+        return found
+
+    def __call__(self, fragment: str) -> Markup:
+        """``fragment`` with each placeholder replaced by its text in this language."""
+        return Markup(_PLACEHOLDER.sub(self._message, fragment))
+
+
+@dataclass
+class Fragments:
+    """The board's big tables rendered once (placeholders for messages): the overview's
+    rows, each heatmap's rows, and each submission's cells per variety."""
+
+    overview: str
+    heat: dict[tuple[str, str], str]  # (suite, task) -> rows
+    cells: dict[tuple[str, str, str], str]  # (suite, task, submission) -> cells
+    sizes: dict[tuple[str, str], dict[str, int]]  # (suite, task) -> items per variety
+
+
+def _fragments(board: Board, env: Environment, names: dict[str, str],
+               entry_page: dict[str, str], ordered: list[Entry]) -> Fragments:
+    # Any: a template module's macros are attributes mypy cannot see.
+    module: Any = env.get_template("_fragments.html.j2").make_module(
+        {"t": _placeholder, "entry_page": entry_page})
+    overview = "".join(str(module.overview_row(entry, list(board.suites), names[entry.ident]))
+                       for entry in ordered)
+    heat: dict[tuple[str, str], str] = {}
+    cells: dict[tuple[str, str, str], str] = {}
+    sizes: dict[tuple[str, str], dict[str, int]] = {}
+    for name, column in board.suites.items():
+        rows = board.rows(name)
+        for task in column.tasks:
+            parts = []
+            for entry, row in rows:
+                task_row = row.tasks.get(task)
+                if task_row is None:
+                    continue
+                rendered = module.variety_cells(task_row, column.varieties)
+                cells[(name, task, entry.ident)] = str(rendered)
+                parts.append(str(module.heat_row(entry, task_row, rendered,
+                                                 names[entry.ident])))
+                for code, cell in task_row.varieties.items():
+                    sizes.setdefault((name, task), {}).setdefault(code, cell.n)
+            heat[(name, task)] = "".join(parts)
+    return Fragments(overview, heat, cells, sizes)
 
 
 def _environment(template_dir: Path | None) -> Environment:
@@ -351,14 +479,84 @@ def _ordered(board: Board) -> list[Entry]:
     return sorted(board.entries, key=key)
 
 
+#: Rows a suite's page lists (the best ones); the overview and heatmaps hold them all.
+SUITE_ROWS = 50
+
+
+#: One page to write: its template, its file, the language's context, the page's own.
+PageJob = tuple[Template, Path, dict[str, Any], str, dict[str, Any]]
+_JOBS: list[PageJob] = []  # what forked workers render (inherited, never pickled)
+
+
+def _render_job(job: PageJob) -> None:
+    template, path, common, page, extra = job
+    if "main_source" in extra:  # a submission's shared body, filled in this language
+        extra = {**extra, "main": common["fill"](extra["main_source"])}
+    root = "../" * (page.count("/") + 1)
+    _write(path, template.render(**common, **extra, page=page, root=root, here=page))
+
+
+def _render_share(start: int, step: int) -> int:
+    for job in _JOBS[start::step]:
+        _render_job(job)
+    return len(_JOBS[start::step])
+
+
+def _render_all(jobs: list[PageJob], workers: int) -> None:
+    """Render the pages, in ``workers`` forked processes when there are several: pages are
+    independent files, and a thousand submissions make three thousand of them."""
+    global _JOBS
+    if workers <= 1:
+        for job in jobs:
+            _render_job(job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _JOBS = jobs
+    try:  # fork: the workers inherit the board, the templates and the fragments
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = [pool.submit(_render_share, k, workers) for k in range(workers)]
+            assert sum(future.result() for future in done) == len(jobs)
+    finally:
+        _JOBS = []
+
+
 def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path | None,
-                  generated: str, downloads: dict[str, int], files_url: str | None) -> None:
+                  generated: str, downloads: dict[str, int], files_url: str | None,
+                  workers: int) -> list[PageJob]:
+    """Write every page but the downloads pages, which are returned to be written once the
+    data files (whose sizes they show) exist."""
     registry = varieties.registry()
     entry_page = {e.ident: f"submissions/{safe_name(e.ident)}.html" for e in board.entries}
     suite_page = {name: f"suites/{safe_name(name)}.html" for name in board.suites}
     files_dir = {e.ident: f"files/{safe_name(e.ident)}" for e in board.entries}
     size_classes = ["small", "medium", "large", "undisclosed"]
     names = display_names(board)
+    ordered = _ordered(board)
+    charts = _write_charts(board, out / "charts", names)
+    fragments = _fragments(board, env, names, entry_page, ordered)
+    templates = {name: env.get_template(f"{name}.html.j2") for name in (
+        "overview", "varieties", "tradeoffs", "downloads", "suite", "submission")}
+
+    def variety_groups(entry: Entry) -> list[tuple[list[str], list[str]]]:
+        """The entry's suites, grouped by the varieties they hold (one table each)."""
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for name in entry.suites:
+            groups.setdefault(tuple(board.suites[name].varieties), []).append(name)
+        return [(list(codes), names) for codes, names in groups.items()]
+
+    # Each submission's page body, rendered once with placeholders for every language.
+    main = env.get_template("_submission_main.html.j2")
+    shared = {"t": _placeholder, "variety_name": lambda code: _placeholder(VARIETY_NAME,
+                                                                           code=code),
+              "board": board, "suite_page": suite_page, "files_dir": files_dir,
+              "files_url": files_url.rstrip("/") if files_url else None, "root": "../../",
+              "run_files": RUN_FILES, "variety_groups": variety_groups,
+              "cells": lambda suite, task, ident: Markup(fragments.cells[(suite, task, ident)])}
+    mains = {e.ident: main.render(**shared, entry=e) for e in board.entries}
+    jobs: list[PageJob] = []
+    later: list[PageJob] = []
     for lang in LANGUAGES:
         t = Translator(lang, extra=[{"en": messages("en", template_dir),
                                      lang: messages(lang, template_dir)}])
@@ -366,47 +564,57 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
         def variety_name(code: str, lang: str = lang) -> str:
             return registry[code].name(lang) if code in registry else code
 
-        charts = _charts(board, t, names)
+        fill = Filler(t, variety_name)
+
+        def heat_body(suite: str, task: str, fill: Filler = fill) -> Markup:
+            return fill(fragments.heat[(suite, task)])
+
         common: dict[str, Any] = {
             "t": t, "lang": lang, "direction": t.direction, "board": board,
             "languages": LANGUAGE_NAMES, "csp": CSP, "version": __version__,
             "generated": generated, "variety_name": variety_name, "entry_page": entry_page,
             "suite_page": suite_page, "files_dir": files_dir, "size_classes": size_classes,
-            "thresholds": THRESHOLDS, "drop_steps": DROP_STEPS, "ordered": _ordered(board),
-            "downloads": downloads, "names": names,
+            "thresholds": THRESHOLDS, "drop_steps": DROP_STEPS, "ordered": ordered,
+            "downloads": downloads, "download_files": DOWNLOADS, "names": names,
             "files_url": files_url.rstrip("/") if files_url else None,
+            "heat_body": heat_body, "heat_n": fragments.sizes,
+            "variety_groups": variety_groups,
+            "run_files": RUN_FILES, "suite_rows": SUITE_ROWS, "fill": fill,
         }
         pages: list[tuple[str, str, dict[str, Any]]] = [
-            ("index.html", "overview.html.j2", {}),
-            ("varieties.html", "varieties.html.j2", {}),
-            ("tradeoffs.html", "tradeoffs.html.j2", {"charts": charts}),
-            ("downloads.html", "downloads.html.j2", {}),
+            ("index.html", "overview", {"overview_body": fill(fragments.overview)}),
+            ("varieties.html", "varieties", {}),
+            ("tradeoffs.html", "tradeoffs", {"charts": charts}),
         ]
-        pages += [(suite_page[name], "suite.html.j2", {"suite": column})
+        pages += [(suite_page[name], "suite", {"suite": column})
                   for name, column in board.suites.items()]
-        pages += [(entry_page[e.ident], "submission.html.j2", {"entry": e})
-                  for e in board.entries]
-        for page, template, extra in pages:
-            root = "../" * (page.count("/") + 1)
-            html = env.get_template(template).render(
-                **common, **extra, page=page, root=root, here=page)
-            _write(out / lang / page, html)
+        pages += [(entry_page[e.ident], "submission",
+                   {"entry": e, "main_source": mains[e.ident]}) for e in board.entries]
+        jobs += [(templates[template], out / lang / page, common, page, extra)
+                 for page, template, extra in pages]
+        later.append((templates["downloads"], out / lang / "downloads.html", common,
+                      "downloads.html", {}))
+    _render_all(jobs, workers)
     _write(out / "index.html", env.get_template("home.html.j2").render(
         t=Translator("en", extra=[{"en": messages("en", template_dir)}]),
         lang="en", direction="ltr", languages=LANGUAGE_NAMES, csp=CSP, root="",
         version=__version__, generated=generated, board=board,
         messages={lang: messages(lang, template_dir) for lang in LANGUAGES}))
+    return later
 
 
 def _write_site(board: Board, out: Path, template_dir: Path | None,
-                files_url: str | None) -> None:
+                files_url: str | None, workers: int) -> None:
     env = _environment(template_dir)
     generated = utc_now()
     for name in ASSETS:
         _write(out / "assets" / name, _asset(env, name))
-    _write_data(board, out / "data", generated)
-    downloads = {p.name: p.stat().st_size for p in (out / "data").iterdir()}
-    _render_pages(board, out, env, template_dir, generated, downloads, files_url)
+    downloads: dict[str, int] = {}  # filled once the data files exist
+    later = _render_pages(board, out, env, template_dir, generated, downloads, files_url,
+                          workers)
+    _write_data(board, out / "data", generated)  # after forking: pandas starts threads
+    downloads |= {p.name: p.stat().st_size for p in (out / "data").iterdir()}
+    _render_all(later, 1)
     if files_url is None:
         _copy_files(board, out / "files")
     (out / MARKER).write_text(f"moroccan-eval {__version__} leaderboard site\n",
@@ -431,11 +639,16 @@ def check_target(out: Path) -> None:
                       "or empty folder")
 
 
+#: Pages per rendering process below which forking costs more than it saves.
+PAGES_PER_WORKER = 600
+
+
 def build_site(board: Board, out: Path, *, template_dir: Path | None = None,
-               files_url: str | None = None) -> Path:
+               files_url: str | None = None, jobs: int | None = None) -> Path:
     """Write the site of ``board`` into ``out`` (see the module docstring); returns the
     path of its ``index.html``. With ``files_url`` (e.g. the leaderboard repository's
-    tree), submission pages link to ``<files_url>/<id>/`` instead of copies in the site."""
+    tree), submission pages link to ``<files_url>/<id>/`` instead of copies in the site.
+    ``jobs``: processes rendering pages (default: one per CPU, for big boards only)."""
     if files_url is not None and not re.fullmatch(r"https?://[^\s\"'<>]+", files_url):
         raise OutputError(f"--files-url {files_url!r}: not an http(s):// URL")
     out = Path(out)
@@ -445,7 +658,10 @@ def build_site(board: Board, out: Path, *, template_dir: Path | None = None,
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        _write_site(board, staging, template_dir, files_url)
+        pages = len(LANGUAGES) * (len(board.entries) + len(board.suites) + 4)
+        workers = jobs if jobs is not None else min(os.cpu_count() or 1,
+                                                     pages // PAGES_PER_WORKER)
+        _write_site(board, staging, template_dir, files_url, max(1, workers))
         staging.chmod(0o755)  # mkdtemp makes it private; a site is published
         _replace(staging, out)
     except BaseException:

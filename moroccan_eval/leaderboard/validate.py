@@ -91,22 +91,39 @@ class VerdictCache:
     def _suites(runs: Sequence[Run], suites: SuiteCache) -> dict[str, str | None]:
         return {run.manifest.suite.name: suites.sha256(run.manifest.suite.name) for run in runs}
 
-    def get(self, root: Path, runs: Sequence[Run], suites: SuiteCache) -> list[str] | None:
-        """The problems found last time, or ``None`` when there is no usable verdict."""
+    def read(self, root: Path) -> dict[str, object]:
+        """What was recorded for this exact content (empty when nothing usable)."""
         try:
             data = json.loads(self._path(root).read_text(encoding="utf-8"))
         except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def info(self, record: dict[str, object]) -> SubmissionInfo | None:
+        """The ``submission.yaml`` recorded with the verdict, validated again (parsing YAML
+        costs more than everything else of an unchanged submission)."""
+        try:
+            return SubmissionInfo.model_validate(record["info"]) if "info" in record else None
+        except ValueError:  # pydantic's ValidationError: read the file instead
             return None
-        if not isinstance(data, dict) or data.get("suites") != self._suites(runs, suites):
+
+    def get(self, root: Path, runs: Sequence[Run], suites: SuiteCache,
+            record: dict[str, object] | None = None) -> list[str] | None:
+        """The problems found last time, or ``None`` when there is no usable verdict."""
+        data = self.read(root) if record is None else record
+        if data.get("suites") != self._suites(runs, suites):
             return None
         problems = data.get("problems")
         return [str(p) for p in problems] if isinstance(problems, list) else None
 
     def put(self, root: Path, runs: Sequence[Run], suites: SuiteCache,
-            problems: list[str]) -> None:
+            problems: list[str], info: SubmissionInfo | None = None) -> None:
+        record: dict[str, object] = {"suites": self._suites(runs, suites),
+                                     "problems": problems}
+        if info is not None:
+            record["info"] = info.model_dump(mode="json")
         with contextlib.suppress(MoroccanEvalError):  # a read-only cache only costs speed
-            write_json(self._path(root), {"suites": self._suites(runs, suites),
-                                          "problems": problems})
+            write_json(self._path(root), record)
 
 
 class SuiteCache:
@@ -250,8 +267,10 @@ def validate_submission(root: Path, suites: SuiteCache | None = None,
     report.checks.append(_check("checksums", checksums, f"every file matches {CHECKSUMS}"))
     if checksums:
         return report
+    # The checksums matched: a verdict recorded for this exact content still applies.
+    record = verdicts.read(root) if verdicts else {}
     try:
-        report.info = load_info(root / INFO)
+        report.info = (verdicts.info(record) if verdicts else None) or load_info(root / INFO)
         info_problems: list[str] = []
     except MoroccanEvalError as exc:
         info_problems = [str(exc).replace("\n", " ")]
@@ -261,11 +280,11 @@ def validate_submission(root: Path, suites: SuiteCache | None = None,
                                 "run(s) of one model"))
     if problems:
         return report
-    verified = verdicts.get(root, report.runs, suites) if verdicts else None
+    verified = verdicts.get(root, report.runs, suites, record) if verdicts else None
     if verified is None:
         verified = verify_problems(report.runs, suites)
         if verdicts is not None:
-            verdicts.put(root, report.runs, suites, verified)
+            verdicts.put(root, report.runs, suites, verified, report.info)
     report.checks.append(_check("verify", verified, "every run verifies: one record per item; "
                                 "scores, latency and cost recomputed from raw outputs; "
                                 "signatures, suite and prompts match"))

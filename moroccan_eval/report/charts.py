@@ -50,9 +50,13 @@ def _span(values: Sequence[float], floor_zero: bool) -> tuple[float, float]:
 def scatter(
     points: Sequence[Point], *, x_label: str, y_label: str, title: str,
     x_format: str = "{:,.3g}", width: int = 560, height: int = 340,
+    legend_max: int | None = None, point_titles: bool = True,
 ) -> Markup:
     """A scatter plot of models with the Pareto front drawn as a line. ``y`` is a quality
-    in [0, 1] shown in percent; ``x`` is a cost or latency (lower is better)."""
+    in [0, 1] shown in percent; ``x`` is a cost or latency (lower is better).
+    ``legend_max``: past that many points the legend names only the front's (a leaderboard
+    of a thousand models); ``point_titles``: hover titles on the points (useless, and only
+    weight, in an SVG shown as an image)."""
     left, right, top, bottom = 64, 170, 16, 48
     plot_w, plot_h = width - left - right, height - top - bottom
     if not points:
@@ -100,11 +104,15 @@ def scatter(
         x, y = sx(point.x), sy(point.y)
         shape = (f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if point.on_front else 4}" '
                  f'fill="{colour}" stroke="{"#1d1d1f" if point.on_front else "none"}"/>')
-        parts.append(f"<g><title>{escape(point.label)}</title>{shape}</g>")
+        parts.append(f"<g><title>{escape(point.label)}</title>{shape}</g>" if point_titles
+                     else shape)
     # Legend instead of labels next to points: labels of close points would overlap.
-    for i, point in enumerate(points):
+    listed = list(enumerate(points))
+    if legend_max is not None and len(points) > legend_max:
+        listed = [(i, p) for i, p in listed if p.on_front]
+    for row, (i, point) in enumerate(listed):
         colour = PALETTE[i % len(PALETTE)]
-        ly = top + 6 + i * 15
+        ly = top + 6 + row * 15
         mark = " ★" if point.on_front else ""
         parts.append(f'<circle cx="{left + plot_w + 12}" cy="{ly}" r="4" fill="{colour}"/>')
         parts.append(f'<text x="{left + plot_w + 20}" y="{ly + 3}" font-size="10">'

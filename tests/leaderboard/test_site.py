@@ -3,6 +3,7 @@ opened in real headless Chromium over a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -177,6 +178,7 @@ def test_every_page_has_the_policy_and_every_link_resolves_inside_the_site(
         assert "unsafe-inline" not in parser.csp and "http" not in parser.csp
         html = page.read_text("utf-8")
         assert "<script>" not in html and " style=" not in html and " onclick=" not in html
+        assert "\x00" not in html, page  # every placeholder of a shared fragment filled
         for tag, link, attrs in parser.links:
             if urlparse(link).scheme:
                 external.append((page.relative_to(site).as_posix(), tag, link, attrs))
@@ -210,11 +212,19 @@ def test_pages_say_what_the_board_holds(site: Path, board: Board) -> None:
     assert "authored test fixture; not reviewed" in suite  # validation status, prominent
     assert suite.count("not stated in the suite card") == 3  # per variety: unstated
     varieties = (site / "en" / "varieties.html").read_text("utf-8")
-    assert varieties.count('class="cell ref ') == 3  # the reference column: the score
-    assert varieties.count("Δ ") >= 6  # the other two varieties: the paired deltas
+    assert varieties.count('<td class="ref ') == 3  # the reference column: the score
+    deltas = re.findall(r'<td class="d\d( ns)?"><b>([+-]\d+\.\d)</b><i>\[', varieties)
+    assert len(deltas) == 6  # the other two varieties: the paired deltas, with intervals
+    assert "n=" in varieties  # items per variety, in the column heads
+    french = (site / "fr" / "varieties.html").read_text("utf-8")
+    assert french.count("<small>référence</small>") == 3  # shared rows, messages filled
     trade = (site / "en" / "tradeoffs.html").read_text("utf-8")
-    assert trade.count("<svg") == 2 and "Pareto front" in trade
+    assert trade.count('<img class="chart"') == 2 and "Pareto front" in trade
     assert trade.count("≥ ") == 5  # 50 … 90 %
+    charts = sorted((site / "charts").glob("*.svg"))  # numbers only: shared by languages
+    assert [c.name for c in charts] == ["mini-cost.svg", "mini-p95.svg"]
+    assert all(c.read_text("utf-8").startswith("<svg ") for c in charts)
+    assert "المحور الأفقي" in (site / "ar" / "tradeoffs.html").read_text("utf-8")  # axes
     entry = board.rows("mini")[0][0]
     page = (site / "en" / "submissions" / f"{entry.ident}.html").read_text("utf-8")
     assert entry.verify_command() in page
@@ -224,16 +234,18 @@ def test_pages_say_what_the_board_holds(site: Path, board: Board) -> None:
 def test_downloads_parse(site: Path, board: Board) -> None:
     import pandas as pd
 
-    csv = pd.read_csv(site / "data" / "results.csv")
+    csv = pd.read_csv(site / "data" / "results.csv.gz")
     parquet = pd.read_parquet(site / "data" / "results.parquet")
-    rows = json.loads((site / "data" / "results.json").read_text("utf-8"))
+    table = json.loads(gzip.decompress((site / "data" / "results.json.gz").read_bytes()))
+    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
     # 3 submissions × 1 task × (3 varieties + "all") × 2 metrics (accuracy, macro_f1)
     assert len(csv) == len(parquet) == len(rows) == 3 * 1 * 4 * 2
     assert set(csv["submission"]) == {e.ident for e in board.entries}
     assert list(csv.columns) == list(parquet.columns) == list(RESULT_COLUMNS) == list(rows[0])
+    assert rows == json.loads(parquet.to_json(orient="records"))  # the same rows
     headline = parquet[parquet["headline_metric"] & (parquet["variety"] == "arb_Arab")]
     assert len(headline) == 3
-    whole = json.loads((site / "data" / "board.json").read_text("utf-8"))
+    whole = json.loads(gzip.decompress((site / "data" / "board.json.gz").read_bytes()))
     assert len(whole["entries"]) == 3 and set(whole["excluded"]) == {"zz-broken"}
     assert whole["suites"]["mini"]["tasks"]["intents"]["metric"] == "accuracy"
 
@@ -346,9 +358,10 @@ def test_sorting_and_filtering_work_when_clicked(browser: Any, base_url: str) ->
     table = page.locator("table.heatmap").first
     table.locator("thead th").nth(5).click()
     values = table.locator("tbody tr").evaluate_all(
-        "rows => rows.map(r => r.cells[5].getAttribute('data-v'))")
+        "rows => rows.map(r => r.cells[5].querySelector('b').textContent)")
     assert len(values) == 3
-    assert values == sorted(values, key=lambda v: -float(v) if v else float("inf"))
+    assert values == sorted(values, key=lambda v: -float(v))
+    assert table.locator("thead th").nth(5).get_attribute("aria-sort") == "descending"
     assert tab.problems == []
     tab.close()
 
@@ -365,7 +378,9 @@ def test_pages_read_with_javascript_off(browser: Any, base_url: str) -> None:
         page = tab.open(f"{lang}/varieties.html")
         assert page.locator("table.heatmap tbody tr:visible").count() == 3
         page = tab.open(f"{lang}/tradeoffs.html")
-        assert page.locator("svg.chart").count() == 2
+        assert page.locator("img.chart").count() == 2
+        assert page.locator("img.chart").evaluate_all("imgs => imgs.map(i => i.naturalWidth)") \
+            == [560, 560]  # the shared SVG files loaded
         assert tab.problems == []
     tab.close()
 
@@ -387,10 +402,11 @@ def test_an_empty_board_builds_a_site_that_says_so(env: Path) -> None:
                        env / "empty-site")
     assert "No valid submission yet." in (index.parent / "en" / "index.html").read_text()
     assert "layout: no run under runs/" in (index.parent / "fr" / "index.html").read_text()
-    assert json.loads((index.parent / "data" / "board.json").read_text())["entries"] == []
+    board_json = gzip.decompress((index.parent / "data" / "board.json.gz").read_bytes())
+    assert json.loads(board_json)["entries"] == []
     import pandas as pd
 
-    empty = pd.read_csv(index.parent / "data" / "results.csv")
+    empty = pd.read_csv(index.parent / "data" / "results.csv.gz")
     assert len(empty) == 0 and "submission" in empty.columns
 
 
@@ -487,3 +503,18 @@ def test_files_can_be_linked_to_the_repository_instead_of_copied(board: Board,
             'submission.yaml"') in page
     with pytest.raises(OutputError, match="not an http"):
         build_site(board, env / "other", files_url="javascript:alert(1)")
+
+
+def test_pages_rendered_in_forked_processes_are_the_same(board: Board, site: Path,
+                                                         env: Path) -> None:
+    """A big board renders its pages in several processes: same pages, byte for byte
+    (but the build time each page shows)."""
+    out = env / "parallel-site"
+    build_site(board, out, jobs=2)
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)")
+    ours = {p.relative_to(out).as_posix(): p for p in out.rglob("*") if p.is_file()}
+    theirs = {p.relative_to(site).as_posix(): p for p in site.rglob("*") if p.is_file()}
+    assert ours.keys() == theirs.keys()
+    for rel in (rel for rel in ours if rel.endswith((".html", ".svg", ".css", ".js"))):
+        assert stamp.sub("T", ours[rel].read_text("utf-8")) == \
+            stamp.sub("T", theirs[rel].read_text("utf-8")), rel

@@ -4,12 +4,19 @@
   "use strict";
   document.documentElement.classList.add("js");
 
+  // A cell's sort key: its data-v, else the number it shows first (class "s" or <b>), else its
+  // text. Big tables carry no data-v: the shown number is the key.
   function key(cell) {
     if (!cell) { return null; }
     var v = cell.getAttribute("data-v");
+    if (v === null) {
+      var shown = cell.querySelector(".s, b");
+      v = (shown || cell).textContent.trim().replace(/^Δ\s*/, "");
+      if (v === "–") { return null; }
+    }
     if (v === "") { return null; }
-    if (v !== null && !isNaN(Number(v))) { return Number(v); }
-    var text = (v !== null ? v : cell.textContent).trim().toLowerCase();
+    if (!isNaN(Number(v))) { return Number(v); }
+    var text = v.trim().toLowerCase();
     return text === "" || text === "–" ? null : text;
   }
 
