@@ -549,9 +549,10 @@ def review_status(suite: Suite) -> ReviewStatus:
         summary = "native review pending for every variety"
     else:
         pending = [code for code in per if code not in reviewed]
+        # one clause (no '; '): the card keeps clauses without "review" and replaces this
         summary = (f"native review recorded for {len(reviewed)} of {len(per)} varieties "
                    f"({', '.join(reviewed)})"
-                   + (f"; pending for {', '.join(pending)}" if pending else ""))
+                   + (f" and pending for the others ({', '.join(pending)})" if pending else ""))
     return {"suite": suite.ident, "varieties": per, "summary": summary}
 
 
