@@ -315,8 +315,10 @@ def test_latin_inside_an_arabic_word_fails_but_a_latin_word_does_not(tmp_path: P
 def test_chat_features_are_reported_as_figures(tmp_path: Path) -> None:
     def change(items: list[dict[str, Any]]) -> None:
         for i in items:
-            if i["variety"] == "fra_Latn" and i["split"] == "test" and int(i["group"][1:]) < 6:
-                i["fields"]["text"] = "wa3ddd, bzzzaf 😍 " + i["fields"]["text"]
+            n = int(i["group"][1:]) if i["group"].startswith("t0") else 99
+            if i["variety"] == "fra_Latn" and i["split"] == "test" and n < 6:
+                variant = "dyal" if n < 4 else "dial"  # two spellings of one word
+                i["fields"]["text"] = f"wa3ddd, bzzzaf 😍 {variant} " + i["fields"]["text"]
 
     audit = run_audit(make_suite(tmp_path, {"topic": (CLASSIFICATION, edited(change))},
                                  audit=SMALL))
@@ -325,6 +327,9 @@ def test_chat_features_are_reported_as_figures(tmp_path: Path) -> None:
     assert "comma 25%" in result["detail"] and "emoji 25%" in result["detail"]
     assert "arabizi digits 25%" in result["detail"]
     assert "arabic and latin words 0%" in result["detail"]
+    # 2 "dial" among 6 dyal/dial, beside words always spelt alike: 6 wa3ddd, 6 bzzzaf
+    # and the two label keywords, 12 each
+    assert "minority spelling 4.8% of 42 tokens" in result["detail"]
 
 
 # ------------------------------------------------------------------ references and keys

@@ -23,6 +23,7 @@ from .textual import (
     chat_features,
     cues,
     latin_words,
+    minority_spellings,
     mixed_script_words,
     non_ircam,
     skeleton,
@@ -408,7 +409,9 @@ def reference_purity(task: str, rows: list[Row], allow: frozenset[str],
 def chat_style(task: str, rows: list[Row]) -> list[CheckResult]:
     """Per variety, shares of evaluated items with features of typed chat (commas,
     letter elongation, emoji, hashtags/mentions, Arabizi digits 2/3/7/9 as letters, no
-    final punctuation): figures for the reader to compare with real user text."""
+    final punctuation, words of both Arabic and Latin script) and the share of word
+    tokens in a minority spelling of their word (dial beside dyal): figures for the
+    reader to compare with real user text."""
     out = []
     for variety, rows_v in by_variety(evaluated(rows)).items():
         rows_v = [r for r in rows_v if r.text]
@@ -419,8 +422,11 @@ def chat_style(task: str, rows: list[Row]) -> list[CheckResult]:
             counts.update(k for k, v in chat_features(r.text).items() if v)
         shares = {k: pct(counts[k], len(rows_v)) for k in chat_features("")}
         text = ", ".join(f"{k.replace('_', ' ')} {v:.0f}%" for k, v in shares.items())
+        minority, tokens = minority_spellings(r.text for r in rows_v)
         out.append(info("chat_features", task, variety, shares["elongation"], "%",
-                        f"of {len(rows_v)} items: {text} (figure: elongation)"))
+                        f"of {len(rows_v)} items: {text}; words in a minority spelling "
+                        f"{pct(minority, tokens):.1f}% of {tokens} tokens of frequent words "
+                        "(figure: elongation)"))
     return out
 
 

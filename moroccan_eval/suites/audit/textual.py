@@ -162,6 +162,38 @@ def cues(text: str) -> list[float]:
 BINARY_CUES = 7
 
 
+_SCHWA = re.compile(r"(?<=[^\W\d_])e|e(?=[^\W\d_])")
+
+
+def spelling_key(word: str) -> str:
+    """What stays of a word across the usual ways of spelling it in chat: case, accents,
+    schwa (bezzaf/bzzaf), doubled letters (bzzaf/bzaf), y/i (dyal/dial), ou/u, elongation
+    (bzaaaf). Words with one key and several surface forms are spelling variants."""
+    key = normalize(word).replace("ou", "u").replace("y", "i")
+    key = _REPEATS.sub(r"\1", key)
+    return _SCHWA.sub("", key) if len(key) > 2 else key
+
+
+def minority_spellings(texts: Iterable[str], min_count: int = 5) -> tuple[int, int]:
+    """(tokens in a less frequent spelling of their word, tokens of words seen at least
+    ``min_count`` times): one spelling per word (0) is edited text; typed chat varies."""
+    forms: dict[str, dict[str, int]] = {}
+    for text in texts:
+        for word in words(text):
+            if len(word) < 2 or not any(c.isalpha() for c in word):
+                continue
+            surface = normalize(word)
+            by_form = forms.setdefault(spelling_key(word), {})
+            by_form[surface] = by_form.get(surface, 0) + 1
+    minority = total = 0
+    for by_form in forms.values():
+        count = sum(by_form.values())
+        if count >= min_count:
+            total += count
+            minority += count - max(by_form.values())
+    return minority, total
+
+
 def chat_features(text: str) -> dict[str, bool]:
     """Features of typed chat, as yes/no per text: reported as figures (shares of items)
     so a reader can compare a suite with real user text."""
