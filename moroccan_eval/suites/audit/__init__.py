@@ -14,9 +14,11 @@ seals every data file), so a report can show them without recomputing.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import TypedDict
 
@@ -32,8 +34,8 @@ __all__ = ["AUDIT_BEGIN", "AUDIT_END", "AUDIT_VERSION", "DEFAULTS", "MESSAGES", 
            "render_text", "report_summaries", "summarize", "thresholds_line", "thresholds_of",
            "update_card_audit"]
 
-#: Bumped whenever a check or a default changes, so cached audits are recomputed.
-AUDIT_VERSION = "2"
+#: The audit's format version (cached audits are also keyed by a digest of this code).
+AUDIT_VERSION = "3"
 
 #: Default thresholds (a figure above ``*_warn`` warns, above ``*_fail`` fails); a suite
 #: overrides any of them in ``suite.yaml`` under ``audit:``.
@@ -343,10 +345,19 @@ def update_card_audit(suite: Suite, audit: SuiteAudit) -> Path:
 # ------------------------------------------------------------------ cache
 
 
+@cache
+def _code_digest() -> str:
+    """The audit's own source, hashed: an edited check never reads a stale cached audit."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _cache_path(sha256: str) -> Path:
     from ...cache import default_cache_dir
 
-    return default_cache_dir() / "audit" / f"{sha256}-v{AUDIT_VERSION}.json"
+    return default_cache_dir() / "audit" / f"{sha256}-v{AUDIT_VERSION}-{_code_digest()}.json"
 
 
 def _store(sha256: str, audit: SuiteAudit) -> None:
