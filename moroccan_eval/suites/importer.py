@@ -114,7 +114,8 @@ def _read_saved_dataset(source: Path) -> Any:
         frames = []
         for split, part in loaded.items():
             frame = part.to_pandas()
-            frame.setdefault("__split__", split)
+            if "__split__" not in frame.columns:  # a DataFrame has no setdefault
+                frame["__split__"] = split
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
     return loaded.to_pandas()

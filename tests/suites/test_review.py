@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import edit_items
+
 from moroccan_eval.cli import main
 from moroccan_eval.errors import ConfigError
 from moroccan_eval.suites.loader import load_suite, parse_card
@@ -251,7 +251,7 @@ def test_json_verdicts_and_a_second_sheet_the_same_day(mini_suite: Path, sheet: 
     path.write_text(json.dumps({"format": "moroccan-eval-review/1", "verdicts": verdicts[:2]}),
                     encoding="utf-8")
     day = date(2026, 12, 3)
-    target, recorded, _ = import_reviews(suite, path, "r05", today=day)
+    target, _, _ = import_reviews(suite, path, "r05", today=day)
     verdicts[1]["verdict"] = "stilted"
     path.write_text(json.dumps({"format": "moroccan-eval-review/1", "verdicts": verdicts[1:]}),
                     encoding="utf-8")

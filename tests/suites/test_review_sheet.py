@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import needs_chromium, open_page
+
 from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.suites.review import export_sheet, import_reviews, review_status
 
