@@ -111,6 +111,12 @@ def print_headlines(result: RunResult) -> None:
             failures = [f"{count} {what}" for count, what in
                         ((values.errors, "errors"), (values.unparsed, "unparsed")) if count]
             click.echo(line + (f"  ({', '.join(failures)})" if failures else ""))
+        if entry.breakdown is not None:  # the task file's breakdown_by
+            click.echo(f"  by {entry.breakdown.by}, all varieties pooled:")
+            for value, values in entry.breakdown.values.items():
+                score = values.metrics.get(metric)
+                n = values.n if score is None or score.n is None else score.n
+                click.echo(f"    {value:<14} {format_score(score)}  n={n}")
         unparsed = sum(v.unparsed for v in entry.varieties.values())
         click.echo(f"  latency p50 {usage.p50_ms} ms, p95 {usage.p95_ms} ms; "
                    f"errors {usage.n_errors}; unparsed {unparsed}; "

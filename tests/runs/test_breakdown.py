@@ -5,6 +5,7 @@ intervals), computed the same way on rescoring; tasks without it write nothing n
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +42,21 @@ def with_breakdown(suite: Path, by: str = "meta.region") -> None:
     edit_items(suite, "data/intents.jsonl", regions)
 
 
-def run(suite: Path, model: str, out: Path) -> Path:
+def run(suite: Path, model: str, out: Path) -> tuple[Path, str]:
+    """The run directory and what ``run`` printed."""
     result = CliRunner().invoke(main, ["run", "--suite", str(suite), "--model", model,
                                        "--out", str(out), "--no-cache"])
     assert result.exit_code == 0, result.output
     [run_dir] = [m.parent for m in out.glob("*/manifest.json")]
-    return run_dir
+    return run_dir, result.output
 
 
 def test_scores_per_meta_value_with_intervals(tmp_path: Path, mini_suite: Path,
                                               server: MockServer) -> None:
     with_breakdown(mini_suite)
     server.behaviour.reply = answer
-    run_dir = run(mini_suite, str(write_model(tmp_path / "m.yaml", server.base_url)),
-                  tmp_path / "runs")
+    run_dir, printed = run(mini_suite, str(write_model(tmp_path / "m.yaml", server.base_url)),
+                           tmp_path / "runs")
 
     records = [json.loads(line) for line in
                (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -74,6 +76,8 @@ def test_scores_per_meta_value_with_intervals(tmp_path: Path, mini_suite: Path,
         assert low <= expected <= high
     assert breakdown["values"]["north"]["accuracy"]["value"] == 1.0  # all refund, answered so
     assert breakdown["values"]["south"]["accuracy"]["value"] == 0.5
+    assert "by meta.region, all varieties pooled:" in printed
+    assert re.search(r"north +100\.0 \[ *100\.0, +100\.0\]  n=6", printed), printed
 
     before = (run_dir / "scores.json").read_text(encoding="utf-8")
     result = CliRunner().invoke(main, ["rescore", str(run_dir)])
@@ -90,7 +94,8 @@ def test_scores_per_meta_value_with_intervals(tmp_path: Path, mini_suite: Path,
 
 
 def test_tasks_without_breakdown_write_none(tmp_path: Path, mini_suite: Path) -> None:
-    run_dir = run(mini_suite, "majority", tmp_path / "runs")
+    run_dir, printed = run(mini_suite, "majority", tmp_path / "runs")
+    assert "all varieties pooled" not in printed
     task = json.loads((run_dir / "scores.json").read_text(encoding="utf-8"))["tasks"]["intents"]
     assert "breakdown" not in task
     records = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
