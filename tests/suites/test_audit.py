@@ -15,7 +15,13 @@ from click.testing import CliRunner
 
 from moroccan_eval.cli import main
 from moroccan_eval.errors import SuiteError
-from moroccan_eval.suites.audit import DEFAULTS, SuiteAudit, audit_suite, update_card_audit
+from moroccan_eval.suites.audit import (
+    DEFAULTS,
+    SuiteAudit,
+    audit_suite,
+    card_summary,
+    update_card_audit,
+)
 from moroccan_eval.suites.audit.checks import CheckResult, ci_half_width
 from moroccan_eval.suites.audit.textual import IRCAM_LETTERS, skeleton
 from moroccan_eval.suites.loader import load_suite
@@ -479,7 +485,10 @@ def test_update_card_writes_one_audit_section_and_replaces_it(tmp_path: Path) ->
     update_card_audit(load_suite(path), audit)
     again = (path / "CARD.md").read_text(encoding="utf-8")
     assert again.count("<!-- audit:begin -->") == 1 and again.count("## Audit") == 1
-    load_suite(path)  # the card still parses
+    suite = load_suite(path)  # the card still parses
+    # the card records the summary of this suite version, for reports
+    assert card_summary(path, suite.sha256) == audit["summary"]
+    assert card_summary(path, "0" * 64) is None
 
 
 def test_json_output_and_exit_status(tmp_path: Path) -> None:
@@ -513,6 +522,12 @@ def test_the_report_provenance_shows_the_audit_summary(tmp_path: Path,
     provenance = html[html.index('id="provenance"'):]
     assert "<mark>FAIL</mark>" in provenance
     assert "FAIL ci_half_width topic fra_Latn: 34.6 points" in provenance
+    # a card that records the audit of this version is read, not recomputed
+    CliRunner().invoke(main, ["suites", "audit", str(path), "--update-card"])
+    card = path / "CARD.md"
+    card.write_text(card.read_text(encoding="utf-8").replace(
+        '"status": "FAIL"', '"status": "WARN"'), encoding="utf-8")
+    assert "<mark>WARN</mark>" in build_report(runs)
     # a suite edited since the run is another version: no audit is shown for it
     (path / "suite.yaml").write_text((path / "suite.yaml").read_text(encoding="utf-8")
                                      .replace("0.1.0", "0.1.1"), encoding="utf-8")

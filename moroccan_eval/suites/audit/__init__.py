@@ -31,8 +31,8 @@ from .textual import tifinagh_vocabulary
 
 __all__ = ["AUDIT_BEGIN", "AUDIT_END", "AUDIT_VERSION", "DEFAULTS", "MESSAGES", "AuditSummary",
            "CheckResult", "SuiteAudit", "audit_markdown", "audit_suite", "cached_audit",
-           "render_text", "report_summaries", "summarize", "thresholds_line", "thresholds_of",
-           "update_card_audit"]
+           "card_summary", "render_text", "report_summaries", "summarize", "thresholds_line",
+           "thresholds_of", "update_card_audit"]
 
 #: The audit's format version (cached audits are also keyed by a digest of this code).
 AUDIT_VERSION = "3"
@@ -91,6 +91,7 @@ class SuiteAudit(TypedDict):
     """The audit of one suite."""
 
     suite: str  # ident: name@version+sha
+    sha256: str  # of suite.yaml, which seals every data and task file
     path: str
     audit_version: str
     thresholds: dict[str, float]
@@ -224,7 +225,8 @@ def audit_suite(suite: Suite) -> SuiteAudit:
         results += _copies(name, raw, others, t)
         results += checks.chat_style(name, rows)
     audit: SuiteAudit = {
-        "suite": suite.ident, "path": str(suite.path), "audit_version": AUDIT_VERSION,
+        "suite": suite.ident, "sha256": suite.sha256, "path": str(suite.path),
+        "audit_version": AUDIT_VERSION,
         "thresholds": t, "overridden": sorted(suite.spec.audit.overrides()),
         "reason": suite.spec.audit.reason, "results": results,
         "summary": summarize(suite.ident, results)}
@@ -320,7 +322,35 @@ def audit_markdown(audit: SuiteAudit) -> str:
                 lines.append("")
                 lines += [f"- {r['check']} {r['scope']}: {r['detail']}" for r in notes]
         lines.append("")
+    # for reports: the summary of this very suite version, read without re-auditing
+    record = json.dumps({"sha256": audit["sha256"], "summary": summary}, ensure_ascii=False)
+    record = record.replace("--", "-\\u002d")  # JSON still, and never closes the comment
+    lines.append(f"{_SUMMARY_MARK} {record} -->")
     return "\n".join(lines)
+
+
+_SUMMARY_MARK = "<!-- audit-summary:"
+
+
+def card_summary(suite_dir: Path, sha256: str) -> AuditSummary | None:
+    """The audit summary the card of ``suite_dir`` records (``--update-card``) if it was
+    computed on the suite version whose ``suite.yaml`` has ``sha256``."""
+    try:
+        text = (suite_dir / "CARD.md").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    start = text.find(_SUMMARY_MARK)
+    end = text.find("-->", start)
+    if start < 0 or end < 0:
+        return None
+    try:
+        record = json.loads(text[start + len(_SUMMARY_MARK):end])
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.get("sha256") != sha256:
+        return None
+    summary = record.get("summary")
+    return summary if isinstance(summary, dict) else None  # type: ignore[return-value]
 
 
 def thresholds_line(thresholds: Mapping[str, float]) -> str:
@@ -393,13 +423,20 @@ def cached_audit(suite_dir: Path, sha256: str) -> SuiteAudit | None:
 def report_summaries(suites: Mapping[str, tuple[str, str]]) -> dict[str, AuditSummary | None]:
     """For the report's Provenance section: by suite ident, the audit summary of the
     suite (``(name, sha256 of suite.yaml)``) if a folder of that very version is found
-    (shipped or under ``$MOROCCAN_EVAL_SUITES``), else ``None``."""
+    (shipped or under ``$MOROCCAN_EVAL_SUITES``), else ``None``: as its card records it,
+    else from the cache, else computed once."""
     folders = suite_dirs()
     out: dict[str, AuditSummary | None] = {}
     for ident, (name, sha256) in suites.items():
         folder = folders.get(name)
-        audit = cached_audit(folder, sha256) if folder is not None else None
-        out[ident] = audit["summary"] if audit is not None else None
+        if folder is None or not (folder / "suite.yaml").is_file() or sha256_file(
+                folder / "suite.yaml") != sha256:
+            out[ident] = None  # not found, or the folder now holds another version
+        elif (recorded := card_summary(folder, sha256)) is not None:
+            out[ident] = recorded
+        else:
+            audit = cached_audit(folder, sha256)
+            out[ident] = audit["summary"] if audit is not None else None
     return out
 
 
