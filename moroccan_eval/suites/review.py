@@ -513,7 +513,8 @@ def variety_review(variety: str, records: list[ReviewRecord], stale: int) -> Var
 def status_text(review: VarietyReview) -> str:
     """The card's words for one variety, e.g. "reviewed by 2 native reviewers, 48 items,
     92% natural, 96% labels correct, kappa 0.71 on 20 items"."""
-    stale = (f" ({review['stale']} earlier verdicts on items changed since are not counted)"
+    stale = (f" ({review['stale']} earlier review verdicts on items changed since are not "
+             "counted)"
              if review["stale"] else "")
     if not review["verdicts"]:
         return f"native review pending{stale}"
@@ -588,6 +589,17 @@ def _derived_status(old: str, summary: str) -> str:
     return "; ".join([*kept, summary])
 
 
+def _derived_variety(old: str, derived: str) -> str:
+    """A variety's card text with its review part derived and its other notes kept:
+    clauses (split on '; ') and parenthesised notes that do not speak of review stay
+    ("native-speaker review pending (machine-transliterated from the IRCAM-Latin draft)"
+    becomes "reviewed by ... (machine-transliterated from the IRCAM-Latin draft)")."""
+    notes = [p for p in re.findall(r"\([^()]*\)", old) if "review" not in p.lower()]
+    rest = re.sub(r"\s*\([^()]*\)", "", old)
+    kept = [c.strip() for c in rest.split("; ") if c.strip() and "review" not in c.lower()]
+    return " ".join(["; ".join([*kept, derived]), *notes])
+
+
 _TOP_KEY = re.compile(r"^[^\s#-][^:]*:")
 
 
@@ -636,7 +648,9 @@ def update_card_review(suite: Suite, status: ReviewStatus | None = None) -> Path
         raise ConfigError(f"{path}: the card has no YAML front matter between '---' lines")
     front = _set_keys(match.group(1), {
         "validation_status": _derived_status(suite.card.validation_status, status["summary"]),
-        "validation_by_variety": {code: r["status"] for code, r in status["varieties"].items()},
+        "validation_by_variety": {
+            code: _derived_variety(suite.card.validation_by_variety.get(code, ""), r["status"])
+            for code, r in status["varieties"].items()},
     })
     try:
         CardSpec.model_validate(parse_yaml(front, f"{path} (front matter)"))

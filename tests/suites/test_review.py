@@ -180,7 +180,8 @@ def test_an_item_changed_after_review_no_longer_counts(mini_suite: Path, sheet: 
     suite = load_suite(mini_suite)
     ary = review_status(suite)["varieties"]["ary_Latn"]
     assert (ary["items"], ary["stale"]) == (3, 1)
-    assert ary["status"].endswith("(1 earlier verdicts on items changed since are not counted)")
+    assert ary["status"].endswith("(1 earlier review verdicts on items changed since are not "
+                                  "counted)")
     # and the old sheet cannot be imported any more for that item
     with pytest.raises(ConfigError, match=r"r01\.csv: row 2: item_sha256: item "
                        r"'t1-ary_Latn' changed since the sheet was exported"):
@@ -270,3 +271,21 @@ def test_export_refuses_unknown_variety_and_suffix(mini_suite: Path, tmp_path: P
                        "--sample", "3", "-o", str(tmp_path / "s.xlsx"))
     assert code == 2 and "name the sheet .html" in out
     assert not list(tmp_path.glob("s.*"))
+
+
+@pytest.mark.parametrize(("old", "expected"), [
+    ("native-speaker review pending (machine-transliterated from the IRCAM-Latin draft)",
+     "DERIVED (machine-transliterated from the IRCAM-Latin draft)"),
+    ("native-speaker review pending (forms only; machine-transliterated)",
+     "DERIVED (forms only; machine-transliterated)"),
+    ('espeak-ng "ar" voice; robotic, no Moroccan accent',
+     'espeak-ng "ar" voice; robotic, no Moroccan accent; DERIVED'),
+    ("", "DERIVED"),
+])
+def test_the_card_keeps_notes_that_are_not_about_review(old: str, expected: str) -> None:
+    from moroccan_eval.suites.review import _derived_variety
+
+    assert _derived_variety(old, "DERIVED") == expected
+    derived = "reviewed by 1 native reviewer, 3 items (2 earlier review verdicts ...)"
+    once = _derived_variety(old, derived)
+    assert _derived_variety(once, derived) == once  # idempotent
