@@ -289,3 +289,26 @@ def test_the_card_keeps_notes_that_are_not_about_review(old: str, expected: str)
     derived = "reviewed by 1 native reviewer, 3 items (2 earlier review verdicts ...)"
     once = _derived_variety(old, derived)
     assert _derived_variety(once, derived) == once  # idempotent
+
+
+def test_the_derived_status_reaches_runs_and_the_report(mini_suite: Path, sheet: Path,
+                                                        tmp_path: Path) -> None:
+    """Runs record the card they were made with (the report's Provenance and the
+    leaderboard's suite page read it from there): a run after --update-card carries it."""
+    from moroccan_eval.adapters import load_model
+    from moroccan_eval.report.build import build_report
+    from moroccan_eval.runs.rundir import load_run
+    from moroccan_eval.runs.runner import RunOptions, run
+
+    suite = load_suite(mini_suite)
+    import_reviews(suite, fill(sheet, R01, tmp_path / "a.csv"), "r01")
+    update_card_review(suite)
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              progress=False), [load_model("majority")])
+    recorded = load_run(result.path)
+    card = recorded.manifest.suite.card
+    assert card.validation_by_variety["ary_Latn"].startswith(
+        "reviewed by 1 native reviewer, 4 items, 50% natural")
+    html = build_report([recorded], title="review status")
+    assert ("authored test fixture; native review recorded for 1 of 3 varieties (ary_Latn) "
+            "and pending for the others (arb_Arab, fra_Latn)") in html
