@@ -39,6 +39,9 @@ class AuditSettings(_Strict):
     tifinagh_allow: list[str] = Field(
         default_factory=list, description="characters or whole words Tifinagh text may hold "
         "besides the IRCAM letters (e.g. a brand name written in Latin letters)")
+    contrast_words: list[str] = Field(
+        default_factory=list, description="more contrast words ('but') for the shortcut "
+        "check's cue-only baseline, in this suite's languages")
     near_duplicate_similarity: float | None = Field(
         default=None, gt=0, le=1, description="character 3-gram Jaccard similarity from "
         "which two normalised texts count as near-duplicates")
@@ -77,7 +80,7 @@ class AuditSettings(_Strict):
     def overrides(self) -> dict[str, float]:
         """The thresholds this suite sets, by name."""
         return {name: float(value) for name, value in self.model_dump(
-            exclude={"reason", "tifinagh_allow"}, exclude_none=True).items()}
+            exclude={"reason", "tifinagh_allow", "contrast_words"}, exclude_none=True).items()}
 
     @field_validator("reason")
     @classmethod
@@ -86,7 +89,8 @@ class AuditSettings(_Strict):
 
     @model_validator(mode="after")
     def _reason_given(self) -> AuditSettings:
-        if (self.overrides() or self.tifinagh_allow) and len(self.reason.strip()) < 10:
+        if (self.overrides() or self.tifinagh_allow or self.contrast_words) and len(
+                self.reason.strip()) < 10:
             raise ValueError("reason: say why this suite's audit thresholds or allow-list "
                              "differ from the defaults")
         return self

@@ -220,6 +220,24 @@ def test_a_punctuation_shortcut_is_caught_per_variety(tmp_path: Path) -> None:
         assert "'!!'→alpha 100%" in result["detail"]
 
 
+def test_a_suite_names_the_contrast_words_of_its_languages(tmp_path: Path) -> None:
+    def change(items: list[dict[str, Any]]) -> None:
+        for i in items:  # every alpha item has a contrast word the defaults do not know,
+            if i["reference"] == "alpha":  # in place of a word of the same length
+                words_ = i["fields"]["text"].split()
+                at = next(n for n, w in enumerate(words_) if w not in ("zorbak", "زربك"))
+                i["fields"]["text"] = " ".join([*words_[:at], "jedoch", *words_[at + 1:]])
+
+    items = edited(change)
+    unknown = run_audit(make_suite(tmp_path / "a", {"topic": (CLASSIFICATION, items)},
+                                   audit=SMALL))
+    assert one(unknown, "shortcut", "fra_Latn")["status"] == "PASS"
+    named = run_audit(make_suite(tmp_path / "b", {"topic": (CLASSIFICATION, items)},
+                                 audit={**SMALL, "contrast_words": ["Jedoch"]}))
+    result = one(named, "shortcut", "fra_Latn")
+    assert result["status"] == "FAIL" and "contrast word→alpha 100%" in result["detail"]
+
+
 def test_the_shortcut_check_steps_aside_when_labels_are_the_varieties(tmp_path: Path) -> None:
     def change(items: list[dict[str, Any]]) -> None:
         for i in items:

@@ -27,7 +27,7 @@ from ...text.normalize import normalize
 from ..loader import Suite, suite_dirs
 from . import checks
 from .checks import CheckResult, Row, Status
-from .textual import tifinagh_vocabulary
+from .textual import CONTRAST_WORDS, tifinagh_vocabulary
 
 __all__ = ["AUDIT_BEGIN", "AUDIT_END", "AUDIT_VERSION", "DEFAULTS", "MESSAGES", "AuditSummary",
            "CheckResult", "SuiteAudit", "audit_markdown", "audit_suite", "cached_audit",
@@ -199,6 +199,7 @@ def audit_suite(suite: Suite) -> SuiteAudit:
     """Run every check on every task of a loaded suite."""
     t = thresholds_of(suite)
     allow = frozenset(suite.spec.audit.tifinagh_allow)
+    contrast = CONTRAST_WORDS | {normalize(w) for w in suite.spec.audit.contrast_words}
     scans = {name: _scan_suite(path) for name, path in _other_suites(suite).items()}
     others = {name: keys for name, (keys, _) in scans.items()}
     results: list[CheckResult] = []
@@ -217,7 +218,7 @@ def audit_suite(suite: Suite) -> SuiteAudit:
         results += checks.accidental_keys(name, rows, t)
         if has_labels:
             results += checks.label_leakage(name, rows, labels, t)
-            results += checks.shortcut(name, rows, t)
+            results += checks.shortcut(name, rows, t, contrast)
         results += checks.script_purity(name, rows, allow, t, vocabulary)
         results += checks.reference_purity(name, rows, allow, t, vocabulary)
         results += checks.parallel_identity(name, rows, t)

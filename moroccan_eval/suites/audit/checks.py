@@ -19,6 +19,7 @@ from ... import varieties
 from ...text.normalize import normalize
 from .textual import (
     BINARY_CUES,
+    CONTRAST_WORDS,
     CUE_NAMES,
     chat_features,
     cues,
@@ -282,7 +283,8 @@ def _best_rule(features: np.ndarray, labels: list[str]) -> tuple[int, str, str]:
     return best[1], best[2], best[3]
 
 
-def shortcut(task: str, rows: list[Row], t: Mapping[str, float]) -> list[CheckResult]:
+def shortcut(task: str, rows: list[Row], t: Mapping[str, float],
+             contrast: frozenset[str] = CONTRAST_WORDS) -> list[CheckResult]:
     """A cue-only baseline (punctuation, emoji, contrast words, length: no words of
     meaning) and the best one-cue rule, trained on the training split, scored per variety
     on the test items, beside the char n-gram baseline and the majority baseline. A cue
@@ -302,7 +304,7 @@ def shortcut(task: str, rows: list[Row], t: Mapping[str, float]) -> list[CheckRe
     if _labels_follow_variety(rows):
         return [info("shortcut", task, "all", None, "", "not applicable: each variety's items "
                      "carry one label, so surface cues (script, digits) are the signal")]
-    x_train = np.array([cues(r.text) for r in train])
+    x_train = np.array([cues(r.text, contrast) for r in train])
     cue_model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(
         x_train, labels)
     rule_cue, rule_yes, rule_no = _best_rule(x_train, labels)
@@ -314,7 +316,7 @@ def shortcut(task: str, rows: list[Row], t: Mapping[str, float]) -> list[CheckRe
         if len(rows_v) < 5:
             continue
         gold = [str(r.label) for r in rows_v]
-        x = np.array([cues(r.text) for r in rows_v])
+        x = np.array([cues(r.text, contrast) for r in rows_v])
         cue_acc = _accuracy(list(cue_model.predict(x)), gold)
         rule_acc = _accuracy([rule_yes if f[rule_cue] > 0 else rule_no for f in x], gold)
         ngram_acc = _accuracy(list(ngram.predict([r.text for r in rows_v])), gold)

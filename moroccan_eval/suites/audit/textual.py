@@ -146,14 +146,14 @@ CUE_NAMES = ("'!!'", "'!'", "'?'", "emoji", "contrast word", "'...'", "digits", 
              "words")
 
 
-def cues(text: str) -> list[float]:
+def cues(text: str, contrast: frozenset[str] = CONTRAST_WORDS) -> list[float]:
     """Surface features a model could learn a label from without reading the meaning:
-    repeated exclamation marks, questions, emoji, contrast words, ellipses, digits and
-    length (log characters, log words)."""
+    repeated exclamation marks, questions, emoji, contrast words (``contrast``, normalised
+    or as written), ellipses, digits and length (log characters, log words)."""
     tokens = set(normalize(text).split()) | set(text.split())
     return [float("!!" in text or "！！" in text), float("!" in text),
             float("?" in text or "؟" in text), float(bool(_EMOJI.search(text))),
-            float(bool(tokens & CONTRAST_WORDS)), float("..." in text or "…" in text),
+            float(bool(tokens & contrast)), float("..." in text or "…" in text),
             float(any(c.isdigit() for c in text)), math.log1p(len(text)),
             math.log1p(len(text.split()))]
 
