@@ -437,6 +437,7 @@ def test_answer_keys_shared_with_train_and_single_digit_keys_fail(tmp_path: Path
     assert accidental["status"] == "FAIL" and accidental["figure"] == 20.0
     assert [e.split(":")[0] for e in accidental["examples"]] == ["t004-fra_Latn",
                                                                   "t005-fra_Latn"]
+    assert "(4 with one of ≤ 2)" in accidental["detail"]  # and the two "45" items
 
 
 # ------------------------------------------------------------------ sample size, copies

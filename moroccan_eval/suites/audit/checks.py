@@ -499,14 +499,17 @@ def accidental_keys(task: str, rows: list[Row], t: Mapping[str, float]) -> list[
         return []
     limit = int(t["short_key_chars"])
 
-    def short(row: Row) -> list[str]:
-        return [k for k in row.loose_keys if len(normalize(k).replace(" ", "")) <= limit]
+    def short(row: Row, chars: int) -> list[str]:
+        return [k for k in row.loose_keys if len(normalize(k).replace(" ", "")) <= chars]
 
-    found = [f"{r.id}: {', '.join(keys)}" for r in keyed if (keys := short(r))]
+    found = [f"{r.id}: {', '.join(keys)}" for r in keyed if (keys := short(r, limit))]
+    # one character longer: not failed, but shown (a "10" still matches many answers)
+    near = sum(1 for r in keyed if short(r, limit + 1))
     return [judged("accidental_keys", task, "all", pct(len(found), len(keyed)), "%",
                    t["accidental_keys_warn"], t["accidental_keys_fail"],
                    f"{len(found)} of {len(keyed)} keyed items have a bare-value key of ≤ "
-                   f"{limit} character(s), matched by any answer that mentions it", found)]
+                   f"{limit} character(s), matched by any answer that mentions it ({near} "
+                   f"with one of ≤ {limit + 1})", found)]
 
 
 # ------------------------------------------------------------------ sample size
