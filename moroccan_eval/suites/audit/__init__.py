@@ -260,7 +260,8 @@ def _figure(r: CheckResult) -> str:
 def _limits(r: CheckResult) -> str:
     if r["warn"] is None or r["fail"] is None:
         return ""
-    return f"warn > {r['warn']:g}, fail > {r['fail']:g}"
+    also = f", or {r['also_fails']}" if r["also_fails"] else ""
+    return f"warn > {r['warn']:g}, fail > {r['fail']:g}{also}"
 
 
 def render_text(audit: SuiteAudit, *, problems_only: bool = False) -> str:

@@ -51,6 +51,7 @@ class CheckResult(TypedDict):
     unit: str  # "%", "points", "items"
     warn: float | None  # the figure warns above this
     fail: float | None  # ... and fails above this
+    also_fails: str  # another condition that fails the check, in words ("" if none)
     status: Status
     detail: str
     examples: list[str]
@@ -78,8 +79,8 @@ def judged(check: str, task: str, scope: str, figure: float, unit: str, warn: fl
     ``warn`` warns."""
     status: Status = "FAIL" if figure > fail else "WARN" if figure > warn else "PASS"
     return {"check": check, "task": task, "scope": scope, "figure": round(figure, 1),
-            "unit": unit, "warn": warn, "fail": fail, "status": status, "detail": detail,
-            "examples": list(examples)[:5]}
+            "unit": unit, "warn": warn, "fail": fail, "also_fails": "", "status": status,
+            "detail": detail, "examples": list(examples)[:5]}
 
 
 def info(check: str, task: str, scope: str, figure: float | None, unit: str,
@@ -87,7 +88,8 @@ def info(check: str, task: str, scope: str, figure: float | None, unit: str,
     """A figure reported for the reader, held to no threshold."""
     return {"check": check, "task": task, "scope": scope,
             "figure": None if figure is None else round(figure, 1), "unit": unit,
-            "warn": None, "fail": None, "status": "INFO", "detail": detail, "examples": []}
+            "warn": None, "fail": None, "also_fails": "", "status": "INFO", "detail": detail,
+            "examples": []}
 
 
 def pct(part: float, whole: float) -> float:
@@ -328,6 +330,8 @@ def shortcut(task: str, rows: list[Row], t: Mapping[str, float],
                         f"cue-only {cue_acc:.0f}%, rule {CUE_NAMES[rule_cue]}→{rule_yes} "
                         f"{rule_acc:.0f}%, char n-gram {ngram_acc:.0f}%, majority "
                         f"{chance:.0f}% (n={len(gold)}); figure: best cue score minus majority")
+        result["also_fails"] = (f"within {t['shortcut_margin']:g} of char n-gram and > "
+                                f"{t['shortcut_min_gain']:g} above majority")
         if ngram_acc - best <= t["shortcut_margin"] and above > t["shortcut_min_gain"]:
             # the surface cues explain about all the n-gram model learns
             result["status"] = "FAIL"
