@@ -121,6 +121,9 @@ def test_two_reviewers_give_shares_and_kappa(mini_suite: Path, sheet: Path,
     assert (ary["natural"], ary["stilted"], ary["wrong_variety"]) == (37.5, 37.5, 25.0)
     assert ary["label_correct"] == 87.5 and ary["agreement"] == 75.0
     assert ary["kappa"] == 0.64 and ary["double_reviewed"] == 4
+    # label correct? agree on 3 of 4 but r02 always says yes: chance agreement is
+    # (3*4 + 1*0) / 16 = 0.75 as well, so kappa is 0
+    assert ary["label_kappa"] == 0.0
     assert ary["status"] == (
         "reviewed by 2 native reviewers, 4 items, 37.5% natural, 37.5% stilted, 25% wrong "
         "variety, 87.5% labels correct, kappa 0.64 on 4 items")
@@ -151,7 +154,7 @@ def test_update_card_writes_the_derived_status(mini_suite: Path, sheet: Path,
     assert code == 0, out
     text = (mini_suite / "CARD.md").read_text(encoding="utf-8")
     assert text.count(REVIEW_BEGIN) == 1 and text.count(REVIEW_END) == 1
-    assert "| ary_Latn | 2 | 4 | 37.5% | 37.5% | 25% | 87.5% | 0.64 (4) | 0 |" in text
+    assert "| ary_Latn | 2 | 4 | 37.5% | 37.5% | 25% | 87.5% | 0.64 (4) | 0.00 | 0 |" in text
     assert "consent: {basis: authored" in text  # the rest of the front matter untouched
     # what a new run records (the manifest copies the loaded card), hence the report and
     # the leaderboard, now carries the derived status
