@@ -15,12 +15,17 @@ the load average when the phase started: on a shared machine wall time measures 
 neighbours too (the target is wall time on a quiet machine).
 
     python benchmarks/leaderboard_build.py [--submissions 1000] [--suites 6] [--groups 12]
-                                           [--jobs N] [--warm-only]
+                                           [--jobs N] [--warm-only] [--keep DIR]
+
+``--keep DIR`` keeps the submissions and the verdicts in DIR: a later run with the same
+DIR skips the setup and the cold pass and measures a warm rebuild only (to catch a quiet
+moment on a shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -111,16 +116,25 @@ def main() -> int:
     parser.add_argument("--warm-only", action="store_true",
                         help="measure the warm pass only (the cold pass still runs first, "
                         "to record the verdicts, but is not reported)")
+    parser.add_argument("--keep", type=Path, help="folder keeping the setup and the verdicts")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        root = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(root / "cache")
         os.environ["MOROCCAN_EVAL_SUITES"] = str(root / "suites")
+        reuse = args.keep is not None and (root / "verdicts").is_dir()
         started = time.perf_counter()
-        subs = _submissions(root, _runs(root, args.suites, args.groups), args.submissions)
-        print(f"setup: {args.submissions} submissions x {args.suites} suites "
-              f"({args.groups * len(core_codes())} items each) in "
-              f"{time.perf_counter() - started:.1f} s")
+        if reuse:
+            subs = root / "submissions"
+            args.submissions = sum(1 for _ in subs.iterdir())
+            print(f"setup: reused {root} ({args.submissions} submissions)")
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            subs = _submissions(root, _runs(root, args.suites, args.groups),
+                                args.submissions)
+            print(f"setup: {args.submissions} submissions x {args.suites} suites "
+                  f"({args.groups * len(core_codes())} items each) in "
+                  f"{time.perf_counter() - started:.1f} s")
 
         from moroccan_eval.leaderboard.board import board_from
         from moroccan_eval.leaderboard.site import build_site
@@ -128,7 +142,7 @@ def main() -> int:
 
         verdicts = VerdictCache(root / "verdicts")
         figures = {}
-        for label in ("cold", "warm"):  # warm: verdicts of the cold pass reused
+        for label in ("warm",) if reuse else ("cold", "warm"):  # warm: verdicts reused
             load = os.getloadavg()[0]
             started, cpu = time.perf_counter(), _cpu()
             board, reports = board_from([subs], verdicts, args.jobs)
@@ -140,7 +154,7 @@ def main() -> int:
             print(f"{label} done", flush=True)
         size, parts = _size_mb(root / "site-warm"), _sizes(root / "site-warm")
     if args.warm_only:
-        del figures["cold"]
+        figures.pop("cold", None)
     for label, (validated, total, validated_cpu, total_cpu, load) in figures.items():
         print(f"{label} (load {load:.1f}): validate {validated:.1f} s "
               f"({1000 * validated / args.submissions:.1f} ms per submission; CPU "
