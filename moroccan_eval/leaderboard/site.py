@@ -340,6 +340,8 @@ def _write_charts(board: Board, folder: Path, names: dict[str, str]) -> dict[str
 
 # --------------------------------------------------------------------------- fragments
 
+# NUL-delimited: validation refuses control characters in every free-text field and run
+# model name (submission.inert_problem), so submitted text can never forge a placeholder.
 _PLACEHOLDER = re.compile("\x00([^\x00\x01]+)(?:\x01([^\x00]*))?\x00")
 
 
@@ -544,7 +546,7 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
         groups: dict[tuple[str, ...], list[str]] = {}
         for name in entry.suites:
             groups.setdefault(tuple(board.suites[name].varieties), []).append(name)
-        return [(list(codes), names) for codes, names in groups.items()]
+        return [(list(codes), suites) for codes, suites in groups.items()]
 
     # Each submission's page body, rendered once with placeholders for every language.
     main = env.get_template("_submission_main.html.j2")
