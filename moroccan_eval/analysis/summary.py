@@ -167,13 +167,22 @@ def tasks_differ(models: Sequence[ModelSummary]) -> bool:
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
     """Indices of the points no other point dominates, where ``x`` (cost, latency) is to be
-    minimised and ``y`` (quality) maximised."""
-    front = set()
-    for i, (x, y) in enumerate(points):
-        dominated = any(
-            (x2 <= x and y2 >= y) and (x2 < x or y2 > y) for j, (x2, y2) in enumerate(points)
-            if j != i
-        )
-        if not dominated:
-            front.add(i)
+    minimised and ``y`` (quality) maximised.
+
+    One sweep in ``x`` order (a leaderboard plots a thousand points): a point is dominated
+    when a point of smaller ``x`` has at least its ``y``, or a point of the same ``x`` a
+    larger ``y``; equal points do not dominate each other."""
+    front: set[int] = set()
+    order = sorted(range(len(points)), key=lambda i: points[i][0])
+    best = float("-inf")  # the largest y among points of smaller x
+    start = 0
+    while start < len(order):
+        end = start
+        while end < len(order) and points[order[end]][0] == points[order[start]][0]:
+            end += 1
+        group = order[start:end]
+        top = max(points[i][1] for i in group)
+        front |= {i for i in group if points[i][1] > best and points[i][1] == top}
+        best = max(best, top)
+        start = end
     return front
