@@ -54,3 +54,24 @@ def test_a_board_from_two_real_submissions(tmp_path: Path, installed_suite: Path
     assert board.pareto("mini", "cost")  # offline baselines: cost 0, the best one leads
     smallest = board.smallest_above("mini", "fra_Latn", 0.0)
     assert smallest is not None and smallest.info.model == "majority"  # 0.0001B < 0.001B
+
+
+def test_pareto_front_is_the_set_of_undominated_points() -> None:
+    """The one-sweep front (a board charts a thousand points) against the definition:
+    no other point at most as costly and at least as good, and better on one axis."""
+    import random
+
+    from moroccan_eval.analysis.summary import pareto_front
+
+    def by_definition(points: list[tuple[float, float]]) -> set[int]:
+        return {i for i, (x, y) in enumerate(points) if not any(
+            x2 <= x and y2 >= y and (x2 < x or y2 > y)
+            for j, (x2, y2) in enumerate(points) if j != i)}
+
+    rng = random.Random(7)
+    for _ in range(2000):  # few distinct values: ties on either axis and equal points
+        points = [(rng.choice([0.0, 0.5, 1.0, 2.0]), rng.choice([0.2, 0.6, 0.9]))
+                  for _ in range(rng.randint(0, 10))]
+        assert pareto_front(points) == by_definition(points), points
+    assert pareto_front([(1.0, 0.5), (1.0, 0.5), (2.0, 0.9)]) == {0, 1, 2}
+    assert pareto_front([(1.0, 0.5), (1.0, 0.6), (0.5, 0.6)]) == {2}
