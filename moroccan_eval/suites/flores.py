@@ -31,6 +31,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,13 @@ class _Source:
         except RuntimeError as exc:  # a wrong or missing password
             raise ConfigError(f"{self.path}: {name}: cannot be decrypted ({exc}); give the "
                               "release's password with --password") from None
+        except zlib.error as exc:
+            # ZipCrypto checks a wrong password against one byte only: 1 time in 256 it
+            # passes and the "decrypted" bytes fail to decompress instead
+            reason = ("the password is probably wrong" if info.flag_bits & 0x1
+                      else "damaged archive")
+            raise ConfigError(f"{self.path}: {name}: cannot be decrypted or read ({reason}: "
+                              f"{exc}); give the release's password with --password") from None
         except NotImplementedError as exc:  # AES-encrypted or an unknown compression
             raise ConfigError(f"{self.path}: {name}: {exc}; unpack the archive (e.g. 7z x) "
                               "and give the folder instead") from None

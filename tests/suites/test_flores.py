@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from conftest import FIXTURES
 
 from moroccan_eval.cli import main
 from moroccan_eval.errors import ConfigError
-from moroccan_eval.suites.flores import LANGUAGES, import_flores, read_release
+from moroccan_eval.suites.flores import LANGUAGES, _Source, import_flores, read_release
 from moroccan_eval.suites.loader import load_suite
 
 RELEASE = FIXTURES / "flores" / "floresp-v2.0-rc.3"
@@ -70,6 +71,16 @@ def test_a_release_folder_becomes_a_paired_suite(tmp_path: Path) -> None:
     assert oct(root.stat().st_mode & 0o777) != "0o700"
 
 
+def _passes_the_check_byte(zf: zipfile.ZipFile, member: str, password: str) -> bool:
+    try:
+        zf.read(member, pwd=password.encode())
+    except RuntimeError:  # "Bad password": the check byte caught it
+        return False
+    except zlib.error:
+        return True
+    return False
+
+
 @pytest.mark.skipif(shutil.which("zip") is None, reason="needs the zip program to encrypt")
 def test_the_password_protected_release_zip_is_read_in_place(tmp_path: Path) -> None:
     archive = tmp_path / "floresp-v2.0-rc.3.zip"
@@ -83,6 +94,14 @@ def test_the_password_protected_release_zip_is_read_in_place(tmp_path: Path) -> 
     assert [s for s, _ in release["devtest"]["zgh_Tfng"]] == lines("devtest", "zgh_Tfng")
     with pytest.raises(ConfigError, match=r"cannot be decrypted .* --password"):
         read_release(archive, "wrong password")
+    # ZipCrypto checks a password against one byte: find a wrong one that passes it, so the
+    # damaged-stream path (1 run in 256 with a fixed wrong password) is tested every time
+    member = f"{RELEASE.name}/dev/dev.ary_Arab"
+    with zipfile.ZipFile(archive) as zf:
+        lucky = next(p for p in (f"wrong {i}" for i in range(100_000))
+                     if _passes_the_check_byte(zf, member, p))
+    with pytest.raises(ConfigError, match=r"password is probably wrong.* --password"):
+        _Source(archive, lucky).read(member)
     _, counts = import_flores(archive, tmp_path / "out")
     assert counts["variety dev/eng_Latn"] == 3 and counts["to_english test/zgh_Tfng"] == 4
     assert not list((tmp_path / "out").glob("*/dev")), "nothing unpacked beside the suite"
