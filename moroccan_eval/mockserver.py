@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -110,6 +111,8 @@ class MockServer:
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         #: body bytes the last "huge" answer managed to send before the client hung up
         self.huge_sent = 0
+        #: time.time() when the first request arrived (start-up benchmarks)
+        self.first_request_at: float | None = None
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -125,6 +128,8 @@ class MockServer:
                       handler: Callable[[web.Request], Any]) -> web.StreamResponse:
         """Record every request, also those to unknown routes (a redirect's target)."""
         with self._lock:
+            if self.first_request_at is None:
+                self.first_request_at = time.time()
             self.seen.append((request.method, request.path, dict(request.headers)))
         response: web.StreamResponse = await handler(request)
         return response

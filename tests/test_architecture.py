@@ -114,3 +114,20 @@ def test_built_in_types_are_registered_like_plugins() -> None:
     for name in BUILT_IN:
         task_type = tasks.get(name)
         assert task_type.name == name and task_type.__module__.startswith("moroccan_eval.tasks.")
+
+
+def test_the_run_path_imports_no_heavy_library_before_its_first_request() -> None:
+    """Start-up is seconds if these load on every run (issue 16): Presidio and spaCy only
+    when a suite's privacy verdict is not remembered, numpy once scores are computed,
+    ``datasets`` and pandas only to import or export files."""
+    import subprocess
+    import sys
+
+    heavy = ("numpy", "datasets", "pandas", "presidio_analyzer", "spacy", "torch",
+             "transformers", "pyarrow")
+    code = ("import sys, moroccan_eval.cli.run, moroccan_eval.runs.runner, "
+            "moroccan_eval.adapters.http; print(' '.join(m for m in " + repr(heavy)
+            + " if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == []

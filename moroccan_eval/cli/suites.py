@@ -93,7 +93,7 @@ def suites_validate(suite_names: Sequence[str]) -> None:
     for name in suite_names or list(suite_dirs()):
         try:
             suite = load_suite(name)
-            n = sum(t.dataset.num_rows for t in suite.tasks.values())
+            n = sum(t.table.num_rows for t in suite.tasks.values())
             click.echo(f"ok   {suite.ident} ({n} items)")
         except MoroccanEvalError as exc:
             failed += 1

@@ -2,7 +2,8 @@
 expired consent, consents backed by a register.
 
 A clean result is remembered per (suite content hash, policy fingerprint) in the cache
-folder, so a sealed suite is scanned once, not at every load.
+folder (:mod:`moroccan_eval.verdicts`), so a sealed suite is scanned once, not at every
+load.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..cache import default_cache_dir
+from .. import verdicts
 from ..suites.schema import CardSpec, Item, SuiteSpec
 from .consent import AUTHORED, consent_problems
 from .files import leaves, strings
@@ -71,11 +72,12 @@ def residual_pii(suite: GatedSuite) -> list[str]:
     Each problem names the file, the item id (or line) and the dotted path of the string
     (``reference.calls[0].arguments.phone``), with the entity type, never the value.
     """
-    scanner = default_scanner()
-    marker = (default_cache_dir() / "pii-gate"
-              / f"{suite.sha256[:24]}-{scanner.policy.fingerprint}-{GATE_VERSION}.clean")
-    if marker.is_file():
+    # the verdict is looked up before the scanner is built: building Presidio's engine
+    # (seconds of imports) would be most of a warm start-up otherwise
+    verdict = [suite.sha256, load_policy().fingerprint, GATE_VERSION]
+    if verdicts.passed("pii-gate", verdict):
         return []
+    scanner = default_scanner()
     allowed = set(suite.spec.pii_allowed)
     # Suites repeat strings a lot (a label per item, the same source text in every
     # translation direction): each distinct string is scanned once.
@@ -105,11 +107,7 @@ def residual_pii(suite: GatedSuite) -> list[str]:
                     f"(score {f.score:.2f}); replace it with a placeholder such as "
                     f"<{kind}_1> or remove it")
     if not problems:
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        except OSError:
-            pass  # a read-only cache only costs a re-scan next time
+        verdicts.remember_pass("pii-gate", verdict)
     return problems
 
 

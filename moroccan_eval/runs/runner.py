@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -163,11 +163,11 @@ class _ModelRun:
         if self.adapter.identity_keys_cache and identity is not None:
             self.cache_key = sha256_json([self.spec.cache_hash, identity])
         parser = task.task_type.parser()
-        total = sum(1 for _ in task.items(opts.split, opts.varieties, opts.limit,
-                                          seed=opts.seed))
         items = task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed)
-        bar = _progress_bar(f"{self.spec.name} · {task.name}", total, opts.progress,
-                            self.position)
+        # counting is a pass over the data file: only a progress bar needs the total
+        bar = _progress_bar(f"{self.spec.name} · {task.name}", lambda: sum(
+            1 for _ in task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed)),
+            opts.progress, self.position)
 
         def finish(record: PredictionRecord) -> None:
             writer.write(finalize_record(record, parser))
@@ -201,7 +201,7 @@ class _ModelRun:
             if done is not None:
                 finish(done)
 
-        workers = min(self.spec.limits.concurrency, total or 1)
+        workers = self.spec.limits.concurrency  # a worker finding the stream empty ends
         try:
             await asyncio.gather(*(worker(items) for _ in range(workers)))
         finally:
@@ -305,12 +305,13 @@ def _difference(before: JSONObject, now: JSONObject, prefix: str = "") -> str:
     return ", ".join(paths[:3])
 
 
-def _progress_bar(label: str, total: int, enabled: bool | None, position: int) -> Any:
+def _progress_bar(label: str, count: Callable[[], int], enabled: bool | None,
+                  position: int) -> Any:
     if enabled is False or (enabled is None and not sys.stderr.isatty()):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label, unit="item", position=position, leave=True,
+    return tqdm(total=count(), desc=label, unit="item", position=position, leave=True,
                 file=sys.stderr, dynamic_ncols=True)
 
 

@@ -26,23 +26,25 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from .. import varieties
 from ..records import Delta, MetricScore, PredictionRecord, VarietyScore
 
+if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-up
+    import numpy as np
+
 DEFAULT_BOOTSTRAP = 1000
 
 #: (rows (m, k), weights (B, m)) → one score per row of weights.
-ScoreFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+ScoreFunction: TypeAlias = "Callable[[np.ndarray, np.ndarray], np.ndarray]"
 Statistics = Callable[[PredictionRecord], Sequence[float]]
 
 
 def ratio(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Summed first column over summed second column (a rate, WER, accuracy); undefined
     (NaN) where the denominator is empty."""
+    import numpy as np
     num, den = (weights @ rows[:, :2]).T
     return np.asarray(np.divide(num, den, out=np.full_like(num, np.nan, dtype=float),
                                 where=den > 0))
@@ -70,6 +72,7 @@ class MetricDef:
     seed_offset: int = 0
 
     def rng(self, seed: int, variety: str) -> np.random.Generator:
+        import numpy as np
         return np.random.default_rng(
             [seed + self.seed_offset, stable_id(variety), stable_id(self.stream or self.name)])
 
@@ -149,6 +152,7 @@ class _Rows:
         self._matrices: dict[Statistics, np.ndarray] = {}
 
     def of(self, metric: MetricDef, groups: Sequence[str] | None = None) -> np.ndarray:
+        import numpy as np
         matrix = self._matrices.get(metric.statistics)
         if matrix is None:
             rows = [metric.statistics(record) for record in self.records.values()]
@@ -160,6 +164,7 @@ class _Rows:
 def _layout(metric: MetricDef, rows: np.ndarray, n_boot: int, rng: np.random.Generator
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows or distinct cells, their point-estimate weights, resampled weights)."""
+    import numpy as np
     n = rows.shape[0]
     if metric.resample == "cells":
         cells, freq = np.unique(rows, axis=0, return_counts=True)
@@ -179,6 +184,7 @@ def _paired_delta(metric: MetricDef, own: np.ndarray, reference: np.ndarray, n_b
                   rng: np.random.Generator) -> Delta | None:
     """metric(own) − metric(reference) with a paired bootstrap interval: the groups are
     resampled once and both sides are scored on the same resample."""
+    import numpy as np
     width = own.shape[1]
     cells, point, draws = _layout(metric, np.hstack([own, reference]), n_boot, rng)
     own_cells, reference_cells = cells[:, :width], cells[:, width:]
@@ -190,6 +196,7 @@ def _paired_delta(metric: MetricDef, own: np.ndarray, reference: np.ndarray, n_b
 
 
 def _interval(samples: np.ndarray) -> tuple[float, float] | None:
+    import numpy as np
     finite = samples[np.isfinite(samples)]  # a resample may leave a rate undefined
     if finite.size == 0:
         return None
@@ -202,4 +209,5 @@ def _excludes_zero(ci: tuple[float, float] | None) -> bool:
 
 
 def _point(value: float) -> float | None:
+    import numpy as np
     return round(float(value), 6) if np.isfinite(value) else None

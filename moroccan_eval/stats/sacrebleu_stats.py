@@ -10,9 +10,11 @@ and nowhere else, so a sacrebleu upgrade that renames them breaks one module.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-up
+    import numpy as np
+
 
 SacrebleuMetric = Literal["chrf", "bleu"]
 
@@ -38,6 +40,7 @@ def sentence_statistics(metric: SacrebleuMetric, hypothesis: str, reference: str
 
 def corpus_scores(metric: SacrebleuMetric, totals: np.ndarray) -> np.ndarray:
     """The corpus score (0-1) of each row of summed statistics."""
+    import numpy as np
     scorer = _scorer(metric)
     return np.array([scorer._compute_score_from_stats(list(row)).score / 100 for row in totals])
 

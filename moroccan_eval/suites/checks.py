@@ -157,14 +157,12 @@ def check_task(spec: TaskSpec, task_type: TaskType) -> list[str]:
     return problems + task_type.check_spec()
 
 
-def check_items(path: Path, columns: set[str], items: Iterable[Item], task_type: TaskType,
+def check_items(path: Path, items: Iterable[Item], task_type: TaskType,
                 suite_root: Path) -> list[str]:
-    """Every item of a data file (its ``columns`` are the keys items have): the ids,
-    groups, splits, varieties and input fields, then the task type's checks of its
-    reference and files."""
-    if missing := REQUIRED_ITEM_KEYS - columns:
-        return [f"{path}: every item needs the field(s) {', '.join(sorted(missing))}"]
-    problems = [f"{path}: unknown item field '{c}'" for c in sorted(columns - ITEM_KEYS)]
+    """Every item of a data file that passed :func:`check_item_lines` (so every item has
+    the required keys and no other): the ids, groups, splits, varieties and input fields,
+    then the task type's checks of its reference and files."""
+    problems: list[str] = []
     seen = _Seen()
     for line, item in enumerate(items, 1):
         where = f"{path}: item {line} (id {item['id']!r})"

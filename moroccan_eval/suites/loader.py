@@ -9,23 +9,20 @@ privacy gate (consents, residual personal data).
 
 from __future__ import annotations
 
+import inspect
 import os
 import random
 import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from datetime import time as dt_time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
-from .. import tasks, varieties
+from .. import tasks, varieties, verdicts
 from ..errors import ConfigError, MoroccanEvalError, MoroccanEvalWarning, SuiteError, did_you_mean
 from ..io import JSONValue, format_validation_errors, load_yaml, parse_yaml, read_text, sha256_file
 from ..resources import shipped
@@ -33,6 +30,9 @@ from ..tasks.base import TaskType
 from .checks import MAX_CONTEXT_CHARS, check_item_lines, check_items, check_task
 from .schema import CardSpec, Item, SuiteSpec, TaskSpec, placeholder_problem
 from .seal import TASK_FILE_FIELDS, confined, escape_problem
+from ..verdicts import code_fingerprint
+from ..version import __version__
+from .table import ItemTable
 
 #: Files a suite keeps at its root besides suite.yaml and its task and data folders.
 ROOT_FILES = ("suite.yaml", "CARD.md", "consent.yaml", "consent.csv", "tombstones.csv")
@@ -40,12 +40,11 @@ ROOT_FILES = ("suite.yaml", "CARD.md", "consent.yaml", "consent.csv", "tombstone
 
 @dataclass
 class Task:
-    """A loaded task: its spec, its task type and its data as a memory-mapped
-    ``datasets.Dataset``."""
+    """A loaded task: its spec, its task type and its data file, streamed."""
 
     spec: TaskSpec
     suite: Suite
-    dataset: Any = field(repr=False)  # datasets.Dataset (untyped library)
+    table: ItemTable = field(repr=False)
     #: ``--limit`` samples already drawn (the runner counts items, then streams them)
     _samples: dict[tuple[str, frozenset[str] | None, int, int], set[str]] = field(
         default_factory=dict, repr=False, compare=False)
@@ -116,21 +115,15 @@ class Task:
 
     def all_items(self) -> Iterator[Item]:
         """Every item of the data file, in file order."""
-        for batch in self.dataset.iter(batch_size=1000):
-            for row in zip(*batch.values(), strict=True):
-                yield as_item(dict(zip(batch.keys(), row, strict=True)))
+        return iter(self.table)
 
     def varieties(self, split: str = "test") -> list[str]:
         """Varieties present in a split, in registry order."""
-        present = {
-            v for v, s in zip(self.column("variety"), self.column("split"), strict=True)
-            if s == split
-        }
+        present = {row["variety"] for row in self.table.rows() if row["split"] == split}
         return [code for code in varieties.registry() if code in present]
 
     def column(self, name: str) -> list[JSONValue]:
-        values = self.dataset.data.column(name).to_pylist()
-        return [plain(v) for v in values] if name in ("fields", "reference", "meta") else values
+        return self.table.column(name)
 
     @cached_property
     def context(self) -> str | None:
@@ -197,11 +190,10 @@ class Suite:
                 yield task.spec.context_file, task.context or ""
 
     def consent_ids(self) -> Iterator[tuple[str, str]]:
-        """(consent id, item id) of every item, read column-wise."""
+        """(consent id, item id) of every item."""
         for task in self.tasks.values():
-            for consent_id, item_id in zip(task.column("consent_id"), task.column("id"),
-                                           strict=True):
-                yield str(consent_id), str(item_id)
+            for row in task.table.rows():
+                yield str(row["consent_id"]), str(row["id"])
 
 
 # --------------------------------------------------------------------------- discovery
@@ -380,6 +372,19 @@ def _read_task_spec(root: Path, spec: SuiteSpec, name: str,
 
 
 def _load_items(suite: Suite, task_specs: dict[str, TaskSpec]) -> None:
+    # Checking every item is most of a warm start-up: a sealed suite that passed is not
+    # checked again until its files, the checking code or the variety registry change.
+    task_type_files = sorted({inspect.getfile(type(tasks.for_spec(task_spec)))
+                              for task_spec in task_specs.values()})  # plugins' too
+    verdict: JSONValue = [suite.sha256, __version__,
+                          code_fingerprint("suites", "tasks", "prompts.py", *task_type_files),
+                          {code: v.model_dump(mode="json")
+                           for code, v in varieties.registry().items()}]
+    if verdicts.passed("items", verdict):
+        for name, task_spec in task_specs.items():
+            suite.tasks[name] = Task(spec=task_spec, suite=suite,
+                                     table=ItemTable(suite.path / task_spec.data))
+        return
     problems: list[str] = []
     for name, task_spec in task_specs.items():
         path = suite.path / task_spec.data
@@ -388,27 +393,31 @@ def _load_items(suite: Suite, task_specs: dict[str, TaskSpec]) -> None:
         if shape := check_item_lines(path, task_spec.input_fields):
             problems += shape
             continue
-        dataset = _load_dataset(path)
-        task = Task(spec=task_spec, suite=suite, dataset=dataset)
-        item_problems = check_items(path, set(dataset.column_names), task.all_items(),
+        task = Task(spec=task_spec, suite=suite, table=ItemTable(path))
+        firsts: dict[str, Item] = {}  # the first item of each variety, read on the way
+        item_problems = check_items(path, _noting_firsts(task.all_items(), firsts),
                                     task.task_type, suite.path)
         problems += item_problems
         if not item_problems:
-            problems += _template_problems(task)
+            problems += _template_problems(task, firsts)
         suite.tasks[name] = task
     if problems:
         raise SuiteError(f"suite '{suite.name}' ({suite.path}) has invalid items", problems)
+    verdicts.remember_pass("items", verdict)
 
 
-def _template_problems(task: Task) -> list[str]:
-    """Render the task's prompt templates once, on a first item of each variety that has
-    its own templates (and of the default ones), so a broken or hostile template fails at
-    load time, not in the middle of a run."""
+def _noting_firsts(items: Iterator[Item], firsts: dict[str, Item]) -> Iterator[Item]:
+    for item in items:
+        firsts.setdefault(item["variety"], item)
+        yield item
+
+
+def _template_problems(task: Task, firsts: dict[str, Item]) -> list[str]:
+    """Render the task's prompt templates once, on the first item (``firsts``) of each
+    variety that has its own templates (and of the default ones), so a broken or hostile
+    template fails at load time, not in the middle of a run."""
     from ..prompts import PromptRenderer
 
-    firsts: dict[str, Item] = {}
-    for item in task.all_items():
-        firsts.setdefault(item["variety"], item)
     overridden = set(task.spec.prompt.by_variety)
     default = next((v for v in firsts if v not in overridden), None)
     chosen = [firsts[v] for v in firsts if v in overridden or v == default]
@@ -429,36 +438,6 @@ def _apply_privacy_gate(suite: Suite) -> None:
         raise SuiteError(f"suite '{suite.name}' ({suite.path}) fails the privacy gate", problems)
 
 
-def _load_dataset(path: Path) -> Any:
-    """Load a JSONL file (that passed :func:`check_item_lines`) into a memory-mapped Arrow
-    table through ``datasets``."""
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    import datasets
-
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    try:
-        with _quiet_datasets():
-            return datasets.load_dataset("json", data_files=str(path), split="train")
-    except Exception as exc:  # Arrow's errors are many; report them as one line
-        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise SuiteError(f"{path}: cannot be read as JSON lines: {detail}") from None
-
-
-@contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """Silence ``datasets``' logging while it loads a file: on a line it cannot parse it
-    logs "Failed to load JSON ..." itself, before the clean error the loader raises."""
-    import datasets
-
-    level = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        datasets.logging.set_verbosity(level)
-
-
 def _register_placeholders(root: Path) -> list[str]:
     """``TODO`` left in the consent register's ``source`` fields (the import skeleton's);
     an unreadable register is the privacy gate's to report."""
@@ -474,26 +453,3 @@ def _register_placeholders(root: Path) -> list[str]:
     return [f"{root / name}: consents[{i}].source: {problem}"
             for i, consent in enumerate(register.consents, 1)
             if (problem := placeholder_problem(consent.source))]
-
-
-def plain(value: Any) -> JSONValue:
-    """Undo Arrow's type inference on JSON: "2026-03-14" strings come back as datetimes
-    inside nested objects; items must hold exactly what the file says."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == dt_time() else value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return value  # type: ignore[no-any-return]
-
-
-def as_item(row: dict[str, Any]) -> Item:
-    """A row of the Arrow table as an item: JSON values as written, ``meta`` always set."""
-    fields, meta = plain(row.get("fields")), plain(row.get("meta"))
-    return {"id": row["id"], "group": row["group"], "split": row["split"],
-            "variety": row["variety"], "fields": fields if isinstance(fields, dict) else {},
-            "reference": plain(row.get("reference")), "consent_id": row["consent_id"],
-            "meta": meta if isinstance(meta, dict) else {}}

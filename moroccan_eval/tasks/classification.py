@@ -14,9 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import did_you_mean
 from ..io import JSONObject, JSONValue
@@ -24,6 +22,9 @@ from ..records import PredictionRecord
 from ..suites.schema import Item, LabelSpec
 from ..text import normalize
 from .base import AnswerParser, AuditView, ImportRequest, MetricDef, TaskType
+
+if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-up
+    import numpy as np
 
 MISSING = -1  # label index of an unparseable or failed answer
 UNPARSED = "∅"  # confusion-matrix column of answers that name no label (or failed)
@@ -98,11 +99,13 @@ class LabelParser(AnswerParser):
 
 def accuracy(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Share of rows whose two columns (reference, answer) agree."""
+    import numpy as np
     return np.asarray(weights @ (rows[:, 0] == rows[:, 1]) / weights.sum(axis=-1))
 
 
 def macro_f1(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Mean F1 over the labels present among the rows' references and answers."""
+    import numpy as np
     true, pred = rows[:, 0], rows[:, 1]
     labels = np.unique(np.concatenate([true, pred[pred != MISSING]]))
     total = np.zeros(weights.shape[0])

@@ -15,15 +15,16 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, ClassVar
 
 from ..io import JSONObject, JSONValue
 from ..records import PredictionRecord
 from ..suites.schema import Item
 from ..text.values import normalize_value
 from .base import AnswerParser, MetricDef, TaskType
+
+if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-up
+    import numpy as np
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 Counts = tuple[int, int, int]  # true positives, false positives, false negatives
@@ -96,6 +97,7 @@ class JSONParser(AnswerParser):
 
 def field_f1(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Micro-F1 over fields: 2·TP / (2·TP + FP + FN), 0 when nothing was expected or given."""
+    import numpy as np
     tp, fp, fn = (weights @ rows).T
     denom = 2 * tp + fp + fn
     return np.asarray(np.divide(2 * tp, denom, out=np.zeros_like(tp, dtype=float),
@@ -104,6 +106,7 @@ def field_f1(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def exact_match(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Share of items with no false positive and no false negative."""
+    import numpy as np
     exact = ((rows[:, 1] == 0) & (rows[:, 2] == 0)).astype(float)
     return np.asarray((weights @ exact) / weights.sum(axis=1))
 

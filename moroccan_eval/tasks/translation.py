@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .. import varieties
 from ..io import JSONObject
@@ -21,6 +20,9 @@ from ..stats.sacrebleu_stats import SacrebleuMetric
 from ..suites.schema import Item
 from .base import AuditView, ImportRequest, MetricDef, TaskType
 from .text_pairs import TextPairs, TextParser, check_reference_text, text_pair
+
+if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-up
+    import numpy as np
 
 
 def corpus_metric(name: str, metric: SacrebleuMetric,

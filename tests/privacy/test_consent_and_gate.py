@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import edit_items
 
 from moroccan_eval.cli import main
 from moroccan_eval.errors import ConfigError, SuiteError
@@ -75,14 +77,35 @@ def test_gate_refuses_a_planted_phone_number(mini_suite: Path, tmp_path: Path) -
     assert "used --allow-unanonymized" in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
-def test_a_clean_suite_is_scanned_once(mini_suite: Path) -> None:
+def test_a_clean_suite_is_scanned_once_per_content_and_policy(
+        mini_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from moroccan_eval.cache import default_cache_dir
+    from moroccan_eval.resources import shipped
+
+    def markers() -> set[Path]:
+        return set((default_cache_dir() / "verdicts" / "pii-gate").glob("*.ok"))
 
     load_suite(mini_suite)
-    markers = list((default_cache_dir() / "pii-gate").glob("*.clean"))
-    assert len(markers) == 1
+    assert len(first := markers()) == 1
     load_suite(mini_suite)
-    assert list((default_cache_dir() / "pii-gate").glob("*.clean")) == markers
+    assert markers() == first, "a clean, unchanged suite is not scanned again"
+    # another policy (a stricter one may find something): scanned again
+    shutil.copytree(shipped("anonymize"), tmp_path / "anonymize")
+    policy = tmp_path / "anonymize" / "policy.yaml"
+    policy.write_text(policy.read_text(encoding="utf-8")
+                      .replace("min_score: 0.", "min_score: 0.0", 1), encoding="utf-8")
+    monkeypatch.setenv("MOROCCAN_EVAL_ANONYMIZE_POLICY", str(policy))
+    load_suite(mini_suite)
+    assert len(markers()) == 2
+    monkeypatch.delenv("MOROCCAN_EVAL_ANONYMIZE_POLICY")
+    # changed items (resealed): scanned again, and personal data found is never remembered
+    edit_items(mini_suite, "data/intents.jsonl", lambda items: items[0]["fields"].update(
+        text="rappelez-moi au 0661 23 45 67"))
+    with pytest.raises(SuiteError, match="fails the privacy gate"):
+        load_suite(mini_suite)
+    with pytest.raises(SuiteError, match="fails the privacy gate"):
+        load_suite(mini_suite)
+    assert len(markers()) == 2
 
 
 def test_consents_must_be_registered_and_valid(mini_suite: Path) -> None:

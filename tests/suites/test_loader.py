@@ -132,3 +132,37 @@ def test_a_deprecated_parser_field_loads_with_one_warning(mini_suite: Path) -> N
     assert result.exit_code == 0, result.output
     assert f"warning: {task_file}: 'parser' is deprecated and ignored" in result.output
     assert "Traceback" not in result.output and "MoroccanEvalWarning" not in result.output
+
+
+def test_item_checks_are_remembered_per_suite_content_and_registry(
+        mini_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sealed suite whose items passed is not checked again (start-up); another
+    content or another variety registry is checked afresh; a failure is never remembered."""
+    from moroccan_eval import varieties
+    from moroccan_eval.cache import default_cache_dir
+
+    def markers() -> set[Path]:
+        return set((default_cache_dir() / "verdicts" / "items").glob("*.ok"))
+
+    load_suite(mini_suite)
+    assert len(first := markers()) == 1
+    load_suite(mini_suite)
+    assert markers() == first
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(
+        "varieties:\n  mey_Arab:\n    names: {en: Hassaniya, fr: Hassanya, ar: الحسانية}\n"
+        "    language: mey\n    script: Arab\n    direction: rtl\n", encoding="utf-8")
+    monkeypatch.setenv("MOROCCAN_EVAL_VARIETIES", str(extra))
+    varieties.registry.cache_clear()
+    try:
+        load_suite(mini_suite)
+        assert len(markers()) == 2
+    finally:
+        monkeypatch.delenv("MOROCCAN_EVAL_VARIETIES")
+        varieties.registry.cache_clear()
+    edit_items(mini_suite, "data/intents.jsonl",
+               lambda items: items[1].update(id=items[0]["id"]))  # a duplicate id
+    for _ in range(2):
+        with pytest.raises(SuiteError, match="duplicate id"):
+            load_suite(mini_suite)
+    assert len(markers()) == 2

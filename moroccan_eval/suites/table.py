@@ -1,0 +1,67 @@
+"""A task's data file, streamed: items are parsed line by line on every pass, so a suite of
+a million items costs no more memory than one of a hundred.
+
+The loader checks the file once (:func:`~moroccan_eval.suites.checks.check_item_lines`);
+later passes read it again. A file changed on disk after it was checked and sealed is
+refused, never read: a run must score the items the suite's checksum stands for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SuiteError
+from ..io import JSONObject, JSONValue, iter_jsonl
+from .schema import Item
+
+
+@dataclass
+class ItemTable:
+    """The items of one JSON-lines data file, read on demand (no copy held in memory)."""
+
+    path: Path
+    _stamp: tuple[int, int] = field(init=False, repr=False)
+    _rows: int | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._stamp = self._current_stamp()
+
+    def _current_stamp(self) -> tuple[int, int]:
+        stat = os.stat(self.path)
+        return stat.st_size, stat.st_mtime_ns
+
+    def rows(self) -> Iterator[JSONObject]:
+        """Every parsed line, in file order."""
+        if self._current_stamp() != self._stamp:
+            raise SuiteError(f"{self.path}: changed on disk since the suite was loaded; "
+                             "load the suite again (its checksums are checked on load)")
+        count = 0
+        for _, obj in iter_jsonl(self.path):
+            count += 1
+            yield obj
+        self._rows = count
+
+    def __iter__(self) -> Iterator[Item]:
+        return (as_item(row) for row in self.rows())
+
+    def column(self, name: str) -> list[JSONValue]:
+        """One key of every item (``None`` where an item lacks it)."""
+        return [row.get(name) for row in self.rows()]
+
+    @property
+    def num_rows(self) -> int:
+        if self._rows is None:
+            self._rows = sum(1 for _ in self.rows())
+        return self._rows
+
+
+def as_item(row: JSONObject) -> Item:
+    """A parsed line as an item, with ``meta`` always set."""
+    fields, meta = row.get("fields"), row.get("meta")
+    return {"id": row["id"], "group": row["group"], "split": row["split"],  # type: ignore[typeddict-item]
+            "variety": row["variety"], "fields": fields if isinstance(fields, dict) else {},
+            "reference": row.get("reference"), "consent_id": row["consent_id"],
+            "meta": meta if isinstance(meta, dict) else {}}
