@@ -84,7 +84,8 @@ def parse_yaml(text: str, source: str) -> Any:
             if isinstance(event, yaml.AliasEvent) or anchor is not None:
                 raise yaml.composer.ComposerError(
                     None, None, f"YAML anchors and aliases (&{anchor} / *{anchor}) are not "
-                    "accepted; write the value out in full", event.start_mark)
+                    "accepted; write the value out in full",
+                    event.start_mark)  # type: ignore[arg-type]  # libyaml's Mark, same fields
         return yaml.load(text, Loader=_FastLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import verdicts
+from ..io import JSONValue
 from ..suites.schema import CardSpec, Item, SuiteSpec
 from .consent import AUTHORED, consent_problems
 from .files import leaves, strings
@@ -74,7 +75,7 @@ def residual_pii(suite: GatedSuite) -> list[str]:
     """
     # the verdict is looked up before the scanner is built: building Presidio's engine
     # (seconds of imports) would be most of a warm start-up otherwise
-    verdict = [suite.sha256, load_policy().fingerprint, GATE_VERSION]
+    verdict: JSONValue = [suite.sha256, load_policy().fingerprint, GATE_VERSION]
     if verdicts.passed("pii-gate", verdict):
         return []
     scanner = default_scanner()

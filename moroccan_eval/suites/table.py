@@ -61,7 +61,8 @@ class ItemTable:
 def as_item(row: JSONObject) -> Item:
     """A parsed line as an item, with ``meta`` always set."""
     fields, meta = row.get("fields"), row.get("meta")
-    return {"id": row["id"], "group": row["group"], "split": row["split"],  # type: ignore[typeddict-item]
-            "variety": row["variety"], "fields": fields if isinstance(fields, dict) else {},
-            "reference": row.get("reference"), "consent_id": row["consent_id"],
+    # check_item_lines has made sure the keys are strings and fields and meta objects
+    return {"id": str(row["id"]), "group": str(row["group"]), "split": str(row["split"]),
+            "variety": str(row["variety"]), "fields": fields if isinstance(fields, dict) else {},
+            "reference": row.get("reference"), "consent_id": str(row["consent_id"]),
             "meta": meta if isinstance(meta, dict) else {}}
