@@ -43,9 +43,9 @@ def timed_run(suite_dir: Path, spec: ModelSpec, out: Path) -> tuple[float, int]:
     options = RunOptions(suite=suite, out_dir=out, cache_dir=out / "cache", progress=False)
     [result] = run(options, [spec])
     wall = time.perf_counter() - started
-    usage = result.scores["tasks"]["intents"]["usage"]
-    assert usage["n_errors"] == 0, usage
-    return wall, usage["n_requests"]
+    usage = result.scores.tasks["intents"].usage
+    assert usage.n_errors == 0, usage
+    return wall, usage.n_requests
 
 
 def http_benchmark(tmp: Path, items: int, latency: float, concurrency: int,

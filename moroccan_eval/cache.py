@@ -124,7 +124,9 @@ class ResponseCache:
         previous = json.loads(row[1])
         return previous if isinstance(previous, dict) else {}
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """Responses stored (a query: not ``__len__``, which would make every truth test
+        of a cache one ``COUNT(*)`` over the table)."""
         return int(self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     def close(self) -> None:

@@ -35,7 +35,7 @@ def test_grouped_commits_are_durable_and_visible_to_another_connection(tmp_path:
     hit = cache.get("m", "r7")
     assert hit is not None and hit.text == "t7" and hit.latency_ms == 7
     assert cache.get("other-model", "r7") is None
-    assert len(cache) == 50
+    assert cache.count() == 50
 
 
 def test_a_failed_write_reaches_every_waiting_worker(tmp_path: Path) -> None:
@@ -66,4 +66,4 @@ def test_run_uses_the_cache_dir_option_and_shows_progress(tmp_path: Path,
         "--out", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "c"), "--progress"])
     assert result.exit_code == 0, result.output
     assert "12/12" in result.output  # tqdm's bar (stderr is mixed in by CliRunner)
-    assert len(ResponseCache(tmp_path / "c")) == 11  # the one failed item is not cached
+    assert ResponseCache(tmp_path / "c").count() == 11  # the one failed item is not cached

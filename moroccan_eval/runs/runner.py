@@ -190,7 +190,18 @@ class _ModelRun:
             # this keeps local work off the critical path of the next request.
             upcoming = prepare_next(stream)
             done: PredictionRecord | None = None
+            streak = 0
             while upcoming is not None:
+                if (hit := self._cached(upcoming)) is not None:
+                    # answered from the cache: no task, no turn of the loop per item (a
+                    # cached re-run is this path 20,000 times), but a turn now and then so
+                    # live requests of other workers are not held up
+                    finish(hit)
+                    upcoming = prepare_next(stream)
+                    streak += 1
+                    if streak % 64 == 0:
+                        await asyncio.sleep(0)
+                    continue
                 call = asyncio.create_task(self._execute(upcoming))
                 for _ in range(2):  # let every worker's request go out before local work
                     await asyncio.sleep(0)
@@ -223,21 +234,31 @@ class _ModelRun:
             record["meta"] = {key: (item.get("meta") or {}).get(key)}
         return _Prepared(request, request_hash, record)
 
+    def _cached(self, prepared: _Prepared) -> PredictionRecord | None:
+        """The record of an item whose answer the response cache holds, else ``None``."""
+        if self.cache is None or not self.adapter.cacheable:
+            return None
+        response = self.cache.get(self.cache_key, prepared.request_hash)
+        return None if response is None else self._record(prepared.record, response,
+                                                          cached=True)
+
     async def _execute(self, prepared: _Prepared) -> PredictionRecord:
+        """Send an item's request (not in the cache) and store the answer."""
         request, request_hash, record = prepared
         cache = self.cache if self.adapter.cacheable else None
-        response = cache.get(self.cache_key, request_hash) if cache else None
-        cached, error, attempts = response is not None, None, 0
-        if response is None:
-            if self.spend.exhausted:
-                return {**record, "output": None, "parsed": None, "skipped": True,
-                        "error": "skipped: the --max-cost spend cap was reached"}
-            response, error, attempts = await send(self.adapter, request, self.spec,
-                                                   self.limiter, self.canary)
-            if response is not None:
-                if cache is not None:
-                    await cache.aput(self.cache_key, request_hash, response)
-                self.spend.add(self._cost(response), self.spec.pricing.currency)
+        if self.spend.exhausted:
+            return {**record, "output": None, "parsed": None, "skipped": True,
+                    "error": "skipped: the --max-cost spend cap was reached"}
+        response, error, attempts = await send(self.adapter, request, self.spec,
+                                               self.limiter, self.canary)
+        if response is not None:
+            if cache is not None:
+                await cache.aput(self.cache_key, request_hash, response)
+            self.spend.add(self._cost(response), self.spec.pricing.currency)
+        return self._record(record, response, cached=False, error=error, attempts=attempts)
+
+    def _record(self, record: PredictionRecord, response: Response | None, *, cached: bool,
+                error: str | None = None, attempts: int = 0) -> PredictionRecord:
         return {
             **record,
             "output": response.text if response else None,

@@ -1,0 +1,102 @@
+"""Scale: run + score of 10k / 100k / 1M items with the instant in-process adapter (items/s
+and peak RSS, each size in a fresh process), and a cached re-run of 20k items through the
+CLI against a local HTTP server (first run fills the response cache).
+
+    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--cached 20000]
+
+Targets: >= 20,000 items/s and peak RSS < 500 MB, flat from 10k to 1M; cached re-run < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from moroccan_eval.mockserver import MockServer
+from moroccan_eval.synthetic import make_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+RATE_TARGET, RSS_TARGET_MB, CACHED_TARGET_S = 20_000, 500, 2.0
+
+_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from moroccan_eval.adapters.base import ModelSpec
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
+started = time.perf_counter()
+suite = load_suite({suite!r})
+loaded = time.perf_counter()
+spec = ModelSpec.model_validate({{"name": "instant", "adapter": "python",
+                                 "callable": "toy_models:instant",
+                                 "limits": {{"concurrency": 64}}}})
+[result] = run(RunOptions(suite=suite, out_dir=Path({out!r}), progress=False), [spec])
+done = time.perf_counter()
+usage = result.scores.tasks["intents"].usage
+print(json.dumps({{"n": usage.n_requests, "load_s": loaded - started,
+                  "run_score_s": done - loaded,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def streaming(tmp: Path, items: int) -> dict[str, float]:
+    suite = make_suite(tmp / f"suite-{items}", items // 2)
+    code = _CHILD.format(tests=str(ROOT / "tests"), suite=str(suite), out=str(tmp / "runs"))
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    return dict(json.loads(out.splitlines()[-1]))
+
+
+def cached_rerun(tmp: Path, items: int) -> float:
+    suite = make_suite(tmp / "cached-suite", items // 2)
+    with MockServer() as server:
+        model = tmp / "model.yaml"
+        model.write_text(f"name: stub\nadapter: openai_compat\nbase_url: {server.base_url}\n"
+                         "model: stub\napi_key_env: null\nlimits: {concurrency: 64}\n",
+                         encoding="utf-8")
+        command = [sys.executable, "-m", "moroccan_eval", "run", "--suite", str(suite),
+                   "--model", str(model), "--cache-dir", str(tmp / "cache"),
+                   "--out", str(tmp / "cached-runs")]
+        subprocess.run(command, check=True, capture_output=True)
+        sent = server.requests
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        wall = time.perf_counter() - started
+        assert server.requests == sent, "the re-run sent requests"
+    return wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--cached", type=int, default=20_000)
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(Path(tmp) / "verdicts")
+        for size in (int(s) for s in args.sizes.split(",")):
+            figures = streaming(Path(tmp), size)
+            rate = figures["n"] / figures["run_score_s"]
+            passed = rate >= RATE_TARGET and figures["rss_mb"] < RSS_TARGET_MB
+            ok &= passed
+            print(f"instant adapter, {int(figures['n']):,} items: load {figures['load_s']:.1f} s, "
+                  f"run + score {figures['run_score_s']:.1f} s = {rate:,.0f} items/s, peak RSS "
+                  f"{figures['rss_mb']:.0f} MB (targets >= {RATE_TARGET:,} items/s, "
+                  f"< {RSS_TARGET_MB} MB): {'PASS' if passed else 'FAIL'}")
+        wall = cached_rerun(Path(tmp), args.cached)
+        passed = wall < CACHED_TARGET_S
+        ok &= passed
+        print(f"cached re-run of {args.cached:,} items (CLI, 0 requests): {wall:.2f} s "
+              f"(target < {CACHED_TARGET_S} s): {'PASS' if passed else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
