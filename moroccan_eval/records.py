@@ -151,7 +151,22 @@ class Selection(_Record):
     #: How ``limit`` picked groups: ``stratified`` (seeded, balanced over the task type's
     #: strata); absent in runs of toolkit 0.1.0, which took the first groups in file order.
     sampling: Literal["stratified"] | None = None
-    written_when_set = ("sampling",)
+    #: ``i/n``: only the groups of shard i of n (``run --shard``); ``merge`` joins them.
+    shard: str | None = None
+    written_when_set = ("sampling", "shard")
+
+    @property
+    def shard_part(self) -> tuple[int, int] | None:
+        """``shard`` as (i, n)."""
+        return parse_shard(self.shard) if self.shard else None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) as (i, n); ``ValueError`` naming the expected form."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if match is None or not 0 <= int(match[1]) < int(match[2]):
+        raise ValueError(f"shard {text!r} is not i/n with 0 <= i < n (e.g. 0/4 ... 3/4)")
+    return int(match[1]), int(match[2])
 
 
 class Host(_Record):
@@ -215,6 +230,7 @@ class Signature(BaseModel):
     model_hash: str
     split: str
     perturb: str | None = None
+    shard: str | None = None
     shots: int
     seed: int
     bootstrap: int
@@ -228,7 +244,8 @@ class Signature(BaseModel):
             task_version=info.version, task_sha=info.sha256[:8],
             model=manifest.model.spec.name, model_hash=manifest.model.cache_hash[:8],
             split=manifest.selection.split, perturb=manifest.selection.perturb,
-            shots=info.spec.few_shot, seed=manifest.seed, bootstrap=manifest.bootstrap)
+            shard=manifest.selection.shard, shots=info.spec.few_shot, seed=manifest.seed,
+            bootstrap=manifest.bootstrap)
 
     def __str__(self) -> str:
         return "|".join([
@@ -238,6 +255,7 @@ class Signature(BaseModel):
             f"model:{self.model}+hash.{self.model_hash}",
             f"split:{self.split}",
             *([f"perturb:{self.perturb}"] if self.perturb else []),
+            *([f"shard:{self.shard}"] if self.shard else []),
             f"shots:{self.shots}",
             f"seed:{self.seed}",
             f"boot:{self.bootstrap}",
@@ -256,7 +274,7 @@ _SIGNATURE = re.compile(
     r"moroccan-eval:(?P<toolkit>[^|]+)\|suite:(?P<suite>[^|]+)"
     r"\|task:(?P<task>[^|@]+)@(?P<task_version>[^|+]+)\+sha\.(?P<task_sha>[0-9a-f]+)"
     r"\|model:(?P<model>[^|]+)\+hash\.(?P<model_hash>[0-9a-f]+)\|split:(?P<split>[^|]+)"
-    r"(?:\|perturb:(?P<perturb>[^|]+))?\|shots:(?P<shots>\d+)\|seed:(?P<seed>-?\d+)"
+    r"(?:\|perturb:(?P<perturb>[^|]+))?(?:\|shard:(?P<shard>\d+/\d+))?\|shots:(?P<shots>\d+)\|seed:(?P<seed>-?\d+)"
     r"\|boot:(?P<bootstrap>\d+)")
 
 

@@ -271,7 +271,8 @@ def _expectation(run: Run, suite: Suite) -> Expectation:
     hashes: dict[ItemKey, str] = {}
     for name, (task, _, renderer) in setups.items():
         for suite_item in task.items(selection.split, selection.varieties, selection.limit,
-                                     seed=manifest.seed, sampling=selection.sampling):
+                                     seed=manifest.seed, sampling=selection.sampling,
+                                     shard=selection.shard_part):
             item = perturb_item(suite_item, selection.perturb, manifest.seed)
             items[(name, item["id"])] = item
             hashes[(name, item["id"])] = build_request(

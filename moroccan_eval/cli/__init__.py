@@ -19,7 +19,7 @@ from .leaderboard import leaderboard
 from .models import models
 from .privacy import anonymize, consent, retention
 from .results import compare, export, recommend, report, rescore, verify
-from .run import demo, run
+from .run import demo, merge, run
 from .suites import suites, tasks
 
 
@@ -58,6 +58,6 @@ def main() -> None:
     latency and cost."""
 
 
-for _command in (run, demo, report, recommend, compare, verify, export, rescore, suites,
+for _command in (run, merge, demo, report, recommend, compare, verify, export, rescore, suites,
                  tasks, anonymize, consent, retention, models, leaderboard):
     main.add_command(_command)

@@ -26,8 +26,10 @@ EXAMPLES = {
     "run": (
         "moroccan-eval run --suite support-intents --model char-ngram --out runs\n"
         "  moroccan-eval run --suite support-intents --model models/ollama-qwen.yaml "
-        "--variety ary_Latn --variety arb_Arab --limit 20"
+        "--variety ary_Latn --variety arb_Arab --limit 20\n"
+        "  moroccan-eval run --suite support-intents --model char-ngram --shard 0/4 --out shards"
     ),
+    "merge": "moroccan-eval merge shards/* --out runs",
     "report": (
         "moroccan-eval report runs/* -o report.html\n"
         "  moroccan-eval report runs/* -o rapport.html --lang fr --pdf "

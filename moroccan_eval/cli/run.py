@@ -12,6 +12,18 @@ from ..suites.schema import SPLITS
 from .common import FRACTION, cache_dir_option, check_out_dir, epilog, print_headlines
 
 
+def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from ..records import parse_shard
+
+    if value is None:
+        return None
+    try:
+        index, count = parse_shard(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return f"{index}/{count}"
+
+
 @click.command(epilog=epilog("run"))
 @click.option("--suite", "suite_name", required=True, help="Suite name or folder.")
 @click.option("--model", "models", required=True, multiple=True,
@@ -46,12 +58,15 @@ from .common import FRACTION, cache_dir_option, check_out_dir, epilog, print_hea
 @click.option("--max-error-rate", type=FRACTION,
               help="Mark a run failed (exit 1) when more requests than this share (0.05, 5%) "
               "fail. A run where no request succeeded always fails.")
+@click.option("--shard", callback=_check_shard, metavar="I/N",
+              help="Only shard I of N (0 <= I < N) of the item groups, e.g. one job of a "
+              "Slurm array or CI matrix; join the shards with `moroccan-eval merge`.")
 def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         varieties_: Sequence[str], limit: int | None, split: str, concurrency: int | None,
         out_dir: Path, seed: int, max_cost: float | None, currency: str,
         usd_mad: float | None, no_cache: bool, cache_dir: Path | None,
         progress: bool | None, perturb: str | None, allow_unanonymized: bool,
-        max_error_rate: float | None) -> None:
+        max_error_rate: float | None, shard: str | None) -> None:
     """Run models on a suite and print per-variety scores with their signatures."""
     from .. import varieties
     from ..adapters import load_model
@@ -79,7 +94,7 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         concurrency=concurrency, cache_dir=cache_dir_option(no_cache, cache_dir),
         max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
         usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
-        max_error_rate=max_error_rate,
+        max_error_rate=max_error_rate, shard=shard,
     )
     results = run_models(options, specs)
     for result in results:
@@ -103,3 +118,23 @@ def demo(out_dir: Path, suite_names: Sequence[str], limit: int | None) -> None:
     check_out_dir(out_dir)
     report = run_demo(out_dir, suite_names, limit=limit, on_result=print_headlines)
     click.echo(f"\nreport: {report.resolve()}")
+
+
+@click.command(epilog=epilog("merge"))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs"),
+              show_default=True, help="Folder receiving the merged run directory.")
+@click.option("--suite", "suite_name",
+              help="Suite name or folder the shards ran [default: the shipped suite they name].")
+def merge(run_dirs: Sequence[Path], out_dir: Path, suite_name: str | None) -> None:
+    """Join the shards of a run (``run --shard I/N``) into the one run they split, with
+    scores recomputed over every item; check it with ``verify`` as any run."""
+    from ..runs.merge import merge_runs
+    from ..runs.rundir import load_run
+    from ..runs.runner import RunResult
+    from ..suites.loader import load_suite
+
+    check_out_dir(out_dir)
+    suite = load_suite(suite_name) if suite_name else None
+    path = merge_runs(list(run_dirs), out_dir, suite)
+    print_headlines(RunResult(path=path, status="complete", scores=load_run(path).scores))

@@ -126,6 +126,9 @@ def run_problems(run: Run) -> list[str]:
         problems.append(f"made with --limit {selection.limit}: the board ranks whole test sets")
     if selection.varieties:
         problems.append("made with --variety: the board ranks every variety")
+    if selection.shard:
+        problems.append(f"shard {selection.shard} of a sharded run: join the shards first "
+                        "with `moroccan-eval merge`")
     if selection.split != "test":
         problems.append(f"split '{selection.split}', not 'test'")
     if selection.perturb:

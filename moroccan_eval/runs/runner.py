@@ -26,7 +26,7 @@ from ..errors import Interrupted, MoroccanEvalError, MoroccanEvalWarning, RunErr
 from ..io import JSONObject, sha256_json
 from ..perturb import perturb_item
 from ..prompts import PromptRenderer
-from ..records import Manifest, PredictionRecord, RunScores, Selection
+from ..records import Manifest, PredictionRecord, RunScores, Selection, parse_shard
 from ..stats.bootstrap import DEFAULT_BOOTSTRAP
 from ..suites.loader import Suite, Task
 from ..suites.schema import Item
@@ -55,6 +55,7 @@ class RunOptions:
     progress: bool | None = None  # None: only on a terminal
     perturb: str | None = None  # a name of moroccan_eval.perturb.PERTURBATIONS
     max_error_rate: float | None = None  # a run with more failed requests is ``failed``
+    shard: str | None = None  # "i/n": only shard i of n of the groups (see ``merge``)
 
     def selected_tasks(self) -> list[Task]:
         names = self.tasks or list(self.suite.tasks)
@@ -134,7 +135,7 @@ class _ModelRun:
             suite=opts.suite, tasks=tasks, spec=self.spec, seed=opts.seed,
             usd_mad=opts.usd_mad, bootstrap=opts.bootstrap,
             selection=Selection(split=opts.split, varieties=opts.varieties, limit=opts.limit,
-                                perturb=opts.perturb,
+                                perturb=opts.perturb, shard=opts.shard,
                                 sampling="stratified" if opts.limit is not None else None))
         writer = RunWriter(opts.out_dir, manifest)
         started = time.perf_counter()
@@ -163,11 +164,16 @@ class _ModelRun:
         if self.adapter.identity_keys_cache and identity is not None:
             self.cache_key = sha256_json([self.spec.cache_hash, identity])
         parser = task.task_type.parser()
-        items = task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed)
+        shard = parse_shard(opts.shard) if opts.shard else None
+
+        def selected() -> Iterator[Item]:
+            return task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed,
+                              shard=shard)
+
+        items = selected()
         # counting is a pass over the data file: only a progress bar needs the total
-        bar = _progress_bar(f"{self.spec.name} · {task.name}", lambda: sum(
-            1 for _ in task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed)),
-            opts.progress, self.position)
+        bar = _progress_bar(f"{self.spec.name} · {task.name}",
+                            lambda: sum(1 for _ in selected()), opts.progress, self.position)
 
         def finish(record: PredictionRecord) -> None:
             writer.write(finalize_record(record, parser))

@@ -9,6 +9,7 @@ privacy gate (consents, residual personal data).
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
 import random
@@ -64,13 +65,15 @@ class Task:
 
     def items(self, split: str = "test", varieties: list[str] | None = None,
               limit: int | None = None, *, seed: int = 0,
-              sampling: str | None = "stratified") -> Iterator[Item]:
+              sampling: str | None = "stratified",
+              shard: tuple[int, int] | None = None) -> Iterator[Item]:
         """Stream items of a split, optionally only some varieties, and with ``limit`` at
         most that many groups: a seeded sample taking groups evenly from every stratum of
         the task type (labels, kinds of item), each group with all its varieties, so a
         limited run still compares varieties on the same groups. ``sampling=None`` is the
         toolkit 0.1.0 rule (the first ``limit`` items per variety in file order), kept so
-        that old limited runs verify."""
+        that old limited runs verify. ``shard=(i, n)`` keeps the groups of shard i of n (a
+        stable hash of the group decides, so varieties stay paired in one shard)."""
         wanted = set(varieties) if varieties else None
         chosen = (self._sample_groups(split, wanted, limit, seed)
                   if limit is not None and sampling is not None else None)
@@ -79,6 +82,8 @@ class Task:
             if item["split"] != split or (wanted and item["variety"] not in wanted):
                 continue
             if chosen is not None and item["group"] not in chosen:
+                continue
+            if shard is not None and shard_of(item["group"], shard[1]) != shard[0]:
                 continue
             if limit is not None and chosen is None:
                 if seen[item["variety"]] >= limit:
@@ -404,6 +409,12 @@ def _load_items(suite: Suite, task_specs: dict[str, TaskSpec]) -> None:
     if problems:
         raise SuiteError(f"suite '{suite.name}' ({suite.path}) has invalid items", problems)
     verdicts.remember_pass("items", verdict)
+
+
+def shard_of(group: str, shards: int) -> int:
+    """The shard (of ``shards``) a group belongs to: a hash, the same on every machine."""
+    digest = hashlib.sha256(group.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shards
 
 
 def _noting_firsts(items: Iterator[Item], firsts: dict[str, Item]) -> Iterator[Item]:

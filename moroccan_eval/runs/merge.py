@@ -1,0 +1,117 @@
+"""Joining the shards of a run (``run --shard i/n`` on several machines, a Slurm array or a
+CI matrix) into the one run they split: the same predictions, in the order the suite
+streams its items, and scores recomputed over all of them.
+
+Shards must agree on everything but the shard: suite (version and checksum), tasks, model
+spec, seed, bootstrap, exchange rate and selection; every shard 0..n-1 exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ..errors import RunError
+from ..records import Manifest, PredictionRecord
+from ..suites.loader import Suite, load_suite
+from .rundir import Run, RunWriter, load_run, new_run_id
+from .scoring import compute_scores
+
+#: Manifest fields every shard must share (compared as JSON).
+_SHARED = ("toolkit_version", "seed", "bootstrap", "usd_mad", "suite", "tasks",
+           "allow_unanonymized")
+
+
+def merge_runs(paths: Sequence[Path], out_dir: Path, suite: Suite | None = None) -> Path:
+    """Write the run the shards at ``paths`` split into a new directory under ``out_dir``;
+    returns its path. ``suite`` defaults to the shipped suite the shards name."""
+    runs = [load_run(path) for path in paths]
+    if not runs:
+        raise RunError("merge: give the run directories of every shard")
+    first = runs[0].manifest
+    _check_shards(runs)
+    if suite is None:
+        suite = load_suite(first.suite.name)
+    if suite.sha256 != first.suite.sha256:
+        raise RunError(f"merge: suite '{suite.name}' ({suite.path}) is not the version the "
+                       f"shards ran ({first.suite.ident}); give that suite with --suite")
+    by_key: dict[tuple[str, str], PredictionRecord] = {}
+    for run in runs:
+        for record in run.predictions():
+            by_key[(record["task"], record["id"])] = record
+    manifest = _merged_manifest(runs)
+    records = list(_in_suite_order(suite, manifest, by_key))
+    if len(records) != len(by_key):
+        raise RunError(f"merge: {len(by_key) - len(records)} prediction(s) of the shards are "
+                       "not items of their selection; check the runs with `verify`")
+    scores = compute_scores(manifest, records, manifest.wall_s)
+    writer = RunWriter(out_dir, manifest)
+    for record in records:
+        writer.write(record)
+    writer.finish(scores, "complete")
+    return writer.dir
+
+
+def _check_shards(runs: list[Run]) -> None:
+    """Every reason the runs are not the shards of one run, at once."""
+    first = runs[0].manifest
+    problems: list[str] = []
+    seen: dict[int, Path] = {}
+    total: int | None = None
+    for run in runs:
+        manifest, name = run.manifest, run.path.name
+        part = manifest.selection.shard_part
+        if part is None:
+            problems.append(f"{name}: not a shard (made without --shard)")
+            continue
+        index, count = part
+        if total is not None and count != total:
+            problems.append(f"{name}: shard {index}/{count}, but others are of {total}")
+        total = total or count
+        if index in seen:
+            problems.append(f"{name}: shard {index}/{count} already given ({seen[index].name})")
+        seen[index] = run.path
+        differing = [key for key in _SHARED
+                     if _json(manifest, key) != _json(first, key)]
+        if manifest.model.spec != first.model.spec:
+            differing.append("model")
+        if manifest.selection.model_copy(update={"shard": None}) != \
+                first.selection.model_copy(update={"shard": None}):
+            differing.append("selection")
+        if differing:
+            problems.append(f"{name}: differs from {runs[0].path.name} in "
+                            f"{', '.join(differing)}; shards of one run share everything "
+                            "but --shard")
+    if total is not None:
+        problems += [f"shard {i}/{total} is missing" for i in range(total) if i not in seen]
+    if problems:
+        raise RunError("merge: these runs are not the shards of one run", problems)
+
+
+def _json(manifest: Manifest, key: str) -> object:
+    return manifest.model_dump(mode="json", include={key}).get(key)
+
+
+def _merged_manifest(runs: list[Run]) -> Manifest:
+    first = runs[0].manifest
+    manifest = first.model_copy(deep=True)
+    manifest.run_id = new_run_id(first.suite.name, first.model.spec.name)
+    manifest.selection = first.selection.model_copy(update={"shard": None})
+    manifest.created = min(run.manifest.created for run in runs)
+    # machine time: each shard's server was paid for while it ran (hosting cost)
+    manifest.wall_s = round(sum(run.manifest.wall_s or 0.0 for run in runs), 3)
+    return manifest
+
+
+def _in_suite_order(suite: Suite, manifest: Manifest,
+                    by_key: dict[tuple[str, str], PredictionRecord]
+                    ) -> Iterator[PredictionRecord]:
+    """The shards' records in the order an unsharded run would have taken the items."""
+    selection = manifest.selection
+    for name in manifest.tasks:
+        for item in suite.task(name).items(selection.split, selection.varieties,
+                                           selection.limit, seed=manifest.seed,
+                                           sampling=selection.sampling):
+            record = by_key.get((name, item["id"]))
+            if record is not None:
+                yield record
