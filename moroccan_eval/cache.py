@@ -124,6 +124,22 @@ class ResponseCache:
         previous = json.loads(row[1])
         return previous if isinstance(previous, dict) else {}
 
+    def rows_of(self, model: str) -> list[tuple[str, str, str, float]]:
+        """Every stored row of one model key (to hand a Ray worker its cached answers)."""
+        return list(self.db.execute(
+            "SELECT model, request, response, created FROM responses WHERE model = ?", (model,)))
+
+    def rows_since(self, created: float) -> list[tuple[str, str, str, float]]:
+        """Rows stored at or after ``created`` (time.time()): a worker's new answers."""
+        return list(self.db.execute(
+            "SELECT model, request, response, created FROM responses WHERE created >= ?",
+            (created,)))
+
+    def put_rows(self, rows: list[tuple[str, str, str, float]]) -> None:
+        """Store rows as :meth:`rows_of` returns them, in one transaction."""
+        if rows:
+            self._commit(rows)
+
     def count(self) -> int:
         """Responses stored (a query: not ``__len__``, which would make every truth test
         of a cache one ``COUNT(*)`` over the table)."""

@@ -111,8 +111,12 @@ class MockServer:
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         #: body bytes the last "huge" answer managed to send before the client hung up
         self.huge_sent = 0
-        #: time.time() when the first request arrived (start-up benchmarks)
+        #: time.time() when the first request arrived and the last answer was sent
+        #: (benchmarks: start-up, and the request phase of a run)
         self.first_request_at: float | None = None
+        #: time.time() of every chat request's arrival (rate-limit tests)
+        self.arrivals: list[float] = []
+        self.last_answer_at: float | None = None
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -132,6 +136,7 @@ class MockServer:
                 self.first_request_at = time.time()
             self.seen.append((request.method, request.path, dict(request.headers)))
         response: web.StreamResponse = await handler(request)
+        self.last_answer_at = time.time()
         return response
 
     def received(self, secret: str) -> bool:
@@ -151,6 +156,7 @@ class MockServer:
         behaviour = self.behaviour
         with self._lock:
             self.requests += 1
+            self.arrivals.append(time.time())
             self.bodies[hashlib.sha256(raw).hexdigest()] += 1
             failure = behaviour.failures.pop(0) if behaviour.failures else None
             self.in_flight += 1

@@ -17,7 +17,7 @@ def _commands() -> list[str]:
 def test_readme_starts_with_the_two_commands() -> None:
     demo, tests = _commands()
     assert "pip install ." in demo and "moroccan-eval demo" in demo
-    assert "'.[test,hf]'" in tests and "pytest" in tests and "mypy" in tests and "ruff" in tests
+    assert "'.[test,hf,ray]'" in tests and "pytest" in tests and "mypy" in tests and "ruff" in tests
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

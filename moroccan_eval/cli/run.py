@@ -61,12 +61,20 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--shard", callback=_check_shard, metavar="I/N",
               help="Only shard I of N (0 <= I < N) of the item groups, e.g. one job of a "
               "Slurm array or CI matrix; join the shards with `moroccan-eval merge`.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="ray: split models x shards into Ray tasks (extra "
+              "'ray'); each model's shards are merged into one run directory.")
+@click.option("--address", help="Ray cluster to join (auto, ray://HOST:10001) [default: a "
+              "local Ray instance]. Only with --executor ray.")
+@click.option("--shards", type=click.IntRange(min=1),
+              help="Shards per model for --executor ray [default: the cluster's CPUs].")
 def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         varieties_: Sequence[str], limit: int | None, split: str, concurrency: int | None,
         out_dir: Path, seed: int, max_cost: float | None, currency: str,
         usd_mad: float | None, no_cache: bool, cache_dir: Path | None,
         progress: bool | None, perturb: str | None, allow_unanonymized: bool,
-        max_error_rate: float | None, shard: str | None) -> None:
+        max_error_rate: float | None, shard: str | None, executor: str,
+        address: str | None, shards: int | None) -> None:
     """Run models on a suite and print per-variety scores with their signatures."""
     from .. import varieties
     from ..adapters import load_model
@@ -75,6 +83,8 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
     from ..runs.runner import run as run_models
     from ..suites.loader import load_suite
 
+    if executor != "ray" and (address or shards):
+        raise click.UsageError("--address and --shards go with --executor ray")
     for code in varieties_:
         varieties.get(code)
     specs = [load_model(m) for m in models]
@@ -96,7 +106,12 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
         max_error_rate=max_error_rate, shard=shard,
     )
-    results = run_models(options, specs)
+    if executor == "ray":
+        from ..runs.ray_executor import run_on_ray
+
+        results = run_on_ray(options, specs, address=address, shards=shards)
+    else:
+        results = run_models(options, specs)
     for result in results:
         print_headlines(result)
     failed = [r for r in results if r.status.startswith("failed")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ..adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
 from ..adapters.http import check_size
@@ -17,6 +17,13 @@ from ..prompts import PromptRenderer
 from ..suites.loader import Task
 from ..suites.schema import Item
 from ..tasks.tool_call import json_mode_messages
+
+
+class Limiter(Protocol):
+    """What spaces a model's requests: :class:`RateLimiter` in one process, or a limiter
+    shared by processes (the Ray executor's)."""
+
+    async def wait(self) -> None: ...
 
 
 class RateLimiter:
@@ -40,7 +47,7 @@ Outcome = tuple[Response | None, str | None, int]  # (response, error, attempts)
 
 
 async def call_with_retries(adapter: Adapter[Any], request: Request, spec: ModelSpec,
-                            limiter: RateLimiter) -> Outcome:
+                            limiter: Limiter) -> Outcome:
     """``(response, error, attempts)``. Retries retryable errors with exponential backoff
     and full jitter, or the server's ``Retry-After`` when it sends one, though never longer
     than ``limits.backoff_max_s`` (an endpoint asking for an hour would stall the run).
@@ -73,7 +80,7 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
     return None, redactor.text(error), limits.retries + 1
 
 
-async def send(adapter: Adapter[Any], request: Request, spec: ModelSpec, limiter: RateLimiter,
+async def send(adapter: Adapter[Any], request: Request, spec: ModelSpec, limiter: Limiter,
                canary: Canary) -> Outcome:
     """:func:`call_with_retries` with the canary put into the request; what comes back
     (answer or error) has it redacted before anything caches, scores or writes it."""

@@ -30,7 +30,7 @@ from ..records import Manifest, PredictionRecord, RunScores, Selection, parse_sh
 from ..stats.bootstrap import DEFAULT_BOOTSTRAP
 from ..suites.loader import Suite, Task
 from ..suites.schema import Item
-from .requests import RateLimiter, build_request, send, task_setup
+from .requests import Limiter, RateLimiter, build_request, send, task_setup
 from .rundir import RunWriter, new_manifest
 from .scoring import compute_scores, finalize_record
 
@@ -56,6 +56,8 @@ class RunOptions:
     perturb: str | None = None  # a name of moroccan_eval.perturb.PERTURBATIONS
     max_error_rate: float | None = None  # a run with more failed requests is ``failed``
     shard: str | None = None  # "i/n": only shard i of n of the groups (see ``merge``)
+    #: per model name, a limiter shared with other processes (the Ray executor's actor)
+    limiters: dict[str, Limiter] | None = None
 
     def selected_tasks(self) -> list[Task]:
         names = self.tasks or list(self.suite.tasks)
@@ -124,7 +126,8 @@ class _ModelRun:
     errors: int = 0
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.spec.limits.requests_per_minute)
+        shared = (self.options.limiters or {}).get(self.spec.name)
+        self.limiter: Limiter = shared or RateLimiter(self.spec.limits.requests_per_minute)
         self.canary = Canary()  # a fresh secret per run; never written anywhere
         self.cache_key = self.spec.cache_hash  # + the server's identity, for managed models
 

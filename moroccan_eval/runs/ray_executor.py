@@ -1,0 +1,167 @@
+"""The Ray executor (extra ``ray``): a run split into a model × shard grid of Ray tasks.
+
+Each task runs one shard (``run --shard i/n``) of one model on a Ray worker with the
+ordinary runner, and sends back its run directory's files and the responses it cached.
+The driver writes each shard as it arrives, stores the responses in its own cache, and
+joins a model's shards with :func:`~moroccan_eval.runs.merge.merge_runs`: the run
+directory is the one the local executor writes (timestamps and host aside).
+
+- The response cache works per worker: a task starts with the driver's cached answers of
+  its model and returns the answers it stored, which the driver merges into its cache.
+- A model's ``requests_per_minute`` holds across workers: one limiter actor per model
+  hands out request start times to every worker.
+- Secrets never travel through Ray: a worker reads the model's ``api_key_env`` from its
+  own environment (set it on the worker nodes, e.g. from a Kubernetes secret).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..adapters.base import ModelSpec
+from ..cache import ResponseCache
+from ..errors import ConfigError, RunError
+from .merge import merge_runs
+from .rundir import MANIFEST, PREDICTIONS, SCORES, load_run
+from .runner import RunOptions, RunResult
+
+CacheRow = tuple[str, str, str, float]  # (model key, request hash, response JSON, time)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'moroccan-eval[ray]'") from None
+    return ray
+
+
+class RemoteRateLimiter:
+    """A worker's side of a model's limiter actor: same interface as ``RateLimiter``."""
+
+    def __init__(self, actor: Any):
+        self.actor = actor
+
+    async def wait(self) -> None:
+        delay = await self.actor.reserve.remote()
+        if delay > 0:
+            import asyncio
+
+            await asyncio.sleep(delay)
+
+
+class _Limiter:
+    """Spaces request starts of one model across every worker (a Ray actor)."""
+
+    def __init__(self, per_minute: float | None):
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.next_start = 0.0
+
+    def reserve(self) -> float:
+        """Seconds the caller waits before its request starts."""
+        if not self.interval:
+            return 0.0
+        now = time.monotonic()
+        start = max(now, self.next_start)
+        self.next_start = start + self.interval
+        return start - now
+
+
+def _run_shard(suite_path: str, spec: dict[str, Any], settings: dict[str, Any], shard: str,
+               limiter: Any, rows: list[CacheRow]) -> dict[str, Any]:
+    """One shard of one model, on a worker: its run directory's files and new cache rows."""
+    from ..suites.loader import load_suite
+    from .runner import run
+
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="moroccan-eval-shard-") as tmp:
+        cache_dir = Path(tmp) / "cache" if settings.pop("cache") else None
+        if cache_dir is not None:
+            cache = ResponseCache(cache_dir)
+            cache.put_rows(rows)
+            cache.close()
+        suite = load_suite(suite_path, allow_unanonymized=settings.pop("allow_unanonymized"))
+        options = RunOptions(suite=suite, out_dir=Path(tmp) / "runs", cache_dir=cache_dir,
+                             progress=False, shard=shard,
+                             limiters={spec["name"]: RemoteRateLimiter(limiter)}, **settings)
+        [result] = run(options, [ModelSpec.model_validate(spec)])
+        files = {name: (result.path / name).read_text(encoding="utf-8")
+                 for name in (MANIFEST, PREDICTIONS, SCORES)}
+        stored: list[CacheRow] = []
+        if cache_dir is not None:
+            cache = ResponseCache(cache_dir)
+            stored = cache.rows_since(started)
+            cache.close()
+    return {"name": result.path.name, "files": files, "rows": stored}
+
+
+def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | None = None,
+               shards: int | None = None) -> list[RunResult]:
+    """Run every model on the suite as a grid of Ray tasks; one merged run per model."""
+    ray = _ray()
+    if options.shard is not None:
+        raise ConfigError("--shard and --executor ray exclude each other: the Ray executor "
+                          "shards the run itself (--shards)")
+    if options.max_cost is not None:
+        raise ConfigError("--max-cost is not supported with --executor ray: each worker would "
+                          "count its own spend; run locally to cap spending")
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    count = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    settings = {"tasks": options.tasks, "varieties": options.varieties, "limit": options.limit,
+                "split": options.split, "seed": options.seed, "concurrency": options.concurrency,
+                "currency": options.currency, "usd_mad": options.usd_mad,
+                "bootstrap": options.bootstrap, "perturb": options.perturb,
+                "max_error_rate": options.max_error_rate}
+    remote_shard = ray.remote(_run_shard)
+    limiter_actor = ray.remote(_Limiter)
+    cache = ResponseCache(options.cache_dir) if options.cache_dir else None
+    pending: dict[Any, ModelSpec] = {}
+    try:
+        for spec in specs:
+            limiter = limiter_actor.remote(spec.limits.requests_per_minute)
+            rows = cache.rows_of(spec.cache_hash) if cache is not None else []
+            for index in range(count):
+                ref = remote_shard.remote(
+                    str(options.suite.path), spec.model_dump(mode="json"),
+                    {**settings, "cache": cache is not None,
+                     "allow_unanonymized": options.suite.allow_unanonymized},
+                    f"{index}/{count}", limiter, rows)
+                pending[ref] = spec
+        return _collect(ray, pending, specs, options, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _collect(ray: Any, pending: dict[Any, ModelSpec], specs: list[ModelSpec],
+             options: RunOptions, cache: ResponseCache | None) -> list[RunResult]:
+    """Write shards as they finish (streamed back), then merge each model's."""
+    with tempfile.TemporaryDirectory(prefix="moroccan-eval-shards-") as tmp:
+        shard_dirs: dict[str, list[Path]] = {}
+        waiting = list(pending)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            try:
+                shard = ray.get(done[0])
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if isinstance(exc.cause, Exception) else exc
+                raise RunError(f"a Ray task failed: {cause}") from None
+            spec = pending[done[0]]
+            folder = Path(tmp) / spec.name / shard["name"]
+            folder.mkdir(parents=True)
+            for name, text in shard["files"].items():
+                (folder / name).write_text(text, encoding="utf-8")
+            if cache is not None:
+                cache.put_rows(shard["rows"])
+            shard_dirs.setdefault(spec.name, []).append(folder)
+        results = []
+        for spec in specs:
+            path = merge_runs(shard_dirs[spec.name], options.out_dir, options.suite)
+            run = load_run(path)
+            results.append(RunResult(path=path, status=run.manifest.status, scores=run.scores))
+        return results

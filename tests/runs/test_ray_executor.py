@@ -1,0 +1,116 @@
+"""The Ray executor on a real local Ray instance (2 CPUs) and a real HTTP server: same run
+directories as the local executor, the cache filled from the workers, the rate limit held
+across workers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import write_model
+
+from moroccan_eval.adapters import load_model
+from moroccan_eval.cache import ResponseCache
+from moroccan_eval.errors import ConfigError
+from moroccan_eval.mockserver import MockServer
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.suites.loader import load_suite
+from moroccan_eval.synthetic import make_suite
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+
+from moroccan_eval.runs.ray_executor import run_on_ray  # noqa: E402
+
+VOLATILE = ("latency_ms", "cached", "attempts")
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def stable(run_dir: Path) -> list[dict[str, object]]:
+    lines = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in VOLATILE} for line in lines]
+
+
+def scored(run_dir: Path) -> dict[str, object]:
+    tasks = json.loads((run_dir / "scores.json").read_text(encoding="utf-8"))["tasks"]
+    return {name: {k: v for k, v in task.items() if k != "usage"} for name, task in tasks.items()}
+
+
+def test_ray_runs_equal_local_runs_and_fill_the_cache(local_ray: None, tmp_path: Path,
+                                                      server: MockServer) -> None:
+    suite = load_suite(make_suite(tmp_path / "suite", 40, ("arb_Arab", "ary_Latn")))
+    http = load_model(str(write_model(tmp_path / "m.yaml", server.base_url,
+                                      limits={"concurrency": 1})))
+    ngram = load_model("char-ngram")
+    local = run(RunOptions(suite=suite, out_dir=tmp_path / "local", progress=False,
+                           concurrency=1), [http, ngram])
+    sent = server.requests
+    options = RunOptions(suite=suite, out_dir=tmp_path / "ray", progress=False,
+                         cache_dir=tmp_path / "cache")
+    remote = run_on_ray(options, [http, ngram], shards=3)
+    assert server.requests == 2 * sent, "every item sent once more (an empty cache)"
+    for ours, theirs in zip(local, remote, strict=True):
+        assert theirs.status == "complete"
+        assert stable(theirs.path) == stable(ours.path)
+        assert scored(theirs.path) == scored(ours.path)
+    cache = ResponseCache(tmp_path / "cache")
+    assert cache.count() == sent, "the workers' answers reached the driver's cache"
+    cache.close()
+    again = run_on_ray(options, [http], shards=2)
+    assert server.requests == 2 * sent, "a re-run on Ray is served from the merged cache"
+    assert all(json.loads(line)["cached"] for line in
+               (again[0].path / "predictions.jsonl").read_text(encoding="utf-8").splitlines())
+
+
+def test_the_rate_limit_holds_across_workers(local_ray: None, tmp_path: Path,
+                                             server: MockServer) -> None:
+    """600 requests per minute = one start per 0.1 s, shared by 2 workers: 12 requests
+    take at least 1.1 s whatever the number of shards."""
+    suite = load_suite(make_suite(tmp_path / "suite", 6, ("arb_Arab", "ary_Latn")))
+    spec = load_model(str(write_model(tmp_path / "m.yaml", server.base_url,
+                                      limits={"concurrency": 4, "requests_per_minute": 600})))
+    [result] = run_on_ray(RunOptions(suite=suite, out_dir=tmp_path / "ray", progress=False),
+                          [spec], shards=2)
+    arrivals = sorted(server.arrivals)
+    assert len(arrivals) == 12
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert min(gaps) > 0.08, gaps  # evenly spaced, never two starts together
+    assert result.status == "complete"
+
+
+def test_what_the_ray_executor_refuses(local_ray: None, tmp_path: Path) -> None:
+    suite = load_suite(make_suite(tmp_path / "suite", 4, ("arb_Arab",)))
+    options = RunOptions(suite=suite, out_dir=tmp_path / "r", progress=False, max_cost=1.0)
+    with pytest.raises(ConfigError, match="--max-cost is not supported"):
+        run_on_ray(options, [load_model("majority")])
+    options = RunOptions(suite=suite, out_dir=tmp_path / "r", progress=False, shard="0/2")
+    with pytest.raises(ConfigError, match="exclude each other"):
+        run_on_ray(options, [load_model("majority")])
+
+
+def test_the_cli_runs_on_ray(local_ray: None, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from moroccan_eval.cli import main
+
+    suite = make_suite(tmp_path / "suite", 8, ("arb_Arab", "ary_Latn"))
+    result = CliRunner().invoke(main, ["run", "--suite", str(suite), "--model", "char-ngram",
+                                       "--executor", "ray", "--shards", "2", "--out",
+                                       str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    assert len(stable(run_dir)) == 16 and "shard:" not in result.output
+    result = CliRunner().invoke(main, ["run", "--suite", str(suite), "--model", "majority",
+                                       "--shards", "2", "--out", str(tmp_path / "local")])
+    assert result.exit_code == 2 and "--executor ray" in result.output
