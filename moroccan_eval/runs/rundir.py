@@ -100,6 +100,12 @@ class RunWriter:
     def write(self, record: PredictionRecord) -> None:
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
+    def predictions(self) -> Iterator[PredictionRecord]:
+        """The predictions written so far, read back (streamed) once the file is closed."""
+        self._fh.close()
+        for _, record in iter_jsonl(self.dir / PREDICTIONS):
+            yield record  # type: ignore[misc]  # a JSON object read back as the record it was
+
     def finish(self, scores: RunScores, status: str = "complete") -> None:
         """Close predictions, write scores, then mark the manifest."""
         self._fh.close()

@@ -122,8 +122,12 @@ class _ModelRun:
     cache: ResponseCache | None
     spend: SpendTracker
     position: int
-    records: list[PredictionRecord] = field(default_factory=list)
+    # Counts, not records: a run of a million items keeps none in memory (scores are
+    # computed from predictions.jsonl once it is written)
+    sent: int = 0  # requests made or answered from the cache (not skipped)
     errors: int = 0
+    cached: int = 0
+    first_error: str | None = None
 
     def __post_init__(self) -> None:
         shared = (self.options.limiters or {}).get(self.spec.name)
@@ -155,7 +159,7 @@ class _ModelRun:
             self._record_serving(manifest)
             if status == "interrupted":
                 writer.abort(status)
-        scores = compute_scores(manifest, self.records, manifest.wall_s)
+        scores = compute_scores(manifest, writer.predictions(), manifest.wall_s)
         writer.finish(scores, status)
         return RunResult(path=writer.dir, status=status, scores=scores)
 
@@ -180,9 +184,12 @@ class _ModelRun:
 
         def finish(record: PredictionRecord) -> None:
             writer.write(finalize_record(record, parser))
-            self.records.append(record)
-            if record.get("error"):
-                self.errors += 1
+            if not record.get("skipped"):
+                self.sent += 1
+                if record.get("error"):
+                    self.errors += 1
+                    self.first_error = self.first_error or str(record.get("error"))
+            self.cached += bool(record.get("cached"))
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(errors=self.errors,
@@ -295,7 +302,7 @@ class _ModelRun:
             before = self.cache.swap_identity(self.cache_key, identity)
         except RunError:  # called while a run ends, maybe on an error: never mask it
             return
-        cached = sum(1 for r in self.records if r.get("cached"))
+        cached = self.cached
         if before is not None and cached:
             warnings.warn(
                 f"model '{self.spec.name}': what serves it changed since its answers were "
@@ -306,16 +313,15 @@ class _ModelRun:
     def _final_status(self) -> str:
         """``failed: …`` when no request succeeded or more failed than allowed, ``stopped:
         …`` when the spend cap cut the run short, else ``complete``."""
-        sent = [r for r in self.records if not r.get("skipped")]
-        failed = [r for r in sent if r.get("error")]
-        if sent and len(failed) == len(sent):
-            return (f"failed: no request succeeded ({len(failed)} of {len(sent)} failed); "
-                    f"first error: {failed[0].get('error')}")
+        sent, failed = self.sent, self.errors
+        if sent and failed == sent:
+            return (f"failed: no request succeeded ({failed} of {sent} failed); "
+                    f"first error: {self.first_error}")
         limit = self.options.max_error_rate
-        if limit is not None and sent and len(failed) / len(sent) > limit:
-            return (f"failed: {len(failed)} of {len(sent)} requests failed "
-                    f"({100 * len(failed) / len(sent):.1f}%), above --max-error-rate "
-                    f"{100 * limit:g}%; first error: {failed[0].get('error')}")
+        if limit is not None and sent and failed / sent > limit:
+            return (f"failed: {failed} of {sent} requests failed "
+                    f"({100 * failed / sent:.1f}%), above --max-error-rate "
+                    f"{100 * limit:g}%; first error: {self.first_error}")
         return "stopped: spend cap reached" if self.spend.exhausted else "complete"
 
     def _cost(self, response: Response) -> float:

@@ -56,7 +56,7 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
     """Everything in ``scores.json`` from a manifest and its prediction records."""
     by_task: dict[str, list[PredictionRecord]] = defaultdict(list)
     for record in records:
-        by_task[record["task"]].append(record)
+        by_task[record["task"]].append(_scored_part(record))
     hosting = measured_hosting_per_request(manifest, by_task.values(), wall_s)
     seed, n_boot = manifest.seed, manifest.bootstrap
     scores: dict[str, TaskScores] = {}
@@ -80,6 +80,21 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
         )
     return RunScores(run_id=manifest.run_id, model=manifest.model.spec.name,
                      suite=manifest.suite.ident, tasks=scores)
+
+
+def _scored_part(record: PredictionRecord) -> PredictionRecord:
+    """What scoring reads of a record: the item's input text (often most of a record) is
+    left out, but an audio item's duration (real-time factor)."""
+    kept: PredictionRecord = {k: v for k, v in record.items()  # type: ignore[assignment]
+                              if k not in _NOT_SCORED}
+    duration = (record.get("fields") or {}).get("duration_s")
+    if duration is not None:
+        kept["fields"] = {"duration_s": duration}
+    return kept
+
+
+#: Record keys no task type scores.
+_NOT_SCORED = frozenset({"fields", "request_hash", "attempts", "split"})
 
 
 def measured_hosting_per_request(manifest: Manifest,

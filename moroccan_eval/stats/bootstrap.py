@@ -161,23 +161,43 @@ class _Rows:
         return matrix if groups is None else matrix[[self.index[g] for g in groups]]
 
 
-def _layout(metric: MetricDef, rows: np.ndarray, n_boot: int, rng: np.random.Generator
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows or distinct cells, their point-estimate weights, resampled weights)."""
+#: Bootstrap weights are drawn this many cells at a time (B x cells), so scoring a
+#: million items holds tens of MB, not gigabytes; the draws are the same numbers as one
+#: ``multinomial(size=B)`` call (the generator advances row by row).
+_DRAW_CELLS = 2_000_000
+
+
+def _layout(metric: MetricDef, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows or distinct cells, their point-estimate weights)."""
     import numpy as np
-    n = rows.shape[0]
+
     if metric.resample == "cells":
         cells, freq = np.unique(rows, axis=0, return_counts=True)
-        return cells, freq[None, :], rng.multinomial(n, freq / n, size=n_boot)
-    return rows, np.ones((1, n)), rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+        return cells, freq[None, :]
+    return rows, np.ones((1, rows.shape[0]))
+
+
+def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray, n_boot: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """``score(weights)`` for ``n_boot`` multinomial resamples of the point weights."""
+    import numpy as np
+
+    if n_boot <= 0:
+        return np.empty(0)
+    n = int(point.sum())
+    probabilities = point[0] / max(n, 1)
+    chunk = max(1, _DRAW_CELLS // max(1, probabilities.size))
+    return np.concatenate([score(rng.multinomial(n, probabilities, size=min(chunk, n_boot - i)))
+                           for i in range(0, n_boot, chunk)])
 
 
 def _estimate(metric: MetricDef, rows: np.ndarray, n_boot: int,
               rng: np.random.Generator) -> MetricScore:
-    cells, point, draws = _layout(metric, rows, n_boot, rng)
+    cells, point = _layout(metric, rows)
     counted = int((rows[:, -1] > 0).sum()) if metric.counts_items else None
-    return MetricScore(value=_point(metric.score(cells, point)[0]),
-                       ci=_interval(metric.score(cells, draws)), n=counted)
+    samples = _resampled(lambda weights: metric.score(cells, weights), point, n_boot, rng)
+    return MetricScore(value=_point(metric.score(cells, point)[0]), ci=_interval(samples),
+                       n=counted)
 
 
 def _paired_delta(metric: MetricDef, own: np.ndarray, reference: np.ndarray, n_boot: int,
@@ -185,13 +205,15 @@ def _paired_delta(metric: MetricDef, own: np.ndarray, reference: np.ndarray, n_b
     """metric(own) − metric(reference) with a paired bootstrap interval: the groups are
     resampled once and both sides are scored on the same resample."""
     import numpy as np
+
     width = own.shape[1]
-    cells, point, draws = _layout(metric, np.hstack([own, reference]), n_boot, rng)
+    cells, point = _layout(metric, np.hstack([own, reference]))
     own_cells, reference_cells = cells[:, :width], cells[:, width:]
     value = _point(metric.score(own_cells, point)[0] - metric.score(reference_cells, point)[0])
     if value is None:
         return None
-    ci = _interval(metric.score(own_cells, draws) - metric.score(reference_cells, draws))
+    ci = _interval(_resampled(lambda weights: metric.score(own_cells, weights)
+                              - metric.score(reference_cells, weights), point, n_boot, rng))
     return Delta(value=value, ci=ci, n_pairs=own.shape[0], significant=_excludes_zero(ci))
 
 
