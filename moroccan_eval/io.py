@@ -94,6 +94,9 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}{where}: invalid YAML: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
+    except UnicodeEncodeError as exc:  # libyaml reads UTF-8: a lone surrogate has none
+        raise ConfigError(f"{source}: invalid YAML: character {exc.start + 1} is not a "
+                          "Unicode character (a lone surrogate)") from None
 
 
 def load_yaml(path: Path, what: str = "YAML file") -> Any:

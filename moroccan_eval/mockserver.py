@@ -96,6 +96,8 @@ class Behaviour:
     transcripts: dict[str, str] = field(default_factory=dict)
     #: GET /v1/models: the model ids served (None: no such route, a 404)
     models: list[str] | None = None
+    #: chat requests served at once; more get a 429 (an endpoint with limited slots)
+    capacity: int | None = None
 
 
 class MockServer:
@@ -107,6 +109,7 @@ class MockServer:
         self.bodies: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.rejected = 0  # 429s served for want of capacity
         #: (method, path, headers) of every request received, on any route
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         #: body bytes the last "huge" answer managed to send before the client hung up
@@ -159,6 +162,9 @@ class MockServer:
             self.arrivals.append(time.time())
             self.bodies[hashlib.sha256(raw).hexdigest()] += 1
             failure = behaviour.failures.pop(0) if behaviour.failures else None
+            if behaviour.capacity is not None and self.in_flight >= behaviour.capacity:
+                failure = failure or 429
+                self.rejected += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

@@ -325,7 +325,7 @@ async def _ask(setups: Setups, spec: ModelSpec, keys: list[ItemKey],
     adapter = build_adapter(spec)
     limiter = RateLimiter(spec.limits.requests_per_minute)
     canary = Canary()
-    gate = asyncio.Semaphore(spec.limits.concurrency)
+    gate = asyncio.Semaphore(spec.limits.nominal)
     passes: tuple[LiveAnswers, LiveAnswers] = ({}, {})
     errors: list[str] = []
     try:

@@ -12,7 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -35,11 +35,19 @@ REDACTED = "[REDACTED]"
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
+#: ``concurrency: auto``: the most requests in flight the adaptive gate ever tries, and
+#: the level it starts from (also what a cost estimate assumes of an ``auto`` model).
+AUTO_MAXIMUM, AUTO_START = 256, 4
+
+
 class Limits(BaseModel):
     """How hard the runner may push a model."""
 
     model_config = ConfigDict(extra="forbid")
-    concurrency: int = Field(default=8, ge=1, le=4096)
+    concurrency: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
+        default=8, description="requests in flight, or auto: found while running (starts "
+        f"at {AUTO_START}, up to {AUTO_MAXIMUM}, backs off on 429s, errors and climbing "
+        "latency)")
     requests_per_minute: float | None = Field(default=None, gt=0)
     timeout_s: float = Field(default=60.0, gt=0)
     retries: int = Field(default=4, ge=0, le=20)
@@ -53,6 +61,16 @@ class Limits(BaseModel):
         "4 MiB = 4194304); a longer one is read no further and recorded as an error, so a "
         "runaway or hostile endpoint cannot fill the disk. Raise it for models whose "
         "answers are meant to be longer")
+
+    @property
+    def in_flight(self) -> int:
+        """The most requests in flight: ``concurrency``, or the ``auto`` ceiling."""
+        return AUTO_MAXIMUM if self.concurrency == "auto" else self.concurrency
+
+    @property
+    def nominal(self) -> int:
+        """``concurrency``, or where ``auto`` starts (a cost estimate's assumption)."""
+        return AUTO_START if self.concurrency == "auto" else self.concurrency
 
     @model_serializer(mode="wrap")
     def _default_cap_unwritten(self, handler: SerializerFunctionWrapHandler) -> Any:

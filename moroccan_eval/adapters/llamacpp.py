@@ -529,7 +529,7 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
         """The server's flags but for the model path and port (shown in the identity)."""
         options = self.options
         args = ["--host", "127.0.0.1", "-c", str(options.context),
-                "--parallel", str(options.slots or self.spec.limits.concurrency)]
+                "--parallel", str(options.slots or self.spec.limits.nominal)]
         if options.threads is not None:
             args += ["-t", str(options.threads)]
         if options.chat_template_file is not None:

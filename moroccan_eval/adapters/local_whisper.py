@@ -63,7 +63,7 @@ class FasterWhisperAdapter(Adapter[FasterWhisperOptions]):
             self.model = faster_whisper.WhisperModel(
                 str(options.model_path), device=options.device,
                 compute_type=options.compute_type, cpu_threads=options.cpu_threads,
-                num_workers=min(spec.limits.concurrency, 4), local_files_only=True)
+                num_workers=min(spec.limits.nominal, 4), local_files_only=True)
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError subclasses
             raise ConfigError(f"model '{spec.name}': cannot load {options.model_path}: "
                               f"{exc.__class__.__name__}: {exc}") from None

@@ -196,7 +196,7 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.spec.limits.concurrency, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(limit=self.spec.limits.in_flight, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),

@@ -490,7 +490,7 @@ class TransformersAdapter(LocalHFAdapter[TransformersOptions]):
         self.batcher: LengthBatcher[list[int]] = LengthBatcher(
             self._generate_batch, max_tokens=options.max_batch_tokens,
             max_size=options.max_batch_size, wait_s=options.batch_wait_ms / 1000,
-            fill=spec.limits.concurrency)
+            fill=spec.limits.nominal)
 
     def load(self, folder: Path) -> None:
         self.tokenizer = self.tokenizer_from(folder)

@@ -84,7 +84,7 @@ class TransformersEmbedAdapter(LocalHFAdapter[EmbedOptions]):
         self.batcher: LengthBatcher[Any] = LengthBatcher(
             self._embed_batch, max_tokens=options.max_batch_tokens,
             max_size=options.max_batch_size, wait_s=options.batch_wait_ms / 1000,
-            fill=spec.limits.concurrency)
+            fill=spec.limits.nominal)
         self.labels: list[str] = []
         self.prototypes: Any = None  # torch tensor [labels, dim], rows of unit length
         #: per task, where each label's prototype came from: "train (n)" or "description"

@@ -45,6 +45,9 @@ class RemoteRateLimiter:
     def __init__(self, actor: Any):
         self.actor = actor
 
+    def done(self, latency_ms: float | None, pushed_back: bool) -> None:
+        """Nothing to learn: the spacing is fixed."""
+
     async def wait(self) -> None:
         delay = await self.actor.reserve.remote()
         if delay > 0:

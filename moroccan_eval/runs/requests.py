@@ -20,10 +20,13 @@ from ..tasks.tool_call import json_mode_messages
 
 
 class Limiter(Protocol):
-    """What spaces a model's requests: :class:`RateLimiter` in one process, or a limiter
-    shared by processes (the Ray executor's)."""
+    """What paces a model's requests: :class:`RateLimiter` in one process, a limiter shared
+    by processes (the Ray executor's), or the adaptive gate of ``concurrency: auto``.
+    ``wait`` comes before each attempt and ``done`` after it."""
 
     async def wait(self) -> None: ...
+
+    def done(self, latency_ms: float | None, pushed_back: bool) -> None: ...
 
 
 class RateLimiter:
@@ -32,6 +35,9 @@ class RateLimiter:
     def __init__(self, per_minute: float | None):
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self.next_start = 0.0
+
+    def done(self, latency_ms: float | None, pushed_back: bool) -> None:
+        """Nothing to learn: the spacing is fixed."""
 
     async def wait(self) -> None:
         if not self.interval:
@@ -61,17 +67,23 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
     for attempt in range(1, limits.retries + 2):
         await limiter.wait()
         retry_after: float | None = None
+        outcome: tuple[float | None, bool] = (None, False)  # cancelled: nothing learnt
         try:
             async with asyncio.timeout(limits.timeout_s):
                 response = check_size(await adapter.generate(request),
                                       limits.max_response_bytes, f"model '{spec.name}'")
+                outcome = (response.latency_ms, False)
                 return redactor.response(storable(response)), None, attempt
         except TimeoutError:
             error, retryable = f"timed out after {limits.timeout_s:g} s", True
+            outcome = (None, True)  # a 429, a 5xx, a timeout: the endpoint pushes back
         except AdapterError as exc:
             error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
+            outcome = (None, retryable)
         except Exception as exc:  # an adapter bug must not stop the run: record it
             error, retryable = f"adapter crashed: {exc.__class__.__name__}: {exc}", False
+        finally:
+            limiter.done(*outcome)
         if not retryable or attempt > limits.retries:
             return None, redactor.text(f"{error} (after {attempt} attempt(s))"), attempt
         backoff = min(limits.backoff_max_s, limits.backoff_base_s * 2 ** (attempt - 1))

@@ -30,6 +30,7 @@ from ..records import Manifest, PredictionRecord, RunScores, Selection, parse_sh
 from ..stats.bootstrap import DEFAULT_BOOTSTRAP
 from ..suites.loader import Suite, Task
 from ..suites.schema import Item
+from .adaptive import AdaptiveConcurrency, AdaptiveLimiter
 from .requests import Limiter, RateLimiter, build_request, send, task_setup
 from .rundir import RunWriter, new_manifest
 from .scoring import compute_scores, finalize_record
@@ -132,6 +133,9 @@ class _ModelRun:
     def __post_init__(self) -> None:
         shared = (self.options.limiters or {}).get(self.spec.name)
         self.limiter: Limiter = shared or RateLimiter(self.spec.limits.requests_per_minute)
+        self.gate = AdaptiveConcurrency() if self.spec.limits.concurrency == "auto" else None
+        if self.gate is not None:
+            self.limiter = AdaptiveLimiter(self.limiter, self.gate)
         self.canary = Canary()  # a fresh secret per run; never written anywhere
         self.cache_key = self.spec.cache_hash  # + the server's identity, for managed models
 
@@ -157,6 +161,9 @@ class _ModelRun:
             self.spend.stop_hosting(hosting)
             manifest.wall_s = round(time.perf_counter() - started, 3)
             self._record_serving(manifest)
+            if self.gate is not None:  # what concurrency: auto found
+                manifest.model.serving = {**(manifest.model.serving or {}),
+                                          "concurrency_auto": self.gate.summary()}
             if status == "interrupted":
                 writer.abort(status)
         scores = compute_scores(manifest, writer.predictions(), manifest.wall_s)
@@ -228,7 +235,7 @@ class _ModelRun:
             if done is not None:
                 finish(done)
 
-        workers = self.spec.limits.concurrency  # a worker finding the stream empty ends
+        workers = self.spec.limits.in_flight  # a worker finding the stream empty ends
         try:
             await asyncio.gather(*(worker(items) for _ in range(workers)))
         finally:

@@ -151,7 +151,7 @@ def usage_summary(records: list[PredictionRecord], manifest: Manifest,
         hosting_cost = hosting_per_request * live
     else:
         hosting_cost = n * pricing.hosting_cost_per_request((stats["mean_ms"] or 0.0) / 1000,
-                                                            spec.limits.concurrency)
+                                                            spec.limits.nominal)
     per_1k = (token_cost + hosting_cost) / n * 1000 if n else None
     audio_s = sum(float(str((r.get("fields") or {}).get("duration_s") or 0)) for r in answered)
     busy_s = sum(latencies) / 1000  # type: ignore[arg-type]
