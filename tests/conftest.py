@@ -134,3 +134,30 @@ def scored(type_name: str, records: list[dict[str, Any]], reference: str, *,
     task_type = bound_type(type_name, **spec)
     return {variety: entry.model_dump(mode="json") for variety, entry in
             task_type.score(records, reference, n_boot=n_boot, seed=seed).items()}
+
+
+# --------------------------------------------------------------------------- runs
+
+
+#: What a prediction record measures rather than computes: differs between equal runs.
+VOLATILE = ("latency_ms", "cached", "attempts")
+
+
+def computed_predictions(run_dir: Path) -> list[dict[str, Any]]:
+    """A run's predictions without what was measured (latency, cache hits, attempts)."""
+    lines = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in VOLATILE} for line in lines]
+
+
+def computed_scores(run_dir: Path) -> dict[str, Any]:
+    """A run's scores.json without usage (latency, throughput, hosting: measured)."""
+    tasks = json.loads((run_dir / "scores.json").read_text(encoding="utf-8"))["tasks"]
+    return {name: {k: v for k, v in task.items() if k != "usage"} for name, task in tasks.items()}
+
+
+def extra_variety_registry(path: Path) -> Path:
+    """A user's variety file adding Hassaniya (mey_Arab), for MOROCCAN_EVAL_VARIETIES."""
+    path.write_text(
+        "varieties:\n  mey_Arab:\n    names: {en: Hassaniya, fr: Hassanya, ar: الحسانية}\n"
+        "    language: mey\n    script: Arab\n    direction: rtl\n", encoding="utf-8")
+    return path

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import extra_variety_registry
 
 from moroccan_eval import varieties
 from moroccan_eval.errors import ConfigError
@@ -26,10 +27,7 @@ def test_unknown_variety_suggests_the_closest() -> None:
 
 
 def test_user_can_add_a_variety(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    extra = tmp_path / "extra.yaml"
-    extra.write_text(
-        "varieties:\n  mey_Arab:\n    names: {en: Hassaniya, fr: Hassanya, ar: الحسانية}\n"
-        "    language: mey\n    script: Arab\n    direction: rtl\n", encoding="utf-8")
+    extra = extra_variety_registry(tmp_path / "extra.yaml")
     monkeypatch.setenv("MOROCCAN_EVAL_VARIETIES", str(extra))
     varieties.registry.cache_clear()
     try:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import computed_predictions, computed_scores
 
 from moroccan_eval.cli import main
 from moroccan_eval.leaderboard.submission import run_problems
 from moroccan_eval.runs.rundir import load_run
 from moroccan_eval.synthetic import make_suite
-
-VOLATILE = ("latency_ms", "cached", "attempts")  # measured, not computed
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -23,17 +21,6 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def run_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir())
-
-
-def stable(run_dir: Path) -> list[dict[str, object]]:
-    lines = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in VOLATILE} for line in lines]
-
-
-def scored(run_dir: Path) -> dict[str, object]:
-    """scores.json without what measures time (latency, throughput, hosting)."""
-    tasks = json.loads((run_dir / "scores.json").read_text(encoding="utf-8"))["tasks"]
-    return {name: {k: v for k, v in task.items() if k != "usage"} for name, task in tasks.items()}
 
 
 @pytest.fixture
@@ -51,12 +38,12 @@ def test_merged_shards_equal_the_unsharded_run(tmp_path: Path, suite: Path) -> N
                            "--shard", f"{index}/3", "--out", str(tmp_path / "shards"))
         assert code == 0 and "shard:" in out, out
     shards = run_dirs(tmp_path / "shards")
-    groups = [{p["group"] for p in stable(shard)} for shard in shards]
+    groups = [{p["group"] for p in computed_predictions(shard)} for shard in shards]
     assert all(groups), "every shard holds some groups"
     assert sum(map(len, groups)) == len(set().union(*groups)) == 60, "disjoint, complete"
     for shard in shards:  # a group's varieties stay together, so deltas stay paired
         varieties = {}
-        for p in stable(shard):
+        for p in computed_predictions(shard):
             varieties.setdefault(p["group"], set()).add(p["variety"])
         assert all(len(v) == 3 for v in varieties.values())
 
@@ -64,8 +51,8 @@ def test_merged_shards_equal_the_unsharded_run(tmp_path: Path, suite: Path) -> N
                        "--out", str(tmp_path / "merged"))
     assert code == 0, out
     [merged] = run_dirs(tmp_path / "merged")
-    assert stable(merged) == stable(whole)
-    assert scored(merged) == scored(whole)
+    assert computed_predictions(merged) == computed_predictions(whole)
+    assert computed_scores(merged) == computed_scores(whole)
     manifest = load_run(merged).manifest
     assert manifest.selection.shard is None and manifest.status == "complete"
     assert "shard:" not in out

@@ -4,13 +4,12 @@ across workers."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_model
+from conftest import computed_predictions, computed_scores, write_model
 
 from moroccan_eval.adapters import load_model
 from moroccan_eval.cache import ResponseCache
@@ -24,8 +23,6 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
 from moroccan_eval.runs.ray_executor import run_on_ray  # noqa: E402
 
-VOLATILE = ("latency_ms", "cached", "attempts")
-
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
@@ -35,16 +32,6 @@ def local_ray() -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
-
-
-def stable(run_dir: Path) -> list[dict[str, object]]:
-    lines = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in VOLATILE} for line in lines]
-
-
-def scored(run_dir: Path) -> dict[str, object]:
-    tasks = json.loads((run_dir / "scores.json").read_text(encoding="utf-8"))["tasks"]
-    return {name: {k: v for k, v in task.items() if k != "usage"} for name, task in tasks.items()}
 
 
 def test_ray_runs_equal_local_runs_and_fill_the_cache(local_ray: None, tmp_path: Path,
@@ -62,8 +49,8 @@ def test_ray_runs_equal_local_runs_and_fill_the_cache(local_ray: None, tmp_path:
     assert server.requests == 2 * sent, "every item sent once more (an empty cache)"
     for ours, theirs in zip(local, remote, strict=True):
         assert theirs.status == "complete"
-        assert stable(theirs.path) == stable(ours.path)
-        assert scored(theirs.path) == scored(ours.path)
+        assert computed_predictions(theirs.path) == computed_predictions(ours.path)
+        assert computed_scores(theirs.path) == computed_scores(ours.path)
     cache = ResponseCache(tmp_path / "cache")
     assert cache.count() == sent, "the workers' answers reached the driver's cache"
     cache.close()
@@ -84,8 +71,10 @@ def test_the_rate_limit_holds_across_workers(local_ray: None, tmp_path: Path,
                           [spec], shards=2)
     arrivals = sorted(server.arrivals)
     assert len(arrivals) == 12
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) > 0.08, gaps  # evenly spaced, never two starts together
+    # the server's own count: never more than the limit allows in any window (a start
+    # every 0.1 s: at most 6 in half a second), and 12 starts span at least ~1.1 s
+    assert max(sum(1 for t in arrivals if start <= t < start + 0.5) for start in arrivals) <= 6
+    assert arrivals[-1] - arrivals[0] >= 1.0, arrivals
     assert result.status == "complete"
 
 
@@ -110,7 +99,7 @@ def test_the_cli_runs_on_ray(local_ray: None, tmp_path: Path) -> None:
                                        str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     [run_dir] = list((tmp_path / "runs").iterdir())
-    assert len(stable(run_dir)) == 16 and "shard:" not in result.output
+    assert len(computed_predictions(run_dir)) == 16 and "shard:" not in result.output
     result = CliRunner().invoke(main, ["run", "--suite", str(suite), "--model", "majority",
                                        "--shards", "2", "--out", str(tmp_path / "local")])
     assert result.exit_code == 2 and "--executor ray" in result.output

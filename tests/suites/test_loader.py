@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import edit_items
+from conftest import edit_items, extra_variety_registry
 
 from moroccan_eval.errors import SuiteError
 from moroccan_eval.suites.loader import load_suite, suite_dirs
@@ -148,10 +148,7 @@ def test_item_checks_are_remembered_per_suite_content_and_registry(
     assert len(first := markers()) == 1
     load_suite(mini_suite)
     assert markers() == first
-    extra = tmp_path / "extra.yaml"
-    extra.write_text(
-        "varieties:\n  mey_Arab:\n    names: {en: Hassaniya, fr: Hassanya, ar: الحسانية}\n"
-        "    language: mey\n    script: Arab\n    direction: rtl\n", encoding="utf-8")
+    extra = extra_variety_registry(tmp_path / "extra.yaml")
     monkeypatch.setenv("MOROCCAN_EVAL_VARIETIES", str(extra))
     varieties.registry.cache_clear()
     try:
