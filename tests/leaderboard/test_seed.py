@@ -85,3 +85,15 @@ def test_a_suite_no_baseline_applies_to_is_one_clear_error(tmp_path: Path,
     assert done.returncode == 1 and done.stderr.startswith("error: ")
     assert "no-such-suite" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_the_shipped_seed_submissions_validate_against_the_shipped_suites() -> None:
+    # a suite whose data or version changed leaves its seeds stale: re-run leaderboard/seed.py
+    from moroccan_eval.leaderboard.validate import submission_dirs, validate_all
+
+    roots = submission_dirs([REPO / "leaderboard" / "submissions"])
+    assert roots, "leaderboard/submissions holds no seed: run python leaderboard/seed.py"
+    stale = [f"{report.ident}: {check.name}: {check.detail}"
+             for report in validate_all(roots) for check in report.checks if not check.ok]
+    assert not stale, ("seed submissions no longer validate; run python leaderboard/seed.py "
+                       "--replace:\n" + "\n".join(stale))
