@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
-from jinja2 import StrictUndefined, Template, TemplateError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
@@ -330,6 +330,7 @@ class PromptRenderer:
             raise ConfigError(f"{self._where}: template error: {exc}") from None
         except (RecursionError, MemoryError):
             raise ConfigError(f"{self._where}: template too complex to compile") from None
+        self._systems: dict[str, str] = {}  # rendered once per variety: see _Templates
         self._by_variety: dict[str, list[Item]] = defaultdict(list)
         for item in train or []:
             self._by_variety[item["variety"]].append(item)
@@ -340,7 +341,14 @@ class PromptRenderer:
 
     @staticmethod
     def _compile(system: str | None, user: str) -> _Templates:
-        return _Templates(_ENV.from_string(system) if system else None, _ENV.from_string(user))
+        if not system:
+            return _Templates(None, _ENV.from_string(user), None)
+        ast = _ENV.parse(system)
+        names = frozenset(meta.find_undeclared_variables(ast))
+        same_per_variety = names <= _PER_VARIETY and not any(
+            f.name == "random" for f in ast.find_all(nodes.Filter))
+        return _Templates(_ENV.from_string(system), _ENV.from_string(user),
+                          names if same_per_variety else None)
 
     def examples(self, item: Item) -> list[dict[str, JSONValue]]:
         """``few_shot`` train examples of the item's variety, chosen by a seeded RNG that
@@ -370,8 +378,8 @@ class PromptRenderer:
         try:
             messages = []
             if templates.system is not None:
-                messages.append({"role": "system",
-                                 "content": render_bounded(templates.system, context)})
+                messages.append({"role": "system", "content": self._system(templates, item,
+                                                                           context)})
             messages += _history(item)
             messages.append({"role": "user", "content": render_bounded(templates.user, context)})
         except Exception as exc:  # a template is the suite's code: whatever it
@@ -386,9 +394,29 @@ class PromptRenderer:
         return messages
 
 
+    def _system(self, templates: _Templates, item: Item, context: dict[str, Any]) -> str:
+        """The system message: rendered once per variety when its template reads only what
+        is the same for every item of a variety (and no item field shadows it)."""
+        assert templates.system is not None
+        names = templates.system_names
+        if names is None or names & item["fields"].keys():
+            return render_bounded(templates.system, context)
+        rendered = self._systems.get(item["variety"])
+        if rendered is None:
+            rendered = self._systems[item["variety"]] = render_bounded(templates.system, context)
+        return rendered
+
+
+#: Context names whose values are the same for every item of one variety.
+_PER_VARIETY = frozenset({"labels", "label_descriptions", "variety", "context", "canary",
+                          "literals"})
+
+
 class _Templates(NamedTuple):
     system: Template | None
     user: Template
+    #: the names the system template reads, when they are all in _PER_VARIETY (else None)
+    system_names: frozenset[str] | None
 
 
 def _history(item: Item) -> list[Message]:
