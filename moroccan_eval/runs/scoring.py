@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from typing import cast
 
 from .. import tasks
 from ..costing import convert, latency_stats
@@ -23,7 +24,6 @@ from ..records import (
     Usage,
     VarietyScore,
 )
-from ..stats.bootstrap import relabel
 from ..tasks.base import AnswerParser, TaskType
 from .rundir import PREDICTIONS, SCORES, Run
 
@@ -55,8 +55,9 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
                    wall_s: float | None = None) -> RunScores:
     """Everything in ``scores.json`` from a manifest and its prediction records."""
     by_task: dict[str, list[PredictionRecord]] = defaultdict(list)
+    shared: dict[str, str] = {}
     for record in records:
-        by_task[record["task"]].append(_scored_part(record))
+        by_task[record["task"]].append(_scored_part(record, shared))
     hosting = measured_hosting_per_request(manifest, by_task.values(), wall_s)
     seed, n_boot = manifest.seed, manifest.bootstrap
     scores: dict[str, TaskScores] = {}
@@ -64,8 +65,8 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
         task_type = tasks.for_spec(info.spec)
         task_records = by_task.get(name, [])
         reference = manifest.reference_variety(name)
-        pooled = task_type.score(relabel(task_records, lambda _: "all"), "all",
-                                 n_boot=n_boot, seed=seed)
+        pooled = task_type.score(task_records, "all", n_boot=n_boot, seed=seed,
+                                 pool_by=lambda _: "all")
         scores[name] = TaskScores(
             signature=str(Signature.of(manifest, name)),
             type=info.spec.type,
@@ -82,19 +83,34 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
                      suite=manifest.suite.ident, tasks=scores)
 
 
-def _scored_part(record: PredictionRecord) -> PredictionRecord:
-    """What scoring reads of a record: the item's input text (often most of a record) is
-    left out, but an audio item's duration (real-time factor)."""
-    kept: PredictionRecord = {k: v for k, v in record.items()  # type: ignore[assignment]
-                              if k not in _NOT_SCORED}
+def _scored_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRecord:
+    """What scoring reads of a record, kept small: no input text, raw answer or id (an
+    audio item keeps its duration, for the real-time factor), no key whose value is None
+    and no zero or false count or flag (every reader uses ``.get``, and reads those as
+    true or false): a dict of 7 keys, not 11, is half the size. One string object stands
+    for each repeated value (task, variety, group, label) and key instead of one per
+    record."""
+    kept: dict[str, object] = {}
+    for key, value in record.items():
+        if value is None or key in _NOT_SCORED or (not value and key in _READ_AS_FLAGS):
+            continue
+        if key in _REPEATED and isinstance(value, str) and len(value) <= 64:
+            value = shared.setdefault(value, value)
+        # json.loads makes new key strings for every line: keep one of each
+        kept[shared.setdefault(key, key)] = value
     duration = (record.get("fields") or {}).get("duration_s")
     if duration is not None:
         kept["fields"] = {"duration_s": duration}
-    return kept
+    return cast(PredictionRecord, kept)
 
 
-#: Record keys no task type scores.
-_NOT_SCORED = frozenset({"fields", "request_hash", "attempts", "split"})
+#: Record keys no task type scores (the raw answer was parsed when the record was made).
+_NOT_SCORED = frozenset({"id", "fields", "request_hash", "attempts", "split", "output"})
+#: Keys every reader treats as true or false (a zero cost adds nothing): left out when false.
+_READ_AS_FLAGS = frozenset({"cost", "input_tokens", "output_tokens", "cached", "skipped",
+                            "error", "tool_calls"})
+#: Keys whose short values repeat across records (labels, group ids shared by varieties).
+_REPEATED = frozenset({"task", "variety", "group", "reference", "parsed"})
 
 
 def measured_hosting_per_request(manifest: Manifest,
@@ -128,7 +144,7 @@ def breakdown_scores(task_type: TaskType, records: Sequence[PredictionRecord], *
         return NO_VALUE if found is None or found == "" else str(found)
 
     # no reference "variety" among the values: rows of different items have no paired delta
-    values = task_type.score(relabel(records, value), "", n_boot=n_boot, seed=seed)
+    values = task_type.score(records, "", n_boot=n_boot, seed=seed, pool_by=value)
     return Breakdown(by=by, values=dict(sorted(values.items())))
 
 

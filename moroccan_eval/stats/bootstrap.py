@@ -39,6 +39,8 @@ DEFAULT_BOOTSTRAP = 1000
 #: (rows (m, k), weights (B, m)) → one score per row of weights.
 ScoreFunction: TypeAlias = "Callable[[np.ndarray, np.ndarray], np.ndarray]"
 Statistics = Callable[[PredictionRecord], Sequence[float]]
+#: The "variety" a record is pooled under (see :meth:`Grouped.of`).
+PoolBy = Callable[[PredictionRecord], str]
 
 
 def ratio(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -93,17 +95,22 @@ class Grouped:
     unparsed: Counter[str] = field(default_factory=Counter)
 
     @classmethod
-    def of(cls, records: Iterable[PredictionRecord]) -> Grouped:
+    def of(cls, records: Iterable[PredictionRecord], pool_by: PoolBy | None = None) -> Grouped:
+        """With ``pool_by``, each record is scored under the "variety" it names (all
+        pooled, a kind of item, a breakdown value) and under a group of its own, as
+        :func:`relabel` does, without copying the records."""
         grouped = cls()
         for record in records:
             if record.get("skipped"):
                 continue
-            variety = record["variety"]
+            variety, group = record["variety"], record["group"]
+            if pool_by is not None:
+                variety, group = pool_by(record), f"{group}/{variety}"
             if record.get("error"):
                 grouped.errors[variety] += 1
             elif record.get("parsed") is None:
                 grouped.unparsed[variety] += 1
-            grouped.by_variety[variety][record["group"]] = record
+            grouped.by_variety[variety][group] = record
         return grouped
 
 

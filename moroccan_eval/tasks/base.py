@@ -23,7 +23,7 @@ from typing import ClassVar, Protocol, TypedDict
 
 from ..io import JSONObject, JSONValue
 from ..records import Judgement, PredictionRecord, VarietyScore
-from ..stats.bootstrap import DEFAULT_BOOTSTRAP, Grouped, MetricDef, score_varieties
+from ..stats.bootstrap import DEFAULT_BOOTSTRAP, Grouped, MetricDef, PoolBy, score_varieties
 from ..suites.schema import Item, TaskSpec
 
 __all__ = ["AnswerParser", "AuditView", "ImportRequest", "MetricDef", "ReportTally", "TaskType"]
@@ -174,10 +174,12 @@ class TaskType:
     # ----------------------------------------------------------------- scoring
 
     def score(self, records: Iterable[PredictionRecord], reference_variety: str, *,
-              n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, VarietyScore]:
+              n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+              pool_by: PoolBy | None = None) -> dict[str, VarietyScore]:
         """Per-variety scores of the task's metrics with intervals, paired deltas against
-        ``reference_variety`` and the type's details."""
-        grouped = Grouped.of(records)
+        ``reference_variety`` and the type's details; with ``pool_by``, per value it gives
+        each record instead of per variety, every item on its own (see ``Grouped.of``)."""
+        grouped = Grouped.of(records, pool_by)
         metrics = [self.metric(name) for name in self.selected_metrics()]
         scores = score_varieties(grouped, metrics, reference_variety, n_boot=n_boot, seed=seed)
         for variety, entry in scores.items():

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from ..errors import did_you_mean
 from ..io import JSONObject, JSONValue
 from ..records import Judgement, PredictionRecord
-from ..stats.bootstrap import MetricDef, relabel
+from ..stats.bootstrap import MetricDef
 from ..suites.schema import Item, ToolPolicy
 from ..text import normalize
 from ..text.values import comparable, normalize_value
@@ -410,8 +410,8 @@ class ToolTaskType(TaskType):
                      seed: int) -> JSONObject:
         """The rates per kind of item, all varieties pooled, with intervals: where a model
         fails (escalations? indirect attacks?), not only how much."""
-        pooled = relabel(records, lambda r: self.item_kind(_reference(r)))
-        kinds = self.score(pooled, "", n_boot=n_boot, seed=seed)
+        kinds = self.score(records, "", n_boot=n_boot, seed=seed,
+                           pool_by=lambda r: self.item_kind(_reference(r)))
         metrics = self.selected_metrics()
         return {"by_kind": {kind: {m: entry.metrics[m].model_dump(mode="json") for m in metrics}
                             | {"n": entry.n} for kind, entry in sorted(kinds.items())}}
