@@ -155,17 +155,41 @@ class _Rows:
 
     def __init__(self, records: dict[str, PredictionRecord]):
         self.records = records
-        self.index = {group: i for i, group in enumerate(records)}
+        self._index: dict[str, int] | None = None  # built for paired deltas only
         self._matrices: dict[Statistics, np.ndarray] = {}
 
     def of(self, metric: MetricDef, groups: Sequence[str] | None = None) -> np.ndarray:
         import numpy as np
         matrix = self._matrices.get(metric.statistics)
         if matrix is None:
-            rows = [metric.statistics(record) for record in self.records.values()]
-            matrix = np.array(rows, dtype=float).reshape(len(rows), -1)
-            self._matrices[metric.statistics] = matrix
-        return matrix if groups is None else matrix[[self.index[g] for g in groups]]
+            matrix = self._matrices[metric.statistics] = _matrix(
+                metric.statistics(record) for record in self.records.values())
+        if groups is None:
+            return matrix
+        if self._index is None:
+            self._index = {group: i for i, group in enumerate(self.records)}
+        return matrix[np.array([self._index[g] for g in groups], dtype=np.intp)]
+
+
+def _matrix(rows: Iterable[Sequence[float]]) -> np.ndarray:
+    """Rows of statistics as an (n, k) float matrix, filled row by row (no list of n
+    tuples in between: a million rows would hold hundreds of MB)."""
+    import numpy as np
+
+    it = iter(rows)
+    first = next(it, None)
+    if first is None:
+        return np.empty((0, 1))
+    width = len(first)
+    chunks, chunk = [], [first]
+    for row in it:
+        chunk.append(row)
+        if len(chunk) == 65_536:
+            chunks.append(np.array(chunk, dtype=float).reshape(len(chunk), width))
+            chunk = []
+    if chunk:
+        chunks.append(np.array(chunk, dtype=float).reshape(len(chunk), width))
+    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
 
 #: Bootstrap weights are drawn this many cells at a time (B x cells), so scoring a
