@@ -393,7 +393,6 @@ class PromptRenderer:
                               f"{str(item['id'])[:80]!r}: {detail[:300]}") from None
         return messages
 
-
     def _system(self, templates: _Templates, item: Item, context: dict[str, Any]) -> str:
         """The system message: rendered once per variety when its template reads only what
         is the same for every item of a variety (and no item field shadows it)."""

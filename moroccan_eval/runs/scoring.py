@@ -88,8 +88,8 @@ def _scored_part(record: PredictionRecord, shared: dict[str, str]) -> Prediction
     no input text, raw answer or id (an audio item keeps its duration, for the real-time
     factor), no key whose value is None and no zero or false count or flag (every reader
     uses ``.get`` and reads those as true or false); one string object for each repeated
-    value (task, variety, group, label) and key; and a :class:`_Slim` tuple pair instead
-    of a dict (112 bytes instead of 272)."""
+    value (task, variety, group, label) and key; and a :class:`_Slim` pair of tuples
+    instead of a dict (with all that, 225 bytes a record instead of 1,768)."""
     keys: list[str] = []
     values: list[object] = []
     for key, value in record.items():

@@ -172,8 +172,8 @@ class _Rows:
 
 
 def _matrix(rows: Iterable[Sequence[float]]) -> np.ndarray:
-    """Rows of statistics as an (n, k) float matrix, filled row by row (no list of n
-    tuples in between: a million rows would hold hundreds of MB)."""
+    """Rows of statistics as an (n, k) float matrix, converted 65,536 rows at a time (a
+    list of a million row tuples would hold hundreds of MB)."""
     import numpy as np
 
     it = iter(rows)
