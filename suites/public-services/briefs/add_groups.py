@@ -71,9 +71,8 @@ def main(paths: list[str]) -> None:
     groups = [json.loads(line) for p in paths
               for line in Path(p).read_text(encoding="utf-8").splitlines() if line.strip()]
     existing = {r["group"] for r in data["routing"]}
-    numbers = {"test": max(int(g[1:]) for g in existing if g.startswith("t0") or
-                           re.fullmatch(r"t\d+", g)),
-               "train": max(int(g[2:]) for g in existing if g.startswith("tr"))}
+    numbers = {"test": max(int(g[1:]) for g in existing if re.fullmatch(r"t\d+", g)),
+               "train": max(int(g[2:]) for g in existing if re.fullmatch(r"tr\d+", g))}
     briefs = []
     for g in groups:
         split = g["split"]
