@@ -79,8 +79,8 @@ ASSETS = ("style.css", "site.js", "favicon.svg")
 #: Quality levels of the "smallest model reaching X on variety V" table.
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 #: Only the site's own files: no CDN, no inline script, no request elsewhere.
-CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
-       "base-uri 'none'; form-action 'none'")
+CSP = Markup("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+             "base-uri 'none'; form-action 'none'")  # markup: no quote escaped
 LANGUAGE_NAMES = {"en": "English", "fr": "Français", "ar": "العربية"}
 #: Drop classes of the heatmap, by worsening in percentage points (upper bounds).
 DROP_STEPS = (0.0, 2.0, 5.0, 10.0, 20.0)
@@ -265,7 +265,7 @@ def _gzip(path: Path, text: str) -> None:
     import gzip
 
     with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                               mtime=0, compresslevel=6) as fh:
+                                               mtime=0, compresslevel=9) as fh:
         fh.write(text.encode("utf-8"))
 
 
@@ -318,6 +318,14 @@ class Chart:
 LEGEND_MAX = 40
 
 
+def _chart_note(group: list[Entry]) -> str:
+    """What a chart's legend adds to the name at a point: the size, and how many other
+    submissions share the point."""
+    size = group[0].info.parameters_b
+    note = "" if size is None else f" ({size:g} B)"
+    return note + (f" +{len(group) - 1}" if len(group) > 1 else "")
+
+
 def _write_charts(board: Board, folder: Path, names: dict[str, str]) -> dict[str, list[Chart]]:
     """Quality vs cost and vs p95 latency per suite, as SVG files with numbers only (their
     titles and axes are written by each language's page), shared by the three languages."""
@@ -325,18 +333,22 @@ def _write_charts(board: Board, folder: Path, names: dict[str, str]) -> dict[str
     for suite in board.suites:
         for axis in ("cost", "p95"):
             front = board.pareto(suite, axis)
-            points, shown, missing = [], [], []
+            shown, missing = [], []
+            # Submissions at the same point are drawn once (the chart is an image: copies
+            # under one dot add only bytes), the legend giving how many share it.
+            at: dict[tuple[float, float], list[Entry]] = {}
             for entry, row in board.rows(suite):
                 x = row.cost_per_1k_mad if axis == "cost" else row.p95_ms
                 if x is None or row.headline.value is None:
                     missing.append(entry)
                     continue
-                size = entry.info.parameters_b
-                points.append(Point(names[entry.ident], x, row.headline.value,
-                                    entry.ident in front,
-                                    "" if size is None else f" ({size:g} B)"))
+                at.setdefault((x, row.headline.value), []).append(entry)
                 shown.append(entry)
-            listed = len(points) if len(points) <= LEGEND_MAX else len(front)
+            points = [Point(names[group[0].ident], x, y,
+                            any(e.ident in front for e in group), _chart_note(group))
+                      for (x, y), group in at.items()]
+            listed = len(points) if len(points) <= LEGEND_MAX else sum(p.on_front
+                                                                        for p in points)
             height = max(340, 40 + 15 * listed)  # room for the legend
             svg = scatter(points, x_label="MAD / 1k" if axis == "cost" else "p95 ms",
                           y_label="%", title=suite, x_format="{:,.4g}", height=height,
@@ -508,7 +520,17 @@ def _render_job(job: PageJob) -> None:
     if "main_source" in extra:  # a submission's shared body, filled in this language
         extra = {**extra, "main": common["fill"](extra["main_source"])}
     root = "../" * (page.count("/") + 1)
-    _write(path, template.render(**common, **extra, page=page, root=root, here=page))
+    _write(path, compact(template.render(**common, **extra, page=page, root=root,
+                                         up="../" * page.count("/"), here=page)))
+
+
+_INDENT = re.compile(r"\n[ \t]+(?=<)")
+
+
+def compact(html: str) -> str:
+    """``html`` without the templates' indentation before tags (escaped text never holds
+    a ``<``, and no ``<pre>`` starts a line with one)."""
+    return _INDENT.sub("\n", html)
 
 
 def _render_share(start: int, step: int) -> int:
@@ -610,11 +632,11 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
         later.append((templates["downloads"], out / lang / "downloads.html", common,
                       "downloads.html", {}))
     _render_all(jobs, workers)
-    _write(out / "index.html", env.get_template("home.html.j2").render(
+    _write(out / "index.html", compact(env.get_template("home.html.j2").render(
         t=Translator("en", extra=[{"en": messages("en", template_dir)}]),
         lang="en", direction="ltr", languages=LANGUAGE_NAMES, csp=CSP, root="",
         version=__version__, generated=generated, board=board,
-        messages={lang: messages(lang, template_dir) for lang in LANGUAGES}))
+        messages={lang: messages(lang, template_dir) for lang in LANGUAGES})))
     return later
 
 
