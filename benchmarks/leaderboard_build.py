@@ -107,6 +107,16 @@ def _sizes(folder: Path) -> str:
     return ", ".join(f"{name} {mb:.1f}" for name, mb in parts.items() if mb >= 0.05)
 
 
+def _largest(folder: Path, count: int = 5) -> str:
+    """The biggest files of the site, and the pages per submission (most of a big board)."""
+    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: -p.stat().st_size)
+    pages = [p.stat().st_size for p in folder.glob("*/submissions/*.html")]
+    mean = f"; {len(pages)} submission pages, {sum(pages) / len(pages) / 1e3:.1f} kB each" \
+        if pages else ""
+    return ", ".join(f"{p.relative_to(folder)} {p.stat().st_size / 1e6:.2f}"
+                     for p in files[:count]) + mean
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=1000)
@@ -153,6 +163,7 @@ def main() -> int:
                               _cpu() - cpu, load)
             print(f"{label} done", flush=True)
         size, parts = _size_mb(root / "site-warm"), _sizes(root / "site-warm")
+        largest = _largest(root / "site-warm")
     if args.warm_only:
         figures.pop("cold", None)
     for label, (validated, total, validated_cpu, total_cpu, load) in figures.items():
@@ -162,6 +173,7 @@ def main() -> int:
               f" (target < {TARGET_S:.0f} s) {'OK' if total < TARGET_S else 'MISSED'}")
     print(f"site: {size:.1f} MB (target < {TARGET_MB:.0f} MB) "
           f"{'OK' if size < TARGET_MB else 'MISSED'}: {parts}")
+    print(f"largest (MB): {largest}")
     total = max(figure[1] for figure in figures.values())
     return 0 if total < TARGET_S and size < TARGET_MB else 1
 

@@ -265,7 +265,7 @@ def _gzip(path: Path, text: str) -> None:
     import gzip
 
     with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                               mtime=0, compresslevel=9) as fh:
+                                               mtime=0, compresslevel=6) as fh:
         fh.write(text.encode("utf-8"))
 
 
