@@ -111,11 +111,12 @@ def macro_f1(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     total = np.zeros(weights.shape[0])
     if labels.size == 0:
         return total
-    for label in labels:
-        is_true, is_pred = true == label, pred == label
-        tp = weights @ (is_true & is_pred)
-        denom = weights @ is_true + weights @ is_pred
-        total += np.divide(2 * tp, denom, out=np.zeros_like(total), where=denom > 0)
+    is_true, is_pred = true[:, None] == labels, pred[:, None] == labels
+    tp = weights @ (is_true & is_pred)  # (resamples, labels), whole counts: exact
+    denom = weights @ is_true + weights @ is_pred
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0)
+    for per_label in f1.T:  # summed label by label, as the values were first computed
+        total += per_label
     return total / labels.size
 
 

@@ -1,4 +1,5 @@
-"""The bootstrap engine's memory bound: resamples drawn in chunks are the same numbers."""
+"""The bootstrap engine: resamples drawn in chunks are the same numbers, and its fast paths
+give numpy's own results to the bit (a run scored before them must verify after them)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ import pytest
 
 from moroccan_eval.stats import bootstrap
 from moroccan_eval.stats.bootstrap import MetricDef, ratio
+from moroccan_eval.tasks.classification import MISSING, macro_f1
+
+
+def _paired(metric: MetricDef, rows: np.ndarray, reference: np.ndarray,
+            rng: np.random.Generator) -> object:
+    cells, point = bootstrap._layout(metric, np.hstack([rows, reference]))
+    return bootstrap._paired_delta(metric, rows.shape[1], cells, point, 1000, rng)
 
 
 @pytest.mark.parametrize("resample", ["items", "cells"])
@@ -18,12 +26,49 @@ def test_chunked_draws_give_the_same_intervals(monkeypatch: pytest.MonkeyPatch,
                        resample=resample)  # type: ignore[arg-type]
 
     def both() -> tuple[object, object]:
-        return (bootstrap._estimate(metric, rows, 1000, np.random.default_rng(7)),
-                bootstrap._paired_delta(metric, rows, reference, 1000,
-                                        np.random.default_rng(7)))
+        return (bootstrap._estimate(metric, rows, bootstrap._layout(metric, rows), 1000,
+                                    np.random.default_rng(7)),
+                _paired(metric, rows, reference, np.random.default_rng(7)))
 
     whole = both()
     monkeypatch.setattr(bootstrap, "_DRAW_CELLS", 3)  # one resample row at a time
     assert both() == whole
     estimate, delta = whole
     assert estimate.ci is not None and delta is not None and delta.ci is not None  # type: ignore[attr-defined]
+
+
+def test_the_interval_is_numpys_percentile_to_the_bit() -> None:
+    rng = np.random.default_rng(3)
+    for size in [*range(1, 60), 999, 1000, 1001]:
+        for samples in (rng.random(size), rng.integers(0, 4, size) / 3,
+                        np.where(rng.random(size) < 0.1, np.nan, rng.normal(size=size))):
+            finite = samples[np.isfinite(samples)]
+            expected = (None if finite.size == 0 else
+                        tuple(round(float(v), 6) for v in np.percentile(finite, [2.5, 97.5])))
+            assert bootstrap._interval(samples) == expected, (size, samples)
+
+
+def test_distinct_rows_are_numpys_unique_rows() -> None:
+    rng = np.random.default_rng(4)
+    for size in (1, 2, 7, 84, 500):
+        for width in (1, 2, 5):
+            rows = rng.integers(-1, 3, size=(size, width)).astype(float)
+            cells, freq = bootstrap._distinct_rows(rows)
+            expected_cells, expected_freq = np.unique(rows, axis=0, return_counts=True)
+            assert np.array_equal(cells, expected_cells)
+            assert np.array_equal(freq, expected_freq)
+
+
+def test_macro_f1_is_the_label_by_label_sum() -> None:
+    rng = np.random.default_rng(5)
+    rows = np.stack([rng.integers(0, 6, 84), rng.integers(-1, 6, 84)], axis=1).astype(float)
+    weights = rng.multinomial(84, np.full(84, 1 / 84), size=200)
+    true, pred = rows[:, 0], rows[:, 1]
+    expected = np.zeros(200)
+    labels = np.unique(np.concatenate([true, pred[pred != MISSING]]))
+    for label in labels:
+        is_true, is_pred = true == label, pred == label
+        tp = weights @ (is_true & is_pred)
+        denom = weights @ is_true + weights @ is_pred
+        expected += np.divide(2 * tp, denom, out=np.zeros(200), where=denom > 0)
+    assert np.array_equal(macro_f1(rows, weights), expected / labels.size)
