@@ -125,13 +125,24 @@ def worsening(cell: VarietyCell, higher_is_better: bool) -> float | None:
 
 
 def drop_class(cell: VarietyCell, higher_is_better: bool) -> str:
-    """``d0`` (no drop) … ``d5`` (more than 20 points worse); ``ns`` added when the delta
-    is not significant."""
+    """``d0`` (no drop) … ``d5`` (more than 20 points worse) when the delta is
+    significant, ``n0`` … ``n5`` (the same colours, faded) when it is not."""
     points = worsening(cell, higher_is_better)
     if points is None:
         return "dna"
     level = sum(points > step for step in DROP_STEPS)
-    return f"d{level}" + ("" if cell.significant else " ns")
+    return f"{'d' if cell.significant else 'n'}{level}"
+
+
+def worst_variety(task: TaskRow) -> tuple[str, VarietyCell] | None:
+    """The variety (not the reference) that loses most against the reference, if any."""
+    found = [(points, code, cell) for code, cell in task.varieties.items()
+             if code != task.reference
+             and (points := worsening(cell, task.higher_is_better)) is not None]
+    if not found:
+        return None
+    _, code, cell = max(found, key=lambda item: item[0])
+    return code, cell
 
 
 def is_web_link(value: str | None) -> bool:
@@ -283,8 +294,9 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _write_data(board: Board, data: Path, generated: str) -> None:
-    """The results as Parquet, gzip-compressed CSV and JSON (columns once, then rows of
-    values: a board of a thousand submissions holds ~100,000 rows) and the whole board."""
+    """The results as Parquet, gzip-compressed CSV and JSON (the column names, then each
+    column's values: a board of a thousand submissions holds ~100,000 rows) and the whole
+    board."""
     import pandas as pd
 
     data.mkdir()
@@ -292,9 +304,11 @@ def _write_data(board: Board, data: Path, generated: str) -> None:
     frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
     frame.to_parquet(data / "results.parquet", index=False)
     _gzip(data / "results.csv.gz", _csv(rows))
+    # By column, not by row: a column's repeated values sit side by side, and compress to
+    # a quarter of the row layout's size (0.3 MB instead of 1.2 for a thousand submissions).
     _gzip(data / "results.json.gz", json.dumps(
         {"columns": list(RESULT_COLUMNS),
-         "rows": [[row[c] for c in RESULT_COLUMNS] for row in rows]},
+         "data": {c: [row[c] for row in rows] for c in RESULT_COLUMNS}},
         ensure_ascii=False, separators=(",", ":")) + "\n")
     _gzip(data / "board.json.gz", json.dumps(board_json(board, generated), ensure_ascii=False,
                                              separators=(",", ":")) + "\n")
@@ -310,7 +324,7 @@ class Chart:
     file: str  # under charts/
     width: int
     height: int
-    front: list[Entry]
+    front: list[list[Entry]]  # per point of the front, the submissions at it
     missing: list[Entry]
 
 
@@ -333,7 +347,7 @@ def _write_charts(board: Board, folder: Path, names: dict[str, str]) -> dict[str
     for suite in board.suites:
         for axis in ("cost", "p95"):
             front = board.pareto(suite, axis)
-            shown, missing = [], []
+            missing = []
             # Submissions at the same point are drawn once (the chart is an image: copies
             # under one dot add only bytes), the legend giving how many share it.
             at: dict[tuple[float, float], list[Entry]] = {}
@@ -343,7 +357,6 @@ def _write_charts(board: Board, folder: Path, names: dict[str, str]) -> dict[str
                     missing.append(entry)
                     continue
                 at.setdefault((x, row.headline.value), []).append(entry)
-                shown.append(entry)
             points = [Point(names[group[0].ident], x, y,
                             any(e.ident in front for e in group), _chart_note(group))
                       for (x, y), group in at.items()]
@@ -359,7 +372,8 @@ def _write_charts(board: Board, folder: Path, names: dict[str, str]) -> dict[str
                                                        '"Noto Sans, sans-serif" ', 1) + "\n")
             charts.setdefault(suite, []).append(Chart(
                 suite, axis, file if svg else "", 560, height,
-                [e for e in shown if e.ident in front], missing))
+                [group for group in at.values() if any(e.ident in front for e in group)],
+                missing))
     return charts
 
 
@@ -408,12 +422,23 @@ class Filler:
 @dataclass
 class Fragments:
     """The board's big tables rendered once (placeholders for messages): the overview's
-    rows, each heatmap's rows, and each submission's cells per variety."""
+    rows and each heatmap's rows."""
 
     overview: str
     heat: dict[tuple[str, str], str]  # (suite, task) -> rows
-    cells: dict[tuple[str, str, str], str]  # (suite, task, submission) -> cells
     sizes: dict[tuple[str, str], dict[str, int]]  # (suite, task) -> items per variety
+
+
+def heat_ids(board: Board) -> dict[tuple[str, str], str]:
+    """``<suite number>-<task number>`` per (suite, task), in the board's order: the ids of
+    the per-variety view's tables and, with a submission, of their rows."""
+    return {(name, task): f"{i}-{j}" for i, (name, column) in enumerate(board.suites.items(), 1)
+            for j, task in enumerate(column.tasks, 1)}
+
+
+def heat_anchor(key: str, ident: str) -> str:
+    """The id of a submission's row in a heatmap (``key`` from :func:`heat_ids`)."""
+    return f"r{key}-{safe_name(ident)}"
 
 
 def _fragments(board: Board, env: Environment, names: dict[str, str],
@@ -424,8 +449,8 @@ def _fragments(board: Board, env: Environment, names: dict[str, str],
     overview = "".join(str(module.overview_row(entry, list(board.suites), names[entry.ident]))
                        for entry in ordered)
     heat: dict[tuple[str, str], str] = {}
-    cells: dict[tuple[str, str, str], str] = {}
     sizes: dict[tuple[str, str], dict[str, int]] = {}
+    ids = heat_ids(board)
     for name, column in board.suites.items():
         rows = board.rows(name)
         for task in column.tasks:
@@ -435,13 +460,12 @@ def _fragments(board: Board, env: Environment, names: dict[str, str],
                 if task_row is None:
                     continue
                 rendered = module.variety_cells(task_row, column.varieties)
-                cells[(name, task, entry.ident)] = str(rendered)
-                parts.append(str(module.heat_row(entry, task_row, rendered,
-                                                 names[entry.ident])))
+                parts.append(str(module.heat_row(entry, task_row, rendered, names[entry.ident],
+                                                 heat_anchor(ids[(name, task)], entry.ident))))
                 for code, cell in task_row.varieties.items():
                     sizes.setdefault((name, task), {}).setdefault(code, cell.n)
             heat[(name, task)] = "".join(parts)
-    return Fragments(overview, heat, cells, sizes)
+    return Fragments(overview, heat, sizes)
 
 
 def _environment(template_dir: Path | None) -> Environment:
@@ -573,15 +597,9 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
     ordered = _ordered(board)
     charts = _write_charts(board, out / "charts", names)
     fragments = _fragments(board, env, names, entry_page, ordered)
+    ids = heat_ids(board)
     templates = {name: env.get_template(f"{name}.html.j2") for name in (
         "overview", "varieties", "tradeoffs", "downloads", "suite", "submission")}
-
-    def variety_groups(entry: Entry) -> list[tuple[list[str], list[str]]]:
-        """The entry's suites, grouped by the varieties they hold (one table each)."""
-        groups: dict[tuple[str, ...], list[str]] = {}
-        for name in entry.suites:
-            groups.setdefault(tuple(board.suites[name].varieties), []).append(name)
-        return [(list(codes), suites) for codes, suites in groups.items()]
 
     # Each submission's page body, rendered once with placeholders for every language.
     main = env.get_template("_submission_main.html.j2")
@@ -589,8 +607,8 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
                                                                            code=code),
               "board": board, "suite_page": suite_page, "files_dir": files_dir,
               "files_url": files_url.rstrip("/") if files_url else None, "root": "../../",
-              "run_files": RUN_FILES, "variety_groups": variety_groups,
-              "cells": lambda suite, task, ident: Markup(fragments.cells[(suite, task, ident)])}
+              "run_files": RUN_FILES, "heat_ids": ids, "heat_anchor": heat_anchor,
+              "worst_variety": worst_variety}
     mains = {e.ident: main.render(**shared, entry=e) for e in board.entries}
     jobs: list[PageJob] = []
     later: list[PageJob] = []
@@ -614,8 +632,7 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
             "thresholds": THRESHOLDS, "drop_steps": DROP_STEPS, "ordered": ordered,
             "downloads": downloads, "download_files": DOWNLOADS, "names": names,
             "files_url": files_url.rstrip("/") if files_url else None,
-            "heat_body": heat_body, "heat_n": fragments.sizes,
-            "variety_groups": variety_groups,
+            "heat_body": heat_body, "heat_n": fragments.sizes, "heat_ids": ids,
             "run_files": RUN_FILES, "suite_rows": SUITE_ROWS, "fill": fill,
         }
         pages: list[tuple[str, str, dict[str, Any]]] = [

@@ -207,17 +207,19 @@ def test_pages_say_what_the_board_holds(site: Path, board: Board) -> None:
     overview = (site / "en" / "index.html").read_text("utf-8")
     assert "Rows are grouped in rank bands" in overview  # how bands work
     assert "zz-broken" in overview and "checksums" in overview  # excluded, with the reason
-    assert overview.count('<tr data-size="') == 3
+    assert overview.count('<tr data-size=') == 3
     suite = (site / "en" / "suites" / "mini.html").read_text("utf-8")
     assert "authored test fixture; not reviewed" in suite  # validation status, prominent
     assert suite.count("not stated in the suite card") == 3  # per variety: unstated
     varieties = (site / "en" / "varieties.html").read_text("utf-8")
-    assert varieties.count('<td class="ref ') == 3  # the reference column: the score
-    deltas = re.findall(r'<td class="d\d( ns)?"><b>([+-]\d+\.\d)</b><i>\[', varieties)
+    assert varieties.count('<td class="r q') == 3  # the reference column: the score
+    deltas = re.findall(r'<td class=[dn]\d><b>([+-]\d+\.\d)</b><i>\[', varieties)
     assert len(deltas) == 6  # the other two varieties: the paired deltas, with intervals
     assert "n=" in varieties  # items per variety, in the column heads
+    assert varieties.count('<small class="tag">reference</small></th>') == 1  # named once
     french = (site / "fr" / "varieties.html").read_text("utf-8")
-    assert french.count("<small>référence</small>") == 3  # shared rows, messages filled
+    assert french.count('<small class="tag">référence</small>') == 1
+    assert french.count("<td data-v=0.001 class=num>0.001 Md") == 1  # shared rows, filled
     trade = (site / "en" / "tradeoffs.html").read_text("utf-8")
     assert trade.count('<img class="chart"') == 2 and "Pareto front" in trade
     assert trade.count("≥ ") == 5  # 50 … 90 %
@@ -231,13 +233,56 @@ def test_pages_say_what_the_board_holds(site: Path, board: Board) -> None:
     assert entry.suites["mini"].tasks["intents"].signature in page
 
 
+def test_a_submission_page_links_each_task_to_its_row_of_the_per_variety_view(
+        site: Path, board: Board) -> None:
+    """The per-variety cells are in the heatmaps only: a submission's page shows each task's
+    score, band and worst variety, and links to the submission's row, which exists."""
+    for lang in LANGS:
+        varieties = (site / lang / "varieties.html").read_text("utf-8")
+        rows = set(re.findall(r'<tr id=([^ >]+)>', varieties))
+        assert len(rows) == len(board.entries)  # one task: a row per submission
+        for entry in board.entries:
+            page = (site / lang / "submissions" / f"{entry.ident}.html").read_text("utf-8")
+            links = re.findall(r'<a href="\.\./varieties\.html#([^"]+)">', page)
+            assert links == [f"r1-1-{entry.ident}"] and links[0] in rows
+            row = varieties.split(f"<tr id={links[0]}>")[1].split("\n")[0]
+            assert f"submissions/{entry.ident}.html" in row  # the row is this submission's
+            assert 'class="per-variety"' not in page and "<td class=r " not in page
+            task = entry.suites["mini"].tasks["intents"]
+            drops = {code: -c.delta.value if task.higher_is_better else c.delta.value
+                     for code, c in task.varieties.items()
+                     if code != task.reference and c.delta.value is not None}
+            shown = re.search(r"<td class=[dn]\d><b>([+-]\d+\.\d)</b><i>\[[^]]+\]</i>"
+                              r"<code>([a-z_A-Z]+)</code>", page)
+            assert shown is not None and drops[shown[2]] == max(drops.values())
+            assert float(shown[1]) == round(100 * task.varieties[shown[2]].delta.value, 1)
+
+
+@needs_chromium
+def test_the_link_to_a_heatmap_row_scrolls_it_into_view(
+        browser: Any, base_url: str, board: Board) -> None:
+    tab = Tab(browser, base_url, javascript=False)
+    entry = board.entries[-1]
+    page = tab.open(f"ar/submissions/{entry.ident}.html")
+    page.click("#tasks tbody th a")
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/ar/varieties.html#r1-1-{entry.ident}")
+    row = page.locator(f"tr#r1-1-{entry.ident}")
+    assert row.is_visible() and row.evaluate("r => r.matches(':target')")
+    assert tab.problems == []
+    tab.close()
+
+
 def test_downloads_parse(site: Path, board: Board) -> None:
     import pandas as pd
 
     csv = pd.read_csv(site / "data" / "results.csv.gz")
     parquet = pd.read_parquet(site / "data" / "results.parquet")
     table = json.loads(gzip.decompress((site / "data" / "results.json.gz").read_bytes()))
-    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+    assert list(table["data"]) == table["columns"]  # by column, in order
+    rows = [dict(zip(table["columns"], row, strict=True))
+            for row in zip(*table["data"].values(), strict=True)]
+    assert pd.DataFrame(table["data"]).equals(pd.DataFrame(rows))
     # 3 submissions × 1 task × (3 varieties + "all") × 2 metrics (accuracy, macro_f1)
     assert len(csv) == len(parquet) == len(rows) == 3 * 1 * 4 * 2
     assert set(csv["submission"]) == {e.ident for e in board.entries}
