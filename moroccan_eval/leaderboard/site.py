@@ -18,9 +18,11 @@ Layout of the site (``out``)::
     files/<id>/                   the submission's files, as submitted
 
 A board of a thousand submissions stays small and quick to build: the big tables (the
-overview's rows, the heatmaps, each submission's per-variety cells) are rendered once,
-with placeholders where a message goes, and filled in for each language; text files that
-only tools read are gzip-compressed (every CSV/JSON reader opens ``.gz``).
+overview's rows, the heatmaps, each submission's page body) are rendered once, with
+placeholders where a message goes, and filled in for each language; a submission's page
+shows a row per task and links to the submission's rows of the heatmaps (ids from
+:func:`heat_anchor`) rather than repeating every variety's cells; text files that only
+tools read are gzip-compressed (every CSV/JSON reader opens ``.gz``).
 
 Pages are Jinja2 templates under ``leaderboard/templates`` (autoescaped) with messages in
 ``leaderboard/templates/i18n/<lang>.yaml``; a ``template_dir`` overrides any of them

@@ -264,7 +264,7 @@ def test_the_link_to_a_heatmap_row_scrolls_it_into_view(
     tab = Tab(browser, base_url, javascript=False)
     entry = board.entries[-1]
     page = tab.open(f"ar/submissions/{entry.ident}.html")
-    page.click("#tasks tbody th a")
+    page.click("#tasks tbody a[href*='varieties.html']")
     page.wait_for_load_state("load")
     assert page.url.endswith(f"/ar/varieties.html#r1-1-{entry.ident}")
     row = page.locator(f"tr#r1-1-{entry.ident}")
