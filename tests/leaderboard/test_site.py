@@ -569,3 +569,30 @@ def test_pages_rendered_in_forked_processes_are_the_same(board: Board, site: Pat
 
     for rel in (rel for rel in ours if rel.endswith((".html", ".svg", ".css", ".js"))):
         assert comparable(ours[rel]) == comparable(theirs[rel]), rel
+
+
+def test_a_suite_of_several_tasks_spans_its_cells_and_links_each_task(
+        board: Board, env: Path) -> None:
+    """A suite's own cells span its tasks' rows; each task links to its own heatmap row."""
+    import copy
+    from dataclasses import replace
+
+    two = copy.deepcopy(board)
+    column = two.suites["mini"]
+    column.tasks["intents-b"] = column.tasks["intents"]
+    for entry in two.entries:
+        tasks = entry.suites["mini"].tasks
+        tasks["intents-b"] = replace(tasks["intents"], task="intents-b")
+    out = env / "two-tasks-site"
+    build_site(two, out)
+    entry = two.entries[0]
+    page = (out / "en" / "submissions" / f"{entry.ident}.html").read_text("utf-8")
+    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    rows = [r for r in body.split("<tr>") if r.strip()]
+    assert len(rows) == 2 and "<th rowspan=2>" in rows[0] and "rowspan" not in rows[1]
+    assert rows[1].startswith("<th><a href=\"../varieties.html#r1-2-")
+    varieties = (out / "en" / "varieties.html").read_text("utf-8")
+    for anchor in re.findall(r'varieties\.html#([^"]+)"', page):
+        assert f"<tr id={anchor}>" in varieties
+    signatures = page.split('<ul class="runs">')[1].split("</ul>")[0]
+    assert signatures.count("<li><code>") == 2  # a signature per task
