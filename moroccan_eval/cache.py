@@ -8,6 +8,12 @@ no completed request is ever sent twice.
 It also remembers, per model, what served its answers (the adapter's ``identity``), so a
 re-run can say when the server changed behind the same model YAML.
 
+And it remembers, per *prompt key*, the hash of the request that key renders to (table
+``prompts``): a prompt key (:class:`~moroccan_eval.runs.requests.PromptKeys`) hashes
+everything rendering reads, so a re-run looks its items' answers up by key, a few hundred
+per query, and renders only the prompts it must send. A key is written with the answer
+of its request, in the same transaction.
+
 Commits are grouped: rows stored during one turn of the event loop (all the responses
 that arrived together) are committed in one transaction at the end of that turn. A
 writer thread was tried and measured slower: it waits for the GIL while the loop handles
@@ -21,6 +27,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from platformdirs import user_cache_dir
@@ -30,6 +37,8 @@ from .errors import RunError
 from .io import JSONObject, canonical_json, sha256_json
 
 _Row = tuple[str, str, str, float]
+#: Keys per ``IN (...)`` query (SQLite before 3.32 allows 999 parameters a statement).
+_LOOKUP_BATCH = 500
 
 
 def default_cache_dir() -> Path:
@@ -57,12 +66,17 @@ class ResponseCache:
                 "CREATE TABLE IF NOT EXISTS identities (model TEXT PRIMARY KEY, "
                 "fingerprint TEXT NOT NULL, identity TEXT NOT NULL, seen REAL NOT NULL)"
             )
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS prompts (prompt TEXT PRIMARY KEY, "
+                "request TEXT NOT NULL) WITHOUT ROWID"
+            )
         except (OSError, sqlite3.Error) as exc:
             raise RunError(
                 f"cannot open the response cache at {self.path}: {exc}; pass --cache-dir "
                 "to use another folder, or --no-cache"
             ) from None
         self._pending: list[tuple[_Row, asyncio.Future[None]]] = []
+        self._prompts: list[tuple[str, str]] = []  # (prompt key, request hash) to write
 
     def get(self, model: str, request: str) -> Response | None:
         row = self.db.execute(
@@ -70,10 +84,45 @@ class ResponseCache:
         ).fetchone()
         return Response.from_dict(json.loads(row[0])) if row else None
 
+    def lookup(self, model: str, prompts: Sequence[str]) -> dict[str, tuple[str, Response]]:
+        """``{prompt key: (request hash, response)}`` for the keys whose request ``model``
+        has answered, in one query per :data:`_LOOKUP_BATCH` keys."""
+        found: dict[str, tuple[str, Response]] = {}
+        for start in range(0, len(prompts), _LOOKUP_BATCH):
+            batch = prompts[start:start + _LOOKUP_BATCH]
+            rows = self.db.execute(
+                "SELECT p.prompt, p.request, r.response FROM prompts AS p JOIN responses AS r "
+                "ON r.model = ? AND r.request = p.request "
+                f"WHERE p.prompt IN ({','.join('?' * len(batch))})", (model, *batch))
+            for prompt, request, response in rows:
+                found[prompt] = request, Response.from_dict(json.loads(response))
+        return found
+
+    def remember(self, prompt: str, request: str) -> None:
+        """Note that prompt key ``prompt`` renders to request hash ``request`` (written with
+        the next committed responses, or every few thousand keys, or on :meth:`close`)."""
+        self._prompts.append((prompt, request))
+        if len(self._prompts) >= 4096 and not self._pending:
+            self._write_prompts()
+
+    def _write_prompts(self) -> None:
+        """Write the remembered keys on their own (a key only saves rendering: one that
+        cannot be written is dropped, never an error)."""
+        prompts, self._prompts = self._prompts, []
+        try:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO prompts VALUES (?, ?)", prompts)
+            self.db.execute("COMMIT")
+        except (sqlite3.Error, ValueError):
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+
     def _commit(self, rows: list[_Row]) -> None:
+        prompts, self._prompts = self._prompts, []
         try:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
+            self.db.executemany("INSERT OR REPLACE INTO prompts VALUES (?, ?)", prompts)
             self.db.execute("COMMIT")
         except (sqlite3.Error, ValueError) as exc:  # ValueError: text SQLite cannot encode
             if self.db.in_transaction:
@@ -84,17 +133,23 @@ class ResponseCache:
     def _row(model: str, request: str, response: Response) -> _Row:
         return model, request, json.dumps(response.to_dict(), ensure_ascii=False), time.time()
 
-    def put(self, model: str, request: str, response: Response) -> None:
-        """Store and commit one response."""
+    def put(self, model: str, request: str, response: Response,
+            prompt: str | None = None) -> None:
+        """Store and commit one response (and the prompt key its request renders from)."""
+        if prompt is not None:
+            self._prompts.append((prompt, request))
         self._commit([self._row(model, request, response)])
 
-    async def aput(self, model: str, request: str, response: Response) -> None:
-        """Store one response; returns once its row is committed with the others of this
-        event-loop turn."""
+    async def aput(self, model: str, request: str, response: Response,
+                   prompt: str | None = None) -> None:
+        """Store one response (and the prompt key its request renders from); returns once
+        its row is committed with the others of this event-loop turn."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
         self._pending.append((self._row(model, request, response), future))
+        if prompt is not None:
+            self._prompts.append((prompt, request))
         await future
 
     def _flush(self) -> None:
@@ -146,4 +201,6 @@ class ResponseCache:
         return int(self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     def close(self) -> None:
+        if self._prompts:
+            self._write_prompts()
         self.db.close()

@@ -319,13 +319,19 @@ class PromptRenderer:
         self.literals = literals().literals
         self._templates: dict[str, _Templates] = {}
         self._where = f"tasks/{spec.name}.yaml: prompt of task '{spec.name}'"
+        sources = [spec.prompt.system, spec.prompt.user]
         try:
             self._default = self._compile(spec.prompt.system, spec.prompt.user)
             for code, override in spec.prompt.by_variety.items():
+                sources += [override.get("system"), override.get("user")]
                 self._templates[code] = self._compile(
                     override.get("system", spec.prompt.system),
                     override.get("user", spec.prompt.user),
                 )
+            #: whether the same inputs always render the same messages (``|random`` is the
+            #: one source of chance a template has: ``lipsum`` is removed)
+            self.deterministic = not any(_uses_random(_ENV.parse(source))
+                                         for source in sources if source)
         except TemplateError as exc:
             raise ConfigError(f"{self._where}: template error: {exc}") from None
         except (RecursionError, MemoryError):
@@ -345,8 +351,7 @@ class PromptRenderer:
             return _Templates(None, _ENV.from_string(user), None)
         ast = _ENV.parse(system)
         names = frozenset(meta.find_undeclared_variables(ast))
-        same_per_variety = names <= _PER_VARIETY and not any(
-            f.name == "random" for f in ast.find_all(nodes.Filter))
+        same_per_variety = names <= _PER_VARIETY and not _uses_random(ast)
         return _Templates(_ENV.from_string(system), _ENV.from_string(user),
                           names if same_per_variety else None)
 
@@ -404,6 +409,11 @@ class PromptRenderer:
         if rendered is None:
             rendered = self._systems[item["variety"]] = render_bounded(templates.system, context)
         return rendered
+
+
+def _uses_random(ast: nodes.Template) -> bool:
+    """Whether a template applies ``|random`` (also as a ``{% filter %}`` block)."""
+    return any(f.name == "random" for f in ast.find_all(nodes.Filter))
 
 
 #: Context names whose values are the same for every item of one variety.

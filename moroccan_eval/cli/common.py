@@ -91,9 +91,14 @@ def print_headlines(result: RunResult) -> None:
     from ..runs.rundir import load_run
 
     run = load_run(result.path, require_complete=False)
-    references: dict[str, list[PredictionRecord]] = {}  # what the trivial baseline needs
-    for record in run.predictions():
-        references.setdefault(record["task"], []).append(item_part(record))
+    trivial = result.trivial
+    if trivial is None:  # not computed with the scores: from the items' references
+        references: dict[str, list[PredictionRecord]] = {}
+        for record in run.predictions():
+            references.setdefault(record["task"], []).append(item_part(record))
+        trivial = {task: tasks.for_spec(run.manifest.tasks[task].spec).trivial_score(
+                       references.get(task, []), entry.metrics[0])
+                   for task, entry in result.scores.tasks.items()}
     for task, entry in result.scores.tasks.items():
         metric = entry.metrics[0]
         usage = entry.usage
@@ -124,11 +129,11 @@ def print_headlines(result: RunResult) -> None:
                    f"errors {usage.n_errors}; unparsed {unparsed}; "
                    f"cost/1k {usage.cost_per_1k['MAD']} MAD")
         overall = entry.overall.metrics.get(metric)
-        trivial = task_type.trivial_score(references.get(task, []), metric)
-        if overall is not None and overall.value is not None and trivial is not None and (
-                overall.value <= trivial if higher else overall.value >= trivial):
+        baseline = trivial.get(task)
+        if overall is not None and overall.value is not None and baseline is not None and (
+                overall.value <= baseline if higher else overall.value >= baseline):
             click.echo(f"  warning: {metric} {100 * overall.value:.1f}% is no better than the "
-                       f"trivial baseline ({100 * trivial:.1f}%: the same answer to every "
+                       f"trivial baseline ({100 * baseline:.1f}%: the same answer to every "
                        "item)", err=True)
         click.echo(f"  signature: {entry.signature}")
         for metric_signature in entry.metric_signatures.values():

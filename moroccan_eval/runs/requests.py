@@ -4,8 +4,12 @@ the model's rate limit, retried with backoff, with the run's canary put in and t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
+import sys
 import time
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
 from ..adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
@@ -13,6 +17,7 @@ from ..adapters.http import check_size
 from ..adapters.redact import Redactor, storable
 from ..canary import Canary
 from ..errors import AdapterError
+from ..io import canonical_json, sha256_json
 from ..prompts import PromptRenderer
 from ..suites.loader import Task
 from ..suites.schema import Item
@@ -129,3 +134,48 @@ def task_setup(task: Task, seed: int) -> tuple[TaskContext, PromptRenderer]:
                             for name, label in task.spec.labels.items() if label.description},
     )
     return context, PromptRenderer(task.spec, train, seed=seed, context=task.context)
+
+
+class PromptKeys:
+    """Per item, a *prompt key*: a hash of everything :func:`build_request` reads to make
+    its request, so that two items with the same key get the same request hash, and the
+    response cache can answer an item without rendering its prompt.
+
+    What rendering reads: the task's spec (templates, labels and their descriptions,
+    ``few_shot``, tools), its train items (the few-shot pool), the seed (which examples),
+    its context, the prompt literals, the model's ``tool_calling`` mode, the item itself
+    (fields, history, meta, variety, id), and code: this toolkit's source (every module,
+    hashed: an edit anywhere invalidates every key), Jinja2, MarkupSafe and Python (whose
+    ``random`` draws the examples). All of it goes into the key, the item whole. A task
+    whose templates use ``|random`` renders differently each time: it has no keys."""
+
+    def __init__(self, task: Task, renderer: PromptRenderer, train: list[Item],
+                 tool_calling: str):
+        self.task_key: bytes | None = None
+        if renderer.deterministic:
+            self.task_key = sha256_json({
+                "code": _code_identity(), "spec": task.spec.model_dump(mode="json"),
+                "train": train, "seed": renderer.seed, "context": renderer.context,
+                "literals": renderer.literals, "tool_calling": tool_calling,
+            }).encode()
+
+    def of(self, item: Item) -> str | None:
+        """The item's prompt key (``None``: the task has none)."""
+        if self.task_key is None:
+            return None
+        digest = hashlib.sha256(self.task_key)
+        digest.update(canonical_json(item).encode("utf-8"))
+        return digest.hexdigest()
+
+
+@cache
+def _code_identity() -> list[str]:
+    from ..verdicts import code_fingerprint
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "?"
+
+    return [code_fingerprint(""), installed("jinja2"), installed("markupsafe"), sys.version]

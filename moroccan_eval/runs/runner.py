@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,7 +32,7 @@ from ..stats.bootstrap import DEFAULT_BOOTSTRAP
 from ..suites.loader import Suite, Task
 from ..suites.schema import Item
 from .adaptive import AdaptiveConcurrency, AdaptiveLimiter
-from .requests import Limiter, RateLimiter, build_request, send, task_setup
+from .requests import Limiter, PromptKeys, RateLimiter, build_request, send, task_setup
 from .rundir import RunWriter, new_manifest
 from .scoring import compute_scores, finalize_record
 
@@ -72,6 +73,8 @@ class RunResult:
     path: Path
     status: str
     scores: RunScores
+    #: per task, the trivial baseline of its headline metric (``None``: not computed)
+    trivial: dict[str, float | None] | None = None
 
 
 @dataclass
@@ -109,10 +112,27 @@ class SpendTracker:
         return self.cap is not None and self.spent >= self.cap
 
 
+class _Lookup(NamedTuple):
+    """An item (perturbed if the run perturbs), its prompt key and, when the response cache
+    holds the answer to the request that key renders to, that request's hash and answer."""
+
+    item: Item
+    prompt: str | None
+    request_hash: str | None
+    hit: Response | None
+
+
 class _Prepared(NamedTuple):
-    request: Request
+    request: Request | None  # None: answered from the cache without rendering
     request_hash: str
     record: PredictionRecord
+    prompt: str | None
+    hit: Response | None  # the cached answer
+
+
+#: Items looked up in the response cache at a time: the first few alone (the first
+#: request goes out at once), then doubling up to the last size.
+_LOOKUP_CHUNKS = (16, 32, 64, 128, 256, 512)
 
 
 @dataclass
@@ -166,9 +186,11 @@ class _ModelRun:
                                           "concurrency_auto": self.gate.summary()}
             if status == "interrupted":
                 writer.abort(status)
-        scores = compute_scores(manifest, writer.predictions(), manifest.wall_s)
+        trivial: dict[str, float | None] = {}
+        scores = compute_scores(manifest, writer.predictions(), manifest.wall_s,
+                                trivial=trivial)
         writer.finish(scores, status)
-        return RunResult(path=writer.dir, status=status, scores=scores)
+        return RunResult(path=writer.dir, status=status, scores=scores, trivial=trivial)
 
     async def _run_task(self, task: Task, writer: RunWriter) -> None:
         opts = self.options
@@ -177,6 +199,8 @@ class _ModelRun:
         identity = self.adapter.identity()
         if self.adapter.identity_keys_cache and identity is not None:
             self.cache_key = sha256_json([self.spec.cache_hash, identity])
+        keys = (PromptKeys(task, renderer, context.train, self.spec.tool_calling)
+                if self.cache is not None and self.adapter.cacheable else None)
         parser = task.task_type.parser()
         shard = parse_shard(opts.shard) if opts.shard else None
 
@@ -184,7 +208,7 @@ class _ModelRun:
             return task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed,
                               shard=shard)
 
-        items = selected()
+        items = self._looked_up(selected(), keys)
         # counting is a pass over the data file: only a progress bar needs the total
         bar = _progress_bar(f"{self.spec.name} · {task.name}",
                             lambda: sum(1 for _ in selected()), opts.progress, self.position)
@@ -203,11 +227,11 @@ class _ModelRun:
                                 spent=f"{self.spend.spent:.4f} {self.spend.currency}",
                                 refresh=False)
 
-        def prepare_next(stream: Iterator[Item]) -> _Prepared | None:
-            item = next(stream, None)
-            return None if item is None else self._prepare(task, item, renderer)
+        def prepare_next(stream: Iterator[_Lookup]) -> _Prepared | None:
+            entry = next(stream, None)
+            return None if entry is None else self._prepare(task, entry, renderer)
 
-        async def worker(stream: Iterator[Item]) -> None:
+        async def worker(stream: Iterator[_Lookup]) -> None:
             # Pipelined: request k is sent first, then record k-1 is written and prompt k+1
             # rendered while k is in flight. With many workers answered in the same instant,
             # this keeps local work off the critical path of the next request.
@@ -242,10 +266,34 @@ class _ModelRun:
             if bar is not None:
                 bar.close()
 
-    def _prepare(self, task: Task, item: Item, renderer: PromptRenderer) -> _Prepared:
-        item = perturb_item(item, self.options.perturb, self.options.seed)
-        request = build_request(task, renderer, item, self.spec.tool_calling)
-        request_hash = request.hash()
+    def _looked_up(self, items: Iterator[Item], keys: PromptKeys | None) -> Iterator[_Lookup]:
+        """The items (perturbed), each with what the response cache holds for its prompt
+        key: one query per chunk of items, instead of a rendering and a query per item."""
+        perturb, seed = self.options.perturb, self.options.seed
+        cache = self.cache
+        for size in _chunk_sizes():
+            chunk = [perturb_item(item, perturb, seed) for item in islice(items, size)]
+            if not chunk:
+                return
+            if keys is None or cache is None:
+                yield from (_Lookup(item, None, None, None) for item in chunk)
+                continue
+            prompts = [keys.of(item) for item in chunk]
+            found = cache.lookup(self.cache_key, [p for p in prompts if p is not None])
+            for item, prompt in zip(chunk, prompts, strict=True):
+                request_hash, hit = found.get(prompt, (None, None)) if prompt else (None, None)
+                yield _Lookup(item, prompt, request_hash, hit)
+
+    def _prepare(self, task: Task, entry: _Lookup, renderer: PromptRenderer) -> _Prepared:
+        item, prompt, request_hash, hit = entry
+        request: Request | None = None
+        if request_hash is None or hit is None:  # not found by its prompt key: render it
+            request = build_request(task, renderer, item, self.spec.tool_calling)
+            request_hash = request.hash()
+            if self.cache is not None and self.adapter.cacheable:
+                hit = self.cache.get(self.cache_key, request_hash)
+                if hit is not None and prompt is not None:
+                    self.cache.remember(prompt, request_hash)  # found next time by its key
         record: PredictionRecord = {
             "id": item["id"], "group": item["group"], "task": task.name,
             "variety": item["variety"], "split": item["split"], "fields": item["fields"],
@@ -255,19 +303,18 @@ class _ModelRun:
             record["tool_mode"] = self.spec.tool_calling
         if (key := task.spec.breakdown_key) is not None:  # scored per value of it
             record["meta"] = {key: (item.get("meta") or {}).get(key)}
-        return _Prepared(request, request_hash, record)
+        return _Prepared(request, request_hash, record, prompt, hit)
 
     def _cached(self, prepared: _Prepared) -> PredictionRecord | None:
         """The record of an item whose answer the response cache holds, else ``None``."""
-        if self.cache is None or not self.adapter.cacheable:
+        if prepared.hit is None:
             return None
-        response = self.cache.get(self.cache_key, prepared.request_hash)
-        return None if response is None else self._record(prepared.record, response,
-                                                          cached=True)
+        return self._record(prepared.record, prepared.hit, cached=True)
 
     async def _execute(self, prepared: _Prepared) -> PredictionRecord:
         """Send an item's request (not in the cache) and store the answer."""
-        request, request_hash, record = prepared
+        request, request_hash, record, prompt, _ = prepared
+        assert request is not None  # only an item answered from the cache is not rendered
         cache = self.cache if self.adapter.cacheable else None
         if self.spend.exhausted:
             return {**record, "output": None, "parsed": None, "skipped": True,
@@ -276,7 +323,7 @@ class _ModelRun:
                                                self.limiter, self.canary)
         if response is not None:
             if cache is not None:
-                await cache.aput(self.cache_key, request_hash, response)
+                await cache.aput(self.cache_key, request_hash, response, prompt)
             self.spend.add(self._cost(response), self.spec.pricing.currency)
         return self._record(record, response, cached=False, error=error, attempts=attempts)
 
@@ -333,6 +380,12 @@ class _ModelRun:
 
     def _cost(self, response: Response) -> float:
         return self.spec.pricing.token_cost(response.input_tokens, response.output_tokens)
+
+
+def _chunk_sizes() -> Iterator[int]:
+    yield from _LOOKUP_CHUNKS
+    while True:
+        yield _LOOKUP_CHUNKS[-1]
 
 
 def _difference(before: JSONObject, now: JSONObject, prefix: str = "") -> str:

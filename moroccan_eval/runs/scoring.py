@@ -52,8 +52,12 @@ def reparse(manifest: Manifest, records: Iterable[PredictionRecord]
 
 
 def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
-                   wall_s: float | None = None) -> RunScores:
-    """Everything in ``scores.json`` from a manifest and its prediction records."""
+                   wall_s: float | None = None, *,
+                   trivial: dict[str, float | None] | None = None) -> RunScores:
+    """Everything in ``scores.json`` from a manifest and its prediction records. With
+    ``trivial``, also each task's trivial baseline on its headline metric (what ``run``
+    prints beside the scores; see :meth:`TaskType.trivial_score`), so that nothing has to
+    read the predictions again for it."""
     by_task: dict[str, list[PredictionRecord]] = defaultdict(list)
     shared: dict[str, str] = {}
     for record in records:
@@ -79,8 +83,18 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
             details=task_type.task_details(task_records, n_boot=n_boot, seed=seed),
             breakdown=breakdown_scores(task_type, task_records, n_boot=n_boot, seed=seed),
         )
+        if trivial is not None:
+            trivial[name] = task_type.trivial_score(
+                [_item_part(r) for r in task_records], scores[name].metrics[0])
     return RunScores(run_id=manifest.run_id, model=manifest.model.spec.name,
                      suite=manifest.suite.ident, tasks=scores)
+
+
+def _item_part(record: PredictionRecord) -> PredictionRecord:
+    """:func:`~moroccan_eval.records.item_part` of a scored part (which has no ``id``)."""
+    return cast(PredictionRecord, {"group": record["group"], "task": record["task"],
+                                   "variety": record["variety"],
+                                   "reference": record.get("reference")})
 
 
 def _scored_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRecord:
@@ -104,34 +118,34 @@ def _scored_part(record: PredictionRecord, shared: dict[str, str]) -> Prediction
         keys.append("fields")
         values.append({"duration_s": duration})
     shape = tuple(keys)
-    # one key tuple per shape of record: json.loads makes new key strings for every line
-    return cast(PredictionRecord, _Slim(_SHAPES.setdefault(shape, shape), tuple(values)))
+    # one key index per shape of record: json.loads makes new key strings for every line
+    index = _SHAPES.get(shape)
+    if index is None:
+        index = _SHAPES[shape] = {key: i for i, key in enumerate(shape)}
+    return cast(PredictionRecord, _Slim(index, tuple(values)))
 
 
-_SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_SHAPES: dict[tuple[str, ...], dict[str, int]] = {}
 
 
 class _Slim(Mapping[str, object]):
-    """A read-only record: its keys (a tuple shared by every record of the same shape)
-    and its values. Reads as a dict does (``get``, ``[]``, ``in``, ``{**record}``)."""
+    """A read-only record: its keys (the position of each in ``values``, a dict shared by
+    every record of the same shape) and its values. Reads as a dict does (``get``, ``[]``,
+    ``in``, ``{**record}``)."""
 
     __slots__ = ("_keys", "_values")
 
-    def __init__(self, keys: tuple[str, ...], values: tuple[object, ...]):
+    def __init__(self, keys: dict[str, int], values: tuple[object, ...]):
         self._keys = keys
         self._values = values
 
     def __getitem__(self, key: str) -> object:
-        try:
-            return self._values[self._keys.index(key)]
-        except ValueError:
-            raise KeyError(key) from None
+        return self._values[self._keys[key]]
 
     def get(self, key: str, default: object = None) -> object:
-        # most reads ask for a key the record leaves out (error, skipped, cached ...):
-        # a membership test is cheaper than the exception of index()
-        keys = self._keys
-        return self._values[keys.index(key)] if key in keys else default
+        # most reads ask for a key the record leaves out (error, skipped, cached ...)
+        position = self._keys.get(key)
+        return default if position is None else self._values[position]
 
     def __contains__(self, key: object) -> bool:
         return key in self._keys

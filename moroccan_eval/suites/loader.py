@@ -78,7 +78,7 @@ class Task:
         chosen = (self._sample_groups(split, wanted, limit, seed)
                   if limit is not None and sampling is not None else None)
         seen: Counter[str] = Counter()
-        for item in self.all_items():
+        for item in self.table.items(split):
             if item["split"] != split or (wanted and item["variety"] not in wanted):
                 continue
             if chosen is not None and item["group"] not in chosen:
@@ -102,7 +102,7 @@ class Task:
                      seed: int) -> set[str]:
         strata: dict[str, list[str]] = {}
         seen: set[str] = set()
-        for item in self.all_items():
+        for item in self.table.items(split):
             if item["split"] != split or (wanted and item["variety"] not in wanted):
                 continue
             if item["group"] not in seen:

@@ -8,8 +8,9 @@ refused, never read: a run must score the items the suite's checksum stands for.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,11 +34,16 @@ class ItemTable:
         stat = os.stat(self.path)
         return stat.st_size, stat.st_mtime_ns
 
-    def rows(self) -> Iterator[JSONObject]:
-        """Every parsed line, in file order."""
+    def rows(self, split: str | None = None) -> Iterator[JSONObject]:
+        """Every parsed line, in file order. With ``split``, lines that cannot be items of
+        that split are left out unparsed (a run reads its few train items without parsing
+        the test items); others may remain: the caller still filters on ``split``."""
         if self._current_stamp() != self._stamp:
             raise SuiteError(f"{self.path}: changed on disk since the suite was loaded; "
                              "load the suite again (its checksums are checked on load)")
+        if split is not None:
+            yield from (obj for _, obj in iter_jsonl(self.path, skip=_not_of_split(split)))
+            return
         count = 0
         for _, obj in iter_jsonl(self.path):
             count += 1
@@ -46,6 +52,10 @@ class ItemTable:
 
     def __iter__(self) -> Iterator[Item]:
         return (as_item(row) for row in self.rows())
+
+    def items(self, split: str | None = None) -> Iterator[Item]:
+        """The items, or with ``split`` at least those of that split (see :meth:`rows`)."""
+        return (as_item(row) for row in self.rows(split))
 
     def column(self, name: str) -> list[JSONValue]:
         """One key of every item (``None`` where an item lacks it)."""
@@ -56,6 +66,18 @@ class ItemTable:
         if self._rows is None:
             self._rows = sum(1 for _ in self.rows())
         return self._rows
+
+
+def _not_of_split(split: str) -> Callable[[bytes], bool]:
+    """Whether a line surely is not an item of ``split``: its JSON text holds the split
+    name as the JSON string ``"<split>"`` nowhere, and no ``\\u`` escape (the one way a
+    JSON string can spell a letter otherwise)."""
+    needle = json.dumps(split).encode("utf-8")
+
+    def skip(raw: bytes) -> bool:
+        return needle not in raw and b"\\u" not in raw
+
+    return skip
 
 
 def as_item(row: JSONObject) -> Item:

@@ -42,6 +42,10 @@ DESCRIPTION_WORDS = 5
 _WORD = re.compile(r"\w+")
 
 
+#: Replies a :class:`LabelParser` remembers the label of: at most this many, this long.
+_MEMO_ENTRIES, _MEMO_CHARS = 4096, 200
+
+
 class LabelParser(AnswerParser):
     """Maps a free-text reply to one label, insensitive to case, accents, Arabic
     diacritics and orthographic variants, ``_``/``-``/spaces.
@@ -70,6 +74,8 @@ class LabelParser(AnswerParser):
         self.patterns = [
             (re.compile(rf"(?<!\w){re.escape(key)}(?!\w)"), label) for key, label in patterns
         ]
+        #: replies parsed so far (short ones: models repeat a few replies thousands of times)
+        self._parsed: dict[str, str | None] = {}
 
     def mentions(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, label) of every label surface in the normalised reply; a shorter
@@ -85,7 +91,21 @@ class LabelParser(AnswerParser):
     def parse(self, text: str | None) -> str | None:
         """The one label the reply names; ``None`` when it names none, several, or holds
         chat-template tokens."""
-        if not text or CHAT_TOKENS.search(text):
+        if not text:
+            return None
+        if len(text) > _MEMO_CHARS:
+            return self._parse(text)
+        try:
+            return self._parsed[text]
+        except KeyError:
+            pass
+        if len(self._parsed) >= _MEMO_ENTRIES:
+            self._parsed.clear()
+        parsed = self._parsed[text] = self._parse(text)
+        return parsed
+
+    def _parse(self, text: str) -> str | None:
+        if CHAT_TOKENS.search(text):
             return None
         norm = normalize(text)
         if norm in self.exact:

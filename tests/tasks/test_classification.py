@@ -44,6 +44,18 @@ PARSER = LabelParser({
 )
 def test_label_parser(reply: str, label: str | None) -> None:
     assert PARSER.parse(reply) == label
+    assert PARSER.parse(reply) == label  # remembered: the same again
+
+
+def test_label_parser_remembers_a_bounded_number_of_short_replies() -> None:
+    from moroccan_eval.tasks import classification
+
+    parser = LabelParser({"refund": LabelSpec(), "other": LabelSpec()})
+    long_reply = "refund " + "x" * classification._MEMO_CHARS
+    assert parser.parse(long_reply) == "refund" and long_reply not in parser._parsed
+    for i in range(classification._MEMO_ENTRIES + 10):
+        assert parser.parse(f"other {i}") == "other"
+    assert len(parser._parsed) <= classification._MEMO_ENTRIES
 
 
 ECHOES = Path(__file__).parent.parent / "fixtures" / "raw_outputs" / "classification.jsonl"
