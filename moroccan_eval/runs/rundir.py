@@ -46,6 +46,9 @@ from ..stats.bootstrap import DEFAULT_BOOTSTRAP
 from ..suites.loader import Suite, Task
 from ..version import __version__
 
+#: ``json.dumps(record, ensure_ascii=False)`` without making an encoder per record.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
 MANIFEST = "manifest.json"
 PREDICTIONS = "predictions.jsonl"
 SCORES = "scores.json"
@@ -98,7 +101,7 @@ class RunWriter:
             raise RunError(f"cannot write the run directory {self.dir}: {exc.strerror}") from None
 
     def write(self, record: PredictionRecord) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._fh.write(_ENCODER.encode(record) + "\n")
 
     def predictions(self) -> Iterator[PredictionRecord]:
         """The predictions written so far, read back (streamed) once the file is closed."""

@@ -8,11 +8,13 @@ stays flat however many items a suite holds. Models run side by side.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -441,11 +443,34 @@ def run(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
     """Run models on a suite (synchronous entry point of :func:`run_async`). SIGTERM stops
     it like SIGINT: unfinished runs are marked ``interrupted``, then :class:`Interrupted`."""
     try:
-        return asyncio.run(_terminable(run_async(options, specs)))
+        with _rarer_collections():
+            return asyncio.run(_terminable(run_async(options, specs)))
     except MoroccanEvalError:
         raise
     except OSError as exc:
         raise RunError(f"run failed: {exc}") from None
+
+
+@contextmanager
+def _rarer_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector, rarer while a run goes: what exists when it
+    starts (modules, the suite) is frozen out of the collections (unless the caller froze
+    objects already), and the youngest generation is collected every 10,000 allocations
+    rather than 700. A run makes hundreds of thousands of short-lived dicts and few
+    cycles: in a cached re-run of 20,000 items, collections took 0.18 s of 2 s, 0.07 s
+    this way."""
+    threshold = gc.get_threshold()
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    if threshold[0]:  # 0: the caller turned collections off
+        gc.set_threshold(max(threshold[0], 10_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        if freeze:
+            gc.unfreeze()
 
 
 async def _terminable(work: Coroutine[Any, Any, list[RunResult]]) -> list[RunResult]:

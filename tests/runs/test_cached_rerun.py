@@ -1,6 +1,8 @@
-"""Prompt keys: a cached re-run finds its answers without rendering prompts, and whatever
-changes a prompt (template, system prompt, few-shot examples, item text, seed) or the
-model (parameters, tool-calling mode) misses the cache."""
+"""What makes a cached re-run fast without changing what it writes. Prompt keys: a
+cached re-run finds its answers without rendering prompts, and whatever changes a prompt
+(template, system prompt, few-shot examples, item text, seed) or the model (parameters,
+tool-calling mode) misses the cache. Also: a split's items read without parsing the
+others, and the garbage collector left as a run found it."""
 
 from __future__ import annotations
 
@@ -217,3 +219,18 @@ def test_items_of_a_split_are_found_however_their_json_spells_it(tmp_path: Path)
     assert [i["id"] for i in table.items("train") if i["split"] == "train"] == ["b", "c"]
     assert [i["id"] for i in table.items("test") if i["split"] == "test"] == ["a"]
     assert [i["id"] for i in table] == ["a", "b", "c"]
+
+
+def test_a_run_restores_the_garbage_collector_as_it_found_it(runs: Runs) -> None:
+    import gc
+
+    threshold = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    runs()
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
+    gc.set_threshold(0)  # collections off: a run leaves them off
+    try:
+        runs()
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*threshold)
