@@ -91,14 +91,16 @@ def print_headlines(result: RunResult) -> None:
     from ..runs.rundir import load_run
 
     run = load_run(result.path, require_complete=False)
-    trivial = result.trivial
-    if trivial is None:  # not computed with the scores: from the items' references
-        references: dict[str, list[PredictionRecord]] = {}
+    trivial = dict(result.trivial or {})
+    missing = set(result.scores.tasks) - set(trivial)
+    if missing:  # not computed with the scores: from the items' references
+        references: dict[str, list[PredictionRecord]] = {task: [] for task in missing}
         for record in run.predictions():
-            references.setdefault(record["task"], []).append(item_part(record))
-        trivial = {task: tasks.for_spec(run.manifest.tasks[task].spec).trivial_score(
-                       references.get(task, []), entry.metrics[0])
-                   for task, entry in result.scores.tasks.items()}
+            if record["task"] in missing:
+                references[record["task"]].append(item_part(record))
+        trivial |= {task: tasks.for_spec(run.manifest.tasks[task].spec).trivial_score(
+                        references[task], result.scores.tasks[task].metrics[0])
+                    for task in missing}
     for task, entry in result.scores.tasks.items():
         metric = entry.metrics[0]
         usage = entry.usage

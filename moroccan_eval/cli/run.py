@@ -104,7 +104,7 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         concurrency=concurrency, cache_dir=cache_dir_option(no_cache, cache_dir),
         max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
         usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
-        max_error_rate=max_error_rate, shard=shard,
+        max_error_rate=max_error_rate, shard=shard, trivial_baselines=True,
     )
     if executor == "ray":
         from ..runs.ray_executor import run_on_ray

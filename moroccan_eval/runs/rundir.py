@@ -100,8 +100,11 @@ class RunWriter:
         except OSError as exc:
             raise RunError(f"cannot write the run directory {self.dir}: {exc.strerror}") from None
 
-    def write(self, record: PredictionRecord) -> None:
-        self._fh.write(_ENCODER.encode(record) + "\n")
+    def write(self, record: PredictionRecord) -> str:
+        """Append ``record``; returns its line."""
+        line = _ENCODER.encode(record)
+        self._fh.write(line + "\n")
+        return line
 
     def predictions(self) -> Iterator[PredictionRecord]:
         """The predictions written so far, read back (streamed) once the file is closed."""

@@ -36,7 +36,7 @@ from ..suites.schema import Item
 from .adaptive import AdaptiveConcurrency, AdaptiveLimiter
 from .requests import Limiter, PromptKeys, RateLimiter, build_request, send, task_setup
 from .rundir import RunWriter, new_manifest
-from .scoring import compute_scores, finalize_record
+from .scoring import ScoredParts, compute_scores, finalize_record
 
 
 @dataclass
@@ -62,6 +62,9 @@ class RunOptions:
     shard: str | None = None  # "i/n": only shard i of n of the groups (see ``merge``)
     #: per model name, a limiter shared with other processes (the Ray executor's actor)
     limiters: dict[str, Limiter] | None = None
+    #: also work out each task's trivial baseline with its scores (``RunResult.trivial``,
+    #: which ``run`` prints beside the scores)
+    trivial_baselines: bool = False
 
     def selected_tasks(self) -> list[Task]:
         names = self.tasks or list(self.suite.tasks)
@@ -75,7 +78,8 @@ class RunResult:
     path: Path
     status: str
     scores: RunScores
-    #: per task, the trivial baseline of its headline metric (``None``: not computed)
+    #: per task, the trivial baseline of its headline metric, if it was worked out with
+    #: the scores (``RunOptions.trivial_baselines``)
     trivial: dict[str, float | None] | None = None
 
 
@@ -145,8 +149,10 @@ class _ModelRun:
     cache: ResponseCache | None
     spend: SpendTracker
     position: int
-    # Counts, not records: a run of a million items keeps none in memory (scores are
-    # computed from predictions.jsonl once it is written)
+    # Counts, not records: a run of a million items keeps only what scoring reads of each
+    # (about 225 bytes, see scoring.ScoredParts), which scoring would otherwise read back
+    # from predictions.jsonl
+    scored: ScoredParts = field(default_factory=ScoredParts)
     sent: int = 0  # requests made or answered from the cache (not skipped)
     errors: int = 0
     cached: int = 0
@@ -188,9 +194,8 @@ class _ModelRun:
                                           "concurrency_auto": self.gate.summary()}
             if status == "interrupted":
                 writer.abort(status)
-        trivial: dict[str, float | None] = {}
-        scores = compute_scores(manifest, writer.predictions(), manifest.wall_s,
-                                trivial=trivial)
+        trivial: dict[str, float | None] | None = {} if opts.trivial_baselines else None
+        scores = compute_scores(manifest, self.scored, manifest.wall_s, trivial=trivial)
         writer.finish(scores, status)
         return RunResult(path=writer.dir, status=status, scores=scores, trivial=trivial)
 
@@ -216,7 +221,8 @@ class _ModelRun:
                             lambda: sum(1 for _ in selected()), opts.progress, self.position)
 
         def finish(record: PredictionRecord) -> None:
-            writer.write(finalize_record(record, parser))
+            line = writer.write(finalize_record(record, parser))
+            self.scored.add(record, line)
             if not record.get("skipped"):
                 self.sent += 1
                 if record.get("error"):

@@ -7,6 +7,7 @@ tokens, cost).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import cast
@@ -51,17 +52,69 @@ def reparse(manifest: Manifest, records: Iterable[PredictionRecord]
         yield finalize_record(record, parser) if parser is not None else record
 
 
-def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
+#: Records of a task up to which :func:`compute_scores` works out its trivial baseline
+#: (which holds a small dict per record beside the scored parts: about 70 MB at this size;
+#: a larger task's is worked out after scoring, once the parts are freed).
+TRIVIAL_WITH_SCORES = 200_000
+
+
+class ScoredParts:
+    """What scoring reads of a run's records (:func:`_scored_part`), kept while the run
+    writes them, so that scoring need not read ``predictions.jsonl`` back. Each part is
+    taken from the record itself when every value it keeps is plain JSON (and so reads
+    back from the file as it is), else from the record's JSON line, parsed: the scores
+    are those of the file either way."""
+
+    def __init__(self) -> None:
+        self.by_task: dict[str, list[PredictionRecord]] = defaultdict(list)
+        self.shared: dict[str, str] = {}
+
+    def add(self, record: PredictionRecord, line: str) -> None:
+        """Keep the part of ``record``, written to the predictions as ``line``."""
+        read = record if _reads_back_as_is(record) else cast(PredictionRecord,
+                                                             json.loads(line))
+        self.by_task[read["task"]].append(_scored_part(read, self.shared))
+
+
+def _reads_back_as_is(record: PredictionRecord) -> bool:
+    """Whether what :func:`_scored_part` keeps of ``record`` is plain JSON: str, int,
+    bool, None, floats other than NaN (a NaN read back is another object), and lists and
+    dicts with string keys of those (no tuples, no subclasses)."""
+    for key, value in record.items():
+        if key not in _NOT_SCORED and not _plain(value):
+            return False
+    return _plain((record.get("fields") or {}).get("duration_s"))
+
+
+def _plain(value: object) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:
+        return True
+    if kind is float:
+        return value == value  # not NaN
+    if kind is list:
+        return all(_plain(v) for v in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return all(type(k) is str and _plain(v)
+                   for k, v in value.items())  # type: ignore[attr-defined]
+    return False
+
+
+def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord] | ScoredParts,
                    wall_s: float | None = None, *,
                    trivial: dict[str, float | None] | None = None) -> RunScores:
-    """Everything in ``scores.json`` from a manifest and its prediction records. With
-    ``trivial``, also each task's trivial baseline on its headline metric (what ``run``
-    prints beside the scores; see :meth:`TaskType.trivial_score`), so that nothing has to
-    read the predictions again for it."""
-    by_task: dict[str, list[PredictionRecord]] = defaultdict(list)
-    shared: dict[str, str] = {}
-    for record in records:
-        by_task[record["task"]].append(_scored_part(record, shared))
+    """Everything in ``scores.json`` from a manifest and its prediction records (or their
+    parts kept by a run). With ``trivial``, also the trivial baseline on its headline
+    metric (what ``run`` prints beside the scores; see :meth:`TaskType.trivial_score`) of
+    each task of at most :data:`TRIVIAL_WITH_SCORES` records, so that nothing has to read
+    their predictions again for it."""
+    if isinstance(records, ScoredParts):
+        by_task = records.by_task
+    else:
+        by_task = defaultdict(list)
+        shared: dict[str, str] = {}
+        for record in records:
+            by_task[record["task"]].append(_scored_part(record, shared))
     hosting = measured_hosting_per_request(manifest, by_task.values(), wall_s)
     seed, n_boot = manifest.seed, manifest.bootstrap
     scores: dict[str, TaskScores] = {}
@@ -83,7 +136,7 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord],
             details=task_type.task_details(task_records, n_boot=n_boot, seed=seed),
             breakdown=breakdown_scores(task_type, task_records, n_boot=n_boot, seed=seed),
         )
-        if trivial is not None:
+        if trivial is not None and len(task_records) <= TRIVIAL_WITH_SCORES:
             trivial[name] = task_type.trivial_score(
                 [_item_part(r) for r in task_records], scores[name].metrics[0])
     return RunScores(run_id=manifest.run_id, model=manifest.model.spec.name,
