@@ -81,9 +81,12 @@ def _reads_back_as_is(record: PredictionRecord) -> bool:
     bool, None, floats other than NaN (a NaN read back is another object), and lists and
     dicts with string keys of those (no tuples, no subclasses)."""
     for key, value in record.items():
-        if key not in _NOT_SCORED and not _plain(value):
+        if type(value) not in _PLAIN_SCALARS and key not in _NOT_SCORED and not _plain(value):
             return False
     return _plain((record.get("fields") or {}).get("duration_s"))
+
+
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def _plain(value: object) -> bool:
@@ -226,9 +229,11 @@ def measured_hosting_per_request(manifest: Manifest,
     by the requests it answered live; ``None`` when there is nothing measured to share
     (no hosting price, no wall time, or every answer came from the cache)."""
     rate = manifest.model.spec.pricing.hosting_per_hour
+    if not rate or not wall_s:
+        return None
     live = sum(1 for records in records_by_task for r in records
                if not r.get("error") and not r.get("skipped") and not r.get("cached"))
-    if not rate or not wall_s or not live:
+    if not live:
         return None
     return rate * wall_s / 3600.0 / live
 
