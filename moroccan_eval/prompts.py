@@ -117,6 +117,10 @@ def _too_large(what: str) -> TemplateLimitError:
                               f"{MAX_INT_BITS:,}-bit integers)")
 
 
+def _prompt_too_long() -> TemplateLimitError:
+    return TemplateLimitError(f"the rendered prompt is over {MAX_PROMPT_CHARS:,} characters")
+
+
 def _int_bits(value: Any) -> int:
     return abs(value).bit_length() if isinstance(value, int) else 0
 
@@ -297,8 +301,7 @@ def render_bounded(template: Template, context: dict[str, Any]) -> str:
         for chunk in template.generate(context):
             size += len(chunk)
             if size > MAX_PROMPT_CHARS:
-                raise TemplateLimitError(f"the rendered prompt is over {MAX_PROMPT_CHARS:,} "
-                                         "characters")
+                raise _prompt_too_long()
             parts.append(chunk)
         return "".join(parts)
     finally:
@@ -347,12 +350,13 @@ class PromptRenderer:
 
     @staticmethod
     def _compile(system: str | None, user: str) -> _Templates:
+        user_template = _UserTemplate(user)
         if not system:
-            return _Templates(None, _ENV.from_string(user), None)
+            return _Templates(None, user_template, None)
         ast = _ENV.parse(system)
         names = frozenset(meta.find_undeclared_variables(ast))
         same_per_variety = names <= _PER_VARIETY and not _uses_random(ast)
-        return _Templates(_ENV.from_string(system), _ENV.from_string(user),
+        return _Templates(_ENV.from_string(system), user_template,
                           names if same_per_variety else None)
 
     def examples(self, item: Item) -> list[dict[str, JSONValue]]:
@@ -386,7 +390,8 @@ class PromptRenderer:
                 messages.append({"role": "system", "content": self._system(templates, item,
                                                                            context)})
             messages += _history(item)
-            messages.append({"role": "user", "content": render_bounded(templates.user, context)})
+            messages.append({"role": "user",
+                             "content": templates.user.render(item, context)})
         except Exception as exc:  # a template is the suite's code: whatever it
             # raises (1/0, a recursive macro, an undefined name) is the suite's error
             variety = (f" ({item['variety']} template)" if item["variety"] in self._templates
@@ -421,9 +426,112 @@ _PER_VARIETY = frozenset({"labels", "label_descriptions", "variety", "context", 
                           "literals"})
 
 
+class _UserTemplate:
+    """A user template and, per variety, the same template with its top-level statements
+    and outputs that read only per-variety values (the list of labels and their
+    descriptions, typically) rendered once into plain text: most of a prompt is then not
+    re-rendered for every item. Such a part reads none of the item's values and may not
+    assign a name, so rendering it apart gives the text it gives in place.
+
+    What is left is often text around the item's fields (``Message: {{ text }}``): that is
+    filled in without Jinja when every field it names is a string, as Jinja would print it."""
+
+    def __init__(self, source: str):
+        self.whole = _ENV.from_string(source)
+        self._source = source
+        ast = _ENV.parse(source)
+        self._whole_plan = _plan(ast.body)
+        self._constant: list[int] = []
+        names: set[str] = set()
+        for i, node in enumerate(ast.body):
+            if isinstance(node, nodes.Output) and all(
+                    isinstance(child, nodes.TemplateData) for child in node.nodes):
+                continue  # already text
+            read = frozenset(meta.find_undeclared_variables(_ast([node])))
+            if (isinstance(node, nodes.Output | nodes.For | nodes.If) and read <= _PER_VARIETY
+                    and not any(node.find_all(_STATEFUL))
+                    and not any(f.name == "random" for f in node.find_all(nodes.Filter))):
+                self._constant.append(i)
+                names |= read
+        self._names = frozenset(names)
+        self._by_variety: dict[str, tuple[Template, _Plan | None]] = {}
+
+    def render(self, item: Item, context: dict[str, Any]) -> str:
+        """The item's user message (``context``: the item's rendering context)."""
+        if not self._constant or self._names & item["fields"].keys():
+            template, plan = self.whole, self._whole_plan
+        else:
+            found = self._by_variety.get(item["variety"])
+            if found is None:
+                found = self._by_variety[item["variety"]] = self._for_variety(context)
+            template, plan = found
+        if plan is not None and (text := _fill(plan, context)) is not None:
+            return text
+        return render_bounded(template, context)
+
+    def _for_variety(self, context: dict[str, Any]) -> tuple[Template, _Plan | None]:
+        body = _ENV.parse(self._source).body  # fresh nodes: compiling may change them
+        for i in self._constant:
+            text = render_bounded(_ENV.from_string(_ast([body[i]])), context)
+            body[i] = nodes.Output([nodes.TemplateData(text, lineno=body[i].lineno)],
+                                   lineno=body[i].lineno)
+        return _ENV.from_string(_ast(body)), _plan(body)
+
+
+#: A template that only prints text and names: (text, None) or ("", name) in order.
+_Plan = list[tuple[str, str | None]]
+
+
+def _plan(body: list[nodes.Node]) -> _Plan | None:
+    """The :data:`_Plan` of a template body, ``None`` when it does anything else."""
+    plan: _Plan = []
+    for node in body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                plan.append((child.data, None))
+            elif isinstance(child, nodes.Name) and child.ctx == "load":
+                plan.append(("", child.name))
+            else:
+                return None
+    return plan
+
+
+def _fill(plan: _Plan, context: dict[str, Any]) -> str | None:
+    """The text a :data:`_Plan` renders; ``None`` when a name is not a string of the
+    context (Jinja then decides: a global, a number's formatting, an undefined name)."""
+    parts = []
+    for text, name in plan:
+        if name is None:
+            parts.append(text)
+        else:
+            value = context.get(name)
+            if type(value) is not str:
+                return None
+            parts.append(value)
+    rendered = "".join(parts)
+    if len(rendered) > MAX_PROMPT_CHARS:
+        raise _prompt_too_long()
+    return rendered
+
+
+#: Nodes that define or bind names, or bring in other templates: a part holding one is
+#: rendered with each item.
+_STATEFUL = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.Import,
+             nodes.FromImport, nodes.Include, nodes.Extends, nodes.Block, nodes.Scope,
+             nodes.OverlayScope, nodes.ScopedEvalContextModifier)
+
+
+def _ast(body: list[nodes.Node]) -> nodes.Template:
+    template = nodes.Template(body, lineno=1)
+    template.set_environment(_ENV)
+    return template
+
+
 class _Templates(NamedTuple):
     system: Template | None
-    user: Template
+    user: _UserTemplate
     #: the names the system template reads, when they are all in _PER_VARIETY (else None)
     system_names: frozenset[str] | None
 

@@ -1,5 +1,7 @@
 """PromptRenderer: a system message that is the same for every item of a variety is
-rendered once per variety, and never when it reads something of the item."""
+rendered once per variety, and never when it reads something of the item; so are the parts
+of a user message that read only per-variety values (the list of labels), and the message
+is the one the whole template renders."""
 
 from __future__ import annotations
 
@@ -8,14 +10,15 @@ from typing import Any
 import pytest
 from jinja2 import Template
 
-from moroccan_eval.prompts import PromptRenderer
-from moroccan_eval.suites.loader import load_suite
+from moroccan_eval.errors import ConfigError
+from moroccan_eval.prompts import PromptRenderer, _UserTemplate
+from moroccan_eval.suites.loader import load_suite, suite_dirs
 from moroccan_eval.suites.schema import Item, TaskSpec
 
 
-def _spec(system: str) -> TaskSpec:
+def _spec(system: str, user: str = "{{ text }}") -> TaskSpec:
     spec = load_suite("support-intents").tasks["intents"].spec
-    prompt = spec.prompt.model_copy(update={"system": system, "user": "{{ text }}",
+    prompt = spec.prompt.model_copy(update={"system": system, "user": user,
                                             "by_variety": {}})
     return spec.model_copy(update={"prompt": prompt})
 
@@ -65,12 +68,124 @@ def test_a_per_variety_system_message_is_rendered_once_per_variety(
     real = prompts.render_bounded
 
     def counting(template: Template, context: dict[str, Any]) -> str:
-        rendered.append(template.name or str(id(template)))
+        if template is renderer._default.system:
+            rendered.append(str(context["variety"]))
         return real(template, context)
 
     monkeypatch.setattr(prompts, "render_bounded", counting)
     for item in items:
         renderer.render(item)
-    varieties = {item["variety"] for item in items}
-    # one user message per item, one system message per variety
-    assert len(rendered) == len(items) + len(varieties)
+    assert sorted(rendered) == sorted({item["variety"] for item in items})
+
+
+def _rendered_whole(renderer: PromptRenderer, item: Item) -> list[dict[str, str]]:
+    """The messages with every user template rendered whole by Jinja, per item."""
+    templates = [renderer._default, *renderer._templates.values()]
+    saved = [(t.user._constant, t.user._whole_plan) for t in templates]
+    try:
+        for t in templates:
+            t.user._constant, t.user._whole_plan = [], None
+        return renderer.render(item)
+    finally:
+        for t, (constant, plan) in zip(templates, saved, strict=True):
+            t.user._constant, t.user._whole_plan = constant, plan
+
+
+def test_every_shipped_prompt_renders_as_the_whole_template_does() -> None:
+    split = 0
+    for name in suite_dirs():
+        suite = load_suite(name)
+        for task in suite.tasks.values():
+            renderer = PromptRenderer(task.spec, list(task.items("train")), seed=3,
+                                      context=task.context)
+            split += bool(renderer._default.user._constant)
+            for item in task.items("test"):
+                assert renderer.render(item) == _rendered_whole(renderer, item), \
+                    (name, task.name, item["id"])
+    assert split >= 3  # the label lists of the classification tasks are rendered once
+
+
+@pytest.mark.parametrize("user", [
+    "{{ variety }} {{ literals|length }} {% for l in labels %}{{ loop.index }}. {{ l }}: "
+    "{{ label_descriptions[l] }}\n{% endfor %}Message: {{ text }}",
+    "{%- for l in labels -%} {{ l }} {%- endfor %}\n{% if labels %}yes{% else %}no{% endif %}"
+    "{{ text }}",
+    "{% set n = labels|length %}{% for l in labels %}{{ n }}{{ l }}{% endfor %}{{ text }}",
+    "{% for l in labels %}{{ l }}{% if text %}!{% endif %}{% endfor %}",
+    "{% for l in labels %}{{ l }}{% endfor %}{{ labels|random }}{{ text }}",
+    "{% for e in examples %}{{ e.reference }}{% endfor %}{% for l in labels %}{{ l }}"
+    "{% endfor %}{{ text }}",
+    "{% macro m(x) %}[{{ x }}]{% endmacro %}{% for l in labels %}{{ m(l) }}{% endfor %}"
+    "{{ text }}",
+])
+def test_a_user_message_rendered_in_parts_is_the_whole_templates(user: str) -> None:
+    renderer = PromptRenderer(_spec("", user), seed=1)
+    for item in _items():
+        messages = renderer.render(item)
+        if "random" not in user:
+            assert messages == _rendered_whole(renderer, item)
+
+
+def test_what_reads_the_item_or_binds_a_name_is_not_rendered_apart() -> None:
+    assert _UserTemplate("{% for l in labels %}{{ l }}{% endfor %}{{ text }}")._constant == [0]
+    for user in ("{% for l in labels %}{{ text }}{% endfor %}",
+                 "{% set n = 1 %}{% for l in labels %}{{ n }}{% endfor %}",
+                 "{% for l in labels %}{% set x = l %}{{ x }}{% endfor %}",
+                 "{{ labels|random }}", "{% for e in examples %}{{ e }}{% endfor %}",
+                 "{% for l in meta %}{{ l }}{% endfor %}"):
+        assert _UserTemplate(user)._constant == [], user
+
+
+def test_an_item_field_shadowing_a_label_list_is_read_from_the_item() -> None:
+    renderer = PromptRenderer(_spec("", "{% for l in labels %}{{ l }},{% endfor %}{{ text }}"))
+    second = _items()[1]
+    renderer.render(second)  # the variety's label list is now rendered
+    second = {**second, "fields": {**second["fields"], "labels": ["mine"]}}
+    assert renderer.render(second)[-1]["content"] == f"mine,{second['fields']['text']}"
+
+
+def test_the_label_list_of_a_user_message_is_rendered_once_per_variety(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import moroccan_eval.prompts as prompts
+
+    renderer = PromptRenderer(_spec("", "{% for l in labels %}{{ l }}{% endfor %}{{ text }}"))
+    items = _items()
+    loops: list[int] = []
+    real = prompts._bounded_iter
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        loops.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prompts, "_bounded_iter", counting)
+    monkeypatch.setattr(prompts._ENV, "bounded_iter", counting)
+    for item in items:
+        renderer.render(item)
+    assert 0 < len(loops) == len({item["variety"] for item in items})
+
+
+@pytest.mark.parametrize("user", ["Message: {{ text }}", "{{ text }}{{ meta }}{{ range }}",
+                                  "{{ text }} {{ undefined_name }}"])
+def test_text_around_fields_is_filled_in_as_jinja_prints_it(user: str) -> None:
+    renderer = PromptRenderer(_spec("", user))
+    for item in _items()[:5]:
+        for fields in (item["fields"], {**item["fields"], "text": 12.5},
+                       {**item["fields"], "text": None}):
+            changed = {**item, "fields": fields}
+            try:
+                whole = _rendered_whole(renderer, changed)
+            except Exception as exc:  # the same error both ways
+                with pytest.raises(type(exc)):
+                    renderer.render(changed)
+            else:
+                assert renderer.render(changed) == whole
+
+
+def test_a_filled_in_prompt_over_the_limit_is_refused() -> None:
+    import moroccan_eval.prompts as prompts
+
+    item = _items()[0]
+    long = {**item, "fields": {**item["fields"], "text": "x" * (prompts.MAX_PROMPT_CHARS + 1)}}
+    for user in ("{{ text }}", "{{ text }}{% if true %}{% endif %}"):  # filled in; Jinja
+        with pytest.raises(ConfigError, match="over 1,000,000 characters"):
+            PromptRenderer(_spec("", user)).render(long)
