@@ -54,6 +54,7 @@ class PythonCallableAdapter(Adapter[PythonCallableOptions]):
         self.function = import_callable(options.callable)
         self.is_async = inspect.iscoroutinefunction(self.function)
         self.threaded = options.threaded
+        self.answers_inline = not self.is_async and not self.threaded
 
     async def generate(self, request: Request) -> Response:
         payload = request.to_dict()

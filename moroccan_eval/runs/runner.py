@@ -209,6 +209,7 @@ class _ModelRun:
         keys = (PromptKeys(task, renderer, context.train, self.spec.tool_calling)
                 if self.cache is not None and self.adapter.cacheable else None)
         parser = task.task_type.parser()
+        inline = self.adapter.answers_inline
         shard = parse_shard(opts.shard) if opts.shard else None
 
         def selected() -> Iterator[Item]:
@@ -255,6 +256,13 @@ class _ModelRun:
                     upcoming = prepare_next(stream)
                     streak += 1
                     if streak % 64 == 0:
+                        await asyncio.sleep(0)
+                    continue
+                if inline:  # nothing to overlap: the answer is computed right here
+                    finish(await self._execute(upcoming))
+                    upcoming = prepare_next(stream)
+                    streak += 1
+                    if streak % 64 == 0:  # a turn now and then: Ctrl-C, other tasks
                         await asyncio.sleep(0)
                     continue
                 call = asyncio.create_task(self._execute(upcoming))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, write_model
 
-from moroccan_eval.adapters import load_model
+from moroccan_eval.adapters import build_adapter, load_model
 from moroccan_eval.mockserver import MockServer
 from moroccan_eval.runs.rundir import load_run
 from moroccan_eval.runs.runner import RunOptions, run
@@ -236,3 +236,29 @@ def test_a_changed_endpoint_behind_cached_answers_is_warned_about(
     assert serving is not None and serving["identity"] == {
         "adapter": "openai_compat", "models": ["gemma-3-270m-base"]}
     assert load_run(first.path).manifest.model.serving is not None
+
+
+def test_a_plain_function_is_answered_in_place_with_the_same_records(tmp_path: Path) -> None:
+    """A synchronous python model is called inline (no task per item); its run directory
+    holds the records a threaded call of the same function gives."""
+    sys.path.insert(0, str(REPO / "tests"))
+    suite = load_suite(make_suite(tmp_path / "suite", 40))
+    records = {}
+    for threaded in (False, True):
+        spec = load_model(str(_python_model(tmp_path, threaded)))
+        [result] = run(RunOptions(suite=suite, out_dir=tmp_path / f"runs-{threaded}",
+                                  progress=False), [spec])
+        records[threaded] = sorted(
+            ({k: v for k, v in r.items() if k not in ("latency_ms", "request_hash")}
+             for r in predictions(result.path)), key=lambda r: (r["task"], r["id"]))
+        assert len(records[threaded]) == 80
+    assert records[False] == records[True]
+    assert build_adapter(load_model(str(_python_model(tmp_path, False)))).answers_inline
+    assert not build_adapter(load_model(str(_python_model(tmp_path, True)))).answers_inline
+
+
+def _python_model(tmp_path: Path, threaded: bool) -> Path:
+    path = tmp_path / f"model-{threaded}.yaml"
+    path.write_text(f"name: first-label\nadapter: python\ncallable: toy_models:instant\n"
+                    f"threaded: {str(threaded).lower()}\n", encoding="utf-8")
+    return path
