@@ -4,6 +4,7 @@ the model's rate limit, retried with backoff, with the run's canary put in and t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import sys
@@ -74,7 +75,9 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
         retry_after: float | None = None
         outcome: tuple[float | None, bool] = (None, False)  # cancelled: nothing learnt
         try:
-            async with asyncio.timeout(limits.timeout_s):
+            # an answer computed in place cannot be interrupted: no timer to arm for it
+            async with (contextlib.nullcontext() if adapter.answers_inline
+                        else asyncio.timeout(limits.timeout_s)):
                 response = check_size(await adapter.generate(request),
                                       limits.max_response_bytes, f"model '{spec.name}'")
                 outcome = (response.latency_ms, False)
