@@ -339,7 +339,6 @@ class PromptRenderer:
             raise ConfigError(f"{self._where}: template error: {exc}") from None
         except (RecursionError, MemoryError):
             raise ConfigError(f"{self._where}: template too complex to compile") from None
-        self._systems: dict[str, str] = {}  # rendered once per variety: see _Templates
         self._by_variety: dict[str, list[Item]] = defaultdict(list)
         for item in train or []:
             self._by_variety[item["variety"]].append(item)
@@ -350,14 +349,7 @@ class PromptRenderer:
 
     @staticmethod
     def _compile(system: str | None, user: str) -> _Templates:
-        user_template = _UserTemplate(user)
-        if not system:
-            return _Templates(None, user_template, None)
-        ast = _ENV.parse(system)
-        names = frozenset(meta.find_undeclared_variables(ast))
-        same_per_variety = names <= _PER_VARIETY and not _uses_random(ast)
-        return _Templates(_ENV.from_string(system), user_template,
-                          names if same_per_variety else None)
+        return _Templates(_PartTemplate(system) if system else None, _PartTemplate(user))
 
     def examples(self, item: Item) -> list[dict[str, JSONValue]]:
         """``few_shot`` train examples of the item's variety, chosen by a seeded RNG that
@@ -387,8 +379,8 @@ class PromptRenderer:
         try:
             messages = []
             if templates.system is not None:
-                messages.append({"role": "system", "content": self._system(templates, item,
-                                                                           context)})
+                messages.append({"role": "system",
+                                 "content": templates.system.render(item, context)})
             messages += _history(item)
             messages.append({"role": "user",
                              "content": templates.user.render(item, context)})
@@ -403,18 +395,6 @@ class PromptRenderer:
                               f"{str(item['id'])[:80]!r}: {detail[:300]}") from None
         return messages
 
-    def _system(self, templates: _Templates, item: Item, context: dict[str, Any]) -> str:
-        """The system message: rendered once per variety when its template reads only what
-        is the same for every item of a variety (and no item field shadows it)."""
-        assert templates.system is not None
-        names = templates.system_names
-        if names is None or names & item["fields"].keys():
-            return render_bounded(templates.system, context)
-        rendered = self._systems.get(item["variety"])
-        if rendered is None:
-            rendered = self._systems[item["variety"]] = render_bounded(templates.system, context)
-        return rendered
-
 
 def _uses_random(ast: nodes.Template) -> bool:
     """Whether a template applies ``|random`` (also as a ``{% filter %}`` block)."""
@@ -426,10 +406,10 @@ _PER_VARIETY = frozenset({"labels", "label_descriptions", "variety", "context", 
                           "literals"})
 
 
-class _UserTemplate:
-    """A user template and, per variety, the same template with its top-level statements
-    and outputs that read only per-variety values (the list of labels and their
-    descriptions, typically) rendered once into plain text: most of a prompt is then not
+class _PartTemplate:
+    """A template and, per variety, the same template with its top-level statements and
+    outputs that read only per-variety values (a system message, the list of labels and
+    their descriptions) rendered once into plain text: most of a prompt is then not
     re-rendered for every item. Such a part reads none of the item's values and may not
     assign a name, so rendering it apart gives the text it gives in place.
 
@@ -457,7 +437,7 @@ class _UserTemplate:
         self._by_variety: dict[str, tuple[Template, _Plan | None]] = {}
 
     def render(self, item: Item, context: dict[str, Any]) -> str:
-        """The item's user message (``context``: the item's rendering context)."""
+        """The item's message (``context``: the item's rendering context)."""
         if not self._constant or self._names & item["fields"].keys():
             template, plan = self.whole, self._whole_plan
         else:
@@ -530,10 +510,8 @@ def _ast(body: list[nodes.Node]) -> nodes.Template:
 
 
 class _Templates(NamedTuple):
-    system: Template | None
-    user: _UserTemplate
-    #: the names the system template reads, when they are all in _PER_VARIETY (else None)
-    system_names: frozenset[str] | None
+    system: _PartTemplate | None
+    user: _PartTemplate
 
 
 def _history(item: Item) -> list[Message]:

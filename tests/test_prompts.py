@@ -11,7 +11,7 @@ import pytest
 from jinja2 import Template
 
 from moroccan_eval.errors import ConfigError
-from moroccan_eval.prompts import PromptRenderer, _UserTemplate
+from moroccan_eval.prompts import PromptRenderer, _PartTemplate
 from moroccan_eval.suites.loader import load_suite, suite_dirs
 from moroccan_eval.suites.schema import Item, TaskSpec
 
@@ -68,27 +68,28 @@ def test_a_per_variety_system_message_is_rendered_once_per_variety(
     real = prompts.render_bounded
 
     def counting(template: Template, context: dict[str, Any]) -> str:
-        if template is renderer._default.system:
-            rendered.append(str(context["variety"]))
+        rendered.append(str(context["variety"]))
         return real(template, context)
 
     monkeypatch.setattr(prompts, "render_bounded", counting)
     for item in items:
         renderer.render(item)
+    # the user message is filled in without Jinja; the system message once per variety
     assert sorted(rendered) == sorted({item["variety"] for item in items})
 
 
 def _rendered_whole(renderer: PromptRenderer, item: Item) -> list[dict[str, str]]:
-    """The messages with every user template rendered whole by Jinja, per item."""
-    templates = [renderer._default, *renderer._templates.values()]
-    saved = [(t.user._constant, t.user._whole_plan) for t in templates]
+    """The messages with every template rendered whole by Jinja, per item."""
+    parts = [part for t in (renderer._default, *renderer._templates.values())
+             for part in (t.system, t.user) if part is not None]
+    saved = [(part._constant, part._whole_plan) for part in parts]
     try:
-        for t in templates:
-            t.user._constant, t.user._whole_plan = [], None
+        for part in parts:
+            part._constant, part._whole_plan = [], None
         return renderer.render(item)
     finally:
-        for t, (constant, plan) in zip(templates, saved, strict=True):
-            t.user._constant, t.user._whole_plan = constant, plan
+        for part, (constant, plan) in zip(parts, saved, strict=True):
+            part._constant, part._whole_plan = constant, plan
 
 
 def test_every_shipped_prompt_renders_as_the_whole_template_does() -> None:
@@ -127,13 +128,13 @@ def test_a_user_message_rendered_in_parts_is_the_whole_templates(user: str) -> N
 
 
 def test_what_reads_the_item_or_binds_a_name_is_not_rendered_apart() -> None:
-    assert _UserTemplate("{% for l in labels %}{{ l }}{% endfor %}{{ text }}")._constant == [0]
+    assert _PartTemplate("{% for l in labels %}{{ l }}{% endfor %}{{ text }}")._constant == [0]
     for user in ("{% for l in labels %}{{ text }}{% endfor %}",
                  "{% set n = 1 %}{% for l in labels %}{{ n }}{% endfor %}",
                  "{% for l in labels %}{% set x = l %}{{ x }}{% endfor %}",
                  "{{ labels|random }}", "{% for e in examples %}{{ e }}{% endfor %}",
                  "{% for l in meta %}{{ l }}{% endfor %}"):
-        assert _UserTemplate(user)._constant == [], user
+        assert _PartTemplate(user)._constant == [], user
 
 
 def test_an_item_field_shadowing_a_label_list_is_read_from_the_item() -> None:
