@@ -396,8 +396,9 @@ class PromptRenderer:
         return messages
 
 
-def _uses_random(ast: nodes.Template) -> bool:
-    """Whether a template applies ``|random`` (also as a ``{% filter %}`` block)."""
+def _uses_random(ast: nodes.Node) -> bool:
+    """Whether a template (or a part of one) applies ``|random`` (also as a
+    ``{% filter %}`` block)."""
     return any(f.name == "random" for f in ast.find_all(nodes.Filter))
 
 
@@ -410,8 +411,9 @@ class _PartTemplate:
     """A template and, per variety, the same template with its top-level statements and
     outputs that read only per-variety values (a system message, the list of labels and
     their descriptions) rendered once into plain text: most of a prompt is then not
-    re-rendered for every item. Such a part reads none of the item's values and may not
-    assign a name, so rendering it apart gives the text it gives in place.
+    re-rendered for every item. Such a part reads none of the item's values, and nothing in
+    the template binds a name that could change what it reads, so rendering it apart gives
+    the text it gives in place.
 
     What is left is often text around the item's fields (``Message: {{ text }}``): that is
     filled in without Jinja when every field it names is a string, as Jinja would print it."""
@@ -423,14 +425,14 @@ class _PartTemplate:
         self._whole_plan = _plan(ast.body)
         self._constant: list[int] = []
         names: set[str] = set()
-        for i, node in enumerate(ast.body):
+        # a {% set %} (even inside an {% if %}) may rebind a name later parts read
+        for i, node in enumerate([] if any(ast.find_all(_STATEFUL)) else ast.body):
             if isinstance(node, nodes.Output) and all(
                     isinstance(child, nodes.TemplateData) for child in node.nodes):
                 continue  # already text
             read = frozenset(meta.find_undeclared_variables(_ast([node])))
             if (isinstance(node, nodes.Output | nodes.For | nodes.If) and read <= _PER_VARIETY
-                    and not any(node.find_all(_STATEFUL))
-                    and not any(f.name == "random" for f in node.find_all(nodes.Filter))):
+                    and not _uses_random(node)):
                 self._constant.append(i)
                 names |= read
         self._names = frozenset(names)
@@ -496,8 +498,8 @@ def _fill(plan: _Plan, context: dict[str, Any]) -> str | None:
     return rendered
 
 
-#: Nodes that define or bind names, or bring in other templates: a part holding one is
-#: rendered with each item.
+#: Nodes that define or bind names, or bring in other templates: a template holding one
+#: is rendered whole for each item.
 _STATEFUL = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.Import,
              nodes.FromImport, nodes.Include, nodes.Extends, nodes.Block, nodes.Scope,
              nodes.OverlayScope, nodes.ScopedEvalContextModifier)

@@ -118,6 +118,9 @@ def test_every_shipped_prompt_renders_as_the_whole_template_does() -> None:
     "{% endfor %}{{ text }}",
     "{% macro m(x) %}[{{ x }}]{% endmacro %}{% for l in labels %}{{ m(l) }}{% endfor %}"
     "{{ text }}",
+    "{% set labels = ['x'] %}{% for l in labels %}{{ l }}{% endfor %}{{ text }}",
+    "{% if text %}{% set labels = ['y'] %}{% endif %}{% for l in labels %}{{ l }}{% endfor %}",
+    "{% for l in labels %}{{ l }}{% endfor %}{% set variety = 'z' %}{{ variety }}{{ text }}",
 ])
 def test_a_user_message_rendered_in_parts_is_the_whole_templates(user: str) -> None:
     renderer = PromptRenderer(_spec("", user), seed=1)
@@ -133,7 +136,8 @@ def test_what_reads_the_item_or_binds_a_name_is_not_rendered_apart() -> None:
                  "{% set n = 1 %}{% for l in labels %}{{ n }}{% endfor %}",
                  "{% for l in labels %}{% set x = l %}{{ x }}{% endfor %}",
                  "{{ labels|random }}", "{% for e in examples %}{{ e }}{% endfor %}",
-                 "{% for l in meta %}{{ l }}{% endfor %}"):
+                 "{% for l in meta %}{{ l }}{% endfor %}",
+                 "{% if x %}{% set labels = [] %}{% endif %}{% for l in labels %}{% endfor %}"):
         assert _PartTemplate(user)._constant == [], user
 
 
