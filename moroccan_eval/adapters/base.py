@@ -243,8 +243,9 @@ class Adapter(ABC, Generic[OptionsT]):
     #: whether responses are worth caching (false for instant, deterministic local models).
     cacheable: ClassVar[bool] = True
     #: whether ``generate`` computes its answer on the event loop's thread and never
-    #: waits (a plain function, a baseline): the runner then awaits it in place, since
-    #: overlapping such calls gains nothing and costs a task and loop turns per item.
+    #: waits (the ``python`` adapter's plain functions): the runner then awaits it in
+    #: place, since overlapping such calls gains nothing and costs a task and loop turns
+    #: per item.
     answers_inline: bool = False
     #: the task types the adapter can answer (``None``: any, e.g. a chat model); a task of
     #: another type is refused before any request.
