@@ -248,21 +248,16 @@ class _ModelRun:
             done: PredictionRecord | None = None
             streak = 0
             while upcoming is not None:
-                if (hit := self._cached(upcoming)) is not None:
-                    # answered from the cache: no task, no turn of the loop per item (a
-                    # cached re-run is this path 20,000 times), but a turn now and then so
-                    # live requests of other workers are not held up
-                    finish(hit)
+                hit = self._cached(upcoming)
+                if hit is not None or inline:
+                    # answered from the cache, or computed right here (nothing to overlap):
+                    # no task, no turn of the loop per item (a cached re-run is this path
+                    # 20,000 times), but a turn now and then so that live requests of
+                    # other workers are not held up and Ctrl-C is heard
+                    finish(hit if hit is not None else await self._execute(upcoming))
                     upcoming = prepare_next(stream)
                     streak += 1
                     if streak % 64 == 0:
-                        await asyncio.sleep(0)
-                    continue
-                if inline:  # nothing to overlap: the answer is computed right here
-                    finish(await self._execute(upcoming))
-                    upcoming = prepare_next(stream)
-                    streak += 1
-                    if streak % 64 == 0:  # a turn now and then: Ctrl-C, other tasks
                         await asyncio.sleep(0)
                     continue
                 call = asyncio.create_task(self._execute(upcoming))
