@@ -36,7 +36,7 @@ from ..suites.schema import Item
 from .adaptive import AdaptiveConcurrency, AdaptiveLimiter
 from .requests import Limiter, PromptKeys, RateLimiter, build_request, send, task_setup
 from .rundir import RunWriter, new_manifest
-from .scoring import ScoredParts, compute_scores, finalize_record
+from .scoring import RunTally, compute_scores, finalize_record
 
 
 @dataclass
@@ -149,10 +149,6 @@ class _ModelRun:
     cache: ResponseCache | None
     spend: SpendTracker
     position: int
-    # Counts, not records: a run of a million items keeps only what scoring reads of each
-    # (about 225 bytes, see scoring.ScoredParts), which scoring would otherwise read back
-    # from predictions.jsonl
-    scored: ScoredParts = field(default_factory=ScoredParts)
     sent: int = 0  # requests made or answered from the cache (not skipped)
     errors: int = 0
     cached: int = 0
@@ -177,6 +173,9 @@ class _ModelRun:
                                 perturb=opts.perturb, shard=opts.shard,
                                 sampling="stratified" if opts.limit is not None else None))
         writer = RunWriter(opts.out_dir, manifest)
+        # numbers, not records: a run of a million items keeps what scoring reads of each
+        # (statistics, usage), which scoring would otherwise read back from the predictions
+        self.tally = RunTally(manifest, trivial=opts.trivial_baselines)
         started = time.perf_counter()
         hosting = self.spend.start_hosting(self.spec)
         status = "interrupted"
@@ -195,7 +194,7 @@ class _ModelRun:
             if status == "interrupted":
                 writer.abort(status)
         trivial: dict[str, float | None] | None = {} if opts.trivial_baselines else None
-        scores = compute_scores(manifest, self.scored, manifest.wall_s, trivial=trivial)
+        scores = compute_scores(manifest, self.tally, manifest.wall_s, trivial=trivial)
         writer.finish(scores, status)
         return RunResult(path=writer.dir, status=status, scores=scores, trivial=trivial)
 
@@ -223,7 +222,7 @@ class _ModelRun:
 
         def finish(record: PredictionRecord) -> None:
             line = writer.write(finalize_record(record, parser))
-            self.scored.add(record, line)
+            self.tally.add(record, line)
             if not record.get("skipped"):
                 self.sent += 1
                 if record.get("error"):

@@ -8,8 +8,8 @@ tokens, cost).
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from typing import cast
 
 from .. import tasks
@@ -25,6 +25,7 @@ from ..records import (
     Usage,
     VarietyScore,
 )
+from ..stats.bootstrap import GroupedBuilder, PoolBy
 from ..tasks.base import AnswerParser, TaskType
 from .rundir import PREDICTIONS, SCORES, Run
 
@@ -53,27 +54,113 @@ def reparse(manifest: Manifest, records: Iterable[PredictionRecord]
 
 
 #: Records of a task up to which :func:`compute_scores` works out its trivial baseline
-#: (which holds a small dict per record beside the scored parts: about 70 MB at this size;
-#: a larger task's is worked out after scoring, once the parts are freed).
+#: (which keeps a small part of each record: about 70 MB at this size; a larger task's is
+#: worked out after scoring, from its predictions).
 TRIVIAL_WITH_SCORES = 200_000
 
 
-class ScoredParts:
-    """What scoring reads of a run's records (:func:`_scored_part`), kept while the run
-    writes them, so that scoring need not read ``predictions.jsonl`` back. Each part is
-    taken from the record itself when every value it keeps is plain JSON (and so reads
-    back from the file as it is), else from the record's JSON line, parsed: the scores
-    are those of the file either way."""
+class RunTally:
+    """What scoring keeps of a run's records, taken one at a time as the run writes them
+    (or as :func:`compute_scores` reads them), so that nothing holds every record: a
+    :class:`TaskTally` per task of the manifest, and the count of live answers (for
+    measured hosting costs). With ``trivial``, each task keeps what its trivial baseline
+    reads too."""
 
-    def __init__(self) -> None:
-        self.by_task: dict[str, list[PredictionRecord]] = defaultdict(list)
-        self.shared: dict[str, str] = {}
+    def __init__(self, manifest: Manifest, *, trivial: bool = False):
+        self.manifest = manifest
+        shared: dict[str, str] = {}  # one string object per repeated value, across tasks
+        self.tasks = {name: TaskTally(tasks.for_spec(info.spec), shared, trivial=trivial)
+                      for name, info in manifest.tasks.items()}
+        self.live = 0
 
-    def add(self, record: PredictionRecord, line: str) -> None:
-        """Keep the part of ``record``, written to the predictions as ``line``."""
-        read = record if _reads_back_as_is(record) else cast(PredictionRecord,
-                                                             json.loads(line))
-        self.by_task[read["task"]].append(_scored_part(read, self.shared))
+    def add(self, record: PredictionRecord, line: str | None = None) -> None:
+        """Take ``record``; ``line`` is the JSON line it was written as: a record whose
+        values do not read back as they are (a tuple, a NaN) is scored as read back, so
+        the scores are those of the file either way."""
+        if line is not None and not _reads_back_as_is(record):
+            record = cast(PredictionRecord, json.loads(line))
+        if not (record.get("error") or record.get("skipped") or record.get("cached")):
+            self.live += 1
+        tally = self.tasks.get(record["task"])
+        if tally is not None:  # a task the manifest does not list is not scored
+            tally.add(record)
+
+    def measured_hosting_per_request(self, wall_s: float | None) -> float | None:
+        """A self-hosted model's ``hosting_per_hour`` over the run's measured wall time,
+        shared by the requests it answered live; ``None`` when there is nothing measured
+        to share (no hosting price, no wall time, or every answer came from the cache)."""
+        rate = self.manifest.model.spec.pricing.hosting_per_hour
+        if not rate or not wall_s or not self.live:
+            return None
+        return rate * wall_s / 3600.0 / self.live
+
+
+#: The breakdown row of records whose item has no value for the breakdown's meta key.
+NO_VALUE = "(none)"
+
+
+class TaskTally:
+    """One task's records as numbers: their statistics per variety, labelled for the
+    pooled and breakdown scores (a :class:`~moroccan_eval.stats.bootstrap.GroupedBuilder`)
+    and their usage (:class:`UsageTally`); with ``trivial``, the parts the trivial
+    baseline reads of up to :data:`TRIVIAL_WITH_SCORES` records; small copies of the
+    records only for a type whose details read them."""
+
+    def __init__(self, task_type: TaskType, shared: dict[str, str], *, trivial: bool):
+        self.task_type = task_type
+        self.shared = shared
+        labels: dict[str, PoolBy] = {"all": lambda _: "all"}
+        key = task_type.spec.breakdown_key
+        if task_type.spec.breakdown_by is not None and key is not None:
+            def value(record: PredictionRecord) -> str:
+                found = (record.get("meta") or {}).get(key)
+                return NO_VALUE if found is None or found == "" else str(found)
+            labels["breakdown"] = value
+        self.grouped = GroupedBuilder(task_type.statistics(), labels)
+        self.records: list[PredictionRecord] | None = \
+            [] if task_type.details_read_records else None
+        self.usage = UsageTally()
+        self.trivial: list[PredictionRecord] | None = [] if trivial else None
+
+    def add(self, record: PredictionRecord) -> None:
+        self.grouped.add(record)
+        self.usage.add(record)
+        if self.records is not None and not record.get("skipped"):
+            self.records.append(_scored_part(record, self.shared))
+        if self.trivial is not None:
+            if len(self.trivial) < TRIVIAL_WITH_SCORES:
+                self.trivial.append(_item_part(record, self.shared))
+            else:
+                self.trivial = None
+
+    def scores(self, manifest: Manifest, name: str, wall_s: float | None,
+               hosting: float | None) -> TaskScores:
+        """The task's entry of ``scores.json``."""
+        task_type, spec = self.task_type, self.task_type.spec
+        n_boot, seed = manifest.bootstrap, manifest.seed
+        grouped = self.grouped.build()
+        grouped.records = self.records
+        breakdown = None
+        if spec.breakdown_by is not None and "breakdown" in self.grouped.labels:
+            # no reference "variety" among the values: rows of different items are not paired
+            values = task_type.score_grouped(grouped.view("breakdown"), "", n_boot=n_boot,
+                                             seed=seed)
+            breakdown = Breakdown(by=spec.breakdown_by, values=dict(sorted(values.items())))
+        pooled = task_type.score_grouped(grouped.view("all"), "all", n_boot=n_boot, seed=seed)
+        reference = manifest.reference_variety(name)
+        return TaskScores(
+            signature=str(Signature.of(manifest, name)),
+            type=spec.type,
+            metrics=task_type.selected_metrics(),
+            metric_signatures=task_type.metric_signatures(),
+            reference_variety=reference,
+            varieties=task_type.score_grouped(grouped, reference, n_boot=n_boot, seed=seed),
+            overall=pooled.get("all", VarietyScore(n=0)),
+            usage=self.usage.summary(manifest, wall_s, hosting),
+            details=task_type.task_details(self.records or [], n_boot=n_boot, seed=seed),
+            breakdown=breakdown,
+        )
+
 
 
 def _reads_back_as_is(record: PredictionRecord) -> bool:
@@ -103,54 +190,39 @@ def _plain(value: object) -> bool:
     return False
 
 
-def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord] | ScoredParts,
+def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord] | RunTally,
                    wall_s: float | None = None, *,
                    trivial: dict[str, float | None] | None = None) -> RunScores:
-    """Everything in ``scores.json`` from a manifest and its prediction records (or their
-    parts kept by a run). With ``trivial``, also the trivial baseline on its headline
+    """Everything in ``scores.json`` from a manifest and its prediction records (or the
+    tally a run kept of them). With ``trivial``, also the trivial baseline on its headline
     metric (what ``run`` prints beside the scores; see :meth:`TaskType.trivial_score`) of
     each task of at most :data:`TRIVIAL_WITH_SCORES` records, so that nothing has to read
     their predictions again for it."""
-    if isinstance(records, ScoredParts):
-        by_task = records.by_task
+    if isinstance(records, RunTally):
+        tally = records
     else:
-        by_task = defaultdict(list)
-        shared: dict[str, str] = {}
+        tally = RunTally(manifest, trivial=trivial is not None)
         for record in records:
-            by_task[record["task"]].append(_scored_part(record, shared))
-    hosting = measured_hosting_per_request(manifest, by_task.values(), wall_s)
-    seed, n_boot = manifest.seed, manifest.bootstrap
+            tally.add(record)
+    hosting = tally.measured_hosting_per_request(wall_s)
     scores: dict[str, TaskScores] = {}
-    for name, info in manifest.tasks.items():
-        task_type = tasks.for_spec(info.spec)
-        task_records = by_task.get(name, [])
-        reference = manifest.reference_variety(name)
-        pooled = task_type.score(task_records, "all", n_boot=n_boot, seed=seed,
-                                 pool_by=lambda _: "all")
-        scores[name] = TaskScores(
-            signature=str(Signature.of(manifest, name)),
-            type=info.spec.type,
-            metrics=task_type.selected_metrics(),
-            metric_signatures=task_type.metric_signatures(),
-            reference_variety=reference,
-            varieties=task_type.score(task_records, reference, n_boot=n_boot, seed=seed),
-            overall=pooled.get("all", VarietyScore(n=0)),
-            usage=usage_summary(task_records, manifest, wall_s, hosting),
-            details=task_type.task_details(task_records, n_boot=n_boot, seed=seed),
-            breakdown=breakdown_scores(task_type, task_records, n_boot=n_boot, seed=seed),
-        )
-        if trivial is not None and len(task_records) <= TRIVIAL_WITH_SCORES:
-            trivial[name] = task_type.trivial_score(
-                [_item_part(r) for r in task_records], scores[name].metrics[0])
+    for name, task in tally.tasks.items():
+        scores[name] = task.scores(manifest, name, wall_s, hosting)
+        if trivial is not None and task.trivial is not None:
+            trivial[name] = task.task_type.trivial_score(task.trivial, scores[name].metrics[0])
     return RunScores(run_id=manifest.run_id, model=manifest.model.spec.name,
                      suite=manifest.suite.ident, tasks=scores)
 
 
-def _item_part(record: PredictionRecord) -> PredictionRecord:
-    """:func:`~moroccan_eval.records.item_part` of a scored part (which has no ``id``)."""
+def _item_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRecord:
+    """:func:`~moroccan_eval.records.item_part` without the id (a short reference string
+    is shared with the records that repeat it)."""
+    reference = record.get("reference")
+    if isinstance(reference, str) and len(reference) <= 64:
+        reference = shared.setdefault(reference, reference)
     return cast(PredictionRecord, {"group": record["group"], "task": record["task"],
-                                   "variety": record["variety"],
-                                   "reference": record.get("reference")})
+                                   "variety": record["variety"], "reference": reference})
+
 
 
 def _scored_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRecord:
@@ -222,107 +294,78 @@ _READ_AS_FLAGS = frozenset({"cost", "input_tokens", "output_tokens", "cached", "
 _REPEATED = frozenset({"task", "variety", "group", "reference", "parsed"})
 
 
-def measured_hosting_per_request(manifest: Manifest,
-                                 records_by_task: Iterable[list[PredictionRecord]],
-                                 wall_s: float | None) -> float | None:
-    """A self-hosted model's ``hosting_per_hour`` over the run's measured wall time, shared
-    by the requests it answered live; ``None`` when there is nothing measured to share
-    (no hosting price, no wall time, or every answer came from the cache)."""
-    rate = manifest.model.spec.pricing.hosting_per_hour
-    if not rate or not wall_s:
-        return None
-    live = sum(1 for records in records_by_task for r in records
-               if not r.get("error") and not r.get("skipped") and not r.get("cached"))
-    if not live:
-        return None
-    return rate * wall_s / 3600.0 / live
+class UsageTally:
+    """Latency, tokens and cost of a task's records as sums and counts (each sum adds the
+    same values in the same order as a sum over all the records would), and the latencies
+    themselves, for their percentiles."""
 
+    def __init__(self) -> None:
+        self.latencies = array("d")
+        self.n_requests = self.n = self.live = self.n_errors = self.n_skipped = 0
+        self.n_cached = self.tokens_in = self.tokens_out = 0
+        self.cost: float = 0
+        self.audio_s: float = 0
+        self.busy_ms: float = 0
 
-#: The breakdown row of records whose item has no value for the breakdown's meta key.
-NO_VALUE = "(none)"
-
-
-def breakdown_scores(task_type: TaskType, records: Sequence[PredictionRecord], *,
-                     n_boot: int, seed: int) -> Breakdown | None:
-    """The task's scores per value of its ``breakdown_by`` meta field, all varieties pooled
-    (each item resampled on its own, as for ``overall``); ``None`` when it sets none."""
-    by, key = task_type.spec.breakdown_by, task_type.spec.breakdown_key
-    if by is None or key is None:
-        return None
-
-    def value(record: PredictionRecord) -> str:
-        found = (record.get("meta") or {}).get(key)
-        return NO_VALUE if found is None or found == "" else str(found)
-
-    # no reference "variety" among the values: rows of different items have no paired delta
-    values = task_type.score(records, "", n_boot=n_boot, seed=seed, pool_by=value)
-    return Breakdown(by=by, values=dict(sorted(values.items())))
-
-
-def usage_summary(records: list[PredictionRecord], manifest: Manifest,
-                  wall_s: float | None, hosting_per_request: float | None = None) -> Usage:
-    """Latency, tokens, throughput and cost per 1,000 requests (MAD and USD).
-
-    Hosting is ``hosting_per_request`` (measured on the run's wall time) for each live
-    answer; without a measurement (a fully cached re-run) it is estimated from the latency
-    as if the server were kept busy at the model's concurrency."""
-    spec = manifest.model.spec
-    pricing, usd_mad = spec.pricing, manifest.usd_mad
-    # one pass (a million records): each sum below adds the same values in the same order
-    latencies: list[float] = []
-    costs: list[float] = []
-    durations: list[float] = []
-    tokens_in: list[int] = []
-    tokens_out: list[int] = []
-    n = live = n_errors = n_skipped = n_cached = 0
-    for record in records:
+    def add(self, record: PredictionRecord) -> None:
+        self.n_requests += 1
         cached = record.get("cached")
         if cached:
-            n_cached += 1
+            self.n_cached += 1
         if record.get("skipped"):
-            n_skipped += 1
-            continue
+            self.n_skipped += 1
+            return
         if record.get("error"):
-            n_errors += 1
-            continue
-        n += 1  # answered
+            self.n_errors += 1
+            return
+        self.n += 1  # answered
         if not cached:
-            live += 1
+            self.live += 1
         if (latency := record.get("latency_ms")) is not None:
-            latencies.append(latency)
-        costs.append(record.get("cost") or 0.0)
-        durations.append(float(str((record.get("fields") or {}).get("duration_s") or 0)))
-        tokens_in.append(record.get("input_tokens") or 0)
-        tokens_out.append(record.get("output_tokens") or 0)
-    stats = latency_stats(latencies)
-    token_cost = sum(costs)
-    if hosting_per_request is not None:
-        hosting_cost = hosting_per_request * live
-    else:
-        hosting_cost = n * pricing.hosting_cost_per_request((stats["mean_ms"] or 0.0) / 1000,
-                                                            spec.limits.nominal)
-    per_1k = (token_cost + hosting_cost) / n * 1000 if n else None
-    audio_s = sum(durations)
-    busy_s = sum(latencies) / 1000
-    return Usage(
-        audio_s=round(audio_s, 3) if audio_s else None,
-        rtfx=round(audio_s / busy_s, 3) if audio_s and busy_s else None,
-        n_requests=len(records),
-        n_answered=n,
-        n_errors=n_errors,
-        n_skipped=n_skipped,
-        n_cached=n_cached,
-        **stats,
-        # live answers only: a cached answer took no time now (and kept its old latency)
-        throughput_per_s=round(live / wall_s, 3) if wall_s and live else None,
-        tokens_in=sum(tokens_in),
-        tokens_out=sum(tokens_out),
-        cost_total=round(token_cost + hosting_cost, 6),
-        currency=pricing.currency,
-        cost_per_1k={cur: (round(convert(per_1k, pricing.currency, cur, usd_mad), 6)
-                           if per_1k is not None else None) for cur in ("MAD", "USD")},
-        usd_mad=usd_mad,
-    )
+            self.latencies.append(latency)
+            self.busy_ms += latency
+        self.cost += record.get("cost") or 0.0
+        self.audio_s += float(str((record.get("fields") or {}).get("duration_s") or 0))
+        self.tokens_in += record.get("input_tokens") or 0
+        self.tokens_out += record.get("output_tokens") or 0
+
+    def summary(self, manifest: Manifest, wall_s: float | None,
+                hosting_per_request: float | None = None) -> Usage:
+        """Latency, tokens, throughput and cost per 1,000 requests (MAD and USD).
+
+        Hosting is ``hosting_per_request`` (measured on the run's wall time) for each live
+        answer; without a measurement (a fully cached re-run) it is estimated from the
+        latency as if the server were kept busy at the model's concurrency."""
+        spec = manifest.model.spec
+        pricing, usd_mad, n, live = spec.pricing, manifest.usd_mad, self.n, self.live
+        stats = latency_stats(self.latencies)
+        if hosting_per_request is not None:
+            hosting_cost = hosting_per_request * live
+        else:
+            hosting_cost = n * pricing.hosting_cost_per_request(
+                (stats["mean_ms"] or 0.0) / 1000, spec.limits.nominal)
+        per_1k = (self.cost + hosting_cost) / n * 1000 if n else None
+        audio_s, busy_s = self.audio_s, self.busy_ms / 1000
+        return Usage(
+            audio_s=round(audio_s, 3) if audio_s else None,
+            rtfx=round(audio_s / busy_s, 3) if audio_s and busy_s else None,
+            n_requests=self.n_requests,
+            n_answered=n,
+            n_errors=self.n_errors,
+            n_skipped=self.n_skipped,
+            n_cached=self.n_cached,
+            **stats,
+            # live answers only: a cached answer took no time now (and kept its old latency)
+            throughput_per_s=round(live / wall_s, 3) if wall_s and live else None,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            cost_total=round(self.cost + hosting_cost, 6),
+            currency=pricing.currency,
+            cost_per_1k={cur: (round(convert(per_1k, pricing.currency, cur, usd_mad), 6)
+                               if per_1k is not None else None) for cur in ("MAD", "USD")},
+            usd_mad=usd_mad,
+        )
+
 
 
 def rescore(run: Run) -> RunScores:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from .. import varieties
@@ -86,34 +86,207 @@ def stable_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
 
 
+class GroupedBuilder:
+    """Takes records one at a time and keeps numbers, not records: per record its variety,
+    a digest of its group, its failure flags, the value each labelling gives it and a row
+    of each statistics function (about 50 bytes a record, where a record object costs
+    hundreds; a run of a million items is scored from them). :meth:`build` makes the
+    :class:`Grouped` the bootstrap reads.
+
+    ``labels`` name other ways of pooling the records (all of them, a breakdown value, a
+    kind of item): :meth:`Grouped.view` scores each record under the value its labelling
+    gives it, every item on its own. With ``keep_records``, the records themselves are
+    kept too, for task types whose details read them."""
+
+    def __init__(self, statistics: Sequence[Statistics],
+                 labels: Mapping[str, PoolBy] | None = None, *, keep_records: bool = False):
+        self.statistics = list(dict.fromkeys(statistics))  # metrics may share one
+        self.labels = dict(labels or {})
+        self._codes: dict[str, dict[str, int]] = {name: {} for name in ("", *self.labels)}
+        self._pools: dict[str, array[int]] = {name: array("i") for name in self._codes}
+        self._digests = bytearray()
+        self._failures = bytearray()  # 1: error, 2: unparsed
+        self._rows: list[_RowChunks] = [_RowChunks() for _ in self.statistics]
+        self.records: list[PredictionRecord] | None = [] if keep_records else None
+
+    def add(self, record: PredictionRecord) -> None:
+        """Take one record (a record a spend cap skipped is left out, as unscored)."""
+        if record.get("skipped"):
+            return
+        variety = record["variety"]
+        self._code("", variety)
+        for name, label in self.labels.items():
+            self._code(name, label(record))
+        self._digests += hashlib.blake2b(record["group"].encode("utf-8"),
+                                         digest_size=_DIGEST).digest()
+        self._failures.append(1 if record.get("error") else
+                              2 if record.get("parsed") is None else 0)
+        for chunks, statistics in zip(self._rows, self.statistics, strict=True):
+            chunks.append(statistics(record))
+        if self.records is not None:
+            self.records.append(record)
+
+    def _code(self, labelling: str, value: str) -> None:
+        codes = self._codes[labelling]
+        code = codes.get(value)
+        if code is None:
+            code = codes[value] = len(codes)
+        self._pools[labelling].append(code)
+
+    def build(self) -> Grouped:
+        """Per variety and group, the last record's rows, in the order the items first
+        appear (a later record of a group replaces an earlier one). The builder takes no
+        record after it (its buffers become the grouping's arrays, without a copy)."""
+        import numpy as np
+
+        varieties = np.frombuffer(self._pools[""], dtype=np.int32)
+        digests = np.frombuffer(self._digests, dtype=">u8").reshape(-1, 2)
+        kept = _last_of_each(varieties, digests[:, 0], digests[:, 1])
+        in_order = bool(np.array_equal(kept, np.arange(varieties.size)))  # none replaced
+        keys = digests if in_order else digests[kept]
+        return Grouped(
+            names={name: list(codes) for name, codes in self._codes.items()},
+            pools={name: np.frombuffer(pool, dtype=np.int32) for name, pool in
+                   self._pools.items()},
+            failures=np.frombuffer(self._failures, dtype=np.uint8), kept=kept,
+            groups=_numbered(keys[:, 0], keys[:, 1]),  # a group's items pair across varieties
+            matrices={statistics: chunks.matrix() if in_order else chunks.matrix()[kept]
+                      for statistics, chunks in zip(self.statistics, self._rows, strict=True)},
+            records=self.records)
+
+
+def _last_of_each(*keys: np.ndarray) -> np.ndarray:
+    """The position of the last row of each distinct key, in the order the keys first
+    appear."""
+    import numpy as np
+    count = keys[0].size
+    order = np.lexsort((np.arange(count), *reversed(keys)))
+    starts = _run_starts(*(key[order] for key in keys))
+    first, last = order[starts], order[np.append(starts[1:], count).astype(np.intp) - 1]
+    kept: np.ndarray = last[np.argsort(first)]
+    return kept
+
+
+def _numbered(*keys: np.ndarray) -> np.ndarray:
+    """Each row's number among the distinct keys."""
+    import numpy as np
+    order = np.lexsort(tuple(reversed(keys)))
+    new = np.zeros(order.size, dtype=np.intp)
+    new[_run_starts(*(key[order] for key in keys))] = 1
+    numbers = np.empty(order.size, dtype=np.intp)
+    numbers[order] = np.cumsum(new) - 1
+    return numbers
+
+
+def _run_starts(*columns: np.ndarray) -> np.ndarray:
+    """Where each run of equal rows starts in sorted columns."""
+    import numpy as np
+    count = columns[0].size
+    if count == 0:
+        return np.empty(0, dtype=np.intp)
+    change = np.zeros(count, dtype=bool)
+    change[0] = True
+    for column in columns:
+        change[1:] |= column[1:] != column[:-1]
+    return np.flatnonzero(change)
+
+
+#: Bytes of a group's digest: groups are told apart by it without keeping their names
+#: (a collision among a million groups has a chance of about 1e-27).
+_DIGEST = 16
+
+
+class _RowChunks:
+    """Rows of statistics appended one at a time, held as float arrays of 65,536 rows (a
+    list of a million row tuples would hold hundreds of MB)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[np.ndarray] = []
+        self.chunk: list[Sequence[float]] = []
+
+    def append(self, row: Sequence[float]) -> None:
+        self.chunk.append(row)
+        if len(self.chunk) == 65_536:
+            self._flush()
+
+    def _flush(self) -> None:
+        import numpy as np
+        if self.chunk:
+            width = len(self.chunk[0])
+            self.chunks.append(np.array(self.chunk, dtype=float).reshape(len(self.chunk),
+                                                                         width))
+            self.chunk = []
+
+    def matrix(self) -> np.ndarray:
+        import numpy as np
+        self._flush()
+        if not self.chunks:
+            return np.empty((0, 1))
+        if len(self.chunks) > 1:
+            self.chunks = [np.concatenate(self.chunks)]
+        return self.chunks[0]
+
+
 @dataclass
 class Grouped:
-    """Records by variety and group (a later record of a group replaces an earlier one),
-    with the failures counted per variety; records a spend cap skipped are left out."""
+    """What the bootstrap reads of a set of records: per item (the last record of each
+    variety and group, in the order the items first appear) its rows of statistics, the
+    "variety" it is scored under and its group (paired deltas pair items of one group);
+    the failures counted per variety, every record counted."""
 
-    by_variety: dict[str, dict[str, PredictionRecord]] = field(
-        default_factory=lambda: defaultdict(dict))
-    errors: Counter[str] = field(default_factory=Counter)
-    unparsed: Counter[str] = field(default_factory=Counter)
+    names: dict[str, list[str]]
+    pools: dict[str, np.ndarray]  # per record: the code of its value in each labelling
+    failures: np.ndarray  # per record: 1 error, 2 unparsed
+    kept: np.ndarray  # the record behind each item
+    groups: np.ndarray | None  # per item; None: every item is a group of its own
+    matrices: dict[Statistics, np.ndarray]  # per item
+    records: list[PredictionRecord] | None = None
+    labelling: str = ""
 
     @classmethod
-    def of(cls, records: Iterable[PredictionRecord], pool_by: PoolBy | None = None) -> Grouped:
-        """With ``pool_by``, each record is scored under the "variety" it names (all
-        pooled, a kind of item, a breakdown value) and under a group of its own, as
-        :func:`relabel` does, without copying the records."""
-        grouped = cls()
+    def of(cls, records: Iterable[PredictionRecord], statistics: Sequence[Statistics],
+           pool_by: PoolBy | None = None, *, keep_records: bool = False) -> Grouped:
+        """The records grouped by variety; with ``pool_by``, each record scored under the
+        "variety" it names (all pooled, a kind of item, a breakdown value) and under a
+        group of its own, as :func:`relabel` does, without copying the records."""
+        builder = GroupedBuilder(statistics, {"pool": pool_by} if pool_by else None,
+                                 keep_records=keep_records)
         for record in records:
-            if record.get("skipped"):
-                continue
-            variety, group = record["variety"], record["group"]
-            if pool_by is not None:
-                variety, group = pool_by(record), f"{group}/{variety}"
-            if record.get("error"):
-                grouped.errors[variety] += 1
-            elif record.get("parsed") is None:
-                grouped.unparsed[variety] += 1
-            grouped.by_variety[variety][group] = record
-        return grouped
+            builder.add(record)
+        grouped = builder.build()
+        return grouped.view("pool") if pool_by else grouped
+
+    def view(self, labelling: str) -> Grouped:
+        """The same items under the values of a labelling of the builder, each a group of
+        its own (no two items of a value are paired)."""
+        return replace(self, labelling=labelling, groups=None)
+
+    @property
+    def varieties(self) -> list[str]:
+        """The values with at least one item."""
+        import numpy as np
+        names = self.names[self.labelling]
+        return [names[code] for code in np.unique(self.pools[self.labelling][self.kept])]
+
+    def items(self, variety: str) -> np.ndarray:
+        """The items of a variety, in order."""
+        import numpy as np
+        code = self.names[self.labelling].index(variety)
+        return np.flatnonzero(self.pools[self.labelling][self.kept] == code)
+
+    def failures_of(self, variety: str) -> tuple[int, int]:
+        """Errors and unparsed answers among the variety's records (replaced ones too)."""
+        import numpy as np
+        code = self.names[self.labelling].index(variety)
+        failures = self.failures[self.pools[self.labelling] == code]
+        return int(np.count_nonzero(failures == 1)), int(np.count_nonzero(failures == 2))
+
+    def records_of(self, variety: str) -> list[PredictionRecord]:
+        """The records of a variety's items (kept only if the builder was asked to)."""
+        if self.records is None:
+            return []
+        records = self.records
+        return [records[i] for i in self.kept[self.items(variety)]]
 
 
 def relabel(records: Iterable[PredictionRecord],
@@ -131,26 +304,27 @@ def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_va
     import numpy as np
 
     order = {code: i for i, code in enumerate(varieties.registry())}
-    reference = grouped.by_variety.get(reference_variety, {})
-    reference_rows = _Rows(reference)
+    present = grouped.varieties
+    reference = (_Rows(grouped, grouped.items(reference_variety))
+                 if reference_variety in present and grouped.groups is not None else None)
     result: dict[str, VarietyScore] = {}
-    for variety in sorted(grouped.by_variety, key=lambda code: (order.get(code, len(order)), code)):
-        records = grouped.by_variety[variety]
-        rows = _Rows(records)
-        shared = [g for g in records if g in reference] if variety != reference_variety else []
-        entry = VarietyScore(n=len(records), errors=grouped.errors[variety],
-                             unparsed=grouped.unparsed[variety])
+    for variety in sorted(present, key=lambda code: (order.get(code, len(order)), code)):
+        rows = _Rows(grouped, grouped.items(variety))
+        errors, unparsed = grouped.failures_of(variety)
+        entry = VarietyScore(n=rows.items.size, errors=errors, unparsed=unparsed)
+        own, theirs = (rows.shared_with(reference) if reference is not None
+                       and variety != reference_variety else (None, None))
         pairs: dict[tuple[Statistics, str], tuple[int, np.ndarray, np.ndarray]] = {}
         for metric in metrics:
             rng = metric.rng(seed, variety)
             entry.metrics[metric.name] = _estimate(metric, rows.of(metric), rows.layout(metric),
                                                    n_boot, rng)
-            if shared:
+            if own is not None and theirs is not None and own.size:
                 key = (metric.statistics, metric.resample)
                 if key not in pairs:  # metrics sharing statistics share the paired cells
-                    own = rows.of(metric, shared)
-                    pairs[key] = (own.shape[1], *_layout(
-                        metric, np.hstack([own, reference_rows.of(metric, shared)])))
+                    mine = rows.of(metric, own)
+                    pairs[key] = (mine.shape[1], *_layout(
+                        metric, np.hstack([mine, rows.of(metric, theirs)])))
                 delta = _paired_delta(metric, *pairs[key], n_boot, rng)
                 if delta is not None:
                     entry.deltas[metric.name] = delta
@@ -159,54 +333,41 @@ def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_va
 
 
 class _Rows:
-    """The statistics of a set of records, computed once per statistics function (metrics
-    that share one, such as accuracy and macro-F1, share the matrix)."""
+    """The items of one variety: their statistics, and layouts computed once per
+    statistics function (metrics that share one, such as accuracy and macro-F1, share
+    them)."""
 
-    def __init__(self, records: dict[str, PredictionRecord]):
-        self.records = records
-        self._index: dict[str, int] | None = None  # built for paired deltas only
-        self._matrices: dict[Statistics, np.ndarray] = {}
+    def __init__(self, grouped: Grouped, items: np.ndarray):
+        self.grouped = grouped
+        self.items = items
         self._layouts: dict[tuple[Statistics, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def layout(self, metric: MetricDef) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`_layout` of all the records, shared by metrics with the same statistics."""
+        """:func:`_layout` of all the items, shared by metrics with the same statistics."""
         key = (metric.statistics, metric.resample)
         if key not in self._layouts:
             self._layouts[key] = _layout(metric, self.of(metric))
         return self._layouts[key]
 
-    def of(self, metric: MetricDef, groups: Sequence[str] | None = None) -> np.ndarray:
+    def of(self, metric: MetricDef, items: np.ndarray | None = None) -> np.ndarray:
+        """The rows of the variety's items, or of ``items`` of the grouping."""
+        matrix: np.ndarray = self.grouped.matrices[metric.statistics]
+        if items is None:
+            return matrix[self.items] if self.items.size < matrix.shape[0] else matrix
+        chosen: np.ndarray = matrix[items]
+        return chosen
+
+    def shared_with(self, reference: _Rows) -> tuple[np.ndarray, np.ndarray]:
+        """The items of this variety whose group the reference holds (in this variety's
+        order), and the reference's items of the same groups."""
         import numpy as np
-        matrix = self._matrices.get(metric.statistics)
-        if matrix is None:
-            matrix = self._matrices[metric.statistics] = _matrix(
-                metric.statistics(record) for record in self.records.values())
-        if groups is None:
-            return matrix
-        if self._index is None:
-            self._index = {group: i for i, group in enumerate(self.records)}
-        return matrix[np.array([self._index[g] for g in groups], dtype=np.intp)]
-
-
-def _matrix(rows: Iterable[Sequence[float]]) -> np.ndarray:
-    """Rows of statistics as an (n, k) float matrix, converted 65,536 rows at a time (a
-    list of a million row tuples would hold hundreds of MB)."""
-    import numpy as np
-
-    it = iter(rows)
-    first = next(it, None)
-    if first is None:
-        return np.empty((0, 1))
-    width = len(first)
-    chunks, chunk = [], [first]
-    for row in it:
-        chunk.append(row)
-        if len(chunk) == 65_536:
-            chunks.append(np.array(chunk, dtype=float).reshape(len(chunk), width))
-            chunk = []
-    if chunk:
-        chunks.append(np.array(chunk, dtype=float).reshape(len(chunk), width))
-    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+        groups = self.grouped.groups
+        assert groups is not None
+        position = np.full(groups.size and int(groups.max()) + 1, -1, dtype=np.intp)
+        position[groups[reference.items]] = reference.items
+        theirs = position[groups[self.items]]
+        paired = theirs >= 0
+        return self.items[paired], theirs[paired]
 
 
 #: Bootstrap weights are drawn this many cells at a time (B x cells), so scoring a

@@ -15,7 +15,7 @@ the task's labels. Register a class under the entry-point group
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +23,14 @@ from typing import ClassVar, Protocol, TypedDict
 
 from ..io import JSONObject, JSONValue
 from ..records import Judgement, PredictionRecord, VarietyScore
-from ..stats.bootstrap import DEFAULT_BOOTSTRAP, Grouped, MetricDef, PoolBy, score_varieties
+from ..stats.bootstrap import (
+    DEFAULT_BOOTSTRAP,
+    Grouped,
+    MetricDef,
+    PoolBy,
+    Statistics,
+    score_varieties,
+)
 from ..suites.schema import Item, TaskSpec
 
 __all__ = ["AnswerParser", "AuditView", "ImportRequest", "MetricDef", "ReportTally", "TaskType"]
@@ -179,28 +186,51 @@ class TaskType:
         """Per-variety scores of the task's metrics with intervals, paired deltas against
         ``reference_variety`` and the type's details; with ``pool_by``, per value it gives
         each record instead of per variety, every item on its own (see ``Grouped.of``)."""
-        grouped = Grouped.of(records, pool_by)
+        grouped = Grouped.of(records, self.statistics(), pool_by,
+                             keep_records=self.details_read_records)
+        return self.score_grouped(grouped, reference_variety, n_boot=n_boot, seed=seed)
+
+    def statistics(self) -> list[Statistics]:
+        """The statistics functions of the selected metrics (what a :class:`Grouped`
+        keeps of each record)."""
+        return [self.metric(name).statistics for name in self.selected_metrics()]
+
+    @property
+    def details_read_records(self) -> bool:
+        """Whether the type's details read records (it overrides :meth:`variety_details`
+        or :meth:`task_details`): scoring then keeps them beside their statistics."""
+        kind = type(self)
+        return (kind.variety_details is not TaskType.variety_details
+                or kind.task_details is not TaskType.task_details)
+
+    def score_grouped(self, grouped: Grouped, reference_variety: str, *,
+                      n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, VarietyScore]:
+        """:meth:`score` of records already grouped (by a builder fed from :meth:`statistics`)."""
         metrics = [self.metric(name) for name in self.selected_metrics()]
         scores = score_varieties(grouped, metrics, reference_variety, n_boot=n_boot, seed=seed)
-        for variety, entry in scores.items():
-            entry.details = self.variety_details(list(grouped.by_variety[variety].values()))
+        if grouped.records is not None:
+            for variety, entry in scores.items():
+                entry.details = self.variety_details(grouped.records_of(variety))
         return scores
 
-    def constant_answer(self, records: Sequence[PredictionRecord]) -> JSONValue:
+    def constant_answer(self, records: Iterable[PredictionRecord]) -> JSONValue:
         """The answer of the trivial baseline (the same answer to every item), if the type
         has one (classification: the most frequent reference label)."""
         return None
 
-    def trivial_score(self, records: Sequence[PredictionRecord], metric: str) -> float | None:
+    def trivial_score(self, records: Iterable[PredictionRecord], metric: str) -> float | None:
         """``metric`` over all items if every answer were :meth:`constant_answer`: a model
-        at or below it has learnt nothing usable."""
+        at or below it has learnt nothing usable. ``records`` is read twice (a list, or an
+        iterable reading a file again each time) and never held."""
         answer = self.constant_answer(records)
         if answer is None:
             return None
-        constant: list[PredictionRecord] = [
+        constant: Iterator[PredictionRecord] = (
             {**r, "variety": "all", "group": f"{r['group']}/{r['variety']}", "parsed": answer,
-             "error": None} for r in records if not r.get("skipped")]
-        scores = score_varieties(Grouped.of(constant), [self.metric(metric)], "all", n_boot=0)
+             "error": None} for r in records if not r.get("skipped"))
+        chosen = self.metric(metric)
+        scores = score_varieties(Grouped.of(constant, [chosen.statistics]), [chosen], "all",
+                                 n_boot=0)
         entry = scores.get("all")
         return None if entry is None else entry.metrics[metric].value
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -217,7 +217,7 @@ class Classification(TaskType):
     def audit_view(self, item: Item) -> AuditView:
         return {**super().audit_view(item), "label": str(item["reference"])}
 
-    def constant_answer(self, records: Sequence[PredictionRecord]) -> JSONValue:
+    def constant_answer(self, records: Iterable[PredictionRecord]) -> JSONValue:
         counts = Counter(str(r.get("reference")) for r in records)
         return min(counts, key=lambda label: (-counts[label], label)) if counts else None
 

@@ -238,7 +238,7 @@ def test_a_run_restores_the_garbage_collector_as_it_found_it(runs: Runs) -> None
 
 def test_scores_kept_during_a_run_are_those_of_its_predictions_file(runs: Runs) -> None:
     from moroccan_eval.runs.rundir import load_run
-    from moroccan_eval.runs.scoring import ScoredParts, compute_scores
+    from moroccan_eval.runs.scoring import RunTally, compute_scores
 
     for result in (runs()[0], runs()[0]):  # answered live, then from the cache
         run_dir = load_run(result.path)
@@ -246,23 +246,22 @@ def test_scores_kept_during_a_run_are_those_of_its_predictions_file(runs: Runs) 
                                    run_dir.manifest.wall_s)
         assert from_file.to_json() == result.scores.to_json()
 
-    # a value that does not read back as it is (a tuple, a NaN) is taken from the line
-    parts, read = ScoredParts(), ScoredParts()
+    # a value that does not read back as it is (a tuple, a NaN) is scored as read back
+    manifest = run_dir.manifest.model_copy(deep=True)
+    manifest.tasks["intents"].spec.breakdown_by = "meta.k"  # str() of a tuple: "('x', 1)"
     records: list[dict[str, Any]] = [
-        {"id": "a", "group": "a", "task": "t", "variety": "v", "parsed": ("x", 1),
-         "reference": ["x", 1], "latency_ms": 1.5},
-        {"id": "b", "group": "b", "task": "t", "variety": "v", "parsed": float("nan"),
-         "reference": None, "meta": {"k": [1, {"n": 2.5}]}},
-        {"id": "c", "group": "c", "task": "t", "variety": "v", "parsed": "x",
-         "reference": "x", "fields": {"duration_s": 2.0}},
+        {"id": "a", "group": "a", "task": "intents", "variety": "ary_Arab", "parsed": "x",
+         "reference": "x", "latency_ms": 1.5, "meta": {"k": ("x", 1)}},
+        {"id": "b", "group": "b", "task": "intents", "variety": "ary_Arab",
+         "parsed": float("nan"), "reference": None, "meta": {"k": [1, {"n": 2.5}]}},
+        {"id": "c", "group": "c", "task": "intents", "variety": "ary_Arab", "parsed": "x",
+         "reference": "x", "fields": {"duration_s": 2.0}, "meta": {"k": ("y",)}},
     ]
+    kept = RunTally(manifest)
     for record in records:
-        line = json.dumps(record, ensure_ascii=False)
-        parts.add(record, line)  # type: ignore[arg-type]
-        read.add(json.loads(line), line)
-    as_lists = lambda ps: [{**p} for p in ps.by_task["t"]]  # noqa: E731
-    kept, expected = as_lists(parts), as_lists(read)
-    assert kept[0] == expected[0] and kept[0]["parsed"] == ["x", 1]
-    assert kept[1]["parsed"] is not records[1]["parsed"]  # NaN: read back
-    assert kept[1]["meta"] == expected[1]["meta"] and kept[2] == expected[2]
-    assert kept[2]["fields"] == {"duration_s": 2.0}
+        kept.add(record, json.dumps(record, ensure_ascii=False))  # type: ignore[arg-type]
+    read = [json.loads(json.dumps(record)) for record in records]
+    scores = compute_scores(manifest, kept)
+    assert scores.to_json() == compute_scores(manifest, read).to_json()
+    breakdown = scores.tasks["intents"].breakdown
+    assert breakdown is not None and "['x', 1]" in breakdown.values

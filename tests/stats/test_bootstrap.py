@@ -72,3 +72,72 @@ def test_macro_f1_is_the_label_by_label_sum() -> None:
         denom = weights @ is_true + weights @ is_pred
         expected += np.divide(2 * tp, denom, out=np.zeros(200), where=denom > 0)
     assert np.array_equal(macro_f1(rows, weights), expected / labels.size)
+
+
+def _records(seed: int) -> list[dict[str, object]]:
+    """Records of three varieties with items missing, replaced by a later record, failed,
+    unparsed or skipped, in a shuffled order."""
+    import random
+
+    rng = random.Random(seed)
+    records: list[dict[str, object]] = []
+    for group in range(40):
+        for variety in ("ary_Arab", "ary_Latn", "fra_Latn"):
+            if rng.random() < 0.2:
+                continue
+            record: dict[str, object] = {"group": f"g{group}", "variety": variety,
+                                         "parsed": rng.choice(["a", "b", None]),
+                                         "reference": rng.choice(["a", "b"])}
+            if rng.random() < 0.1:
+                record["error"] = "timeout"
+            if rng.random() < 0.05:
+                record["skipped"] = True
+            records.append(record)
+    records += [{**r, "parsed": "a"} for r in rng.sample(records, 8)]  # later records
+    rng.shuffle(records)
+    return records
+
+
+def _row(record: dict[str, object]) -> tuple[float, float]:
+    return (float(record["reference"] == "a"), float(record.get("parsed") == "a"))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_grouping_keeps_each_items_last_record_where_it_first_appeared(seed: int) -> None:
+    records = _records(seed)
+    # what the grouping must be, written the plain way: a dict per variety
+    expected: dict[str, dict[str, dict[str, object]]] = {}
+    errors: dict[str, int] = {}
+    unparsed: dict[str, int] = {}
+    for record in records:
+        if record.get("skipped"):
+            continue
+        variety = str(record["variety"])
+        if record.get("error"):
+            errors[variety] = errors.get(variety, 0) + 1
+        elif record.get("parsed") is None:
+            unparsed[variety] = unparsed.get(variety, 0) + 1
+        expected.setdefault(variety, {})[str(record["group"])] = record
+
+    grouped = bootstrap.Grouped.of(records, [_row])  # type: ignore[arg-type]
+    assert sorted(grouped.varieties) == sorted(expected)
+    matrix = grouped.matrices[_row]  # type: ignore[index]
+    for variety, by_group in expected.items():
+        items = grouped.items(variety)
+        assert [tuple(row) for row in matrix[items]] == [_row(r) for r in by_group.values()]
+        assert grouped.failures_of(variety) == (errors.get(variety, 0),
+                                                unparsed.get(variety, 0))
+    # groups pair across varieties: same number, same group name
+    own, reference = bootstrap._Rows(grouped, grouped.items("ary_Latn")), bootstrap._Rows(
+        grouped, grouped.items("ary_Arab"))
+    mine, theirs = own.shared_with(reference)
+    shared = [g for g in expected["ary_Latn"] if g in expected["ary_Arab"]]
+    assert [tuple(row) for row in matrix[mine]] == [_row(expected["ary_Latn"][g]) for g in shared]
+    assert [tuple(row) for row in matrix[theirs]] == [_row(expected["ary_Arab"][g])
+                                                      for g in shared]
+
+    # pooled: every item on its own, failures counted under the pool
+    pooled = bootstrap.Grouped.of(records, [_row], lambda _: "all")  # type: ignore[arg-type]
+    assert pooled.varieties == ["all"] and pooled.groups is None
+    assert pooled.items("all").size == sum(len(v) for v in expected.values())
+    assert pooled.failures_of("all") == (sum(errors.values()), sum(unparsed.values()))
