@@ -141,28 +141,31 @@ class GroupedBuilder:
 
         varieties = np.frombuffer(self._pools[""], dtype=np.int32)
         digests = np.frombuffer(self._digests, dtype=">u8").reshape(-1, 2)
-        kept = _last_of_each(varieties, digests[:, 0], digests[:, 1])
-        in_order = bool(np.array_equal(kept, np.arange(varieties.size)))  # none replaced
-        keys = digests if in_order else digests[kept]
+        groups = _numbered(digests[:, 0], digests[:, 1])  # a group pairs across varieties
+        # one record per (group, variety): a record replaced by a later one is left out
+        kept = _last_of_each(groups * len(self._codes[""]) + varieties)
+        in_order = kept.size == groups.size  # no record replaced: kept is every position
+        if not in_order:
+            groups = groups[kept]
         return Grouped(
             names={name: list(codes) for name, codes in self._codes.items()},
             pools={name: np.frombuffer(pool, dtype=np.int32) for name, pool in
                    self._pools.items()},
-            failures=np.frombuffer(self._failures, dtype=np.uint8), kept=kept,
-            groups=_numbered(keys[:, 0], keys[:, 1]),  # a group's items pair across varieties
+            failures=np.frombuffer(self._failures, dtype=np.uint8), kept=kept, groups=groups,
             matrices={statistics: chunks.matrix() if in_order else chunks.matrix()[kept]
                       for statistics, chunks in zip(self.statistics, self._rows, strict=True)},
             records=self.records)
 
 
-def _last_of_each(*keys: np.ndarray) -> np.ndarray:
+def _last_of_each(keys: np.ndarray) -> np.ndarray:
     """The position of the last row of each distinct key, in the order the keys first
     appear."""
     import numpy as np
-    count = keys[0].size
-    order = np.lexsort((np.arange(count), *reversed(keys)))
-    starts = _run_starts(*(key[order] for key in keys))
-    first, last = order[starts], order[np.append(starts[1:], count).astype(np.intp) - 1]
+    order = np.argsort(keys, kind="stable")
+    starts = _run_starts(keys[order])
+    if starts.size == keys.size:
+        return np.arange(keys.size)
+    first, last = order[starts], order[np.append(starts[1:], keys.size).astype(np.intp) - 1]
     kept: np.ndarray = last[np.argsort(first)]
     return kept
 
