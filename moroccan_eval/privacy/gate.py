@@ -3,7 +3,8 @@ expired consent, consents backed by a register.
 
 A clean result is remembered per (suite content hash, policy fingerprint) in the cache
 folder (:mod:`moroccan_eval.verdicts`), so a sealed suite is scanned once, not at every
-load.
+load; so is a suite whose items are all authored (they rely on no consent). Consents
+from a register are checked at every load: one may have expired since the last.
 """
 
 from __future__ import annotations
@@ -52,16 +53,29 @@ def default_scanner() -> Scanner:
 
 def gate_problems(suite: GatedSuite, *, allow_unanonymized: bool = False) -> list[str]:
     """Everything that keeps ``suite`` from loading on privacy grounds."""
+    problems = [] if verdicts.passed("authored-only", [suite.sha256, GATE_VERSION]) else \
+        _consent_gate(suite)
+    if not allow_unanonymized:
+        problems += residual_pii(suite)
+    return problems
+
+
+def _consent_gate(suite: GatedSuite) -> list[str]:
+    """The consents the items rely on, checked against the register (today: a consent
+    may have expired since yesterday). A suite whose items are all authored relies on
+    none, whatever the date: that is remembered per suite content, so a warm start-up
+    does not read every item for it."""
     usage: dict[str, list[str]] = defaultdict(list)
     for consent_id, item_id in suite.consent_ids():
         usage[consent_id].append(item_id)
+    if set(usage) <= {AUTHORED}:
+        verdicts.remember_pass("authored-only", [suite.sha256, GATE_VERSION])
+        return []
     problems = consent_problems(suite.path, usage)
-    if set(usage) - {AUTHORED} and suite.card.consent.basis != "consent_register":
+    if suite.card.consent.basis != "consent_register":
         problems.append(f"{suite.path / 'CARD.md'}: consent: basis is "
                         f"'{suite.card.consent.basis}' but items rely on a consent register; "
                         "set basis: consent_register")
-    if not allow_unanonymized:
-        problems += residual_pii(suite)
     return problems
 
 

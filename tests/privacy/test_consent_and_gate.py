@@ -108,6 +108,23 @@ def test_a_clean_suite_is_scanned_once_per_content_and_policy(
     assert len(markers()) == 2
 
 
+def test_items_are_read_for_consents_once_per_content_unless_they_rely_on_a_register(
+        mini_suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moroccan_eval.suites.loader import Suite
+
+    load_suite(mini_suite)  # every item authored: remembered for this content
+    with monkeypatch.context() as patch:
+        patch.setattr(Suite, "consent_ids", lambda self: pytest.fail("items read again"))
+        assert load_suite(mini_suite).name == "mini"
+    # items relying on a register are checked at every load: a consent expires with time
+    suite = _consented(mini_suite, expires=today() + timedelta(days=1))
+    assert load_suite(suite).name == "mini"
+    monkeypatch.setattr("moroccan_eval.privacy.consent.today",
+                        lambda: date.today() + timedelta(days=2))
+    with pytest.raises(SuiteError, match="expired on"):
+        load_suite(suite)
+
+
 def test_consents_must_be_registered_and_valid(mini_suite: Path) -> None:
     suite = _consented(mini_suite)
     assert load_suite(suite).name == "mini"
