@@ -116,22 +116,22 @@ class TaskTally:
                 found = (record.get("meta") or {}).get(key)
                 return NO_VALUE if found is None or found == "" else str(found)
             labels["breakdown"] = value
-        self.grouped = GroupedBuilder(task_type.statistics(), labels)
-        self.records: list[PredictionRecord] | None = \
-            [] if task_type.details_read_records else None
+        self.grouped = GroupedBuilder(task_type.statistics(), labels, keep=self._slim if
+                                      task_type.details_read_records else None)
         self.usage = UsageTally()
         self.trivial: list[PredictionRecord] | None = [] if trivial else None
 
     def add(self, record: PredictionRecord) -> None:
         self.grouped.add(record)
         self.usage.add(record)
-        if self.records is not None and not record.get("skipped"):
-            self.records.append(_scored_part(record, self.shared))
         if self.trivial is not None:
             if len(self.trivial) < TRIVIAL_WITH_SCORES:
                 self.trivial.append(_item_part(record, self.shared))
             else:
                 self.trivial = None
+
+    def _slim(self, record: PredictionRecord) -> PredictionRecord:
+        return _scored_part(record, self.shared)
 
     def scores(self, manifest: Manifest, name: str, wall_s: float | None,
                hosting: float | None) -> TaskScores:
@@ -139,7 +139,6 @@ class TaskTally:
         task_type, spec = self.task_type, self.task_type.spec
         n_boot, seed = manifest.bootstrap, manifest.seed
         grouped = self.grouped.build()
-        grouped.records = self.records
         breakdown = None
         if spec.breakdown_by is not None and "breakdown" in self.grouped.labels:
             # no reference "variety" among the values: rows of different items are not paired
@@ -157,7 +156,7 @@ class TaskTally:
             varieties=task_type.score_grouped(grouped, reference, n_boot=n_boot, seed=seed),
             overall=pooled.get("all", VarietyScore(n=0)),
             usage=self.usage.summary(manifest, wall_s, hosting),
-            details=task_type.task_details(self.records or [], n_boot=n_boot, seed=seed),
+            details=task_type.task_details(grouped.records or [], n_boot=n_boot, seed=seed),
             breakdown=breakdown,
         )
 

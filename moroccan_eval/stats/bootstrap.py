@@ -95,11 +95,12 @@ class GroupedBuilder:
 
     ``labels`` name other ways of pooling the records (all of them, a breakdown value, a
     kind of item): :meth:`Grouped.view` scores each record under the value its labelling
-    gives it, every item on its own. With ``keep_records``, the records themselves are
-    kept too, for task types whose details read them."""
+    gives it, every item on its own. With ``keep``, what it returns of each record is kept
+    too, for task types whose details read records."""
 
     def __init__(self, statistics: Sequence[Statistics],
-                 labels: Mapping[str, PoolBy] | None = None, *, keep_records: bool = False):
+                 labels: Mapping[str, PoolBy] | None = None, *,
+                 keep: Callable[[PredictionRecord], PredictionRecord] | None = None):
         self.statistics = list(dict.fromkeys(statistics))  # metrics may share one
         self.labels = dict(labels or {})
         self._codes: dict[str, dict[str, int]] = {name: {} for name in ("", *self.labels)}
@@ -107,7 +108,8 @@ class GroupedBuilder:
         self._digests = bytearray()
         self._failures = bytearray()  # 1: error, 2: unparsed
         self._rows: list[_RowChunks] = [_RowChunks() for _ in self.statistics]
-        self.records: list[PredictionRecord] | None = [] if keep_records else None
+        self._keep = keep
+        self.records: list[PredictionRecord] | None = [] if keep else None
 
     def add(self, record: PredictionRecord) -> None:
         """Take one record (a record a spend cap skipped is left out, as unscored)."""
@@ -123,8 +125,8 @@ class GroupedBuilder:
                               2 if record.get("parsed") is None else 0)
         for chunks, statistics in zip(self._rows, self.statistics, strict=True):
             chunks.append(statistics(record))
-        if self.records is not None:
-            self.records.append(record)
+        if self._keep is not None and self.records is not None:
+            self.records.append(self._keep(record))
 
     def _code(self, labelling: str, value: str) -> None:
         codes = self._codes[labelling]
@@ -248,12 +250,13 @@ class Grouped:
 
     @classmethod
     def of(cls, records: Iterable[PredictionRecord], statistics: Sequence[Statistics],
-           pool_by: PoolBy | None = None, *, keep_records: bool = False) -> Grouped:
+           pool_by: PoolBy | None = None, *,
+           keep: Callable[[PredictionRecord], PredictionRecord] | None = None) -> Grouped:
         """The records grouped by variety; with ``pool_by``, each record scored under the
         "variety" it names (all pooled, a kind of item, a breakdown value) and under a
         group of its own, as :func:`relabel` does, without copying the records."""
         builder = GroupedBuilder(statistics, {"pool": pool_by} if pool_by else None,
-                                 keep_records=keep_records)
+                                 keep=keep)
         for record in records:
             builder.add(record)
         grouped = builder.build()

@@ -187,7 +187,7 @@ class TaskType:
         ``reference_variety`` and the type's details; with ``pool_by``, per value it gives
         each record instead of per variety, every item on its own (see ``Grouped.of``)."""
         grouped = Grouped.of(records, self.statistics(), pool_by,
-                             keep_records=self.details_read_records)
+                             keep=(lambda record: record) if self.details_read_records else None)
         return self.score_grouped(grouped, reference_variety, n_boot=n_boot, seed=seed)
 
     def statistics(self) -> list[Statistics]:
