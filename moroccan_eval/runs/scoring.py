@@ -111,7 +111,7 @@ class TaskTally:
         self.shared = shared
         labels: dict[str, PoolBy] = {"all": lambda _: "all"}
         key = task_type.spec.breakdown_key
-        if task_type.spec.breakdown_by is not None and key is not None:
+        if key is not None:
             def value(record: PredictionRecord) -> str:
                 found = (record.get("meta") or {}).get(key)
                 return NO_VALUE if found is None or found == "" else str(found)
@@ -140,7 +140,7 @@ class TaskTally:
         n_boot, seed = manifest.bootstrap, manifest.seed
         grouped = self.grouped.build()
         breakdown = None
-        if spec.breakdown_by is not None and "breakdown" in self.grouped.labels:
+        if spec.breakdown_by is not None:
             # no reference "variety" among the values: rows of different items are not paired
             values = task_type.score_grouped(grouped.view("breakdown"), "", n_boot=n_boot,
                                              seed=seed)
@@ -159,7 +159,6 @@ class TaskTally:
             details=task_type.task_details(grouped.records or [], n_boot=n_boot, seed=seed),
             breakdown=breakdown,
         )
-
 
 
 def _reads_back_as_is(record: PredictionRecord) -> bool:
@@ -221,7 +220,6 @@ def _item_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRe
         reference = shared.setdefault(reference, reference)
     return cast(PredictionRecord, {"group": record["group"], "task": record["task"],
                                    "variety": record["variety"], "reference": reference})
-
 
 
 def _scored_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRecord:
@@ -364,7 +362,6 @@ class UsageTally:
                                if per_1k is not None else None) for cur in ("MAD", "USD")},
             usd_mad=usd_mad,
         )
-
 
 
 def rescore(run: Run) -> RunScores:
