@@ -83,14 +83,16 @@ def epilog(name: str) -> str:
 
 
 class _ItemParts:
-    """The item parts of a task's predictions, read from the run's file at each pass."""
+    """The item parts of a task's answered or failed predictions (as the scores, without
+    those a spend cap skipped), read from the run's file at each pass."""
 
     def __init__(self, run: Run, task: str):
         self.run, self.task = run, task
 
     def __iter__(self) -> Iterator[PredictionRecord]:
         from ..records import item_part
-        return (item_part(r) for r in self.run.predictions() if r["task"] == self.task)
+        return (item_part(r) for r in self.run.predictions()
+                if r["task"] == self.task and not r.get("skipped"))
 
 
 def print_headlines(result: RunResult) -> None:

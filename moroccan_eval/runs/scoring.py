@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
-from typing import cast
+from functools import cached_property
+from typing import TYPE_CHECKING, cast
 
 from .. import tasks
 from ..costing import convert, latency_stats
-from ..io import write_json, write_jsonl
+from ..io import JSONValue, write_json, write_jsonl
 from ..records import (
     Breakdown,
     Manifest,
@@ -25,9 +26,12 @@ from ..records import (
     Usage,
     VarietyScore,
 )
-from ..stats.bootstrap import GroupedBuilder, PoolBy
+from ..stats.bootstrap import Grouped, GroupedBuilder, PoolBy
 from ..tasks.base import AnswerParser, TaskType
 from .rundir import PREDICTIONS, SCORES, Run
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def finalize_record(record: PredictionRecord, parser: AnswerParser) -> PredictionRecord:
@@ -51,12 +55,6 @@ def reparse(manifest: Manifest, records: Iterable[PredictionRecord]
     for record in records:
         parser = parsers.get(record["task"])
         yield finalize_record(record, parser) if parser is not None else record
-
-
-#: Records of a task up to which :func:`compute_scores` works out its trivial baseline
-#: (which keeps a small part of each record: about 70 MB at this size; a larger task's is
-#: worked out after scoring, from its predictions).
-TRIVIAL_WITH_SCORES = 200_000
 
 
 class RunTally:
@@ -102,9 +100,9 @@ NO_VALUE = "(none)"
 class TaskTally:
     """One task's records as numbers: their statistics per variety, labelled for the
     pooled and breakdown scores (a :class:`~moroccan_eval.stats.bootstrap.GroupedBuilder`)
-    and their usage (:class:`UsageTally`); with ``trivial``, the parts the trivial
-    baseline reads of up to :data:`TRIVIAL_WITH_SCORES` records; small copies of the
-    records only for a type whose details read them."""
+    and their usage (:class:`UsageTally`); with ``trivial``, each record's reference, for
+    a type that has a trivial baseline; small copies of the records only for a type whose
+    details read them."""
 
     def __init__(self, task_type: TaskType, shared: dict[str, str], *, trivial: bool):
         self.task_type = task_type
@@ -119,26 +117,42 @@ class TaskTally:
         self.grouped = GroupedBuilder(task_type.statistics(), labels, keep=self._slim if
                                       task_type.details_read_records else None)
         self.usage = UsageTally()
-        self.trivial: list[PredictionRecord] | None = [] if trivial else None
+        # aligned with the builder's records (skipped ones left out)
+        self.references: list[JSONValue] | None = \
+            [] if trivial and task_type.has_trivial_baseline else None
 
     def add(self, record: PredictionRecord) -> None:
         self.grouped.add(record)
         self.usage.add(record)
-        if self.trivial is not None:
-            if len(self.trivial) < TRIVIAL_WITH_SCORES:
-                self.trivial.append(_item_part(record, self.shared))
-            else:
-                self.trivial = None
+        if self.references is not None and not record.get("skipped"):
+            reference = record.get("reference")
+            if isinstance(reference, str) and len(reference) <= 64:
+                reference = self.shared.setdefault(reference, reference)
+            self.references.append(reference)
 
     def _slim(self, record: PredictionRecord) -> PredictionRecord:
         return _scored_part(record, self.shared)
+
+    @cached_property
+    def items(self) -> Grouped:
+        """The grouping of the records taken (built once, after the last)."""
+        return self.grouped.build()
+
+    def trivial_score(self, metric: str) -> float | None:
+        """The type's trivial baseline on ``metric`` over the task's items (see
+        :meth:`TaskType.trivial_score`), from the references kept."""
+        references = self.references
+        if references is None:
+            return self.task_type.trivial_score([], metric)
+        return self.task_type.trivial_score(
+            _ItemReferences(self.task_type.spec.name, references, self.items.kept), metric)
 
     def scores(self, manifest: Manifest, name: str, wall_s: float | None,
                hosting: float | None) -> TaskScores:
         """The task's entry of ``scores.json``."""
         task_type, spec = self.task_type, self.task_type.spec
         n_boot, seed = manifest.bootstrap, manifest.seed
-        grouped = self.grouped.build()
+        grouped = self.items
         breakdown = None
         if spec.breakdown_by is not None:
             # no reference "variety" among the values: rows of different items are not paired
@@ -159,6 +173,20 @@ class TaskTally:
             details=task_type.task_details(grouped.records or [], n_boot=n_boot, seed=seed),
             breakdown=breakdown,
         )
+
+
+class _ItemReferences:
+    """Each item's reference as the trivial baseline reads it (one group per item, all
+    pooled), made anew at each pass: :meth:`TaskType.trivial_score` reads it twice."""
+
+    def __init__(self, task: str, references: list[JSONValue], kept: np.ndarray):
+        self.task, self.references, self.kept = task, references, kept
+
+    def __iter__(self) -> Iterator[PredictionRecord]:
+        references, task = self.references, self.task
+        return ({"id": str(item), "group": str(item), "task": task, "variety": "all",
+                 "reference": references[record]}
+                for item, record in enumerate(self.kept.tolist()))
 
 
 def _reads_back_as_is(record: PredictionRecord) -> bool:
@@ -194,8 +222,7 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord] | Run
     """Everything in ``scores.json`` from a manifest and its prediction records (or the
     tally a run kept of them). With ``trivial``, also the trivial baseline on its headline
     metric (what ``run`` prints beside the scores; see :meth:`TaskType.trivial_score`) of
-    each task of at most :data:`TRIVIAL_WITH_SCORES` records, so that nothing has to read
-    their predictions again for it."""
+    each task, so that nothing has to read the predictions again for it."""
     if isinstance(records, RunTally):
         tally = records
     else:
@@ -206,20 +233,10 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord] | Run
     scores: dict[str, TaskScores] = {}
     for name, task in tally.tasks.items():
         scores[name] = task.scores(manifest, name, wall_s, hosting)
-        if trivial is not None and task.trivial is not None:
-            trivial[name] = task.task_type.trivial_score(task.trivial, scores[name].metrics[0])
+        if trivial is not None:
+            trivial[name] = task.trivial_score(scores[name].metrics[0])
     return RunScores(run_id=manifest.run_id, model=manifest.model.spec.name,
                      suite=manifest.suite.ident, tasks=scores)
-
-
-def _item_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRecord:
-    """:func:`~moroccan_eval.records.item_part` without the id (a short reference string
-    is shared with the records that repeat it)."""
-    reference = record.get("reference")
-    if isinstance(reference, str) and len(reference) <= 64:
-        reference = shared.setdefault(reference, reference)
-    return cast(PredictionRecord, {"group": record["group"], "task": record["task"],
-                                   "variety": record["variety"], "reference": reference})
 
 
 def _scored_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRecord:

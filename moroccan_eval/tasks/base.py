@@ -213,6 +213,12 @@ class TaskType:
                 entry.details = self.variety_details(grouped.records_of(variety))
         return scores
 
+    @property
+    def has_trivial_baseline(self) -> bool:
+        """Whether the type has a trivial baseline (it overrides :meth:`constant_answer`):
+        a run that reports one keeps each item's reference for it."""
+        return type(self).constant_answer is not TaskType.constant_answer
+
     def constant_answer(self, records: Iterable[PredictionRecord]) -> JSONValue:
         """The answer of the trivial baseline (the same answer to every item), if the type
         has one (classification: the most frequent reference label)."""

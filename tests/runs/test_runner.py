@@ -262,3 +262,24 @@ def _python_model(tmp_path: Path, threaded: bool) -> Path:
     path.write_text(f"name: first-label\nadapter: python\ncallable: toy_models:instant\n"
                     f"threaded: {str(threaded).lower()}\n", encoding="utf-8")
     return path
+
+
+def test_the_trivial_baseline_kept_with_the_scores_is_the_one_read_from_the_file(
+        tmp_path: Path, mini_suite: Path) -> None:
+    from collections import Counter
+
+    from moroccan_eval.cli.common import _ItemParts
+
+    suite = load_suite(mini_suite)
+    [result] = run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False,
+                              trivial_baselines=True), [load_model("majority")])
+    assert result.trivial is not None and set(result.trivial) == set(result.scores.tasks)
+    run_dir = load_run(result.path)
+    for task, value in result.trivial.items():
+        task_type = suite.task(task).task_type
+        metric = result.scores.tasks[task].metrics[0]
+        assert value == task_type.trivial_score(_ItemParts(run_dir, task), metric)
+        if metric == "accuracy":  # the most frequent label, answered to every item
+            counts = Counter(str(r["reference"]) for r in predictions(result.path)
+                             if r["task"] == task)
+            assert value == round(max(counts.values()) / sum(counts.values()), 6)
