@@ -149,6 +149,9 @@ class _ModelRun:
     cache: ResponseCache | None
     spend: SpendTracker
     position: int
+    # numbers, not records: a run of a million items keeps what scoring reads of each
+    # (statistics, usage), which scoring would otherwise read back from the predictions
+    tally: RunTally = field(init=False)
     sent: int = 0  # requests made or answered from the cache (not skipped)
     errors: int = 0
     cached: int = 0
@@ -173,8 +176,6 @@ class _ModelRun:
                                 perturb=opts.perturb, shard=opts.shard,
                                 sampling="stratified" if opts.limit is not None else None))
         writer = RunWriter(opts.out_dir, manifest)
-        # numbers, not records: a run of a million items keeps what scoring reads of each
-        # (statistics, usage), which scoring would otherwise read back from the predictions
         self.tally = RunTally(manifest, trivial=opts.trivial_baselines)
         started = time.perf_counter()
         hosting = self.spend.start_hosting(self.spec)

@@ -267,18 +267,24 @@ class Grouped:
         its own (no two items of a value are paired)."""
         return replace(self, labelling=labelling, groups=None)
 
+    @functools.cached_property
+    def _item_codes(self) -> np.ndarray:
+        """Per item, the code of its value in the labelling."""
+        codes: np.ndarray = self.pools[self.labelling][self.kept]
+        return codes
+
     @property
     def varieties(self) -> list[str]:
         """The values with at least one item."""
         import numpy as np
         names = self.names[self.labelling]
-        return [names[code] for code in np.unique(self.pools[self.labelling][self.kept])]
+        return [names[code] for code in np.unique(self._item_codes)]
 
     def items(self, variety: str) -> np.ndarray:
         """The items of a variety, in order."""
         import numpy as np
         code = self.names[self.labelling].index(variety)
-        return np.flatnonzero(self.pools[self.labelling][self.kept] == code)
+        return np.flatnonzero(self._item_codes == code)
 
     def failures_of(self, variety: str) -> tuple[int, int]:
         """Errors and unparsed answers among the variety's records (replaced ones too)."""
