@@ -3,7 +3,7 @@ options of ``report`` and ``recommend``, reading runs, printing scores."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,7 +13,7 @@ from ..errors import MoroccanEvalError
 
 if TYPE_CHECKING:
     from ..analysis.recommendation import Constraints
-    from ..records import MetricScore, PredictionRecord
+    from ..records import MetricScore
     from ..runs.rundir import Run
     from ..runs.runner import RunResult
     from ..verify import Check
@@ -82,33 +82,19 @@ def epilog(name: str) -> str:
     return "\b\nExamples:\n  " + EXAMPLES[name]
 
 
-class _ItemParts:
-    """The item parts of a task's answered or failed predictions (as the scores, without
-    those a spend cap skipped), read from the run's file at each pass."""
-
-    def __init__(self, run: Run, task: str):
-        self.run, self.task = run, task
-
-    def __iter__(self) -> Iterator[PredictionRecord]:
-        from ..records import item_part
-        return (item_part(r) for r in self.run.predictions()
-                if r["task"] == self.task and not r.get("skipped"))
-
-
 def print_headlines(result: RunResult) -> None:
     """Each task's headline metric per variety with its interval, paired delta, errors
     and unparsed answers, and signature: what ``run`` and ``demo`` print. A model at or
     below the trivial baseline is flagged."""
     from .. import tasks
     from ..runs.rundir import load_run
+    from ..runs.scoring import trivial_baselines
 
     run = load_run(result.path, require_complete=False)
     trivial = dict(result.trivial or {})
-    missing = set(result.scores.tasks) - set(trivial)
-    if missing:  # not computed with the scores: from the items' references, read twice
-        trivial |= {task: tasks.for_spec(run.manifest.tasks[task].spec).trivial_score(
-                        _ItemParts(run, task), result.scores.tasks[task].metrics[0])
-                    for task in missing}
+    if missing := set(result.scores.tasks) - set(trivial):  # not worked out with the scores
+        trivial |= trivial_baselines(run, {task: result.scores.tasks[task].metrics[0]
+                                           for task in missing})
     for task, entry in result.scores.tasks.items():
         metric = entry.metrics[0]
         usage = entry.usage

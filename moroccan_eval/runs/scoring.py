@@ -175,6 +175,17 @@ class TaskTally:
         )
 
 
+def trivial_baselines(run: Run, metrics: Mapping[str, str]) -> dict[str, float | None]:
+    """The trivial baseline of each task named in ``metrics`` on its metric, from the
+    run's predictions (what :func:`compute_scores` works out when asked, for a run that
+    did not)."""
+    tally = RunTally(run.manifest, trivial=True)
+    for record in run.predictions():
+        tally.add(record)
+    return {task: tally.tasks[task].trivial_score(metric) for task, metric in metrics.items()
+            if task in tally.tasks}
+
+
 class _ItemReferences:
     """Each item's reference as the trivial baseline reads it (one group per item, all
     pooled), made anew at each pass: :meth:`TaskType.trivial_score` reads it twice."""
