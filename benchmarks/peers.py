@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from installed import compile_toolkit
+
 from moroccan_eval.mockserver import Behaviour, MockServer
 from moroccan_eval.synthetic import make_suite
 
@@ -153,6 +155,7 @@ def main() -> int:
     parser.add_argument("--server", choices=("lean", "mock"), default="lean",
                         help="the endpoint: a bare asyncio server, or the toolkit's mock server")
     args = parser.parse_args()
+    compile_toolkit()
     ok = True
     endpoint = (LeanServer(args.latency) if args.server == "lean"
                 else MockServer(Behaviour(latency_s=args.latency)))

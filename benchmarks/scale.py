@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import compile_toolkit
+
 from moroccan_eval.mockserver import MockServer
 from moroccan_eval.synthetic import make_suite
 
@@ -81,6 +83,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--cached", type=int, default=20_000)
     args = parser.parse_args()
+    compile_toolkit()
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(Path(tmp) / "verdicts")

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import compile_toolkit
+
 from moroccan_eval.mockserver import MockServer
 
 TARGET_S = 0.5
@@ -51,6 +53,7 @@ def main() -> int:
     parser.add_argument("--suite", default="support-intents")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    compile_toolkit()
     with tempfile.TemporaryDirectory() as tmp:
         first_request_delay(args.suite, Path(tmp))  # warms the gate verdict and disk cache
         delays = [first_request_delay(args.suite, Path(tmp)) for _ in range(args.repeat)]
