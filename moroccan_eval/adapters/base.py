@@ -89,9 +89,14 @@ class ModelInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     parameters_b: float | None = Field(default=None, ge=0)
-    deployment: str | None = None
+    deployment: str | None = None  # "api" for a hosted API; anything else runs on-prem
     vendor: str | None = None
     notes: str | None = None
+    # model-card facts a leaderboard row states (leaderboard/seed.py copies them)
+    licence: str | None = None
+    weights: Literal["open", "closed"] | None = None
+    quantisation: str | None = None
+    link: str | None = None
 
 
 class ModelSpec(BaseModel):

@@ -1,4 +1,5 @@
-"""leaderboard/seed.py: the baselines' real runs packaged as submissions that validate."""
+"""leaderboard/seed.py: the baselines' and real models' runs packaged as submissions that
+validate."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+from moroccan_eval.mockserver import MockServer
 from moroccan_eval.synthetic import make_suite
 
 SEED = REPO / "leaderboard" / "seed.py"
@@ -76,6 +78,78 @@ def test_seed_packages_each_baseline_and_the_result_validates(
     assert "removed" in again.stdout and foreign.is_dir()
     assert sorted(p.name for p in out.iterdir()) == [
         "baseline-char-ngram", "baseline-majority", "baseline-theirs"]
+
+
+def _stub_model(path: Path, base_url: str, **card: object) -> Path:
+    path.write_text(yaml.safe_dump({
+        "name": "Stub LM 1B@local", "adapter": "openai_compat", "base_url": base_url,
+        "model": "stub", "api_key_env": None, "info": card}), encoding="utf-8")
+    return path
+
+
+def test_a_real_model_is_seeded_with_the_card_of_its_yaml_and_validates(
+        env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "submissions"
+    card = {"parameters_b": 1.0, "licence": "Apache-2.0", "weights": "open",
+            "quantisation": "Q8_0", "vendor": "Test Lab", "notes": "answers anything",
+            "link": "https://example.org/stub"}
+    with MockServer() as server:  # a real OpenAI-compatible HTTP server on 127.0.0.1
+        model = _stub_model(tmp_path / "stub.yaml", server.base_url, **card)
+        done = _run(str(SEED), "--suite", "seedling", "--model", str(model), "--out", str(out),
+                    "--date", "2026-12-04", env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        asked = server.requests
+        assert asked > 0
+        folder = out / "seed-stub-lm-1b-local"
+        assert sorted(p.name for p in out.iterdir()) == [
+            "baseline-char-ngram", "baseline-majority", folder.name]
+        info = yaml.safe_load((folder / "submission.yaml").read_text(encoding="utf-8"))
+        assert info["model"] == "Stub LM 1B@local"
+        assert info["organisation"] == "moroccan-eval seed runs"
+        assert {key: info[key] for key in ("parameters_b", "licence", "weights",
+                                           "quantisation", "link")} == {
+            key: card[key] for key in ("parameters_b", "licence", "weights", "quantisation",
+                                       "link")}
+        assert info["adapter"] == "openai_compat" and info["hosting"] == "on-prem"
+        assert info["suites"] == ["seedling"] and info["date"] == "2026-12-04"
+        assert info["notes"].startswith("Test Lab. answers anything. Run by leaderboard/seed.py")
+        [run] = (folder / "runs").iterdir()
+        manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["selection"]["limit"] is None and manifest["status"] == "complete"
+        assert manifest["model"]["spec"]["name"] == "Stub LM 1B@local"
+
+        check = _run("-m", "moroccan_eval", "leaderboard", "validate", str(out), "--no-cache",
+                     "--jobs", "1", env=env, cwd=tmp_path)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert check.stdout.count("VALID") == 3 and "INVALID" not in check.stdout
+
+        # Only the model's row is rebuilt: the baselines' rows stay as they were.
+        baseline = (out / "baseline-majority" / "SHA256SUMS").read_bytes()
+        again = _run(str(SEED), "--suite", "seedling", "--model", str(model), "--no-baselines",
+                     "--out", str(out), "--replace", "--date", "2026-12-05", env=env,
+                     cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert f"removed {folder}" in again.stdout and "baseline-" not in again.stdout.split(
+            "->")[0]
+        assert server.requests > asked
+    assert (out / "baseline-majority" / "SHA256SUMS").read_bytes() == baseline
+    info = yaml.safe_load((folder / "submission.yaml").read_text(encoding="utf-8"))
+    assert info["date"] == "2026-12-05"
+
+
+def test_a_real_model_without_its_licence_is_refused_before_any_run(
+        env: dict[str, str], tmp_path: Path) -> None:
+    with MockServer() as server:
+        model = _stub_model(tmp_path / "stub.yaml", server.base_url, weights="open")
+        done = _run(str(SEED), "--suite", "seedling", "--model", str(model), "--no-baselines",
+                    "--out", str(tmp_path / "s"), env=env, cwd=tmp_path)
+        assert server.requests == 0
+    assert done.returncode == 1 and done.stderr.startswith("error: ")
+    assert "info: licence missing" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "s").exists()
+    # a real model needs the suites named: it may take minutes per suite
+    done = _run(str(SEED), "--model", str(model), env=env, cwd=tmp_path)
+    assert done.returncode == 2 and "--model needs --suite" in done.stderr
 
 
 def test_a_suite_no_baseline_applies_to_is_one_clear_error(tmp_path: Path,
