@@ -127,10 +127,11 @@ def _ours(folder: Path) -> bool:
     return organisation in (ORGANISATION, MODEL_ORGANISATION) and not folder.is_symlink()
 
 
-def remove_seeds(out: Path, folders: Sequence[Path] = ()) -> list[Path]:
+def remove_seeds(out: Path, folders: Sequence[Path] | None = None) -> list[Path]:
     """Delete the baseline seed submissions under ``out`` (or, given ``folders``, those of
     them) that this script wrote (their info names one of its organisations)."""
-    candidates = folders or (sorted(out.glob("baseline-*")) if out.is_dir() else [])
+    candidates = (folders if folders is not None
+                  else sorted(out.glob("baseline-*")) if out.is_dir() else [])
     removed = [folder for folder in candidates if folder.is_dir() and _ours(folder)]
     for folder in removed:
         shutil.rmtree(folder)
