@@ -46,8 +46,9 @@ import yaml
 from moroccan_eval.adapters import load_model
 from moroccan_eval.adapters.base import ModelSpec
 from moroccan_eval.errors import MoroccanEvalError
+from moroccan_eval.io import validate
 from moroccan_eval.leaderboard.package import package
-from moroccan_eval.leaderboard.submission import INFO, load_info
+from moroccan_eval.leaderboard.submission import INFO, SubmissionInfo, load_info
 from moroccan_eval.runs.runner import RunOptions, run
 from moroccan_eval.suites.loader import load_suite, suite_dirs
 from moroccan_eval.version import __version__
@@ -94,12 +95,6 @@ def model_info_for(spec: ModelSpec, suites: Sequence[str], date: dt.date
                    ) -> dict[str, object]:
     """The submission.yaml of a real model's seed row, from its YAML's ``info:`` block."""
     card = spec.info
-    missing = [name for name in ("licence", "weights") if getattr(card, name) is None]
-    if missing:
-        raise MoroccanEvalError(
-            f"model '{spec.name}': info: {' and '.join(missing)} missing; a seed row states "
-            "the model's licence and whether its weights are open (info: {licence: ..., "
-            "weights: open})")
     about = " ".join(f"{text.rstrip('.')}." for text in (card.vendor, card.notes) if text)
     info = {
         "model": spec.name, "organisation": MODEL_ORGANISATION,
@@ -149,8 +144,10 @@ def seed(suite_names: Sequence[str], out: Path, work: Path, *, replace: bool = F
     if baselines and not todo:
         raise MoroccanEvalError(f"no offline baseline applies to {', '.join(suite_names)}")
     specs = {str(model): load_model(str(model)) for model in models}
-    for model, spec in specs.items():
-        model_info_for(spec, suite_names, date)  # a missing card field fails before any run
+    for model, spec in specs.items():  # a card the board would refuse fails before any run
+        validate(SubmissionInfo, model_info_for(spec, suite_names, date),
+                 f"{model}: the {INFO} made from its info: block (licence and weights are "
+                 "required)")
         todo[model] = {name: list(load_suite(name).tasks) for name in suite_names}
     targets = {model: out / (model_folder(specs[model]) if model in specs
                              else f"baseline-{model}") for model in todo}

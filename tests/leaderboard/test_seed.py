@@ -145,7 +145,8 @@ def test_a_real_model_without_its_licence_is_refused_before_any_run(
                     "--out", str(tmp_path / "s"), env=env, cwd=tmp_path)
         assert server.requests == 0
     assert done.returncode == 1 and done.stderr.startswith("error: ")
-    assert "info: licence missing" in done.stderr and "Traceback" not in done.stderr
+    assert "info: block" in done.stderr and "licence: Field required" in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "s").exists()
     # a real model needs the suites named: it may take minutes per suite
     done = _run(str(SEED), "--model", str(model), env=env, cwd=tmp_path)
