@@ -92,11 +92,20 @@ class ModelInfo(BaseModel):
     deployment: str | None = None  # "api" for a hosted API; anything else runs on-prem
     vendor: str | None = None
     notes: str | None = None
-    # model-card facts a leaderboard row states (leaderboard/seed.py copies them)
+    # model-card facts a leaderboard row states (leaderboard/seed.py copies them); written
+    # only when set, so that manifests of older toolkits, which lack them, read back as is
     licence: str | None = None
     weights: Literal["open", "closed"] | None = None
     quantisation: str | None = None
     link: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _card_when_set(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        for key in ("licence", "weights", "quantisation", "link"):
+            if getattr(self, key) is None:
+                data.pop(key, None)
+        return data
 
 
 class ModelSpec(BaseModel):
