@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_serializer
 from typing_extensions import TypeAliasType
 
 from .errors import ConfigError, MoroccanEvalError, OutputError
@@ -103,6 +103,22 @@ def load_yaml(path: Path, what: str = "YAML file") -> Any:
     """Parse a YAML file (no anchors or aliases); a syntax error names the file, line and
     column."""
     return parse_yaml(read_text(path, what), str(path))
+
+
+class WrittenWhenSet(BaseModel):
+    """A model of a file format whose fields named in ``written_when_set`` are left out of
+    what it writes while they are None: files of older toolkits lack them and must read
+    back unchanged."""
+
+    written_when_set: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: Any) -> Any:
+        data = handler(self)
+        for key in self.written_when_set:
+            if getattr(self, key) is None:
+                data.pop(key, None)
+        return data
 
 
 def format_validation_errors(exc: ValidationError) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, ClassVar, Literal, NotRequired, Required, TypedDict
+from typing import Any, Literal, NotRequired, Required, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from .adapters.base import ModelSpec
-from .io import JSONObject, JSONValue
+from .io import JSONObject, JSONValue, WrittenWhenSet
 from .suites.schema import CardSpec, TaskSpec
 
 __all__ = [
@@ -94,19 +94,8 @@ class Judgement(TypedDict):
 # --------------------------------------------------------------------------- manifest
 
 
-class _Record(BaseModel):
+class _Record(WrittenWhenSet):
     model_config = ConfigDict(extra="forbid")
-    #: Fields written only when set: files of older toolkits lack them and must read back
-    #: unchanged.
-    written_when_set: ClassVar[tuple[str, ...]] = ()
-
-    @model_serializer(mode="wrap")
-    def _omit_unset(self, handler: Any) -> Any:
-        data = handler(self)
-        for key in self.written_when_set:
-            if getattr(self, key) is None:
-                data.pop(key, None)
-        return data
 
 
 class SuiteRef(_Record):

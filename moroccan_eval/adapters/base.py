@@ -25,7 +25,7 @@ from pydantic import (
 
 from ..costing import Pricing
 from ..errors import AdapterError, ConfigError
-from ..io import JSONObject, JSONValue, sha256_json
+from ..io import JSONObject, JSONValue, WrittenWhenSet, sha256_json
 from ..suites.schema import Item
 
 #: What a secret is replaced by wherever it would be stored or shown.
@@ -84,7 +84,7 @@ class Limits(BaseModel):
         return data
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(WrittenWhenSet):
     """Facts about the model shown in reports (size, where it runs, who sells it)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -92,20 +92,12 @@ class ModelInfo(BaseModel):
     deployment: str | None = None  # "api" for a hosted API; anything else runs on-prem
     vendor: str | None = None
     notes: str | None = None
-    # model-card facts a leaderboard row states (leaderboard/seed.py copies them); written
-    # only when set, so that manifests of older toolkits, which lack them, read back as is
+    # model-card facts a leaderboard row states (leaderboard/seed.py copies them)
     licence: str | None = None
     weights: Literal["open", "closed"] | None = None
     quantisation: str | None = None
     link: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _card_when_set(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        for key in ("licence", "weights", "quantisation", "link"):
-            if getattr(self, key) is None:
-                data.pop(key, None)
-        return data
+    written_when_set = ("licence", "weights", "quantisation", "link")
 
 
 class ModelSpec(BaseModel):
