@@ -48,15 +48,26 @@ def test_the_interval_is_numpys_percentile_to_the_bit() -> None:
             assert bootstrap._interval(samples) == expected, (size, samples)
 
 
-def test_distinct_rows_are_numpys_unique_rows() -> None:
+@pytest.mark.parametrize("block", [65_536, 64, 1])  # large runs are sorted block by block
+def test_distinct_rows_are_numpys_unique_rows(monkeypatch: pytest.MonkeyPatch,
+                                              block: int) -> None:
+    monkeypatch.setattr(bootstrap, "_DISTINCT_BLOCK", block)
     rng = np.random.default_rng(4)
-    for size in (1, 2, 7, 84, 500):
+    for size in (1, 2, 7, 64, 65, 84, 500):
         for width in (1, 2, 5):
             rows = rng.integers(-1, 3, size=(size, width)).astype(float)
             cells, freq = bootstrap._distinct_rows(rows)
             expected_cells, expected_freq = np.unique(rows, axis=0, return_counts=True)
             assert np.array_equal(cells, expected_cells)
             assert np.array_equal(freq, expected_freq)
+
+
+def test_statistics_rows_of_another_width_are_refused() -> None:
+    builder = bootstrap.GroupedBuilder([lambda record: (1.0, 2.0) if record["group"] == "a"
+                                        else (1.0,)])  # type: ignore[list-item, arg-type]
+    builder.add({"variety": "ary_Arab", "group": "a", "parsed": "x"})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="row of 1 numbers after rows of 2"):
+        builder.add({"variety": "ary_Arab", "group": "b", "parsed": "x"})  # type: ignore[arg-type]
 
 
 def test_macro_f1_is_the_label_by_label_sum() -> None:
