@@ -12,7 +12,19 @@ the mock server, for comparison. Figures per client:
 - including start-up: ideal over launch -> exit (moroccan-eval also loads and checks the
   suite, scores with bootstrap CIs and writes its run directory).
 
+``--peer NAME=PYTHON`` (repeatable) adds another evaluation tool, run by the interpreter of
+the virtual environment it is installed in (kept apart: its dependencies are not the
+toolkit's): ``lm-eval`` (its ``local-chat-completions`` model on a task read from a local
+JSONL file) or ``inspect_ai`` (an ``openai-api`` model with a ``generate()`` task). Each
+peer sends the same N prompts as moroccan-eval, rendered by the toolkit from the same suite,
+to the same server at the same concurrency. Peers are informational: the verdict is
+moroccan-eval's alone. A peer whose interpreter is missing, or lacks the tool, is skipped
+with one line. The server counts the chat requests of every client's run; a run that sent
+more or fewer than N stops the benchmark (skipped or retried items would skew its figure).
+
     python benchmarks/peers.py [--items 5000] [--latency 0.2] [--concurrency 64,256]
+        [--peer lm-eval=/opt/peers/lm-eval/bin/python]
+        [--peer inspect_ai=/opt/peers/inspect/bin/python]
 
 Targets for moroccan-eval: request phase >= 0.95, including start-up >= 0.85.
 """
@@ -22,17 +34,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from installed import compile_toolkit
 
 from moroccan_eval.mockserver import Behaviour, MockServer
+from moroccan_eval.runs.requests import build_request, task_setup
+from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.synthetic import make_suite
 
 REQUEST_TARGET, OVERALL_TARGET = 0.95, 0.85
@@ -61,11 +78,15 @@ asyncio.run(main())
 
 
 class Stamped(Protocol):
-    """A server that stamps the first request's arrival and the last answer (time.time())."""
+    """A server that stamps the first request's arrival and the last answer (time.time())
+    and counts the chat requests it received."""
 
     first_request_at: float | None
     last_answer_at: float | None
-    base_url: str
+    requests: int
+
+    @property
+    def base_url(self) -> str: ...
 
 
 _COMPLETION = json.dumps({
@@ -85,6 +106,8 @@ class LeanServer:
         self.latency = latency
         self.first_request_at: float | None = None
         self.last_answer_at: float | None = None
+        #: POSTs to .../chat/completions received (other requests are answered, not counted)
+        self.requests = 0
         self.base_url = ""
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -118,8 +141,9 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            request_line, *headers = self.buffer[:end].split(b"\r\n")
             length = 0
-            for line in self.buffer[:end].split(b"\r\n")[1:]:
+            for line in headers:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value)
@@ -128,6 +152,9 @@ class _Connection(asyncio.Protocol):
             self.buffer = self.buffer[end + 4 + length:]
             if self.server.first_request_at is None:
                 self.server.first_request_at = time.time()
+            method, path = request_line.split(b" ")[:2]
+            if method == b"POST" and path.split(b"?")[0].endswith(b"/chat/completions"):
+                self.server.requests += 1
             asyncio.get_running_loop().call_later(self.server.latency, self._answer)
 
     def _answer(self) -> None:
@@ -136,15 +163,227 @@ class _Connection(asyncio.Protocol):
             self.server.last_answer_at = time.time()
 
 
-def timed(server: Stamped, command: list[str]) -> tuple[float, float, float]:
-    """(request phase, launch -> exit, launch -> first request) in seconds."""
+@dataclass(frozen=True)
+class Client:
+    """One client's run: its command line and, for a peer, its environment."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] | None = None
+
+
+def _reset(server: Stamped) -> None:
     server.first_request_at = server.last_answer_at = None
+    server.requests = 0
+
+
+def timed(server: Stamped, client: Client, expected_requests: int
+          ) -> tuple[float, float, float]:
+    """(request phase, launch -> exit, launch -> first request) in seconds. Exits the
+    benchmark if the client failed or did not send exactly ``expected_requests`` chat
+    requests: a client that skipped items (or retried some) would be timed on other work."""
+    _reset(server)
     launched = time.time()
-    subprocess.run(command, check=True, capture_output=True)
+    done = subprocess.run(client.command, capture_output=True, text=True, env=client.env)
     ended = time.time()
+    if done.returncode != 0:
+        sys.exit(f"{client.name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    if server.requests != expected_requests:
+        sys.exit(f"{client.name} sent {server.requests} chat requests, not {expected_requests}:"
+                 f" its timing would not be comparable\n{done.stderr[-3000:]}")
     assert server.first_request_at is not None and server.last_answer_at is not None
     return (server.last_answer_at - server.first_request_at, ended - launched,
             server.first_request_at - launched)
+
+
+# --------------------------------------------------------------------------- peers
+
+
+@dataclass(frozen=True)
+class PeerItems:
+    """The test items as every peer reads them: one JSON object a line with the messages
+    and the reference (``id``, ``system``, ``user``, ``target``). The synthetic suite's
+    template gives every item the same system message, which lm-eval takes only once, on
+    its command line: ``system`` holds it."""
+
+    path: Path
+    system: str
+    count: int
+
+
+def write_peer_items(suite: Path, path: Path) -> PeerItems:
+    """Render the suite's test items with the toolkit's own prompt renderer (the messages
+    moroccan-eval sends) and write them for the peers: every client sends the same prompts."""
+    task = load_suite(suite).task("intents")
+    _, renderer = task_setup(task, seed=0)
+    systems: set[str] = set()
+    count = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for item in task.items("test"):
+            messages = build_request(task, renderer, item, "native").messages
+            assert [m["role"] for m in messages] == ["system", "user"], messages
+            systems.add(str(messages[0]["content"]))
+            fh.write(json.dumps({"id": item["id"], "system": messages[0]["content"],
+                                 "user": messages[1]["content"], "target": item["reference"]},
+                                ensure_ascii=False) + "\n")
+            count += 1
+    assert len(systems) == 1, "a peer takes one system message for all items"
+    return PeerItems(path, systems.pop(), count)
+
+
+#: lm-eval's task: a generation task over the local JSONL file (``datasets``' json
+#: builder), scored by exact match; the system message is passed on the command line.
+LM_EVAL_TASK = """task: peers_items
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {items}
+test_split: test
+output_type: generate_until
+doc_to_text: "{{{{user}}}}"
+doc_to_target: "{{{{target}}}}"
+generation_kwargs:
+  until: ["\\n\\n"]
+  do_sample: false
+  temperature: 0
+metric_list:
+  - metric: exact_match
+"""
+
+#: inspect_ai's task: the same items as [system, user] messages, one generate() each,
+#: scored by match(). (It reads the system message from the file: a ``-T`` value is parsed
+#: as YAML, which a message with ": " in it would not survive.)
+INSPECT_TASK = """import json
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+from inspect_ai.scorer import match
+from inspect_ai.solver import generate
+
+
+@task
+def peers_items(items: str) -> Task:
+    with open(items, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    samples = [Sample(id=row["id"], target=row["target"],
+                      input=[ChatMessageSystem(content=row["system"]),
+                             ChatMessageUser(content=row["user"])])
+               for row in rows]
+    return Task(dataset=MemoryDataset(samples), solver=generate(), scorer=match())
+"""
+
+#: Keeps a peer off the network, the server being local: without these, lm-eval's
+#: ``datasets`` sends a HEAD to s3.amazonaws.com (a download count for its json builder,
+#: 3 s time-out) before it reads the local file. inspect_ai sends telemetry only when
+#: INSPECT_TELEMETRY names a hook; neither tool checks for updates.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """What a peer's command needs: the server, the items, a folder of its own, and how
+    many items to send (all, or 1 for the warm-up run)."""
+
+    base_url: str
+    items: PeerItems
+    workdir: Path
+    concurrency: int
+    limit: int | None = None
+
+
+def _peer_env(run: PeerRun, **extra: str) -> dict[str, str]:
+    # datasets caches its Arrow copy of the JSONL here, so the warm-up run fills it
+    return {**os.environ, **OFFLINE_ENV, "HF_DATASETS_CACHE": str(run.workdir / "hf-datasets"),
+            **extra}
+
+
+def lm_eval_client(python: Path, run: PeerRun) -> Client:
+    """lm-eval's ``local-chat-completions`` model: one chat request per item, at most
+    ``num_concurrent`` in flight; no tokenizer, so nothing to download."""
+    task_dir = run.workdir / "lm-eval-tasks"
+    task_dir.mkdir(exist_ok=True)
+    (task_dir / "peers_items.yaml").write_text(
+        LM_EVAL_TASK.format(items=json.dumps(str(run.items.path))), encoding="utf-8")
+    model_args = ",".join([
+        "model=stub", f"base_url={run.base_url}/chat/completions",
+        f"num_concurrent={run.concurrency}", "tokenizer_backend=None",
+        "tokenized_requests=False",
+        "max_retries=1",  # one attempt: a retry would be an extra request, not speed
+    ])
+    command = [str(python), "-m", "lm_eval", "run", "--model", "local-chat-completions",
+               "--model_args", model_args, "--tasks", "peers_items",
+               "--include_path", str(task_dir), "--apply_chat_template",
+               "--system_instruction", run.items.system]
+    if run.limit is not None:
+        command += ["--limit", str(run.limit)]
+    return Client("lm-eval", command, _peer_env(run))
+
+
+def inspect_client(python: Path, run: PeerRun) -> Client:
+    """inspect_ai's OpenAI-compatible provider (service ``peers``: its base URL and key
+    come from PEERS_BASE_URL / PEERS_API_KEY), ``max_connections`` requests in flight."""
+    task_file = run.workdir / "peers_inspect_task.py"
+    task_file.write_text(INSPECT_TASK, encoding="utf-8")
+    command = [str(python), "-m", "inspect_ai", "eval", f"{task_file}@peers_items",
+               "-T", f"items={run.items.path}",
+               "--model", "openai-api/peers/stub", "--temperature", "0",
+               # a fixed pool of C connections (an explicit value turns off its adaptive
+               # concurrency), and no retries, neither inspect's nor the openai SDK's
+               "--max-connections", str(run.concurrency), "--max-retries", "0",
+               "-M", "max_retries=0",
+               "--log-dir", str(run.workdir / "inspect-logs"), "--display", "none"]
+    if run.limit is not None:
+        command += ["--limit", str(run.limit)]
+    return Client("inspect_ai", command,
+                  _peer_env(run, PEERS_BASE_URL=run.base_url, PEERS_API_KEY="stub"))
+
+
+@dataclass(frozen=True)
+class PeerTool:
+    module: str  # what the peer's interpreter must be able to import
+    client: Callable[[Path, PeerRun], Client]
+
+
+PEER_TOOLS = {"lm-eval": PeerTool("lm_eval", lm_eval_client),
+              "inspect_ai": PeerTool("inspect_ai", inspect_client)}
+
+
+def peer_option(text: str) -> tuple[str, Path]:
+    """``NAME=PYTHON`` of ``--peer``."""
+    name, sep, python = text.partition("=")
+    if not sep or name not in PEER_TOOLS or not python:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=PYTHON with NAME one of {', '.join(PEER_TOOLS)}, got {text!r}")
+    return name, Path(python)
+
+
+def available(name: str, python: Path) -> bool:
+    """Whether ``python`` exists and can import the peer's tool; says why not if not."""
+    module = PEER_TOOLS[name].module
+    if not python.is_file():
+        print(f"peer {name}: skipped, no interpreter at {python}", flush=True)
+        return False
+    probe = subprocess.run(
+        [str(python), "-c", f"import importlib.util, sys; "
+                            f"sys.exit(importlib.util.find_spec({module!r}) is None)"],
+        capture_output=True)
+    if probe.returncode != 0:
+        print(f"peer {name}: skipped, {module} is not importable by {python}", flush=True)
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- main
+
+
+def report(name: str, concurrency: int, ideal: float, phase: float, total: float,
+           start: float) -> str:
+    return (f"c={concurrency:<4} {name:<16} request phase {phase:6.2f} s "
+            f"(efficiency {ideal / phase:.3f}), launch to exit {total:6.2f} s "
+            f"(efficiency {ideal / total:.3f}; start-up {start:.2f} s, after the "
+            f"last answer {total - start - phase:.2f} s); ideal {ideal:.2f} s")
 
 
 def main() -> int:
@@ -154,8 +393,13 @@ def main() -> int:
     parser.add_argument("--concurrency", default="64,256")
     parser.add_argument("--server", choices=("lean", "mock"), default="lean",
                         help="the endpoint: a bare asyncio server, or the toolkit's mock server")
+    parser.add_argument("--peer", type=peer_option, action="append", default=[],
+                        metavar="NAME=PYTHON",
+                        help=f"also time NAME ({', '.join(PEER_TOOLS)}) as run by the "
+                             "interpreter PYTHON of the venv it is installed in; repeatable")
     args = parser.parse_args()
     compile_toolkit()
+    peers = [(name, python) for name, python in args.peer if available(name, python)]
     ok = True
     endpoint = (LeanServer(args.latency) if args.server == "lean"
                 else MockServer(Behaviour(latency_s=args.latency)))
@@ -169,20 +413,28 @@ def main() -> int:
         ours = [sys.executable, "-m", "moroccan_eval", "run", "--suite", str(suite),
                 "--model", str(model), "--no-cache", "--out", str(tmp / "runs")]
         subprocess.run([*ours, "--limit", "1"], check=True, capture_output=True)  # warm
+        items = write_peer_items(suite, tmp / "items.jsonl") if peers else None
+        assert items is None or items.count == args.items, items
+        for name, python in peers:  # warm, as ours: imports, datasets' Arrow cache
+            assert items is not None
+            warm = PeerRun(server.base_url, items, tmp, concurrency=1, limit=1)
+            client = PEER_TOOLS[name].client(python, warm)
+            subprocess.run(client.command, check=True, capture_output=True, env=client.env)
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             ideal = args.items * args.latency / concurrency
-            clients = {
-                "minimal aiohttp": [sys.executable, "-c", MINIMAL, server.base_url,
-                                    str(args.items), str(concurrency)],
-                "moroccan-eval": [*ours, "--concurrency", str(concurrency)],
-            }
-            for name, command in clients.items():
-                phase, total, start = timed(server, command)
-                line = (f"c={concurrency:<4} {name:<16} request phase {phase:6.2f} s "
-                        f"(efficiency {ideal / phase:.3f}), launch to exit {total:6.2f} s "
-                        f"(efficiency {ideal / total:.3f}; start-up {start:.2f} s, after the "
-                        f"last answer {total - start - phase:.2f} s); ideal {ideal:.2f} s")
-                if name == "moroccan-eval":
+            clients = [
+                Client("minimal aiohttp", [sys.executable, "-c", MINIMAL, server.base_url,
+                                           str(args.items), str(concurrency)]),
+                Client("moroccan-eval", [*ours, "--concurrency", str(concurrency)]),
+            ]
+            for name, python in peers:
+                assert items is not None
+                run = PeerRun(server.base_url, items, tmp, concurrency)
+                clients.append(PEER_TOOLS[name].client(python, run))
+            for client in clients:
+                phase, total, start = timed(server, client, args.items)
+                line = report(client.name, concurrency, ideal, phase, total, start)
+                if client.name == "moroccan-eval":
                     passed = ideal / phase >= REQUEST_TARGET and ideal / total >= OVERALL_TARGET
                     ok &= passed
                     line += (f"; targets >= {REQUEST_TARGET} / >= {OVERALL_TARGET}: "
