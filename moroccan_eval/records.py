@@ -165,6 +165,8 @@ class Host(_Record):
 
 
 RunStatus = str  # "running", "complete", "interrupted", "stopped: <reason>"
+#: How bootstrap resamples are drawn (see :mod:`moroccan_eval.stats.bootstrap`).
+Draws = Literal["multinomial", "indices"]
 
 
 class Manifest(_Record):
@@ -175,6 +177,7 @@ class Manifest(_Record):
     created: str
     seed: int
     bootstrap: int
+    bootstrap_draws: Draws | None = None  # None: runs before draws were named (multinomial)
     usd_mad: float
     selection: Selection
     suite: SuiteRef
@@ -196,7 +199,7 @@ class Manifest(_Record):
         """The task's own reference variety if it sets one, else the suite's."""
         return self.tasks[task].spec.reference_variety or self.suite.reference_variety
 
-    written_when_set = ("finished", "wall_s")
+    written_when_set = ("bootstrap_draws", "finished", "wall_s")
 
     def to_json(self) -> JSONObject:
         return self.model_dump(mode="json")
@@ -206,7 +209,7 @@ class Signature(BaseModel):
     """Exactly what produced a score, printed beside it like sacrebleu's signature::
 
         moroccan-eval:0.1.0|suite:support@1.0.0+sha.1a2b3c4d5e6f|task:intents@1+sha.1a2b3c4d|
-        model:char-ngram+hash.9f8e7d6c|split:test|shots:0|seed:0|boot:1000
+        model:char-ngram+hash.9f8e7d6c|split:test|shots:0|seed:0|boot:1000+indices
     """
 
     model_config = ConfigDict(frozen=True)
@@ -223,6 +226,7 @@ class Signature(BaseModel):
     shots: int
     seed: int
     bootstrap: int
+    bootstrap_draws: Draws | None = None
 
     @classmethod
     def of(cls, manifest: Manifest, task: str) -> Signature:
@@ -234,7 +238,7 @@ class Signature(BaseModel):
             model=manifest.model.spec.name, model_hash=manifest.model.cache_hash[:8],
             split=manifest.selection.split, perturb=manifest.selection.perturb,
             shard=manifest.selection.shard, shots=info.spec.few_shot, seed=manifest.seed,
-            bootstrap=manifest.bootstrap)
+            bootstrap=manifest.bootstrap, bootstrap_draws=manifest.bootstrap_draws)
 
     def __str__(self) -> str:
         return "|".join([
@@ -247,7 +251,8 @@ class Signature(BaseModel):
             *([f"shard:{self.shard}"] if self.shard else []),
             f"shots:{self.shots}",
             f"seed:{self.seed}",
-            f"boot:{self.bootstrap}",
+            f"boot:{self.bootstrap}" + (f"+{self.bootstrap_draws}" if self.bootstrap_draws
+                                         else ""),
         ])
 
     @classmethod
@@ -264,7 +269,7 @@ _SIGNATURE = re.compile(
     r"\|task:(?P<task>[^|@]+)@(?P<task_version>[^|+]+)\+sha\.(?P<task_sha>[0-9a-f]+)"
     r"\|model:(?P<model>[^|]+)\+hash\.(?P<model_hash>[0-9a-f]+)\|split:(?P<split>[^|]+)"
     r"(?:\|perturb:(?P<perturb>[^|]+))?(?:\|shard:(?P<shard>\d+/\d+))?\|shots:(?P<shots>\d+)\|seed:(?P<seed>-?\d+)"
-    r"\|boot:(?P<bootstrap>\d+)")
+    r"\|boot:(?P<bootstrap>\d+)(?:\+(?P<bootstrap_draws>[a-z]+))?")
 
 
 # --------------------------------------------------------------------------- scores

@@ -131,9 +131,11 @@ def bound_type(type_name: str, *, labels: tuple[str, ...] = (), metrics: tuple[s
 def scored(type_name: str, records: list[dict[str, Any]], reference: str, *,
            n_boot: int = 1000, seed: int = 0, **spec: Any) -> dict[str, Any]:
     """Per-variety scores of ``records`` by a task type, as ``scores.json`` holds them."""
+    from moroccan_eval.stats.bootstrap import Resampling
+
     task_type = bound_type(type_name, **spec)
-    return {variety: entry.model_dump(mode="json") for variety, entry in
-            task_type.score(records, reference, n_boot=n_boot, seed=seed).items()}
+    return {variety: entry.model_dump(mode="json") for variety, entry in task_type.score(
+        records, reference, resampling=Resampling(n_boot, seed)).items()}
 
 
 # --------------------------------------------------------------------------- runs

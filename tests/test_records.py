@@ -35,6 +35,9 @@ def test_a_signature_is_a_class_that_reads_back_its_string() -> None:
     perturbed = signature.model_copy(update={"perturb": "typos"})
     assert "|perturb:typos|" in str(perturbed)
     assert Signature.parse(str(perturbed)) == perturbed
+    drawn = signature.model_copy(update={"bootstrap_draws": "indices"})
+    assert str(drawn).endswith("|boot:1000+indices") and str(signature).endswith("|boot:1000")
+    assert Signature.parse(str(drawn)) == drawn
     with pytest.raises(ValueError, match="not a moroccan-eval signature"):
         Signature.parse("BLEU|nrefs:1")
 

@@ -44,6 +44,22 @@ def test_an_honest_run_verifies(tmp_path: Path, mini_suite: Path) -> None:
     assert all(ok for ok, _ in checks.values()), checks
 
 
+def test_a_run_is_rescored_with_the_draws_it_names(tmp_path: Path, mini_suite: Path) -> None:
+    """A new run names its bootstrap draws in its manifest and signatures; claiming the
+    other draws (the scheme of runs that name none) changes every interval, so verify
+    rescores with the draws named and a manifest edited to others fails."""
+    path = _run(mini_suite, tmp_path, "char-ngram")
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["bootstrap_draws"] == "indices"
+    scores = json.loads((path / SCORES).read_text(encoding="utf-8"))
+    assert scores["tasks"]["intents"]["signature"].endswith("|seed:0|boot:1000+indices")
+    manifest["bootstrap_draws"] = "multinomial"
+    (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    checks = _checks(path, suite_ref=str(mini_suite))
+    assert not checks["scores"][0] and "/ci[0]: claimed" in checks["scores"][1]
+    assert not checks["signatures"][0]
+
+
 def test_inflated_scores_are_caught(tmp_path: Path, mini_suite: Path) -> None:
     path = _run(mini_suite, tmp_path, "majority")
     scores = json.loads((path / SCORES).read_text(encoding="utf-8"))

@@ -5,14 +5,14 @@ against the clean ``test`` run of the same model, paired by group)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import tasks, varieties
 from ..errors import RunError
 from ..records import PredictionRecord
 from ..runs.rundir import Run
 from ..runs.scoring import reparse
-from ..stats.bootstrap import relabel, stable_id
+from ..stats.bootstrap import Resampling, relabel, stable_id
 from ..suites.schema import clean_split
 from .summary import Score
 
@@ -54,7 +54,7 @@ def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
                 rec_a["task"] not in run_b.manifest.tasks:
             continue
         paired.setdefault(rec_a["task"], []).append((rec_a, rec_b))
-    seed, n_boot = run_a.manifest.seed, run_a.manifest.bootstrap
+    resampling = Resampling.of(run_a.manifest)
     order = list(varieties.registry())
     out = []
     for task, pairs in sorted(paired.items()):
@@ -65,8 +65,8 @@ def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
             subset = [p for p in pairs if variety in ("all", p[0]["variety"])]
             records = relabel([a for a, _ in subset], lambda _: "A") + \
                 relabel([b for _, b in subset], lambda _: "B")
-            scored = task_type.score(records, "A", n_boot=n_boot,
-                                     seed=seed + stable_id(variety) % 1000)
+            scored = task_type.score(records, "A", resampling=replace(
+                resampling, seed=resampling.seed + stable_id(variety) % 1000))
             for metric in task_type.selected_metrics():
                 a, b = scored["A"].metrics.get(metric), scored["B"].metrics.get(metric)
                 delta = scored["B"].deltas.get(metric)

@@ -18,8 +18,8 @@ from .rundir import Run, RunWriter, load_run, new_run_id
 from .scoring import compute_scores
 
 #: Manifest fields every shard must share (compared as JSON).
-_SHARED = ("toolkit_version", "seed", "bootstrap", "usd_mad", "suite", "tasks",
-           "allow_unanonymized")
+_SHARED = ("toolkit_version", "seed", "bootstrap", "bootstrap_draws", "usd_mad", "suite",
+           "tasks", "allow_unanonymized")
 
 
 def merge_runs(paths: Sequence[Path], out_dir: Path, suite: Suite | None = None) -> Path:

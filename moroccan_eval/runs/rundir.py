@@ -42,7 +42,7 @@ from ..records import (
     SuiteRef,
     TaskRef,
 )
-from ..stats.bootstrap import DEFAULT_BOOTSTRAP
+from ..stats.bootstrap import DEFAULT_BOOTSTRAP, DRAWS
 from ..suites.loader import Suite, Task
 from ..version import __version__
 
@@ -71,6 +71,7 @@ def new_manifest(*, suite: Suite, tasks: Iterable[Task], spec: ModelSpec, select
         created=utc_now(),
         seed=seed,
         bootstrap=bootstrap,
+        bootstrap_draws=DRAWS,
         usd_mad=usd_mad,
         selection=selection,
         suite=SuiteRef(name=suite.name, version=suite.version, sha256=suite.sha256,

@@ -26,7 +26,7 @@ from ..records import (
     Usage,
     VarietyScore,
 )
-from ..stats.bootstrap import Grouped, GroupedBuilder, PoolBy
+from ..stats.bootstrap import Grouped, GroupedBuilder, PoolBy, Resampling
 from ..tasks.base import AnswerParser, TaskType
 from .rundir import PREDICTIONS, SCORES, Run
 
@@ -151,15 +151,14 @@ class TaskTally:
                hosting: float | None) -> TaskScores:
         """The task's entry of ``scores.json``."""
         task_type, spec = self.task_type, self.task_type.spec
-        n_boot, seed = manifest.bootstrap, manifest.seed
+        resampling = Resampling.of(manifest)
         grouped = self.items
         breakdown = None
         if spec.breakdown_by is not None:
             # no reference "variety" among the values: rows of different items are not paired
-            values = task_type.score_grouped(grouped.view("breakdown"), "", n_boot=n_boot,
-                                             seed=seed)
+            values = task_type.score_grouped(grouped.view("breakdown"), "", resampling)
             breakdown = Breakdown(by=spec.breakdown_by, values=dict(sorted(values.items())))
-        pooled = task_type.score_grouped(grouped.view("all"), "all", n_boot=n_boot, seed=seed)
+        pooled = task_type.score_grouped(grouped.view("all"), "all", resampling)
         reference = manifest.reference_variety(name)
         return TaskScores(
             signature=str(Signature.of(manifest, name)),
@@ -167,10 +166,10 @@ class TaskTally:
             metrics=task_type.selected_metrics(),
             metric_signatures=task_type.metric_signatures(),
             reference_variety=reference,
-            varieties=task_type.score_grouped(grouped, reference, n_boot=n_boot, seed=seed),
+            varieties=task_type.score_grouped(grouped, reference, resampling),
             overall=pooled.get("all", VarietyScore(n=0)),
             usage=self.usage.summary(manifest, wall_s, hosting),
-            details=task_type.task_details(grouped.records or [], n_boot=n_boot, seed=seed),
+            details=task_type.task_details(grouped.records or [], resampling),
             breakdown=breakdown,
         )
 

@@ -13,6 +13,16 @@ Two resampling layouts, identical in distribution:
   over cells. For labels (classification, yes/no outcomes) there are few cells, so 1,000
   resamples cost the same for 100 items as for 1,000,000.
 
+Draws (the run's ``bootstrap_draws``, printed in its signature as ``boot:1000+indices``):
+
+- ``multinomial``: numpy's ``multinomial`` over the cells, a binomial per cell and resample
+  (runs whose manifest names no draws: toolkit 0.1.0's first scheme);
+- ``indices``: the n items of a resample drawn as n uniform indices and counted per cell,
+  where that is cheaper (n at most :data:`INDICES_PER_CELL` times the cells: one index
+  costs about an eighth of a binomial); the multinomial otherwise (few cells of many items,
+  as classification at scale). The same distribution, other numbers: a run is always
+  rescored with the draws it names.
+
 Seeding: each (variety, metric) has its own stream,
 ``default_rng([seed + seed_offset, stable_id(variety), stable_id(stream)])``, drawn first for
 the metric's interval, then for its paired delta; a number is therefore reproducible
@@ -30,12 +40,40 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from .. import varieties
-from ..records import Delta, MetricScore, PredictionRecord, VarietyScore
+from ..records import Delta, Draws, Manifest, MetricScore, PredictionRecord, VarietyScore
 
 if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-up
     import numpy as np
 
 DEFAULT_BOOTSTRAP = 1000
+
+#: The draws of new runs.
+DRAWS: Draws = "indices"
+#: ``indices`` draws indices while the items are at most this many times the cells. Part of
+#: the scheme: changing it changes numbers.
+INDICES_PER_CELL = 8
+#: ``indices`` draws at most this many indices at a time (whole resamples). Part of the
+#: scheme too: numpy's bounded integers are not the same numbers in other blocks.
+_INDEX_BLOCK = 1 << 21
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """How intervals are computed: ``n_boot`` resamples (0: point values only), seeded from
+    ``seed``, their weights drawn by ``draws``."""
+
+    n_boot: int = DEFAULT_BOOTSTRAP
+    seed: int = 0
+    draws: Draws = DRAWS
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> Resampling:
+        """A run's resampling, as its manifest records it."""
+        return cls(manifest.bootstrap, manifest.seed, manifest.bootstrap_draws or "multinomial")
+
+
+#: What a new run uses: 1,000 resamples, seed 0, :data:`DRAWS`.
+DEFAULT_RESAMPLING = Resampling()
 
 #: (rows (m, k), weights (B, m)) → one score per row of weights.
 ScoreFunction: TypeAlias = "Callable[[np.ndarray, np.ndarray], np.ndarray]"
@@ -296,7 +334,7 @@ def relabel(records: Iterable[PredictionRecord],
 
 
 def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_variety: str,
-                    *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, VarietyScore]:
+                    resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:
     """Per variety: n, failures, each metric with its interval, and the paired delta to
     ``reference_variety`` over the groups both hold."""
     import numpy as np
@@ -314,16 +352,16 @@ def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_va
                        and variety != reference_variety else (None, None))
         pairs: dict[tuple[Statistics, str], tuple[int, np.ndarray, np.ndarray]] = {}
         for metric in metrics:
-            rng = metric.rng(seed, variety)
+            rng = metric.rng(resampling.seed, variety)
             entry.metrics[metric.name] = _estimate(metric, rows.of(metric), rows.layout(metric),
-                                                   n_boot, rng)
+                                                   resampling, rng)
             if own is not None and theirs is not None and own.size:
                 key = (metric.statistics, metric.resample)
                 if key not in pairs:  # metrics sharing statistics share the paired cells
                     mine = rows.of(metric, own)
                     pairs[key] = (mine.shape[1], *_layout(
                         metric, np.hstack([mine, rows.of(metric, theirs)])))
-                delta = _paired_delta(metric, *pairs[key], n_boot, rng)
+                delta = _paired_delta(metric, *pairs[key], resampling, rng)
                 if delta is not None:
                     entry.deltas[metric.name] = delta
         result[variety] = entry
@@ -420,14 +458,17 @@ def _sorted_cells(rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np
     return ordered[first], np.add.reduceat(weights[order], first)
 
 
-def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray, n_boot: int,
-               rng: np.random.Generator) -> np.ndarray:
+def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray,
+               resampling: Resampling, rng: np.random.Generator) -> np.ndarray:
     """``score(weights)`` for ``n_boot`` multinomial resamples of the point weights."""
     import numpy as np
 
+    n_boot = resampling.n_boot
     if n_boot <= 0:
         return np.empty(0)
     n = int(point.sum())
+    if resampling.draws == "indices" and 0 < n <= INDICES_PER_CELL * point.shape[1]:
+        return _resampled_by_indices(score, point[0], n, n_boot, rng)
     probabilities = point[0] / max(n, 1)
     chunk = max(1, _DRAW_CELLS // max(1, probabilities.size))
     # float weights: BLAS products, and the same sums (whole counts are exact in float64)
@@ -435,17 +476,36 @@ def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray, n_b
                                  .astype(float)) for i in range(0, n_boot, chunk)])
 
 
+def _resampled_by_indices(score: Callable[[np.ndarray], np.ndarray], frequencies: np.ndarray,
+                          n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """:func:`_resampled` drawing each resample's n items as uniform indices, counted per
+    cell (the weights of whole resamples, in blocks of :data:`_INDEX_BLOCK` indices)."""
+    import numpy as np
+
+    cells = frequencies.size
+    cell_of_item = np.repeat(np.arange(cells), frequencies.astype(np.intp))
+    block = max(1, _INDEX_BLOCK // n)
+    scores = []
+    for start in range(0, n_boot, block):
+        rows = min(block, n_boot - start)
+        drawn = cell_of_item[rng.integers(0, n, size=(rows, n))]
+        drawn += np.arange(0, rows * cells, cells)[:, None]  # each resample its own cells
+        counts = np.bincount(drawn.ravel(), minlength=rows * cells)
+        scores.append(score(counts.reshape(rows, cells).astype(float)))
+    return np.concatenate(scores)
+
+
 def _estimate(metric: MetricDef, rows: np.ndarray, layout: tuple[np.ndarray, np.ndarray],
-              n_boot: int, rng: np.random.Generator) -> MetricScore:
+              resampling: Resampling, rng: np.random.Generator) -> MetricScore:
     cells, point = layout
     counted = int((rows[:, -1] > 0).sum()) if metric.counts_items else None
-    samples = _resampled(lambda weights: metric.score(cells, weights), point, n_boot, rng)
+    samples = _resampled(lambda weights: metric.score(cells, weights), point, resampling, rng)
     return MetricScore(value=_point(metric.score(cells, point)[0]), ci=_interval(samples),
                        n=counted)
 
 
 def _paired_delta(metric: MetricDef, width: int, cells: np.ndarray, point: np.ndarray,
-                  n_boot: int, rng: np.random.Generator) -> Delta | None:
+                  resampling: Resampling, rng: np.random.Generator) -> Delta | None:
     """metric(own) − metric(reference) with a paired bootstrap interval: the groups are
     resampled once and both sides are scored on the same resample. ``cells`` are the
     :func:`_layout` of the own rows (``width`` columns) beside the reference rows."""
@@ -454,7 +514,7 @@ def _paired_delta(metric: MetricDef, width: int, cells: np.ndarray, point: np.nd
     if value is None:
         return None
     ci = _interval(_resampled(lambda weights: metric.score(own_cells, weights)
-                              - metric.score(reference_cells, weights), point, n_boot, rng))
+                              - metric.score(reference_cells, weights), point, resampling, rng))
     return Delta(value=value, ci=ci, n_pairs=int(point.sum()), significant=_excludes_zero(ci))
 
 

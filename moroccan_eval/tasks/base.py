@@ -24,10 +24,11 @@ from typing import ClassVar, Protocol, TypedDict
 from ..io import JSONObject, JSONValue
 from ..records import Judgement, PredictionRecord, VarietyScore
 from ..stats.bootstrap import (
-    DEFAULT_BOOTSTRAP,
+    DEFAULT_RESAMPLING,
     Grouped,
     MetricDef,
     PoolBy,
+    Resampling,
     Statistics,
     score_varieties,
 )
@@ -181,14 +182,14 @@ class TaskType:
     # ----------------------------------------------------------------- scoring
 
     def score(self, records: Iterable[PredictionRecord], reference_variety: str, *,
-              n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+              resampling: Resampling = DEFAULT_RESAMPLING,
               pool_by: PoolBy | None = None) -> dict[str, VarietyScore]:
         """Per-variety scores of the task's metrics with intervals, paired deltas against
         ``reference_variety`` and the type's details; with ``pool_by``, per value it gives
         each record instead of per variety, every item on its own (see ``Grouped.of``)."""
         grouped = Grouped.of(records, self.statistics(), pool_by,
                              keep=(lambda record: record) if self.details_read_records else None)
-        return self.score_grouped(grouped, reference_variety, n_boot=n_boot, seed=seed)
+        return self.score_grouped(grouped, reference_variety, resampling)
 
     def statistics(self) -> list[Statistics]:
         """The statistics functions of the selected metrics (what a :class:`Grouped`
@@ -203,11 +204,11 @@ class TaskType:
         return (kind.variety_details is not TaskType.variety_details
                 or kind.task_details is not TaskType.task_details)
 
-    def score_grouped(self, grouped: Grouped, reference_variety: str, *,
-                      n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, VarietyScore]:
+    def score_grouped(self, grouped: Grouped, reference_variety: str,
+                      resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:
         """:meth:`score` of records already grouped (by a builder fed from :meth:`statistics`)."""
         metrics = [self.metric(name) for name in self.selected_metrics()]
-        scores = score_varieties(grouped, metrics, reference_variety, n_boot=n_boot, seed=seed)
+        scores = score_varieties(grouped, metrics, reference_variety, resampling)
         if grouped.records is not None:
             for variety, entry in scores.items():
                 entry.details = self.variety_details(grouped.records_of(variety))
@@ -236,7 +237,7 @@ class TaskType:
              "error": None} for r in records if not r.get("skipped"))
         chosen = self.metric(metric)
         scores = score_varieties(Grouped.of(constant, [chosen.statistics]), [chosen], "all",
-                                 n_boot=0)
+                                 Resampling(n_boot=0))
         entry = scores.get("all")
         return None if entry is None else entry.metrics[metric].value
 
@@ -244,8 +245,8 @@ class TaskType:
         """What the type adds to a variety's scores beside its metrics."""
         return {}
 
-    def task_details(self, records: Sequence[PredictionRecord], *, n_boot: int,
-                     seed: int) -> JSONObject:
+    def task_details(self, records: Sequence[PredictionRecord],
+                     resampling: Resampling) -> JSONObject:
         """What the type adds to a task's scores beside its varieties."""
         return {}
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from moroccan_eval.records import Delta
 from moroccan_eval.stats import bootstrap
-from moroccan_eval.stats.bootstrap import MetricDef, ratio
+from moroccan_eval.stats.bootstrap import MetricDef, Resampling, ratio
 from moroccan_eval.tasks.classification import MISSING, macro_f1
+
+MULTINOMIAL = Resampling(1000, 0, "multinomial")
 
 
 def _paired(metric: MetricDef, rows: np.ndarray, reference: np.ndarray,
-            rng: np.random.Generator) -> object:
+            rng: np.random.Generator, resampling: Resampling = MULTINOMIAL) -> Delta | None:
     cells, point = bootstrap._layout(metric, np.hstack([rows, reference]))
-    return bootstrap._paired_delta(metric, rows.shape[1], cells, point, 1000, rng)
+    return bootstrap._paired_delta(metric, rows.shape[1], cells, point, resampling, rng)
 
 
 @pytest.mark.parametrize("resample", ["items", "cells"])
@@ -26,7 +29,7 @@ def test_chunked_draws_give_the_same_intervals(monkeypatch: pytest.MonkeyPatch,
                        resample=resample)  # type: ignore[arg-type]
 
     def both() -> tuple[object, object]:
-        return (bootstrap._estimate(metric, rows, bootstrap._layout(metric, rows), 1000,
+        return (bootstrap._estimate(metric, rows, bootstrap._layout(metric, rows), MULTINOMIAL,
                                     np.random.default_rng(7)),
                 _paired(metric, rows, reference, np.random.default_rng(7)))
 
@@ -35,6 +38,60 @@ def test_chunked_draws_give_the_same_intervals(monkeypatch: pytest.MonkeyPatch,
     assert both() == whole
     estimate, delta = whole
     assert estimate.ci is not None and delta is not None and delta.ci is not None  # type: ignore[attr-defined]
+
+
+def _weights(draws: str, point: np.ndarray, seed: int, n_boot: int = 20_000) -> np.ndarray:
+    """The weights of ``n_boot`` resamples, as the draws give them to a score function."""
+    return bootstrap._resampled(lambda weights: weights, point,
+                                Resampling(n_boot, 0, draws),  # type: ignore[arg-type]
+                                np.random.default_rng(seed)).reshape(n_boot, -1)
+
+
+@pytest.mark.parametrize("frequencies", [[1] * 12, [5, 1, 3, 2], [20, 2, 7, 1]])
+def test_index_draws_are_the_multinomial_of_the_cells(frequencies: list[int]) -> None:
+    point = np.array([frequencies], dtype=float)
+    n, cells = int(point.sum()), point.shape[1]
+    by_indices, by_binomials = _weights("indices", point, 1), _weights("multinomial", point, 1)
+    assert not np.array_equal(by_indices[:100], by_binomials[:100])  # other numbers ...
+    assert np.all(by_indices.sum(axis=1) == n)  # ... each resample n items
+    expected_mean = point[0]  # ... the same mean and covariance: multinomial(n, p)
+    p = point[0] / n
+    expected_cov = n * (np.diag(p) - np.outer(p, p))
+    for weights in (by_indices, by_binomials):
+        assert np.allclose(weights.mean(axis=0), expected_mean, atol=0.05 * np.sqrt(n))
+        assert np.allclose(np.cov(weights.T), expected_cov, atol=0.06 * n / cells + 0.05)
+
+
+def test_index_draws_stop_where_the_multinomial_is_cheaper() -> None:
+    few_cells = np.array([[300.0, 200.0]])  # 500 items in 2 cells: binomials are cheaper
+    assert np.array_equal(_weights("indices", few_cells, 3, 200),
+                          _weights("multinomial", few_cells, 3, 200))
+    within = np.array([[9.0, 7.0]])  # 16 items in 2 cells: indices
+    assert not np.array_equal(_weights("indices", within, 3, 200),
+                              _weights("multinomial", within, 3, 200))
+
+
+def test_index_draws_give_intervals_like_the_multinomials() -> None:
+    """The same statistic, both draws: intervals agree to within the bootstrap's own noise,
+    and each draws' numbers are reproducible."""
+    rng = np.random.default_rng(8)
+    rows = np.stack([rng.integers(0, 2, 300), np.ones(300)], axis=1).astype(float)
+    reference = np.stack([rng.integers(0, 2, 300), np.ones(300)], axis=1).astype(float)
+    metric = MetricDef("rate", lambda record: (0.0, 0.0), ratio)  # type: ignore[arg-type]
+    layout = bootstrap._layout(metric, rows)
+    indices = Resampling(2000, 0, "indices")
+    ours = bootstrap._estimate(metric, rows, layout, indices, np.random.default_rng(9))
+    theirs = bootstrap._estimate(metric, rows, layout, Resampling(2000, 0, "multinomial"),
+                                 np.random.default_rng(9))
+    assert ours.value == theirs.value and ours.ci != theirs.ci
+    assert ours.ci is not None and theirs.ci is not None
+    assert np.allclose(ours.ci, theirs.ci, atol=0.01)
+    assert ours == bootstrap._estimate(metric, rows, layout, indices, np.random.default_rng(9))
+    delta = _paired(metric, rows, reference, np.random.default_rng(9), indices)
+    legacy = _paired(metric, rows, reference, np.random.default_rng(9),
+                     Resampling(2000, 0, "multinomial"))
+    assert delta is not None and legacy is not None and delta.ci and legacy.ci
+    assert delta.value == legacy.value and np.allclose(delta.ci, legacy.ci, atol=0.015)
 
 
 def test_the_interval_is_numpys_percentile_to_the_bit() -> None:
