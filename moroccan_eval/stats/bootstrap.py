@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -484,11 +485,12 @@ def _resampled_by_indices(score: Callable[[np.ndarray], np.ndarray], frequencies
 
     cells = frequencies.size
     cell_of_item = np.repeat(np.arange(cells), frequencies.astype(np.intp))
+    index_type = np.uint16 if n <= 1 << 16 else np.int64  # 16 bits: the fastest numpy draws
     block = max(1, _INDEX_BLOCK // n)
     scores = []
     for start in range(0, n_boot, block):
         rows = min(block, n_boot - start)
-        drawn = cell_of_item[rng.integers(0, n, size=(rows, n))]
+        drawn = cell_of_item[rng.integers(0, n, size=(rows, n), dtype=index_type)]
         drawn += np.arange(0, rows * cells, cells)[:, None]  # each resample its own cells
         counts = np.bincount(drawn.ravel(), minlength=rows * cells)
         scores.append(score(counts.reshape(rows, cells).astype(float)))
@@ -520,23 +522,32 @@ def _paired_delta(metric: MetricDef, width: int, cells: np.ndarray, point: np.nd
 
 def _interval(samples: np.ndarray) -> tuple[float, float] | None:
     """The 2.5th and 97.5th percentiles of the finite samples, computed as
-    ``np.percentile(finite, [2.5, 97.5])`` does (its default linear method, to the bit)
-    without its per-call overhead, which dominated small runs."""
+    ``np.percentile(finite, [2.5, 97.5])`` does (its default linear method, to the bit:
+    the same float operations in the same order) without its per-call overhead, which
+    dominated small runs: the four order statistics it reads are partitioned into place,
+    not sorted."""
     import numpy as np
 
-    finite = np.sort(samples[np.isfinite(samples)])  # a resample may leave a rate undefined
+    finite = samples[np.isfinite(samples)]  # a resample may leave a rate undefined
     count = finite.size
     if count == 0:
         return None
-    virtual = (count - 1) * (np.array([2.5, 97.5]) / 100)
-    below = np.floor(virtual)
-    above = below + 1
-    below[virtual >= count - 1] = above[virtual >= count - 1] = -1
-    low, high = finite[below.astype(np.intp)], finite[above.astype(np.intp)]
-    gamma = virtual - below.astype(np.intp)
-    spread = high - low
-    bounds = np.where(gamma >= 0.5, high - spread * (1 - gamma), low + spread * gamma)
-    return (round(float(bounds[0]), 6), round(float(bounds[1]), 6))
+    reads = []
+    for quantile in (2.5, 97.5):
+        virtual = (count - 1) * (quantile / 100)
+        below = math.floor(virtual)
+        if virtual >= count - 1:  # at the top: numpy reads the last sample twice
+            below, above, gamma = count - 1, count - 1, virtual + 1
+        else:
+            above, gamma = below + 1, virtual - below
+        reads.append((below, above, gamma))
+    ordered = np.partition(finite, sorted({i for read in reads for i in read[:2]}))
+    bounds = []
+    for below, above, gamma in reads:
+        low, high = float(ordered[below]), float(ordered[above])
+        spread = high - low
+        bounds.append(high - spread * (1 - gamma) if gamma >= 0.5 else low + spread * gamma)
+    return (round(bounds[0], 6), round(bounds[1], 6))
 
 
 def _excludes_zero(ci: tuple[float, float] | None) -> bool:
