@@ -71,7 +71,7 @@ from ..report.charts import Point, scatter
 from ..resources import shipped
 from ..runs.rundir import load_run
 from ..version import __version__
-from .board import Board, Cell, Entry, TaskRow, VarietyCell
+from .board import Board, Cell, Entry, TaskRow, VarietyCell, fewer_collections
 from .submission import RUN_FILES, RUNS
 
 #: A file naming a folder as a site built here: only such a folder is ever replaced.
@@ -717,7 +717,8 @@ def build_site(board: Board, out: Path, *, template_dir: Path | None = None,
         pages = len(LANGUAGES) * (len(board.entries) + len(board.suites) + 4)
         workers = jobs if jobs is not None else min(os.cpu_count() or 1,
                                                      pages // PAGES_PER_WORKER)
-        _write_site(board, staging, template_dir, files_url, max(1, workers))
+        with fewer_collections():
+            _write_site(board, staging, template_dir, files_url, max(1, workers))
         staging.chmod(0o755)  # mkdtemp makes it private; a site is published
         _replace(staging, out)
     except BaseException:
