@@ -290,7 +290,7 @@ def fewer_collections() -> Iterator[None]:
     """Run Python's cyclic garbage collector less often (every 50,000 allocations, not
     700) while a board is validated or built: a board of 1,000 submissions holds millions
     of live objects, which every collection walked again, and half of a rebuild's time went
-    to it (17.6 s -> 11.9 s measured). Forked workers inherit the setting; the objects a
+    to it (a rebuild 17.6 s -> 11.9-13.6 s). Forked workers inherit the setting; the objects a
     submission's check makes are still freed as they go, by reference counting."""
     before = gc.get_threshold()
     gc.set_threshold(50_000, 20, 20)
