@@ -433,11 +433,11 @@ def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if rows.shape[0] == 0 or np.isnan(rows).any():  # NaN: let numpy decide equality
         cells, freq = np.unique(rows, axis=0, return_counts=True)
         return cells, freq
-    if rows.shape[0] <= _DISTINCT_BLOCK:
-        return _sorted_cells(rows, np.ones(rows.shape[0], dtype=np.intp))
-    blocks = [_sorted_cells(rows[start:start + _DISTINCT_BLOCK],
-                            np.ones(min(_DISTINCT_BLOCK, rows.shape[0] - start), dtype=np.intp))
-              for start in range(0, rows.shape[0], _DISTINCT_BLOCK)]
+    blocks = [_sorted_cells(block, np.ones(block.shape[0], dtype=np.intp)) for block in
+              (rows[start:start + _DISTINCT_BLOCK]
+               for start in range(0, rows.shape[0], _DISTINCT_BLOCK))]
+    if len(blocks) == 1:
+        return blocks[0]
     return _sorted_cells(np.concatenate([cells for cells, _ in blocks]),
                          np.concatenate([freq for _, freq in blocks]))
 
