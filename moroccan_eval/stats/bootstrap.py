@@ -21,7 +21,8 @@ Draws (the run's ``bootstrap_draws``, printed in its signature as ``boot:1000+in
   where that is cheaper (n at most :data:`INDICES_PER_CELL` times the cells: one index
   costs about an eighth of a binomial); the multinomial otherwise (few cells of many items,
   as classification at scale). The same distribution, other numbers: a run is always
-  rescored with the draws it names.
+  rescored with the draws it names. Index draws do not read the data, so a process
+  remembers small ones (:class:`RandomStream`): the runs of one suite draw them once.
 
 Seeding: each (variety, metric) has its own stream,
 ``default_rng([seed + seed_offset, stable_id(variety), stable_id(stream)])``, drawn first for
@@ -36,9 +37,10 @@ import functools
 import hashlib
 import math
 from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .. import varieties
 from ..records import Delta, Draws, Manifest, MetricScore, PredictionRecord, VarietyScore
@@ -113,10 +115,10 @@ class MetricDef:
     stream: str | None = None
     seed_offset: int = 0
 
-    def rng(self, seed: int, variety: str) -> np.random.Generator:
-        import numpy as np
-        return np.random.default_rng(
-            [seed + self.seed_offset, stable_id(variety), stable_id(self.stream or self.name)])
+    def stream_of(self, seed: int, variety: str) -> RandomStream:
+        """The metric's random stream for ``variety``."""
+        return RandomStream((seed + self.seed_offset, stable_id(variety),
+                             stable_id(self.stream or self.name)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -353,16 +355,16 @@ def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_va
                        and variety != reference_variety else (None, None))
         pairs: dict[tuple[Statistics, str], tuple[int, np.ndarray, np.ndarray]] = {}
         for metric in metrics:
-            rng = metric.rng(resampling.seed, variety)
+            stream = metric.stream_of(resampling.seed, variety)
             entry.metrics[metric.name] = _estimate(metric, rows.of(metric), rows.layout(metric),
-                                                   resampling, rng)
+                                                   resampling, stream)
             if own is not None and theirs is not None and own.size:
                 key = (metric.statistics, metric.resample)
                 if key not in pairs:  # metrics sharing statistics share the paired cells
                     mine = rows.of(metric, own)
                     pairs[key] = (mine.shape[1], *_layout(
                         metric, np.hstack([mine, rows.of(metric, theirs)])))
-                delta = _paired_delta(metric, *pairs[key], resampling, rng)
+                delta = _paired_delta(metric, *pairs[key], resampling, stream)
                 if delta is not None:
                     entry.deltas[metric.name] = delta
         result[variety] = entry
@@ -459,22 +461,151 @@ def _sorted_cells(rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np
     return ordered[first], np.add.reduceat(weights[order], first)
 
 
+class RandomStream:
+    """The generator ``default_rng(entropy)`` of one (variety, metric), drawn from in order.
+
+    Index draws do not depend on the data, only on the stream's position, n and the
+    resamples: while a stream has made only such draws, small ones are remembered for the
+    process (:data:`_INDEX_DRAWS`, with the generator's state after them), so the runs of a
+    suite, which share its layout and seed (a leaderboard's submissions, a report's
+    models), draw them once. The generator is made only when a draw is not remembered, and
+    set to the state the remembered draws left: the numbers are those of drawing each time."""
+
+    def __init__(self, entropy: tuple[int, ...]):
+        self.entropy = entropy
+        self._generator: np.random.Generator | None = None
+        self._state: Mapping[str, Any] | None = None  # after remembered draws
+        self._drawn: tuple[tuple[int, int], ...] | None = ()  # None: a draw read the data
+
+    def generator(self) -> np.random.Generator:
+        """The generator at the stream's position, for a draw that depends on the data."""
+        self._drawn = None
+        return self._live()
+
+    def index_generator(self, n: int, n_boot: int) -> np.random.Generator:
+        """The generator at the stream's position, for n_boot resamples of n indices."""
+        if self._drawn is not None:
+            self._drawn += ((n, n_boot),)
+        return self._live()
+
+    def item_counts(self, n: int, n_boot: int) -> np.ndarray:
+        """(n_boot, n) float: how many times each of n items is drawn in each of n_boot
+        resamples of n uniform indices (at most :data:`_INDEX_BLOCK` indices)."""
+        if self._drawn is None:
+            return _draw_item_counts(self._live(), n, n_boot)
+        key = (self.entropy, self._drawn, n, n_boot)
+        remembered = _INDEX_DRAWS.get(key)
+        if remembered is None:
+            generator = self.index_generator(n, n_boot)
+            counts = _draw_item_counts(generator, n, n_boot)
+            counts.flags.writeable = False  # shared: a score must not change its weights
+            _INDEX_DRAWS.put(key, counts, generator.bit_generator.state)
+            return counts
+        self._drawn += ((n, n_boot),)
+        counts, state = remembered
+        if self._generator is not None:
+            self._generator.bit_generator.state = state
+        else:
+            self._state = state
+        return counts
+
+    def _live(self) -> np.random.Generator:
+        if self._generator is None:
+            import numpy as np
+            self._generator = np.random.default_rng(list(self.entropy))
+            if self._state is not None:
+                self._generator.bit_generator.state = self._state
+        return self._generator
+
+
+def _index_type(n: int) -> type:
+    import numpy as np
+    return np.uint16 if n <= 1 << 16 else np.int64  # 16 bits: the fastest numpy draws
+
+
+def _draw_item_counts(generator: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    import numpy as np
+
+    drawn = generator.integers(0, n, size=(n_boot, n), dtype=_index_type(n))
+    drawn = drawn + np.arange(0, n_boot * n, n)[:, None]  # each resample its own items
+    return np.bincount(drawn.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+
+class _RememberedDraws:
+    """Item counts of index draws with the generator's state after them, the least
+    recently used dropped beyond a budget of bytes."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.size = 0
+        self._draws: OrderedDict[object, tuple[np.ndarray, Mapping[str, Any]]] = OrderedDict()
+
+    def get(self, key: object) -> tuple[np.ndarray, Mapping[str, Any]] | None:
+        found = self._draws.get(key)
+        if found is not None:
+            self._draws.move_to_end(key)
+        return found
+
+    def put(self, key: object, counts: np.ndarray, state: Mapping[str, Any]) -> None:
+        self._draws[key] = (counts, state)
+        self.size += counts.nbytes
+        while self.size > self.budget:
+            dropped, _ = self._draws.popitem(last=False)[1]
+            self.size -= dropped.nbytes
+
+
+#: The index draws remembered in a process (a suite's varieties and metrics, twice: the
+#: interval's and the paired delta's; 1,000 resamples of 12 items are 96 kB).
+_INDEX_DRAWS = _RememberedDraws(64 << 20)
+#: Draws are remembered up to this many cells (their item counts are summed per cell by a
+#: product with a membership matrix, cheaper than drawing only for a few cells) or when
+#: every item is a cell.
+_REMEMBERED_CELLS = 32
+
+
 def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray,
-               resampling: Resampling, rng: np.random.Generator) -> np.ndarray:
+               resampling: Resampling, stream: RandomStream) -> np.ndarray:
     """``score(weights)`` for ``n_boot`` multinomial resamples of the point weights."""
     import numpy as np
 
     n_boot = resampling.n_boot
     if n_boot <= 0:
         return np.empty(0)
-    n = int(point.sum())
-    if resampling.draws == "indices" and 0 < n <= INDICES_PER_CELL * point.shape[1]:
-        return _resampled_by_indices(score, point[0], n, n_boot, rng)
+    n, cells = int(point.sum()), point.shape[1]
+    if resampling.draws == "indices" and 0 < n <= INDICES_PER_CELL * cells:
+        if n * n_boot <= _INDEX_BLOCK and (cells == n or cells <= _REMEMBERED_CELLS):
+            return score(_cell_counts(stream.item_counts(n, n_boot), point[0]))
+        return _resampled_by_indices(score, point[0], n, n_boot,
+                                     stream.index_generator(n, n_boot))
+    rng = stream.generator()
     probabilities = point[0] / max(n, 1)
     chunk = max(1, _DRAW_CELLS // max(1, probabilities.size))
     # float weights: BLAS products, and the same sums (whole counts are exact in float64)
     return np.concatenate([score(rng.multinomial(n, probabilities, size=min(chunk, n_boot - i))
                                  .astype(float)) for i in range(0, n_boot, chunk)])
+
+
+def _cell_counts(item_counts: np.ndarray, frequencies: np.ndarray) -> np.ndarray:
+    """Item counts summed per cell, the items numbered cell by cell (``frequencies[c]``
+    items of cell c)."""
+    import numpy as np
+
+    if frequencies.size == item_counts.shape[1]:
+        return item_counts
+    return np.asarray(item_counts @ _membership(frequencies.astype(np.intp).tobytes()))
+
+
+@functools.lru_cache(maxsize=256)
+def _membership(frequencies: bytes) -> np.ndarray:
+    """(items, cells): 1 where the item is of the cell, the items numbered cell by cell."""
+    import numpy as np
+
+    counts = np.frombuffer(frequencies, dtype=np.intp)
+    items, cells = int(counts.sum()), counts.size
+    membership = np.zeros((items, cells))
+    membership[np.arange(items), np.repeat(np.arange(cells), counts)] = 1
+    membership.flags.writeable = False
+    return membership
 
 
 def _resampled_by_indices(score: Callable[[np.ndarray], np.ndarray], frequencies: np.ndarray,
@@ -485,12 +616,11 @@ def _resampled_by_indices(score: Callable[[np.ndarray], np.ndarray], frequencies
 
     cells = frequencies.size
     cell_of_item = np.repeat(np.arange(cells), frequencies.astype(np.intp))
-    index_type = np.uint16 if n <= 1 << 16 else np.int64  # 16 bits: the fastest numpy draws
     block = max(1, _INDEX_BLOCK // n)
     scores = []
     for start in range(0, n_boot, block):
         rows = min(block, n_boot - start)
-        drawn = cell_of_item[rng.integers(0, n, size=(rows, n), dtype=index_type)]
+        drawn = cell_of_item[rng.integers(0, n, size=(rows, n), dtype=_index_type(n))]
         drawn += np.arange(0, rows * cells, cells)[:, None]  # each resample its own cells
         counts = np.bincount(drawn.ravel(), minlength=rows * cells)
         scores.append(score(counts.reshape(rows, cells).astype(float)))
@@ -498,16 +628,17 @@ def _resampled_by_indices(score: Callable[[np.ndarray], np.ndarray], frequencies
 
 
 def _estimate(metric: MetricDef, rows: np.ndarray, layout: tuple[np.ndarray, np.ndarray],
-              resampling: Resampling, rng: np.random.Generator) -> MetricScore:
+              resampling: Resampling, stream: RandomStream) -> MetricScore:
     cells, point = layout
     counted = int((rows[:, -1] > 0).sum()) if metric.counts_items else None
-    samples = _resampled(lambda weights: metric.score(cells, weights), point, resampling, rng)
+    samples = _resampled(lambda weights: metric.score(cells, weights), point, resampling,
+                         stream)
     return MetricScore(value=_point(metric.score(cells, point)[0]), ci=_interval(samples),
                        n=counted)
 
 
 def _paired_delta(metric: MetricDef, width: int, cells: np.ndarray, point: np.ndarray,
-                  resampling: Resampling, rng: np.random.Generator) -> Delta | None:
+                  resampling: Resampling, stream: RandomStream) -> Delta | None:
     """metric(own) − metric(reference) with a paired bootstrap interval: the groups are
     resampled once and both sides are scored on the same resample. ``cells`` are the
     :func:`_layout` of the own rows (``width`` columns) beside the reference rows."""
@@ -516,7 +647,7 @@ def _paired_delta(metric: MetricDef, width: int, cells: np.ndarray, point: np.nd
     if value is None:
         return None
     ci = _interval(_resampled(lambda weights: metric.score(own_cells, weights)
-                              - metric.score(reference_cells, weights), point, resampling, rng))
+                              - metric.score(reference_cells, weights), point, resampling, stream))
     return Delta(value=value, ci=ci, n_pairs=int(point.sum()), significant=_excludes_zero(ci))
 
 

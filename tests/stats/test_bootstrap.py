@@ -15,9 +15,9 @@ MULTINOMIAL = Resampling(1000, 0, "multinomial")
 
 
 def _paired(metric: MetricDef, rows: np.ndarray, reference: np.ndarray,
-            rng: np.random.Generator, resampling: Resampling = MULTINOMIAL) -> Delta | None:
+            stream: bootstrap.RandomStream, resampling: Resampling = MULTINOMIAL) -> Delta | None:
     cells, point = bootstrap._layout(metric, np.hstack([rows, reference]))
-    return bootstrap._paired_delta(metric, rows.shape[1], cells, point, resampling, rng)
+    return bootstrap._paired_delta(metric, rows.shape[1], cells, point, resampling, stream)
 
 
 @pytest.mark.parametrize("resample", ["items", "cells"])
@@ -30,8 +30,8 @@ def test_chunked_draws_give_the_same_intervals(monkeypatch: pytest.MonkeyPatch,
 
     def both() -> tuple[object, object]:
         return (bootstrap._estimate(metric, rows, bootstrap._layout(metric, rows), MULTINOMIAL,
-                                    np.random.default_rng(7)),
-                _paired(metric, rows, reference, np.random.default_rng(7)))
+                                    bootstrap.RandomStream((7,))),
+                _paired(metric, rows, reference, bootstrap.RandomStream((7,))))
 
     whole = both()
     monkeypatch.setattr(bootstrap, "_DRAW_CELLS", 3)  # one resample row at a time
@@ -44,7 +44,7 @@ def _weights(draws: str, point: np.ndarray, seed: int, n_boot: int = 20_000) -> 
     """The weights of ``n_boot`` resamples, as the draws give them to a score function."""
     return bootstrap._resampled(lambda weights: weights, point,
                                 Resampling(n_boot, 0, draws),  # type: ignore[arg-type]
-                                np.random.default_rng(seed)).reshape(n_boot, -1)
+                                bootstrap.RandomStream((seed,))).reshape(n_boot, -1)
 
 
 @pytest.mark.parametrize("frequencies", [[1] * 12, [5, 1, 3, 2], [20, 2, 7, 1]])
@@ -80,18 +80,63 @@ def test_index_draws_give_intervals_like_the_multinomials() -> None:
     metric = MetricDef("rate", lambda record: (0.0, 0.0), ratio)  # type: ignore[arg-type]
     layout = bootstrap._layout(metric, rows)
     indices = Resampling(2000, 0, "indices")
-    ours = bootstrap._estimate(metric, rows, layout, indices, np.random.default_rng(9))
+    ours = bootstrap._estimate(metric, rows, layout, indices, bootstrap.RandomStream((9,)))
     theirs = bootstrap._estimate(metric, rows, layout, Resampling(2000, 0, "multinomial"),
-                                 np.random.default_rng(9))
+                                 bootstrap.RandomStream((9,)))
     assert ours.value == theirs.value and ours.ci != theirs.ci
     assert ours.ci is not None and theirs.ci is not None
     assert np.allclose(ours.ci, theirs.ci, atol=0.01)
-    assert ours == bootstrap._estimate(metric, rows, layout, indices, np.random.default_rng(9))
-    delta = _paired(metric, rows, reference, np.random.default_rng(9), indices)
-    legacy = _paired(metric, rows, reference, np.random.default_rng(9),
+    assert ours == bootstrap._estimate(metric, rows, layout, indices, bootstrap.RandomStream((9,)))
+    delta = _paired(metric, rows, reference, bootstrap.RandomStream((9,)), indices)
+    legacy = _paired(metric, rows, reference, bootstrap.RandomStream((9,)),
                      Resampling(2000, 0, "multinomial"))
     assert delta is not None and legacy is not None and delta.ci and legacy.ci
     assert delta.value == legacy.value and np.allclose(delta.ci, legacy.ci, atol=0.015)
+
+
+def _drawn_per_cell(rng: np.random.Generator, frequencies: list[int],
+                    n_boot: int) -> np.ndarray:
+    """The ``indices`` scheme written out: each resample's n items as n uniform 16-bit
+    indices, counted per cell."""
+    n = sum(frequencies)
+    cell_of_item = np.repeat(np.arange(len(frequencies)), frequencies)
+    drawn = cell_of_item[rng.integers(0, n, size=(n_boot, n), dtype=np.uint16)]
+    return np.stack([np.bincount(row, minlength=len(frequencies)) for row in drawn]).astype(float)
+
+
+@pytest.mark.parametrize("frequencies", [[1] * 12, [5, 1, 3, 2], [1] * 40 + [2] * 3])
+def test_remembered_index_draws_are_the_drawn_ones(monkeypatch: pytest.MonkeyPatch,
+                                                   frequencies: list[int]) -> None:
+    """Runs of one suite share their index draws: a stream that finds its draws remembered
+    gives the numbers of drawing them, and so does a data-dependent draw after them."""
+    monkeypatch.setattr(bootstrap, "_INDEX_DRAWS", bootstrap._RememberedDraws(64 << 20))
+    point = np.array([frequencies], dtype=float)
+    resampling = Resampling(300, 0, "indices")
+    rng = np.random.default_rng([11, 12])  # the scheme by hand, one draw after another
+    expected = [_drawn_per_cell(rng, frequencies, 300), _drawn_per_cell(rng, frequencies, 300),
+                rng.multinomial(10, [0.5, 0.5], size=3)]
+    for _ in range(2):  # drawn, then remembered
+        stream = bootstrap.RandomStream((11, 12))
+        first = bootstrap._resampled(np.array, point, resampling, stream)
+        second = bootstrap._resampled(np.array, point, resampling, stream)
+        after = stream.generator().multinomial(10, [0.5, 0.5], size=3)
+        assert [first.tolist(), second.tolist(), after.tolist()] == [
+            e.tolist() for e in expected]
+    remembered = len(frequencies) <= bootstrap._REMEMBERED_CELLS or max(frequencies) == 1
+    assert (bootstrap._INDEX_DRAWS.size > 0) == remembered  # else drawn each time
+
+
+def test_remembered_index_draws_are_read_only_and_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    one_draw = 100 * 12 * 8  # 100 resamples of 12 items, float counts
+    monkeypatch.setattr(bootstrap, "_INDEX_DRAWS", bootstrap._RememberedDraws(2 * one_draw))
+    counts = [bootstrap.RandomStream((seed,)).item_counts(12, 100) for seed in range(3)]
+    with pytest.raises(ValueError, match="read-only"):
+        counts[0][0, 0] = 5
+    assert bootstrap._INDEX_DRAWS.size == 2 * one_draw  # the oldest was dropped
+    again = bootstrap.RandomStream((0,)).item_counts(12, 100)  # drawn again, the same
+    assert np.array_equal(again, counts[0]) and again is not counts[0]
+    assert bootstrap.RandomStream((2,)).item_counts(12, 100) is counts[2]
 
 
 def test_the_interval_is_numpys_percentile_to_the_bit() -> None:
