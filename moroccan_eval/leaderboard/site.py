@@ -272,14 +272,14 @@ DOWNLOADS = (("results.csv.gz", "dl_csv"), ("results.parquet", "dl_parquet"),
              ("results.json.gz", "dl_json"), ("board.json.gz", "dl_board"))
 
 
-def _gzip(path: Path, text: str) -> None:
-    """``text`` gzip-compressed at ``path``; no name or time in the header, so the same
+def _gzip(path: Path, text: Callable[[], str]) -> None:
+    """``text()`` gzip-compressed at ``path``; no name or time in the header, so the same
     board gives the same bytes."""
     import gzip
 
     with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
                                                mtime=0, compresslevel=6) as fh:
-        fh.write(text.encode("utf-8"))
+        fh.write(text().encode("utf-8"))
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -295,25 +295,37 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return text.getvalue()
 
 
-def _write_data(board: Board, data: Path, generated: str) -> None:
-    """The results as Parquet, gzip-compressed CSV and JSON (the column names, then each
-    column's values: a board of a thousand submissions holds ~100,000 rows) and the whole
-    board."""
-    import pandas as pd
+def _columns_json(rows: list[dict[str, Any]]) -> str:
+    """The rows as JSON by column, not by row: a column's repeated values sit side by
+    side, and compress to a quarter of the row layout's size (0.3 MB instead of 1.2 for a
+    thousand submissions)."""
+    return json.dumps({"columns": list(RESULT_COLUMNS),
+                       "data": {c: [row[c] for row in rows] for c in RESULT_COLUMNS}},
+                      ensure_ascii=False, separators=(",", ":")) + "\n"
 
+
+def _board_text(board: Board, generated: str) -> str:
+    return json.dumps(board_json(board, generated), ensure_ascii=False,
+                      separators=(",", ":")) + "\n"
+
+
+def _parquet(rows: list[dict[str, Any]], path: Path) -> None:
+    import pandas as pd
+    pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_parquet(path, index=False)
+
+
+def _data_writers(board: Board, data: Path, generated: str
+                  ) -> tuple[list[Callable[[], None]], Callable[[], None]]:
+    """What writes the results (a board of a thousand submissions holds ~100,000 rows) as
+    gzip-compressed CSV and JSON and the whole board as JSON, independent tasks; and what
+    writes them as Parquet, apart: pandas starts threads, so it runs in the process that
+    forks no worker after it."""
     data.mkdir()
     rows = result_rows(board)
-    frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-    frame.to_parquet(data / "results.parquet", index=False)
-    _gzip(data / "results.csv.gz", _csv(rows))
-    # By column, not by row: a column's repeated values sit side by side, and compress to
-    # a quarter of the row layout's size (0.3 MB instead of 1.2 for a thousand submissions).
-    _gzip(data / "results.json.gz", json.dumps(
-        {"columns": list(RESULT_COLUMNS),
-         "data": {c: [row[c] for row in rows] for c in RESULT_COLUMNS}},
-        ensure_ascii=False, separators=(",", ":")) + "\n")
-    _gzip(data / "board.json.gz", json.dumps(board_json(board, generated), ensure_ascii=False,
-                                             separators=(",", ":")) + "\n")
+    return [partial(_gzip, data / "results.csv.gz", partial(_csv, rows)),
+            partial(_gzip, data / "results.json.gz", partial(_columns_json, rows)),
+            partial(_gzip, data / "board.json.gz", partial(_board_text, board, generated)),
+            ], partial(_parquet, rows, data / "results.parquet")
 
 
 # --------------------------------------------------------------------------- pages
@@ -538,7 +550,6 @@ SUITE_ROWS = 50
 
 #: One page to write: its template, its file, the language's context, the page's own.
 PageJob = tuple[Template, Path, dict[str, Any], str, dict[str, Any]]
-_JOBS: list[PageJob] = []  # what forked workers render (inherited, never pickled)
 
 
 def _render_job(job: PageJob) -> None:
@@ -559,37 +570,49 @@ def compact(html: str) -> str:
     return _INDENT.sub("\n", html)
 
 
-def _render_share(start: int, step: int) -> int:
-    for job in _JOBS[start::step]:
+def _render_share(jobs: list[PageJob], start: int, step: int) -> None:
+    for job in jobs[start::step]:
         _render_job(job)
-    return len(_JOBS[start::step])
 
 
-def _render_all(jobs: list[PageJob], workers: int) -> None:
-    """Render the pages, in ``workers`` forked processes when there are several: pages are
-    independent files, and a thousand submissions make three thousand of them."""
-    global _JOBS
+_TASKS: list[Callable[[], None]] = []  # what forked workers run (inherited, never pickled)
+
+
+def _run_task(index: int) -> None:
+    _TASKS[index]()
+
+
+def _in_parallel(tasks: list[Callable[[], None]], workers: int,
+                 meanwhile: Callable[[], None]) -> None:
+    """Run ``tasks`` (independent: each writes its own files) in ``workers`` forked
+    processes when there are several, and ``meanwhile`` in this one once they are forked:
+    a thousand submissions make three thousand pages and 100 MB of data files."""
+    global _TASKS
     if workers <= 1:
-        for job in jobs:
-            _render_job(job)
+        for task in tasks:
+            task()
+        meanwhile()
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    _JOBS = jobs
+    _TASKS = tasks
     try:  # fork: the workers inherit the board, the templates and the fragments
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            done = [pool.submit(_render_share, k, workers) for k in range(workers)]
-            assert sum(future.result() for future in done) == len(jobs)
+            done = [pool.submit(_run_task, k) for k in range(len(tasks))]  # forks them all
+            meanwhile()
+            for future in done:
+                future.result()
     finally:
-        _JOBS = []
+        _TASKS = []
 
 
-def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path | None,
-                  generated: str, downloads: dict[str, int], files_url: str | None,
-                  workers: int) -> list[PageJob]:
-    """Write every page but the downloads pages, which are returned to be written once the
-    data files (whose sizes they show) exist."""
+def _page_jobs(board: Board, out: Path, env: Environment, template_dir: Path | None,
+               generated: str, downloads: dict[str, int], files_url: str | None
+               ) -> tuple[list[PageJob], list[PageJob]]:
+    """The pages to render: every page but the downloads pages, then the downloads pages,
+    to be rendered once the data files (whose sizes they show) exist. Writes the charts
+    and the language chooser."""
     registry = varieties.registry()
     entry_page = {e.ident: f"submissions/{safe_name(e.ident)}.html" for e in board.entries}
     suite_page = {name: f"suites/{safe_name(name)}.html" for name in board.suites}
@@ -650,13 +673,12 @@ def _render_pages(board: Board, out: Path, env: Environment, template_dir: Path 
                  for page, template, extra in pages]
         later.append((templates["downloads"], out / lang / "downloads.html", common,
                       "downloads.html", {}))
-    _render_all(jobs, workers)
     _write(out / "index.html", compact(env.get_template("home.html.j2").render(
         t=Translator("en", extra=[{"en": messages("en", template_dir)}]),
         lang="en", direction="ltr", languages=LANGUAGE_NAMES, csp=CSP, root="",
         version=__version__, generated=generated, board=board,
         messages={lang: messages(lang, template_dir) for lang in LANGUAGES})))
-    return later
+    return jobs, later
 
 
 def _write_site(board: Board, out: Path, template_dir: Path | None,
@@ -666,11 +688,13 @@ def _write_site(board: Board, out: Path, template_dir: Path | None,
     for name in ASSETS:
         _write(out / "assets" / name, _asset(env, name))
     downloads: dict[str, int] = {}  # filled once the data files exist
-    later = _render_pages(board, out, env, template_dir, generated, downloads, files_url,
-                          workers)
-    _write_data(board, out / "data", generated)  # after forking: pandas starts threads
+    pages, later = _page_jobs(board, out, env, template_dir, generated, downloads, files_url)
+    data, parquet = _data_writers(board, out / "data", generated)
+    shares = 4 * workers if workers > 1 else 1  # pages in shorter tasks than the data's
+    _in_parallel([*data, *(partial(_render_share, pages, k, shares) for k in range(shares))],
+                 workers, meanwhile=parquet)
     downloads |= {p.name: p.stat().st_size for p in (out / "data").iterdir()}
-    _render_all(later, 1)
+    _render_share(later, 0, 1)
     if files_url is None:
         _copy_files(board, out / "files")
     (out / MARKER).write_text(f"moroccan-eval {__version__} leaderboard site\n",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlparse
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -569,6 +570,13 @@ def test_pages_rendered_in_forked_processes_are_the_same(board: Board, site: Pat
 
     for rel in (rel for rel in ours if rel.endswith((".html", ".svg", ".css", ".js"))):
         assert comparable(ours[rel]) == comparable(theirs[rel]), rel
+    # the data files are written by workers too (Parquet by the parent, beside them)
+    for rel in (rel for rel in ours if rel.endswith(".gz")):
+        texts = [stamp.sub("T", gzip.decompress(path.read_bytes()).decode("utf-8"))
+                 for path in (ours[rel], theirs[rel])]
+        assert texts[0] == texts[1] and texts[0].count("\n") >= 1, rel
+    pd.testing.assert_frame_equal(pd.read_parquet(ours["data/results.parquet"]),
+                                  pd.read_parquet(theirs["data/results.parquet"]))
 
 
 def test_a_suite_of_several_tasks_spans_its_cells_and_links_each_task(
