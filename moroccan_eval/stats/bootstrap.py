@@ -524,6 +524,7 @@ def _index_type(n: int) -> type:
 
 
 def _draw_item_counts(generator: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """:meth:`RandomStream.item_counts` drawn from ``generator``."""
     import numpy as np
 
     drawn = generator.integers(0, n, size=(n_boot, n), dtype=_index_type(n))
@@ -557,10 +558,10 @@ class _RememberedDraws:
 #: The index draws remembered in a process (a suite's varieties and metrics, twice: the
 #: interval's and the paired delta's; 1,000 resamples of 12 items are 96 kB).
 _INDEX_DRAWS = _RememberedDraws(64 << 20)
-#: Draws are remembered up to this many cells (their item counts are summed per cell by a
-#: product with a membership matrix, cheaper than drawing only for a few cells) or when
-#: every item is a cell.
-_REMEMBERED_CELLS = 32
+#: Draws are remembered up to this many items, and up to this many cells (their item
+#: counts are summed per cell by a product with a membership matrix, cheaper than drawing
+#: only for a few cells) or when every item is a cell.
+_REMEMBERED_ITEMS, _REMEMBERED_CELLS = 2048, 32
 
 
 def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray,
@@ -573,7 +574,8 @@ def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray,
         return np.empty(0)
     n, cells = int(point.sum()), point.shape[1]
     if resampling.draws == "indices" and 0 < n <= INDICES_PER_CELL * cells:
-        if n * n_boot <= _INDEX_BLOCK and (cells == n or cells <= _REMEMBERED_CELLS):
+        if n <= _REMEMBERED_ITEMS and n * n_boot <= _INDEX_BLOCK and (
+                cells == n or cells <= _REMEMBERED_CELLS):
             return score(_cell_counts(stream.item_counts(n, n_boot), point[0]))
         return _resampled_by_indices(score, point[0], n, n_boot,
                                      stream.index_generator(n, n_boot))
@@ -595,7 +597,7 @@ def _cell_counts(item_counts: np.ndarray, frequencies: np.ndarray) -> np.ndarray
     return np.asarray(item_counts @ _membership(frequencies.astype(np.intp).tobytes()))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)  # at most 512 kB each
 def _membership(frequencies: bytes) -> np.ndarray:
     """(items, cells): 1 where the item is of the cell, the items numbered cell by cell."""
     import numpy as np
