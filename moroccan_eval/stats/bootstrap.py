@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -534,25 +535,30 @@ def _draw_item_counts(generator: np.random.Generator, n: int, n_boot: int) -> np
 
 class _RememberedDraws:
     """Item counts of index draws with the generator's state after them, the least
-    recently used dropped beyond a budget of bytes."""
+    recently used dropped beyond a budget of bytes (safe to share between threads)."""
 
     def __init__(self, budget: int):
         self.budget = budget
         self.size = 0
         self._draws: OrderedDict[object, tuple[np.ndarray, Mapping[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: object) -> tuple[np.ndarray, Mapping[str, Any]] | None:
-        found = self._draws.get(key)
-        if found is not None:
-            self._draws.move_to_end(key)
-        return found
+        with self._lock:
+            found = self._draws.get(key)
+            if found is not None:
+                self._draws.move_to_end(key)
+            return found
 
     def put(self, key: object, counts: np.ndarray, state: Mapping[str, Any]) -> None:
-        self._draws[key] = (counts, state)
-        self.size += counts.nbytes
-        while self.size > self.budget:
-            dropped, _ = self._draws.popitem(last=False)[1]
-            self.size -= dropped.nbytes
+        with self._lock:
+            if key in self._draws:  # drawn by two threads at once: the same numbers
+                return
+            self._draws[key] = (counts, state)
+            self.size += counts.nbytes
+            while self.size > self.budget:
+                dropped, _ = self._draws.popitem(last=False)[1]
+                self.size -= dropped.nbytes
 
 
 #: The index draws remembered in a process (a suite's varieties and metrics, twice: the

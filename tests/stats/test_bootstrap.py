@@ -139,6 +139,24 @@ def test_remembered_index_draws_are_read_only_and_bounded(
     assert bootstrap.RandomStream((2,)).item_counts(12, 100) is counts[2]
 
 
+def test_remembered_index_draws_are_shared_between_threads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    budget = 18 * 50 * 12 * 8  # 18 draws of 50 resamples of 12 items: 9 of 13 streams
+    monkeypatch.setattr(bootstrap, "_INDEX_DRAWS", bootstrap._RememberedDraws(budget))
+
+    def draws(seed: int) -> list[float]:
+        stream = bootstrap.RandomStream((seed % 13,))
+        return [*stream.item_counts(12, 50).ravel(), *stream.item_counts(12, 50).ravel()]
+
+    expected = [draws(seed) for seed in range(13)]  # some dropped, drawn again
+    with ThreadPoolExecutor(8) as pool:
+        for seed, got in enumerate(pool.map(draws, range(200))):
+            assert got == expected[seed % 13]
+    assert 0 < bootstrap._INDEX_DRAWS.size <= budget
+
+
 def test_the_interval_is_numpys_percentile_to_the_bit() -> None:
     rng = np.random.default_rng(3)
     for size in [*range(1, 60), 999, 1000, 1001]:
