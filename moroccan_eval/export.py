@@ -3,8 +3,11 @@ task × variety × metric) and predictions, as CSV, Parquet, JSON or JSON lines.
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal, TypedDict
 
@@ -72,27 +75,144 @@ def score_rows(runs: Iterable[Run]) -> list[ScoreRow]:
 
 
 def prediction_rows(runs: Iterable[Run]) -> Iterator[dict[str, object]]:
+    """Every record of the runs, read one at a time, after its run's id and model."""
     for run in runs:
         for record in run.predictions():
             yield {"run_id": run.manifest.run_id, "model": run.model, **record}
 
 
+#: Rows of a Parquet row group: an export holds one, whatever the size of the runs.
+BATCH_ROWS = 10_000
+
+Rows = Callable[[], Iterator[Mapping[str, object]]]
+Kind = Literal["bool", "int", "float", "text"]
+
+
+@dataclass
+class Columns:
+    """The columns of rows (in the order they first appear, after ``first``) and what each
+    holds: bool, int, float (ints and floats) or text (strings, and anything else written
+    as JSON in CSV and Parquet)."""
+
+    first: Sequence[str] = ()
+    kinds: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.first:
+            self.kinds.setdefault(name, set())
+
+    def add(self, row: Mapping[str, object]) -> None:
+        for name, value in row.items():
+            seen = self.kinds.get(name)
+            if seen is None:
+                seen = self.kinds[name] = set()
+            if value is not None:
+                seen.add(type(value).__name__)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.kinds)
+
+    def kind(self, name: str) -> Kind:
+        seen = self.kinds[name]
+        if seen == {"bool"}:
+            return "bool"
+        if seen and seen <= {"int"}:
+            return "int"
+        if seen and seen <= {"int", "float"}:
+            return "float"
+        return "text"
+
+
+def _text(value: object) -> object:
+    """A value of a text column: strings as they are, anything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _columns(rows: Rows, first: Sequence[str]) -> Columns:
+    columns = Columns(first)
+    for row in rows():
+        columns.add(row)
+    return columns
+
+
+def _write_csv(rows: Rows, first: Sequence[str], out: Path) -> int:
+    """Empty cells for missing values, True/False, numbers as Python writes them."""
+    columns = _columns(rows, first)
+    text = [name for name in columns.names if columns.kind(name) == "text"]
+    count = 0
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, columns.names, restval="", lineterminator="\n")
+        writer.writeheader()
+        for row in rows():
+            if text:
+                row = {**row, **{name: _text(row.get(name)) for name in text}}
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def _write_parquet(rows: Rows, first: Sequence[str], out: Path) -> int:
+    """One typed column per key (text columns hold nested values as JSON), in row groups
+    of :data:`BATCH_ROWS`, gathered column by column (the values, not the records)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = _columns(rows, first)
+    names = columns.names
+    types = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "text": pa.string()}
+    schema = pa.schema([(name, types[columns.kind(name)]) for name in names])
+    text = {name for name in names if columns.kind(name) == "text"}
+    count = 0
+    with pq.ParquetWriter(out, schema) as writer:
+        values: dict[str, list[object]] = {name: [] for name in names}
+        for row in rows():
+            for name in names:
+                value = row.get(name)
+                values[name].append(_text(value) if name in text else value)
+            count += 1
+            if count % BATCH_ROWS == 0:
+                writer.write_table(pa.table(values, schema=schema))
+                values = {name: [] for name in names}
+        if not count or count % BATCH_ROWS:  # the last row group (or none: the schema)
+            writer.write_table(pa.table(values, schema=schema))
+    return count
+
+
+def _write_json(rows: Rows, out: Path, *, lines: bool) -> int:
+    """Each row as a JSON object as it is (nested values nested), one a line or all in one
+    array."""
+    count = 0
+    with out.open("w", encoding="utf-8") as fh:
+        if not lines:
+            fh.write("[")
+        for row in rows():
+            if lines:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                fh.write(("," if count else "") + "\n" + json.dumps(row, ensure_ascii=False))
+            count += 1
+        if not lines:
+            fh.write("\n]\n" if count else "]\n")
+    return count
+
+
 def export(runs: list[Run], what: Literal["scores", "predictions"], fmt: Format,
            out: Path) -> int:
-    """Write scores or predictions of runs as CSV, Parquet, JSON or JSONL; returns rows."""
-    import pandas as pd
-
-    rows = score_rows(runs) if what == "scores" else list(prediction_rows(runs))
-    frame = pd.DataFrame(rows)
-    if what == "predictions" and "meta" in frame:
-        frame["meta"] = frame["meta"].map(lambda m: json.dumps(m, ensure_ascii=False))
+    """Write scores or predictions of runs as CSV, Parquet, JSON or JSONL; returns rows.
+    Predictions are streamed (read twice for CSV and Parquet, once for their columns):
+    an export holds one batch of rows, not the runs' records."""
+    first: Sequence[str]
+    if what == "scores":
+        rows: Rows = partial(iter, score_rows(runs))
+        first = list(ScoreRow.__annotations__)
+    else:
+        rows, first = partial(prediction_rows, runs), ("run_id", "model")
     with atomic_path(out) as tmp:
         if fmt == "csv":
-            frame.to_csv(tmp, index=False)
-        elif fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
-        elif fmt == "json":
-            frame.to_json(tmp, orient="records", force_ascii=False, indent=2)
-        else:
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    return len(frame)
+            return _write_csv(rows, first, tmp)
+        if fmt == "parquet":
+            return _write_parquet(rows, first, tmp)
+        return _write_json(rows, tmp, lines=fmt == "jsonl")
