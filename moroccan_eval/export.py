@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Literal, TextIO, TypedDict
 
 from .io import atomic_path
 from .runs.rundir import Run
@@ -95,31 +95,36 @@ class Columns:
     as JSON in CSV and Parquet)."""
 
     first: Sequence[str] = ()
-    kinds: dict[str, set[str]] = field(default_factory=dict)
+    kinds: dict[str, set[type]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in self.first:
             self.kinds.setdefault(name, set())
 
     def add(self, row: Mapping[str, object]) -> None:
+        kinds = self.kinds
         for name, value in row.items():
-            seen = self.kinds.get(name)
+            seen = kinds.get(name)
             if seen is None:
-                seen = self.kinds[name] = set()
-            if value is not None:
-                seen.add(type(value).__name__)
+                seen = kinds[name] = set()
+            seen.add(type(value))
 
     @property
     def names(self) -> list[str]:
         return list(self.kinds)
 
+    def as_json(self) -> set[str]:
+        """The columns with values other than strings and numbers, written as JSON text."""
+        return {name for name in self.kinds if self.kind(name) == "text"
+                and self.kinds[name] - {str, type(None)}}
+
     def kind(self, name: str) -> Kind:
-        seen = self.kinds[name]
-        if seen == {"bool"}:
+        seen = self.kinds[name] - {type(None)}
+        if seen == {bool}:
             return "bool"
-        if seen and seen <= {"int"}:
+        if seen and seen <= {int}:
             return "int"
-        if seen and seen <= {"int", "float"}:
+        if seen and seen <= {int, float}:
             return "float"
         return "text"
 
@@ -138,25 +143,27 @@ def _columns(rows: Rows, first: Sequence[str]) -> Columns:
     return columns
 
 
-def _write_csv(rows: Rows, first: Sequence[str], out: Path) -> int:
-    """Empty cells for missing values, True/False, numbers as Python writes them."""
+def write_csv(rows: Rows, first: Sequence[str], out: TextIO) -> int:
+    """The rows as CSV (read twice: once for their columns), one column per key: empty
+    cells for missing values, True/False, numbers as Python writes them, values other than
+    strings and numbers as JSON. Returns the rows written."""
     columns = _columns(rows, first)
-    text = [name for name in columns.names if columns.kind(name) == "text"]
+    names, as_json = columns.names, columns.as_json()
+    writer = csv.writer(out, lineterminator="\n")  # None: an empty cell
+    writer.writerow(names)
     count = 0
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, columns.names, restval="", lineterminator="\n")
-        writer.writeheader()
-        for row in rows():
-            if text:
-                row = {**row, **{name: _text(row.get(name)) for name in text}}
-            writer.writerow(row)
-            count += 1
+    for row in rows():
+        get = row.get
+        writer.writerow([_text(get(name)) if name in as_json else get(name) for name in names])
+        count += 1
     return count
 
 
-def _write_parquet(rows: Rows, first: Sequence[str], out: Path) -> int:
-    """One typed column per key (text columns hold nested values as JSON), in row groups
-    of :data:`BATCH_ROWS`, gathered column by column (the values, not the records)."""
+def write_parquet(rows: Rows, first: Sequence[str], out: Path) -> int:
+    """The rows as Parquet (read twice: once for their columns and types), one typed
+    column per key (values other than strings and numbers as JSON text), in row groups of
+    :data:`BATCH_ROWS` gathered column by column (the values, not the rows). Returns the
+    rows written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -164,18 +171,20 @@ def _write_parquet(rows: Rows, first: Sequence[str], out: Path) -> int:
     names = columns.names
     types = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "text": pa.string()}
     schema = pa.schema([(name, types[columns.kind(name)]) for name in names])
-    text = {name for name in names if columns.kind(name) == "text"}
+    as_json = columns.as_json()
     count = 0
     with pq.ParquetWriter(out, schema) as writer:
         values: dict[str, list[object]] = {name: [] for name in names}
+        appends = [(name, values[name].append, name in as_json) for name in names]
         for row in rows():
-            for name in names:
-                value = row.get(name)
-                values[name].append(_text(value) if name in text else value)
+            get = row.get
+            for name, append, encoded in appends:
+                append(_text(get(name)) if encoded else get(name))
             count += 1
             if count % BATCH_ROWS == 0:
                 writer.write_table(pa.table(values, schema=schema))
-                values = {name: [] for name in names}
+                for column in values.values():
+                    column.clear()
         if not count or count % BATCH_ROWS:  # the last row group (or none: the schema)
             writer.write_table(pa.table(values, schema=schema))
     return count
@@ -212,7 +221,8 @@ def export(runs: list[Run], what: Literal["scores", "predictions"], fmt: Format,
         rows, first = partial(prediction_rows, runs), ("run_id", "model")
     with atomic_path(out) as tmp:
         if fmt == "csv":
-            return _write_csv(rows, first, tmp)
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                return write_csv(rows, first, fh)
         if fmt == "parquet":
-            return _write_parquet(rows, first, tmp)
+            return write_parquet(rows, first, tmp)
         return _write_json(rows, tmp, lines=fmt == "jsonl")
