@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Literal, TextIO, TypedDict
@@ -84,39 +83,26 @@ def prediction_rows(runs: Iterable[Run]) -> Iterator[dict[str, object]]:
 #: Rows of a Parquet row group: an export holds one, whatever the size of the runs.
 BATCH_ROWS = 10_000
 
+#: What gives the rows to write, each time it is called (a writer may read them twice).
 Rows = Callable[[], Iterator[Mapping[str, object]]]
 Kind = Literal["bool", "int", "float", "text"]
 
 
-@dataclass
-class Columns:
+class _Columns:
     """The columns of rows (in the order they first appear, after ``first``) and what each
     holds: bool, int, float (ints and floats) or text (strings, and anything else written
-    as JSON in CSV and Parquet)."""
+    as JSON in CSV and Parquet). Reads the rows once."""
 
-    first: Sequence[str] = ()
-    kinds: dict[str, set[type]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in self.first:
-            self.kinds.setdefault(name, set())
-
-    def add(self, row: Mapping[str, object]) -> None:
-        kinds = self.kinds
-        for name, value in row.items():
-            seen = kinds.get(name)
-            if seen is None:
-                seen = kinds[name] = set()
-            seen.add(type(value))
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.kinds)
-
-    def as_json(self) -> set[str]:
-        """The columns with values other than strings and numbers, written as JSON text."""
-        return {name for name in self.kinds if self.kind(name) == "text"
-                and self.kinds[name] - {str, type(None)}}
+    def __init__(self, rows: Rows, first: Sequence[str]):
+        kinds: dict[str, set[type]] = {name: set() for name in first}
+        for row in rows():
+            for name, value in row.items():
+                seen = kinds.get(name)
+                if seen is None:
+                    seen = kinds[name] = set()
+                seen.add(type(value))
+        self.kinds = kinds
+        self.names = list(kinds)
 
     def kind(self, name: str) -> Kind:
         seen = self.kinds[name] - {type(None)}
@@ -128,6 +114,11 @@ class Columns:
             return "float"
         return "text"
 
+    def as_json(self) -> set[str]:
+        """The columns with values other than strings and numbers, written as JSON text."""
+        return {name for name in self.names if self.kind(name) == "text"
+                and self.kinds[name] - {str, type(None)}}
+
 
 def _text(value: object) -> object:
     """A value of a text column: strings as they are, anything else as JSON."""
@@ -136,18 +127,11 @@ def _text(value: object) -> object:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _columns(rows: Rows, first: Sequence[str]) -> Columns:
-    columns = Columns(first)
-    for row in rows():
-        columns.add(row)
-    return columns
-
-
 def write_csv(rows: Rows, first: Sequence[str], out: TextIO) -> int:
     """The rows as CSV (read twice: once for their columns), one column per key: empty
     cells for missing values, True/False, numbers as Python writes them, values other than
     strings and numbers as JSON. Returns the rows written."""
-    columns = _columns(rows, first)
+    columns = _Columns(rows, first)
     names, as_json = columns.names, columns.as_json()
     writer = csv.writer(out, lineterminator="\n")  # None: an empty cell
     writer.writerow(names)
@@ -167,7 +151,7 @@ def write_parquet(rows: Rows, first: Sequence[str], out: Path) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns = _columns(rows, first)
+    columns = _Columns(rows, first)
     names = columns.names
     types = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "text": pa.string()}
     schema = pa.schema([(name, types[columns.kind(name)]) for name in names])
