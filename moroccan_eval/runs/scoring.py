@@ -107,7 +107,7 @@ class TaskTally:
     def __init__(self, task_type: TaskType, shared: dict[str, str], *, trivial: bool):
         self.task_type = task_type
         self.shared = shared
-        labels: dict[str, PoolBy] = {"all": lambda _: "all"}
+        labels: dict[str, PoolBy] = {**task_type.labellings(), "all": lambda _: "all"}
         key = task_type.spec.breakdown_key
         if key is not None:
             def value(record: PredictionRecord) -> str:
@@ -169,7 +169,7 @@ class TaskTally:
             varieties=task_type.score_grouped(grouped, reference, resampling),
             overall=pooled.get("all", VarietyScore(n=0)),
             usage=self.usage.summary(manifest, wall_s, hosting),
-            details=task_type.task_details(grouped.records or [], resampling),
+            details=task_type.task_details(grouped, resampling),
             breakdown=breakdown,
         )
 

@@ -198,11 +198,9 @@ class TaskType:
 
     @property
     def details_read_records(self) -> bool:
-        """Whether the type's details read records (it overrides :meth:`variety_details`
-        or :meth:`task_details`): scoring then keeps them beside their statistics."""
-        kind = type(self)
-        return (kind.variety_details is not TaskType.variety_details
-                or kind.task_details is not TaskType.task_details)
+        """Whether the type's details read records (it overrides :meth:`variety_details`):
+        scoring then keeps them beside their statistics."""
+        return type(self).variety_details is not TaskType.variety_details
 
     def score_grouped(self, grouped: Grouped, reference_variety: str,
                       resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:
@@ -245,9 +243,16 @@ class TaskType:
         """What the type adds to a variety's scores beside its metrics."""
         return {}
 
-    def task_details(self, records: Sequence[PredictionRecord],
-                     resampling: Resampling) -> JSONObject:
-        """What the type adds to a task's scores beside its varieties."""
+    def labellings(self) -> dict[str, PoolBy]:
+        """Other ways of pooling the task's items for :meth:`task_details` (a name other
+        than ``all`` and ``breakdown``, which scoring uses, and the value each record is
+        pooled under): scoring keeps each record's value, not the record."""
+        return {}
+
+    def task_details(self, grouped: Grouped, resampling: Resampling) -> JSONObject:
+        """What the type adds to a task's scores beside its varieties, from the task's
+        grouping: ``grouped.view(name)`` pools its items under one of :meth:`labellings`
+        (``grouped.records`` holds the records for a type whose details read them)."""
         return {}
 
     def metric_signatures(self) -> dict[str, str]:

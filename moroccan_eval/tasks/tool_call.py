@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from ..errors import did_you_mean
 from ..io import JSONObject, JSONValue
 from ..records import Judgement, PredictionRecord
-from ..stats.bootstrap import MetricDef, Resampling
+from ..stats.bootstrap import Grouped, MetricDef, PoolBy, Resampling
 from ..suites.schema import Item, ToolPolicy
 from ..text import normalize
 from ..text.values import comparable, normalize_value
@@ -406,12 +406,13 @@ class ToolTaskType(TaskType):
                                 f"{did_you_mean(str(name), names)}")
         return problems
 
-    def task_details(self, records: Sequence[PredictionRecord],
-                     resampling: Resampling) -> JSONObject:
+    def labellings(self) -> dict[str, PoolBy]:
+        return {"kind": lambda record: self.item_kind(_reference(record))}
+
+    def task_details(self, grouped: Grouped, resampling: Resampling) -> JSONObject:
         """The rates per kind of item, all varieties pooled, with intervals: where a model
         fails (escalations? indirect attacks?), not only how much."""
-        kinds = self.score(records, "", resampling=resampling,
-                           pool_by=lambda r: self.item_kind(_reference(r)))
+        kinds = self.score_grouped(grouped.view("kind"), "", resampling)
         metrics = self.selected_metrics()
         return {"by_kind": {kind: {m: entry.metrics[m].model_dump(mode="json") for m in metrics}
                             | {"n": entry.n} for kind, entry in sorted(kinds.items())}}

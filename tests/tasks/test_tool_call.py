@@ -273,3 +273,38 @@ def test_loader_reports_every_problem_of_a_tool_task_at_once(tmp_path: Any) -> N
     assert "reference.calls: unknown tool 'wire_money'" in message
     assert "reference.behaviour must be one of act, escalate, confirm, decline, not 'panic'" \
         in message
+
+
+
+@pytest.mark.parametrize("suite", ["agent", "security"])
+def test_rates_by_kind_are_pooled_from_a_labelling_not_from_kept_records(
+        tmp_path: Any, suite: str) -> None:
+    """Scoring a tool task keeps each record's kind, not the record, and gives the rates
+    by kind that scoring the records pooled by kind gives (what it did before)."""
+    from click.testing import CliRunner
+    from conftest import REPO
+
+    from moroccan_eval.cli import main
+    from moroccan_eval.runs.rundir import load_run
+    from moroccan_eval.runs.scoring import RunTally, reparse
+    from moroccan_eval.stats.bootstrap import Resampling
+    from moroccan_eval.tasks import for_spec
+
+    result = CliRunner().invoke(main, ["run", "--suite", str(REPO / "suites" / suite),
+                                       "--model", "tool-router", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    [run] = [load_run(path) for path in tmp_path.iterdir()]
+    tally = RunTally(run.manifest)
+    for record in run.predictions():
+        tally.add(record)
+    [(name, task)] = tally.tasks.items()
+    by_kind = task.scores(run.manifest, name, None, None).model_dump(mode="json")["by_kind"]
+    assert task.items.records is None  # no record kept
+
+    task_type = for_spec(run.manifest.tasks[name].spec)
+    records = list(reparse(run.manifest, run.predictions()))
+    kinds = task_type.score(records, "", resampling=Resampling.of(run.manifest),
+                            pool_by=lambda r: task_type.item_kind(r["reference"]))
+    assert len(by_kind) >= 3 and by_kind == {
+        kind: {m: entry.metrics[m].model_dump(mode="json") for m in task_type.selected_metrics()}
+        | {"n": entry.n} for kind, entry in sorted(kinds.items())}
