@@ -99,10 +99,10 @@ NO_VALUE = "(none)"
 
 class TaskTally:
     """One task's records as numbers: their statistics per variety, labelled for the
-    pooled and breakdown scores (a :class:`~moroccan_eval.stats.bootstrap.GroupedBuilder`)
-    and their usage (:class:`UsageTally`); with ``trivial``, each record's reference, for
-    a type that has a trivial baseline; small copies of the records only for a type whose
-    details read them."""
+    pooled and breakdown scores and the type's own labellings, with the numbers its
+    details sum (a :class:`~moroccan_eval.stats.bootstrap.GroupedBuilder`), and their
+    usage (:class:`UsageTally`); with ``trivial``, each record's reference, for a type that
+    has a trivial baseline. No record is kept."""
 
     def __init__(self, task_type: TaskType, shared: dict[str, str], *, trivial: bool):
         self.task_type = task_type
@@ -114,8 +114,8 @@ class TaskTally:
                 found = (record.get("meta") or {}).get(key)
                 return NO_VALUE if found is None or found == "" else str(found)
             labels["breakdown"] = value
-        self.grouped = GroupedBuilder(task_type.statistics(), labels, keep=self._slim if
-                                      task_type.details_read_records else None)
+        self.grouped = GroupedBuilder(task_type.statistics(), labels,
+                                      details=task_type.detail_values())
         self.usage = UsageTally()
         # aligned with the builder's records (skipped ones left out)
         self.references: list[JSONValue] | None = \
@@ -129,9 +129,6 @@ class TaskTally:
             if isinstance(reference, str) and len(reference) <= 64:
                 reference = self.shared.setdefault(reference, reference)
             self.references.append(reference)
-
-    def _slim(self, record: PredictionRecord) -> PredictionRecord:
-        return _scored_part(record, self.shared)
 
     @cached_property
     def items(self) -> Grouped:
@@ -200,9 +197,9 @@ class _ItemReferences:
 
 
 def _reads_back_as_is(record: PredictionRecord) -> bool:
-    """Whether what :func:`_scored_part` keeps of ``record`` is plain JSON: str, int,
-    bool, None, floats other than NaN (a NaN read back is another object), and lists and
-    dicts with string keys of those (no tuples, no subclasses)."""
+    """Whether what scoring reads of ``record`` is plain JSON: str, int, bool, None,
+    floats other than NaN (a NaN read back is another object), and lists and dicts with
+    string keys of those (no tuples, no subclasses)."""
     for key, value in record.items():
         if type(value) not in _PLAIN_SCALARS and key not in _NOT_SCORED and not _plain(value):
             return False
@@ -249,73 +246,8 @@ def compute_scores(manifest: Manifest, records: Iterable[PredictionRecord] | Run
                      suite=manifest.suite.ident, tasks=scores)
 
 
-def _scored_part(record: PredictionRecord, shared: dict[str, str]) -> PredictionRecord:
-    """What scoring reads of a record, kept small (a million records are scored at once):
-    no input text, raw answer or id (an audio item keeps its duration, for the real-time
-    factor), no key whose value is None and no zero or false count or flag (every reader
-    uses ``.get`` and reads those as true or false); one string object for each repeated
-    value (task, variety, group, label) and key; and a :class:`_Slim` pair of tuples
-    instead of a dict (with all that, 225 bytes a record instead of 1,768)."""
-    keys: list[str] = []
-    values: list[object] = []
-    for key, value in record.items():
-        if value is None or key in _NOT_SCORED or (not value and key in _READ_AS_FLAGS):
-            continue
-        if key in _REPEATED and isinstance(value, str) and len(value) <= 64:
-            value = shared.setdefault(value, value)
-        keys.append(key)
-        values.append(value)
-    duration = (record.get("fields") or {}).get("duration_s")
-    if duration is not None:
-        keys.append("fields")
-        values.append({"duration_s": duration})
-    shape = tuple(keys)
-    # one key index per shape of record: json.loads makes new key strings for every line
-    index = _SHAPES.get(shape)
-    if index is None:
-        index = _SHAPES[shape] = {key: i for i, key in enumerate(shape)}
-    return cast(PredictionRecord, _Slim(index, tuple(values)))
-
-
-_SHAPES: dict[tuple[str, ...], dict[str, int]] = {}
-
-
-class _Slim(Mapping[str, object]):
-    """A read-only record: its keys (the position of each in ``values``, a dict shared by
-    every record of the same shape) and its values. Reads as a dict does (``get``, ``[]``,
-    ``in``, ``{**record}``)."""
-
-    __slots__ = ("_keys", "_values")
-
-    def __init__(self, keys: dict[str, int], values: tuple[object, ...]):
-        self._keys = keys
-        self._values = values
-
-    def __getitem__(self, key: str) -> object:
-        return self._values[self._keys[key]]
-
-    def get(self, key: str, default: object = None) -> object:
-        # most reads ask for a key the record leaves out (error, skipped, cached ...)
-        position = self._keys.get(key)
-        return default if position is None else self._values[position]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-
 #: Record keys no task type scores (the raw answer was parsed when the record was made).
 _NOT_SCORED = frozenset({"id", "fields", "request_hash", "attempts", "split", "output"})
-#: Keys every reader treats as true or false (a zero cost adds nothing): left out when false.
-_READ_AS_FLAGS = frozenset({"cost", "input_tokens", "output_tokens", "cached", "skipped",
-                            "error", "tool_calls"})
-#: Keys whose short values repeat across records (labels, group ids shared by varieties).
-_REPEATED = frozenset({"task", "variety", "group", "reference", "parsed"})
 
 
 class UsageTally:

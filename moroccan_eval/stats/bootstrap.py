@@ -84,6 +84,8 @@ ScoreFunction: TypeAlias = "Callable[[np.ndarray, np.ndarray], np.ndarray]"
 Statistics = Callable[[PredictionRecord], Sequence[float]]
 #: The "variety" a record is pooled under (see :meth:`Grouped.of`).
 PoolBy = Callable[[PredictionRecord], str]
+#: Named numbers of a record that a task type's details sum per variety.
+DetailValues = Callable[[PredictionRecord], Mapping[str, float]]
 
 
 def ratio(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -137,12 +139,13 @@ class GroupedBuilder:
 
     ``labels`` name other ways of pooling the records (all of them, a breakdown value, a
     kind of item): :meth:`Grouped.view` scores each record under the value its labelling
-    gives it, every item on its own. With ``keep``, what it returns of each record is kept
-    too, for task types whose details read records."""
+    gives it, every item on its own. With ``details``, the named numbers it gives each
+    record are kept too (a code and a value each), for the details a task type sums per
+    variety (extraction: whether each field is right)."""
 
     def __init__(self, statistics: Sequence[Statistics],
                  labels: Mapping[str, PoolBy] | None = None, *,
-                 keep: Callable[[PredictionRecord], PredictionRecord] | None = None):
+                 details: DetailValues | None = None):
         self.statistics = list(dict.fromkeys(statistics))  # metrics may share one
         self.labels = dict(labels or {})
         self._codes: dict[str, dict[str, int]] = {name: {} for name in ("", *self.labels)}
@@ -150,8 +153,11 @@ class GroupedBuilder:
         self._digests = bytearray()
         self._failures = bytearray()  # 1: error, 2: unparsed
         self._rows: list[_RowBuffer] = [_RowBuffer() for _ in self.statistics]
-        self._keep = keep
-        self.records: list[PredictionRecord] | None = [] if keep else None
+        self._details = details
+        self._detail_names: dict[str, int] = {}
+        self._detail_codes = array("i")
+        self._detail_values = array("d")
+        self._detail_ends = array("q")  # per record: where its entries end
 
     def add(self, record: PredictionRecord) -> None:
         """Take one record (a record a spend cap skipped is left out, as unscored)."""
@@ -167,8 +173,15 @@ class GroupedBuilder:
                               2 if record.get("parsed") is None else 0)
         for chunks, statistics in zip(self._rows, self.statistics, strict=True):
             chunks.append(statistics(record))
-        if self._keep is not None and self.records is not None:
-            self.records.append(self._keep(record))
+        if self._details is not None:
+            names = self._detail_names
+            for name, value in self._details(record).items():
+                code = names.get(name)
+                if code is None:
+                    code = names[name] = len(names)
+                self._detail_codes.append(code)
+                self._detail_values.append(value)
+            self._detail_ends.append(len(self._detail_codes))
 
     def _code(self, labelling: str, value: str) -> None:
         codes = self._codes[labelling]
@@ -198,7 +211,36 @@ class GroupedBuilder:
             failures=np.frombuffer(self._failures, dtype=np.uint8), kept=kept, groups=groups,
             matrices={statistics: chunks.matrix() if in_order else chunks.matrix()[kept]
                       for statistics, chunks in zip(self.statistics, self._rows, strict=True)},
-            records=self.records)
+            details=None if self._details is None else Details(
+                names=list(self._detail_names),
+                codes=np.frombuffer(self._detail_codes, dtype=np.int32),
+                values=np.frombuffer(self._detail_values, dtype=float),
+                ends=np.frombuffer(self._detail_ends, dtype=np.int64)))
+
+
+@dataclass(frozen=True)
+class Details:
+    """The named numbers of each record (:class:`GroupedBuilder`'s ``details``): record r's
+    are the entries ``ends[r - 1]:ends[r]``, each a name's code and a value."""
+
+    names: list[str]
+    codes: np.ndarray
+    values: np.ndarray
+    ends: np.ndarray
+
+    def sums(self, records: np.ndarray) -> dict[str, tuple[float, int]]:
+        """Per name, the sum of its values over ``records`` and how many there are."""
+        import numpy as np
+
+        chosen = np.zeros(self.ends.size, dtype=bool)
+        chosen[records] = True
+        owner = np.repeat(np.arange(self.ends.size), np.diff(self.ends, prepend=0))
+        codes = self.codes[chosen[owner]]
+        totals = np.bincount(codes, weights=self.values[chosen[owner]],
+                             minlength=len(self.names))
+        counts = np.bincount(codes, minlength=len(self.names))
+        return {name: (float(totals[i]), int(counts[i])) for i, name in enumerate(self.names)
+                if counts[i]}
 
 
 def _groups_and_last(digests: np.ndarray,
@@ -273,18 +315,18 @@ class Grouped:
     kept: np.ndarray  # the record behind each item
     groups: np.ndarray | None  # per item; None: every item is a group of its own
     matrices: dict[Statistics, np.ndarray]  # per item
-    records: list[PredictionRecord] | None = None
+    details: Details | None = None
     labelling: str = ""
 
     @classmethod
     def of(cls, records: Iterable[PredictionRecord], statistics: Sequence[Statistics],
            pool_by: PoolBy | None = None, *,
-           keep: Callable[[PredictionRecord], PredictionRecord] | None = None) -> Grouped:
+           details: DetailValues | None = None) -> Grouped:
         """The records grouped by variety; with ``pool_by``, each record scored under the
         "variety" it names (all pooled, a kind of item, a breakdown value) and under a
         group of its own, as :func:`relabel` does, without copying the records."""
         builder = GroupedBuilder(statistics, {"pool": pool_by} if pool_by else None,
-                                 keep=keep)
+                                 details=details)
         for record in records:
             builder.add(record)
         grouped = builder.build()
@@ -321,12 +363,12 @@ class Grouped:
         failures = self.failures[self.pools[self.labelling] == code]
         return int(np.count_nonzero(failures == 1)), int(np.count_nonzero(failures == 2))
 
-    def records_of(self, variety: str) -> list[PredictionRecord]:
-        """The records of a variety's items (kept only if the builder was asked to)."""
-        if self.records is None:
-            return []
-        records = self.records
-        return [records[i] for i in self.kept[self.items(variety)]]
+    def detail_sums(self, variety: str) -> dict[str, tuple[float, int]]:
+        """Per name of the builder's ``details``, the sum of the values the variety's items
+        give it and how many give one (empty if the builder was given no ``details``)."""
+        if self.details is None:
+            return {}
+        return self.details.sums(self.kept[self.items(variety)])
 
 
 def relabel(records: Iterable[PredictionRecord],

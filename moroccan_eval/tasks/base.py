@@ -15,7 +15,7 @@ the task's labels. Register a class under the entry-point group
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +25,7 @@ from ..io import JSONObject, JSONValue
 from ..records import Judgement, PredictionRecord, VarietyScore
 from ..stats.bootstrap import (
     DEFAULT_RESAMPLING,
+    DetailValues,
     Grouped,
     MetricDef,
     PoolBy,
@@ -187,8 +188,7 @@ class TaskType:
         """Per-variety scores of the task's metrics with intervals, paired deltas against
         ``reference_variety`` and the type's details; with ``pool_by``, per value it gives
         each record instead of per variety, every item on its own (see ``Grouped.of``)."""
-        grouped = Grouped.of(records, self.statistics(), pool_by,
-                             keep=(lambda record: record) if self.details_read_records else None)
+        grouped = Grouped.of(records, self.statistics(), pool_by, details=self.detail_values())
         return self.score_grouped(grouped, reference_variety, resampling)
 
     def statistics(self) -> list[Statistics]:
@@ -196,20 +196,14 @@ class TaskType:
         keeps of each record)."""
         return [self.metric(name).statistics for name in self.selected_metrics()]
 
-    @property
-    def details_read_records(self) -> bool:
-        """Whether the type's details read records (it overrides :meth:`variety_details`):
-        scoring then keeps them beside their statistics."""
-        return type(self).variety_details is not TaskType.variety_details
-
     def score_grouped(self, grouped: Grouped, reference_variety: str,
                       resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:
         """:meth:`score` of records already grouped (by a builder fed from :meth:`statistics`)."""
         metrics = [self.metric(name) for name in self.selected_metrics()]
         scores = score_varieties(grouped, metrics, reference_variety, resampling)
-        if grouped.records is not None:
+        if grouped.details is not None:
             for variety, entry in scores.items():
-                entry.details = self.variety_details(grouped.records_of(variety))
+                entry.details = self.variety_details(grouped.detail_sums(variety))
         return scores
 
     @property
@@ -239,8 +233,15 @@ class TaskType:
         entry = scores.get("all")
         return None if entry is None else entry.metrics[metric].value
 
-    def variety_details(self, records: Sequence[PredictionRecord]) -> JSONObject:
-        """What the type adds to a variety's scores beside its metrics."""
+    def detail_values(self) -> DetailValues | None:
+        """What :meth:`variety_details` sums: named numbers per record (extraction: 1 or 0
+        per expected field, right or not); ``None``: the type has no variety details.
+        Scoring keeps each record's numbers, not the record."""
+        return None
+
+    def variety_details(self, sums: Mapping[str, tuple[float, int]]) -> JSONObject:
+        """What the type adds to a variety's scores beside its metrics, from the sum of each
+        of :meth:`detail_values`' names over the variety's items and how many gave it."""
         return {}
 
     def labellings(self) -> dict[str, PoolBy]:
@@ -251,8 +252,7 @@ class TaskType:
 
     def task_details(self, grouped: Grouped, resampling: Resampling) -> JSONObject:
         """What the type adds to a task's scores beside its varieties, from the task's
-        grouping: ``grouped.view(name)`` pools its items under one of :meth:`labellings`
-        (``grouped.records`` holds the records for a type whose details read them)."""
+        grouping: ``grouped.view(name)`` pools its items under one of :meth:`labellings`."""
         return {}
 
     def metric_signatures(self) -> dict[str, str]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ..io import JSONObject, JSONValue
 from ..records import PredictionRecord
+from ..stats.bootstrap import DetailValues
 from ..suites.schema import Item
 from ..text.values import normalize_value
 from .base import AnswerParser, MetricDef, TaskType
@@ -169,13 +169,16 @@ class Extraction(TaskType):
         return "; ".join(f"{name}: {len(value)} lines" if isinstance(value, list)
                          else f"{name}: {value}" for name, value in fields.items())
 
-    def variety_details(self, records: Sequence[PredictionRecord]) -> JSONObject:
-        """The accuracy of each field."""
+    def detail_values(self) -> DetailValues:
+        """1 per expected field the answer has entirely right, else 0."""
         parser = JSONParser()
-        hits: dict[str, list[int]] = defaultdict(list)
-        for record in records:
+
+        def right(record: PredictionRecord) -> dict[str, float]:
             per_field = parser.field_counts(record.get("parsed"), record.get("reference"))
-            for name, ok in parser.right_fields(per_field).items():
-                hits[name].append(int(ok))
-        return {"field_accuracy": {name: round(sum(v) / len(v), 6)
-                                   for name, v in sorted(hits.items())}}
+            return {name: float(ok) for name, ok in parser.right_fields(per_field).items()}
+        return right
+
+    def variety_details(self, sums: Mapping[str, tuple[float, int]]) -> JSONObject:
+        """The accuracy of each field."""
+        return {"field_accuracy": {name: round(hits / count, 6)
+                                   for name, (hits, count) in sorted(sums.items())}}

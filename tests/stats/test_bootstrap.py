@@ -272,3 +272,31 @@ def test_the_grouping_keeps_each_items_last_record_where_it_first_appeared(seed:
     assert pooled.varieties == ["all"] and pooled.groups is None
     assert pooled.items("all").size == sum(len(v) for v in expected.values())
     assert pooled.failures_of("all") == (sum(errors.values()), sum(unparsed.values()))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_detail_sums_read_each_items_last_record(seed: int) -> None:
+    """A type's details sum named numbers over a variety's items: the last record of each
+    item counts (a replaced one does not), a skipped one never, and a name only where a
+    record gives it."""
+    records = _records(seed)
+
+    def values(record: dict[str, object]) -> dict[str, float]:
+        found = {"answered": float(record.get("parsed") is not None)}
+        if record["reference"] == "a":
+            found["a_right"] = float(record.get("parsed") == "a")
+        return found
+
+    last: dict[str, dict[str, dict[str, object]]] = {}
+    for record in records:
+        if not record.get("skipped"):
+            last.setdefault(str(record["variety"]), {})[str(record["group"])] = record
+    grouped = bootstrap.Grouped.of(records, [_row], details=values)  # type: ignore[arg-type]
+    for variety, by_group in last.items():
+        expected: dict[str, tuple[float, int]] = {}
+        for record in by_group.values():
+            for name, value in values(record).items():
+                total, count = expected.get(name, (0.0, 0))
+                expected[name] = (total + value, count + 1)
+        assert grouped.detail_sums(variety) == expected
+    assert bootstrap.Grouped.of(records, [_row]).detail_sums("ary_Arab") == {}  # type: ignore[arg-type]

@@ -299,7 +299,7 @@ def test_rates_by_kind_are_pooled_from_a_labelling_not_from_kept_records(
         tally.add(record)
     [(name, task)] = tally.tasks.items()
     by_kind = task.scores(run.manifest, name, None, None).model_dump(mode="json")["by_kind"]
-    assert task.items.records is None  # no record kept
+    assert task.items.details is None  # nothing per record but its numbers and labels
 
     task_type = for_spec(run.manifest.tasks[name].spec)
     records = list(reparse(run.manifest, run.predictions()))
