@@ -235,9 +235,9 @@ class Details:
         chosen = np.zeros(self.ends.size, dtype=bool)
         chosen[records] = True
         owner = np.repeat(np.arange(self.ends.size), np.diff(self.ends, prepend=0))
-        codes = self.codes[chosen[owner]]
-        totals = np.bincount(codes, weights=self.values[chosen[owner]],
-                             minlength=len(self.names))
+        entries = chosen[owner]
+        codes = self.codes[entries]
+        totals = np.bincount(codes, weights=self.values[entries], minlength=len(self.names))
         counts = np.bincount(codes, minlength=len(self.names))
         return {name: (float(totals[i]), int(counts[i])) for i, name in enumerate(self.names)
                 if counts[i]}
