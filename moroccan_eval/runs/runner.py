@@ -11,6 +11,7 @@ import asyncio
 import gc
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
@@ -267,6 +268,7 @@ class _ModelRun:
                     finish(done)
                 upcoming = prepare_next(stream)
                 done = await call
+                _import_numpy_meanwhile()
             if done is not None:
                 finish(done)
 
@@ -446,6 +448,22 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
             await adapter.aclose()
         if cache is not None:
             cache.close()
+
+
+def _import_numpy_meanwhile() -> None:
+    """Import numpy, which scoring needs once the last answer is in, in a thread while
+    requests are in flight (called at each answer; the first starts it, when every worker's
+    first request is out): the loop mostly waits on answers then, and the import (about
+    0.1 s) is off the run's end. numpy imports nothing of the toolkit, so the thread cannot
+    wait on a module the loop's thread is importing."""
+    global _numpy_import_started
+    if not _numpy_import_started and "numpy" not in sys.modules:
+        _numpy_import_started = True
+        threading.Thread(target=__import__, args=("numpy",), name="import numpy",
+                         daemon=True).start()
+
+
+_numpy_import_started = False
 
 
 def run(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
