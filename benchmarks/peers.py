@@ -21,8 +21,12 @@ to the same server at the same concurrency. Peers are informational: the verdict
 moroccan-eval's alone. A peer whose interpreter is missing, or lacks the tool, is skipped
 with one line. The server counts the chat requests of every client's run; a run that sent
 more or fewer than N stops the benchmark (skipped or retried items would skew its figure).
+Each client runs ``--rounds`` times per concurrency, the clients in turn; each figure is the
+median of the rounds, printed with their range (a shared machine's neighbours move a single
+run by several per cent).
 
     python benchmarks/peers.py [--items 5000] [--latency 0.2] [--concurrency 64,256]
+        [--rounds 3]
         [--peer lm-eval=/opt/peers/lm-eval/bin/python]
         [--peer inspect_ai=/opt/peers/inspect/bin/python]
 
@@ -35,6 +39,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,9 +182,8 @@ def _reset(server: Stamped) -> None:
     server.requests = 0
 
 
-def timed(server: Stamped, client: Client, expected_requests: int
-          ) -> tuple[float, float, float]:
-    """(request phase, launch -> exit, launch -> first request) in seconds. Exits the
+def timed(server: Stamped, client: Client, expected_requests: int) -> Timing:
+    """The client's run, timed by the server's stamps. Exits the
     benchmark if the client failed or did not send exactly ``expected_requests`` chat
     requests: a client that skipped items (or retried some) would be timed on other work."""
     _reset(server)
@@ -192,8 +196,8 @@ def timed(server: Stamped, client: Client, expected_requests: int
         sys.exit(f"{client.name} sent {server.requests} chat requests, not {expected_requests}:"
                  f" its timing would not be comparable\n{done.stderr[-3000:]}")
     assert server.first_request_at is not None and server.last_answer_at is not None
-    return (server.last_answer_at - server.first_request_at, ended - launched,
-            server.first_request_at - launched)
+    return Timing(phase=server.last_answer_at - server.first_request_at,
+                  total=ended - launched, start=server.first_request_at - launched)
 
 
 # --------------------------------------------------------------------------- peers
@@ -378,12 +382,31 @@ def available(name: str, python: Path) -> bool:
 # --------------------------------------------------------------------------- main
 
 
-def report(name: str, concurrency: int, ideal: float, phase: float, total: float,
-           start: float) -> str:
+@dataclass(frozen=True)
+class Timing:
+    """One client's run: request phase, launch -> exit, launch -> first request (s)."""
+
+    phase: float
+    total: float
+    start: float
+
+
+def report(name: str, concurrency: int, ideal: float, timings: list[Timing]) -> str:
+    """The median of each figure over the rounds, with the rounds' range of efficiencies
+    (the machine is shared: one round can measure the neighbours)."""
+    phase = statistics.median(t.phase for t in timings)
+    total = statistics.median(t.total for t in timings)
+    start = statistics.median(t.start for t in timings)
+    after = statistics.median(t.total - t.start - t.phase for t in timings)
+
+    def spread(values: list[float]) -> str:
+        return "" if len(values) < 2 else f", rounds {min(values):.3f}-{max(values):.3f}"
+
     return (f"c={concurrency:<4} {name:<16} request phase {phase:6.2f} s "
-            f"(efficiency {ideal / phase:.3f}), launch to exit {total:6.2f} s "
-            f"(efficiency {ideal / total:.3f}; start-up {start:.2f} s, after the "
-            f"last answer {total - start - phase:.2f} s); ideal {ideal:.2f} s")
+            f"(efficiency {ideal / phase:.3f}{spread([ideal / t.phase for t in timings])}), "
+            f"launch to exit {total:6.2f} s (efficiency {ideal / total:.3f}"
+            f"{spread([ideal / t.total for t in timings])}; start-up {start:.2f} s, after "
+            f"the last answer {after:.2f} s); ideal {ideal:.2f} s")
 
 
 def main() -> int:
@@ -391,6 +414,8 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", default="64,256")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each client per concurrency, in turn; medians printed")
     parser.add_argument("--server", choices=("lean", "mock"), default="lean",
                         help="the endpoint: a bare asyncio server, or the toolkit's mock server")
     parser.add_argument("--peer", type=peer_option, action="append", default=[],
@@ -431,10 +456,15 @@ def main() -> int:
                 assert items is not None
                 run = PeerRun(server.base_url, items, tmp, concurrency)
                 clients.append(PEER_TOOLS[name].client(python, run))
+            timings: dict[str, list[Timing]] = {client.name: [] for client in clients}
+            for _ in range(args.rounds):  # in turn, so that a noisy moment hits every client
+                for client in clients:
+                    timings[client.name].append(timed(server, client, args.items))
             for client in clients:
-                phase, total, start = timed(server, client, args.items)
-                line = report(client.name, concurrency, ideal, phase, total, start)
+                line = report(client.name, concurrency, ideal, timings[client.name])
                 if client.name == "moroccan-eval":
+                    phase = statistics.median(t.phase for t in timings[client.name])
+                    total = statistics.median(t.total for t in timings[client.name])
                     passed = ideal / phase >= REQUEST_TARGET and ideal / total >= OVERALL_TARGET
                     ok &= passed
                     line += (f"; targets >= {REQUEST_TARGET} / >= {OVERALL_TARGET}: "

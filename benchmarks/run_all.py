@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 #: (script, full arguments, --quick arguments)
 BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("startup.py", [], ["--repeat", "3"]),
-    ("peers.py", [], ["--items", "2000"]),
+    ("peers.py", [], ["--items", "2000", "--rounds", "1"]),
     ("scale.py", [], ["--sizes", "10000,100000", "--cached", "5000"]),
     ("report_build.py", [], ["--items", "2000", "--repeat", "1"]),
     ("anonymize_scan.py", [], ["--seconds", "3"]),
