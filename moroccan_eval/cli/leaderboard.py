@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import MoroccanEvalError
 from .common import epilog, print_checks
 
 DEFAULT_SUBMISSIONS = Path("leaderboard/submissions")
@@ -50,14 +51,20 @@ def validate(paths: Sequence[Path], as_json: bool, no_cache: bool, jobs: int | N
     by rescoring its raw outputs. Exits 1 if any submission is invalid."""
     from ..leaderboard.validate import VerdictCache, submission_dirs, validate_all
 
-    reports = validate_all(submission_dirs(paths or [DEFAULT_SUBMISSIONS]),
-                           None if no_cache else VerdictCache(), jobs)
+    paths = paths or [DEFAULT_SUBMISSIONS]
+    found = submission_dirs(paths)
+    if not found:  # exit 1 with nothing printed would read as a crash
+        raise MoroccanEvalError(
+            f"no submission in {', '.join(map(str, paths))}: a submission is a folder "
+            f"holding submission.yaml, SHA256SUMS and runs/ (`moroccan-eval leaderboard "
+            f"submit` makes one)")
+    reports = validate_all(found, None if no_cache else VerdictCache(), jobs)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
         for report in reports:
             print_checks(report.ident, report.ok, ("VALID", "INVALID"), report.checks)
-    if not reports or not all(r.ok for r in reports):
+    if not all(r.ok for r in reports):
         sys.exit(1)
 
 

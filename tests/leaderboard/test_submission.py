@@ -212,3 +212,14 @@ def test_a_changed_installed_suite_invalidates_the_verdict(submission: Path, tmp
                lambda items: items[0].update(reference="other"))
     report = validate_submission(submission, verdicts=verdicts)
     assert not report.ok and "content hash" in {c.name: c.detail for c in report.checks}["verify"]
+
+
+def test_a_folder_without_submissions_says_so(tmp_path: Path) -> None:
+    """An empty folder of submissions fails with a message naming it, not a bare exit 1."""
+    empty = tmp_path / "submissions"
+    empty.mkdir()
+    for extra in ([], ["--json"]):
+        result = CliRunner().invoke(main, ["leaderboard", "validate", *extra, str(empty)])
+        assert result.exit_code == 1
+        assert f"no submission in {empty}" in result.stderr
+        assert "leaderboard submit" in result.stderr
