@@ -3,7 +3,7 @@
 - :data:`JSONValue`: what a JSON file may hold (item fields, references, parsed answers).
 - :class:`PredictionRecord`: one line of ``predictions.jsonl``. A plain ``TypedDict``, not a
   pydantic model: the runner writes hundreds of thousands of them and must not pay for a
-  validation round-trip per item.
+  validation round-trip per item. Reading a run back checks each record against it.
 - :class:`Manifest`, :class:`RunScores`, :class:`TaskScores`, :class:`VarietyScore`,
   :class:`Signature`: ``manifest.json`` and ``scores.json``, parsed once when a run directory
   is loaded and shared by the report, ``recommend``, ``compare``, ``verify`` and ``export``.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, Literal, NotRequired, Required, TypedDict
+from typing import Any, Literal, NotRequired, Required
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from typing_extensions import TypedDict  # pydantic validates only this one before 3.12
 
 from .adapters.base import ModelSpec
 from .io import JSONObject, JSONValue, WrittenWhenSet

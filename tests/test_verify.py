@@ -60,6 +60,37 @@ def test_a_run_is_rescored_with_the_draws_it_names(tmp_path: Path, mini_suite: P
     assert not checks["signatures"][0]
 
 
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("latency_ms", "fast", "latency_ms: Input should be a valid number"),
+    ("group", None, "group: Field required"),
+    ("input_tokens", 1.5, "input_tokens: Input should be a valid integer"),
+])
+def test_a_record_of_the_wrong_shape_is_one_clear_error(
+        tmp_path: Path, mini_suite: Path, field: str, value: object, reason: str) -> None:
+    """A prediction record with a field missing or of the wrong type stops verify and
+    rescore with the file, line and field, before anything is rewritten."""
+    from click.testing import CliRunner
+
+    from moroccan_eval.cli import main
+
+    path = _run(mini_suite, tmp_path, "char-ngram")
+    lines = (path / PREDICTIONS).read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[2])
+    if value is None:
+        del record[field]
+    else:
+        record[field] = value
+    lines[2] = json.dumps(record, ensure_ascii=False)
+    (path / PREDICTIONS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    scores_before = (path / SCORES).read_bytes()
+    for command in (["verify", str(path), "--suite", str(mini_suite)], ["rescore", str(path)]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert (f"error: {path / PREDICTIONS}:3: not a prediction record as moroccan-eval "
+                f"writes it: {reason}") in result.stderr, result.stderr
+    assert (path / SCORES).read_bytes() == scores_before
+
+
 def test_inflated_scores_are_caught(tmp_path: Path, mini_suite: Path) -> None:
     path = _run(mini_suite, tmp_path, "majority")
     scores = json.loads((path / SCORES).read_text(encoding="utf-8"))

@@ -227,10 +227,13 @@ def verify_problems(runs: Iterable[Run], suites: SuiteCache | None = None) -> li
             problems.append(f"{run.path.name}: suite '{run.manifest.suite.name}' is not "
                             f"installed here ({suite})")
             continue
+        try:
+            checks = verify_run(run, suite_ref=suite, expectations=suites.expectations).checks
+        except MoroccanEvalError as exc:  # a file verify cannot read: this run fails
+            problems.append(f"{run.path.name}: {exc}".replace("\n", " "))
+            continue
         problems += [f"{run.path.name}: {check.name}: {check.detail}"
-                     for check in verify_run(run, suite_ref=suite,
-                                               expectations=suites.expectations).checks
-                     if not check.ok]
+                     for check in checks if not check.ok]
     return problems
 
 

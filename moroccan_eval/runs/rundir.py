@@ -13,6 +13,7 @@ The manifest is written first (``running``) and last, so a directory only says
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import re
@@ -21,7 +22,7 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,9 +148,29 @@ class Run:
         return self.manifest.model.spec.name
 
     def predictions(self) -> Iterator[PredictionRecord]:
-        """The stored prediction records, streamed."""
-        for _, record in iter_jsonl(self.path / PREDICTIONS):
-            yield record  # type: ignore[misc]  # a JSON object read back as the record it was
+        """The stored prediction records, streamed. A record of another shape (a field
+        missing or of the wrong type: a hand-edited or foreign file) raises an error naming
+        its line and fields, not a crash further on in scoring."""
+        path = self.path / PREDICTIONS
+        check = _record_check()
+        for lineno, record in iter_jsonl(path):
+            try:
+                check(record)
+            except ValidationError as exc:
+                raise RunError(f"{path}:{lineno}: not a prediction record as moroccan-eval "
+                               f"writes it: {'; '.join(format_validation_errors(exc))}"
+                               ) from None
+            yield record  # type: ignore[misc]  # checked: the record it was written as
+
+
+@functools.cache
+def _record_check() -> Callable[[object], object]:
+    """Validates a record against :class:`PredictionRecord` (strict: no coercion; about
+    2 µs a record, against 5 µs for parsing its line)."""
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(PredictionRecord)
+    return functools.partial(adapter.validate_python, strict=True)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 
 from .. import tasks
 from ..costing import convert, latency_stats
+from ..errors import RunError
 from ..io import JSONValue, write_json, write_jsonl
 from ..records import (
     Breakdown,
@@ -328,6 +329,13 @@ def rescore(run: Run) -> RunScores:
     Rewrites ``predictions.jsonl`` and ``scores.json`` atomically."""
     records = list(reparse(run.manifest, run.predictions()))
     scores = compute_scores(run.manifest, records, run.manifest.wall_s)
+    for task, claimed in run.scores.tasks.items():
+        entry = scores.tasks.get(task)
+        held = entry.overall.n if entry is not None else 0
+        if held < claimed.overall.n:  # rewriting would lose the scores of the rest
+            raise RunError(f"{run.path}: {task}: {PREDICTIONS} holds {held} of the "
+                           f"{claimed.overall.n} items {SCORES} counts: records were lost "
+                           "(a truncated or replaced file); restore it from a copy")
     write_jsonl(run.path / PREDICTIONS, records)
     write_json(run.path / SCORES, scores.to_json())
     return scores

@@ -66,6 +66,11 @@ def _version(manifest: dict) -> None:  # type: ignore[type-arg]
     manifest["suite"]["version"] = "9.9.9"
 
 
+def _latency_as_text(records: list) -> list:  # type: ignore[type-arg]
+    records[1]["latency_ms"] = "fast"
+    return records
+
+
 @pytest.mark.parametrize(("file", "doctor", "check", "reason"), [
     ("scores.json", _overall, "verify", "overall/accuracy/value: claimed 0.99"),
     ("scores.json", _latency, "verify", "usage/p95_ms: claimed 0.5"),
@@ -73,6 +78,9 @@ def _version(manifest: dict) -> None:  # type: ignore[type-arg]
                                                        "prediction"),
     ("predictions.jsonl", lambda rs: rs + rs[:3], "verify", "3 item(s) predicted more than once"),
     ("manifest.json", _version, "verify", "version: run has 9.9.9, installed 0.1.0"),
+    ("predictions.jsonl", _latency_as_text, "verify",
+     "predictions.jsonl:2: not a prediction record as moroccan-eval writes it: latency_ms: "
+     "Input should be a valid number"),
 ])
 def test_doctored_runs_fail_even_with_resealed_checksums(
         submission: Path, file: str, doctor: Callable, check: str, reason: str) -> None:  # type: ignore[type-arg]

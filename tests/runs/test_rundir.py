@@ -59,6 +59,21 @@ def test_rescore_recomputes_from_raw_outputs(run_dir: Path) -> None:
     assert after.tasks["intents"].varieties == before.scores.tasks["intents"].varieties
 
 
+@pytest.mark.parametrize("kept", [0, 5])
+def test_rescore_refuses_a_truncated_predictions_file(run_dir: Path, kept: int) -> None:
+    """Records lost from predictions.jsonl would rescore to fewer items: rescore refuses
+    and rewrites nothing."""
+    path = run_dir / "predictions.jsonl"
+    path.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:kept]),
+                    encoding="utf-8")
+    before = {name: (run_dir / name).read_bytes() for name in ("predictions.jsonl",
+                                                                "scores.json")}
+    with pytest.raises(RunError, match=f"intents: predictions.jsonl holds {kept} of the 12 "
+                                       "items scores.json counts"):
+        rescore(load_run(run_dir))
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+
+
 def test_unfinished_runs_are_refused(run_dir: Path, tmp_path: Path) -> None:
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     manifest["status"] = "running"
