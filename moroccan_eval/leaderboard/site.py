@@ -71,6 +71,7 @@ from ..io import load_yaml, utc_now
 from ..report.charts import Point, scatter
 from ..resources import shipped
 from ..runs.rundir import load_run
+from ..templating import template_errors
 from ..version import __version__
 from .board import Board, Cell, Entry, TaskRow, VarietyCell, fewer_collections
 from .submission import RUN_FILES, RUNS
@@ -552,8 +553,10 @@ def _render_job(job: PageJob) -> None:
     if "main_source" in extra:  # a submission's shared body, filled in this language
         extra = {**extra, "main": common["fill"](extra["main_source"])}
     root = "../" * (page.count("/") + 1)
-    _write(path, compact(template.render(**common, **extra, page=page, root=root,
-                                         up="../" * page.count("/"), here=page)))
+    with template_errors():  # here too: in a worker, the traceback does not come back
+        html = template.render(**common, **extra, page=page, root=root,
+                               up="../" * page.count("/"), here=page)
+    _write(path, compact(html))
 
 
 _INDENT = re.compile(r"\n[ \t]+(?=<)")
@@ -736,7 +739,7 @@ def build_site(board: Board, out: Path, *, template_dir: Path | None = None,
         pages = len(LANGUAGES) * (len(board.entries) + len(board.suites) + 4)
         workers = jobs if jobs is not None else min(os.cpu_count() or 1,
                                                      pages // PAGES_PER_WORKER)
-        with fewer_collections():
+        with fewer_collections(), template_errors():
             _write_site(board, staging, template_dir, files_url, max(1, workers))
         staging.chmod(0o755)  # mkdtemp makes it private; a site is published
         _replace(staging, out)

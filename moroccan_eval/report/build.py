@@ -35,6 +35,7 @@ from ..runs.rundir import Run
 from ..suites.audit import MESSAGES as AUDIT_MESSAGES
 from ..suites.audit import report_summaries
 from ..tasks.base import TaskType
+from ..templating import template_errors
 from ..version import __version__
 from .charts import tradeoff_charts
 from .views import degradations, fragment_name, read_predictions, robustness, task_views
@@ -98,29 +99,31 @@ def build_report(
         suites.setdefault(run.manifest.suite.ident, run.manifest.suite)
     audits = report_summaries({ident: (ref.name, ref.sha256) for ident, ref in suites.items()})
     registry = varieties.registry()
-    return _environment(template_dir, task_types).get_template("report.html.j2").render(
-        t=t,
-        lang=lang,
-        direction=t.direction,
-        title=title or t("default_title"),
-        generated=utc_now(),
-        version=__version__,
-        models=models,
-        views=views,
-        recommendation=recommend(models, constraints),
-        degradations=degradations(views),
-        charts=tradeoff_charts(models, t, constraints.currency),
-        currency=constraints.currency,
-        runs=runs,
-        suites=suites,
-        audits=audits,
-        unanonymized=[r for r in runs if r.manifest.allow_unanonymized],
-        tasks_differ=tasks_differ(models),
-        robustness=robustness(runs),
-        noisy=noisy,
-        noisy_splits=sorted({row.split for row in noisy.values()}),
-        variety_name=lambda code: registry[code].name(lang) if code in registry else code,
-    )
+    with template_errors():
+        template = _environment(template_dir, task_types).get_template("report.html.j2")
+        return template.render(
+            t=t,
+            lang=lang,
+            direction=t.direction,
+            title=title or t("default_title"),
+            generated=utc_now(),
+            version=__version__,
+            models=models,
+            views=views,
+            recommendation=recommend(models, constraints),
+            degradations=degradations(views),
+            charts=tradeoff_charts(models, t, constraints.currency),
+            currency=constraints.currency,
+            runs=runs,
+            suites=suites,
+            audits=audits,
+            unanonymized=[r for r in runs if r.manifest.allow_unanonymized],
+            tasks_differ=tasks_differ(models),
+            robustness=robustness(runs),
+            noisy=noisy,
+            noisy_splits=sorted({row.split for row in noisy.values()}),
+            variety_name=lambda code: registry[code].name(lang) if code in registry else code,
+        )
 
 
 def write_report(path: Path, html: str) -> None:

@@ -478,7 +478,9 @@ def test_build_command_lists_excluded_and_replaces_only_its_own_site(
                                           "{{ no_such_thing.x }}{% endblock %}")
     result = runner.invoke(main, ["leaderboard", "build", "--submissions", str(submissions),
                                   "-o", str(out), "--jobs", "1", "--template-dir", str(bad)])
-    assert result.exit_code != 0
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert (f"\nerror: {bad / 'overview.html.j2'}:1: template error: 'no_such_thing' is "
+            "undefined") in result.stderr, result.stderr
     assert (out / "stale.txt").is_file()
     assert sorted(p.name for p in env.iterdir() if p.name.startswith(".cli-site")) == []
 

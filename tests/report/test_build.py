@@ -105,6 +105,31 @@ def test_template_override(tmp_path: Path, runs: list[Run]) -> None:
     assert "<section id=summary>mine</section>" in html and 'id="heatmap"' in html
 
 
+@pytest.mark.parametrize(("source", "line", "reason"), [
+    ("<section>\n{{ broken </section>", 2, "unexpected '/'"),
+    ("<section>\n\n{{ no_such_thing.x }}</section>", 3, "'no_such_thing' is undefined"),
+])
+def test_a_broken_template_override_is_one_clear_error(
+        tmp_path: Path, runs: list[Run], source: str, line: int, reason: str) -> None:
+    """A template that does not parse or fails while rendering names its file and line;
+    the command exits 1 and writes no report."""
+    from click.testing import CliRunner
+
+    from moroccan_eval.cli import main
+
+    template = tmp_path / "tpl" / "_summary.html.j2"
+    template.parent.mkdir()
+    template.write_text(source)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", *(str(r.path) for r in runs), "-o", str(out),
+                                       "--template-dir", str(template.parent)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr.startswith(f"error: {template}:{line}: template error: "), \
+        result.stderr
+    assert reason in result.stderr and "remove it from --template-dir" in result.stderr
+    assert not out.exists()
+
+
 def _render(browser: Any, runs: list[Run], path: Path, **options: Any) -> tuple[Any, list[str]]:
     write_report(path, build_report(runs, **options))
     return open_page(browser, path)
