@@ -172,7 +172,10 @@ def check_out_dir(out: Path) -> None:
     probe = out
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
+    if not probe.is_dir():
+        raise MoroccanEvalError(f"output folder {out}: {probe} is a file, not a folder; "
+                                "choose another --out")
+    if not os.access(probe, os.W_OK):
         raise MoroccanEvalError(f"output folder {out} is not writable; choose another --out")
 
 

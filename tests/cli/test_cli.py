@@ -88,7 +88,8 @@ def _bad_inputs(tmp: Path, suite: Path) -> dict[str, tuple[list[str], str]]:
         "unknown suite": (["run", "--suite", "support-intent", "--model", "majority"],
                           "(did you mean 'support-intents'?)"),
         "unwritable out": (["run", "--suite", str(suite), "--model", "majority", "--out",
-                            str(tmp / "a-file" / "runs")], "is not writable"),
+                            str(tmp / "a-file" / "runs")],
+                           f"{tmp / 'a-file'} is a file, not a folder; choose another --out"),
         "missing model file": ([*run, "--model", str(tmp / "nope.yaml")], "no model file"),
     }
 
