@@ -166,7 +166,9 @@ def suites_audit(suite_names: Sequence[str], as_json: bool, update_card: bool,
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "hf"]),
               required=True, help="hf: a dataset saved with datasets' save_to_disk.")
 @click.option("--task-type", type=ImportableTaskType(), default="classification",
-              show_default=True)
+              show_default=True, metavar="TYPE",
+              help="A task type that imports from a table: classification, translation, "
+                   "asr, or a plugin's (`moroccan-eval tasks` lists them).")
 @click.option("--map", "mapping", required=True, metavar="text=COL,label=COL[,...]",
               help="Columns: text and label (classification), text and reference "
               "(translation), audio and reference (asr: audio paths relative to SRC's folder); "

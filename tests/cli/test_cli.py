@@ -8,8 +8,10 @@ import re
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from conftest import REPO, write_model
@@ -279,3 +281,20 @@ def test_recommend_warns_when_models_ran_different_tasks(tmp_path: Path,
     assert "warning: the models were not all run on the same tasks" in out
     code, out = invoke("recommend", str(complete_runs(tmp_path / "runs")[0]))
     assert "not all run on the same tasks" not in out
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        yield (*path, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_help_names_its_choices() -> None:
+    """No option shows an empty choice list (a choice filled in only when used)."""
+    seen = list(_commands(main))
+    assert ("suites", "import") in seen and len(seen) > 30
+    for path in seen:
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert " []" not in result.output, (path, result.output)
