@@ -189,12 +189,8 @@ def suites_import(source: Path, fmt: str, task_type: str, mapping: str, variety:
     """Create a suite folder from a local CSV/JSONL/Parquet file or a saved Hugging Face
     dataset. Its licence, card and consent register start as TODO skeletons the loader
     refuses until they are filled in."""
-    import re
-
     from ..suites.importer import ImportSpec, import_suite, import_summary, parse_mapping
 
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
-        raise MoroccanEvalError(f"--name: '{name}' must be lowercase letters, digits, _ . -")
     target = import_suite(ImportSpec(
         source=source, fmt=fmt, name=name, mapping=parse_mapping(mapping), task_type=task_type,
         variety=variety, split_ratio=split_ratio, consent_id=consent_id,

@@ -40,7 +40,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..io import JSONObject, write_jsonl
-from .schema import Item
+from .schema import Item, check_suite_name
 from .seal import write_checksums
 
 LANGUAGES = ("ary_Arab", "arb_Arab", "fra_Latn", "zgh_Tfng", "eng_Latn")
@@ -325,8 +325,7 @@ def import_flores(source: Path, out_dir: Path, *, name: str = "flores-plus",
                   password: str | None = None) -> tuple[Path, dict[str, int]]:
     """Build the suite ``out_dir/<name>`` from a FLORES+ release; nothing is written on
     error. Returns its folder and the items per task/split/variety."""
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
-        raise ConfigError(f"--name: '{name}' must be lowercase letters, digits, _ . -")
+    check_suite_name(name)
     target = out_dir / name
     if target.exists():
         raise ConfigError(f"{target}: already exists; remove it or choose another --name")

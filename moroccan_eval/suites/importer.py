@@ -23,7 +23,7 @@ from .. import tasks, varieties
 from ..errors import ConfigError, did_you_mean
 from ..io import JSONObject, iter_jsonl, write_jsonl
 from ..tasks.base import ImportRequest
-from .schema import TODO_MARKER, Item
+from .schema import TODO_MARKER, Item, check_suite_name
 from .seal import write_checksums
 
 FORMATS = ("csv", "jsonl", "parquet", "hf")
@@ -243,6 +243,7 @@ See `moroccan-eval suites stats {{name}}`.
 
 def import_suite(spec: ImportSpec, out_dir: Path) -> Path:
     """Write a new suite folder ``out_dir/<name>``; nothing is written on error."""
+    check_suite_name(spec.name)
     task_type = tasks.get(spec.task_type)
     if not task_type.importable:
         raise ConfigError(f"--task-type: '{spec.task_type}' cannot be imported yet; supported: "

@@ -20,9 +20,16 @@ from pydantic import (
     model_validator,
 )
 
+from ..errors import ConfigError
 from ..io import JSONObject, JSONValue
 
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+def check_suite_name(name: str) -> None:
+    """Refuse a suite name a new suite (``--name`` of the importers) may not have."""
+    if not re.fullmatch(_NAME, name):
+        raise ConfigError(f"--name: '{name}' must be lowercase letters, digits, _ . -")
 
 
 class _Strict(BaseModel):

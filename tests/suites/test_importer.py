@@ -102,6 +102,9 @@ def test_split_ratio_keeps_groups_whole(tmp_path: Path) -> None:
     (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team"], "--variety CODE"),
     (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team", "--variety", "ary_Latn",
                               "--task-type", "extraction"], "'extraction' is not one of"),
+    (b"msg,team\nsalam,x\n", ["--map", "text=msg,label=team", "--variety", "ary_Latn",
+                              "--name", "../Mine"],
+     "--name: '../Mine' must be lowercase letters, digits, _ . -"),
 ])
 def test_import_refuses_bad_input_and_writes_nothing(tmp_path: Path, content: bytes,
                                                      args: list[str], message: str) -> None:
