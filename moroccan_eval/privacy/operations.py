@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import ConfigError
-from ..io import iter_jsonl, sha256_file, utc_now
+from .. import varieties
+from ..errors import ConfigError, did_you_mean
+from ..io import format_validation_errors, iter_jsonl, sha256_file, utc_now
 from ..resources import shipped
-from ..varieties import detect_script
 from ..version import __version__
 from .anonymizer import Anonymizer, Operator
 from .files import RecordWriter, file_format, read_lines, read_records
+from .policy import Policy
 from .scanner import Finding, Scanner
 
 
@@ -139,6 +140,35 @@ class LabelledSentence(BaseModel):
     hard_negative: bool = False
 
 
+def _labelled_sentences(path: Path, policy: Policy) -> list[LabelledSentence]:
+    """The evaluation set, checked whole first: a span outside its text, or an entity or
+    variety the scanner does not know, would be scored silently wrong."""
+    entities = {*policy.placeholder_types, *policy.entities}
+    known_varieties = varieties.registry()
+    items, problems = [], []
+    for number, line in iter_jsonl(path):
+        try:
+            item = LabelledSentence.model_validate(line)
+        except ValidationError as exc:
+            problems += [f"line {number}: {problem}" for problem in format_validation_errors(exc)]
+            continue
+        if item.variety not in known_varieties:
+            problems.append(f"line {number}: unknown variety '{item.variety}'"
+                            + did_you_mean(item.variety, known_varieties))
+        for k, span in enumerate(item.spans):
+            if not 0 <= span.start < span.end <= len(item.text):
+                problems.append(f"line {number}: spans[{k}]: {span.start}..{span.end} is not "
+                                f"within the text ({len(item.text)} characters)")
+            if span.entity not in entities:
+                problems.append(f"line {number}: spans[{k}]: unknown entity '{span.entity}'"
+                                + did_you_mean(span.entity, entities))
+        items.append(item)
+    if problems:
+        raise ConfigError(f"{path}: not a labelled evaluation set (text, variety and spans "
+                          "[{start, end, entity}] per line)", problems)
+    return items
+
+
 def evaluate(scanner: Scanner, path: Path | None = None) -> dict[str, Any]:
     """Precision, recall and F1 per entity type, per variety and overall; and how many
     hard negatives (prices, order numbers, event dates, place names) were left alone."""
@@ -151,15 +181,10 @@ def evaluate(scanner: Scanner, path: Path | None = None) -> dict[str, Any]:
     def _tallies(entity: str, variety: str, span: str) -> list[Tally]:
         found = [by_entity[entity], by_variety[variety], overall]
         if entity == "PERSON":
-            found.append(names_by_script[detect_script(span)])
+            found.append(names_by_script[varieties.detect_script(span)])
         return found
     negatives = clean_negatives = sentences = 0
-    for number, line in iter_jsonl(path):
-        try:
-            item = LabelledSentence.model_validate(line)
-        except ValidationError:
-            raise ConfigError(f"{path}:{number}: an item needs text, variety and spans "
-                              "[{start, end, entity}]") from None
+    for item in _labelled_sentences(path, scanner.policy):
         text, variety = item.text, item.variety
         gold = [(span.start, span.end, span.entity) for span in item.spans]
         sentences += 1

@@ -45,7 +45,7 @@ def test_evaluate_prints_scores_per_entity_and_variety() -> None:
     (["anonymize", "scan", "missing.jsonl"], "missing.jsonl: no such file"),
     (["anonymize", "apply", "x.jsonl", "-o", "x.jsonl"], "write the anonymized copy to another"),
     (["anonymize", "apply", "x.jsonl", "-o", "y.csv"], "the output must have the input's type"),
-    (["anonymize", "evaluate", "--eval-set", "x.jsonl"], "an item needs text, variety and spans"),
+    (["anonymize", "evaluate", "--eval-set", "x.jsonl"], "line 1: text: Field required"),
 ])
 def test_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],
                    message: str) -> None:
@@ -54,3 +54,34 @@ def test_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[s
     code, out = invoke(*args)
     assert code == 2 and message in out and "Traceback" not in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jsonl"]
+
+
+def test_an_eval_set_with_wrong_labels_is_refused_whole(tmp_path: Path) -> None:
+    """Spans outside the text, unknown entities and varieties would score silently wrong:
+    every such line is named at once, and nothing is scored."""
+    lines = [
+        {"text": "call 0612345678", "variety": "ary_Latn",
+         "spans": [{"start": 5, "end": 15, "entity": "MA_PHONE"}]},
+        {"text": "call 0612345678", "variety": "ary_Latn",
+         "spans": [{"start": 5, "end": 99, "entity": "MA_PHONE"}]},
+        {"text": "call 0612345678", "variety": "xx_Yyyy",
+         "spans": [{"start": 5, "end": 15, "entity": "MA_PHONE"}]},
+        {"text": "call 0612345678", "variety": "ary_Latn",
+         "spans": [{"start": 5, "end": 15, "entity": "PHONE_NUMBER"}]},
+        {"text": "call 0612345678", "variety": "ary_Latn",
+         "spans": [{"start": 9, "end": 5, "entity": "MA_PHONE"}]},
+        {"text": "call 0612345678", "variety": "ary_Latn", "spans": "none"},
+    ]
+    path = tmp_path / "eval.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    code, out = invoke("anonymize", "evaluate", "--eval-set", str(path))
+    assert code == 2 and "Traceback" not in out and "by entity:" not in out
+    assert (f"{path}: not a labelled evaluation set (text, variety and spans [{{start, end, "
+            "entity}] per line) (5 problem(s)):") in out
+    for problem in (
+            "line 2: spans[0]: 5..99 is not within the text (15 characters)",
+            "line 3: unknown variety 'xx_Yyyy'",
+            "line 4: spans[0]: unknown entity 'PHONE_NUMBER' (did you mean 'MA_PHONE'?)",
+            "line 5: spans[0]: 9..5 is not within the text (15 characters)",
+            "line 6: spans: Input should be a valid list"):
+        assert problem in out, out
