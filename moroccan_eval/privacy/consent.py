@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError, did_you_mean
 from ..io import JSONObject, iter_jsonl, load_model_yaml, validate, write_atomic, write_jsonl
@@ -58,6 +58,13 @@ class Consent(BaseModel):
     given: date
     expires: date | None = None
     withdrawn: date | None = None
+
+    @model_validator(mode="after")
+    def _expires_after_given(self) -> Consent:
+        if self.expires is not None and self.expires < self.given:  # a typo in a date
+            raise ValueError(f"consent '{self.id}' expires ({self.expires}) before it was "
+                             f"given ({self.given})")
+        return self
 
     def problem(self, today: date) -> str | None:
         if self.withdrawn is not None:

@@ -190,6 +190,15 @@ def test_withdrawn_consent_still_in_data_is_refused(mini_suite: Path) -> None:
         load_suite(suite)
 
 
+def test_a_consent_expiring_before_it_was_given_is_refused(mini_suite: Path) -> None:
+    suite = _consented(mini_suite)
+    register = yaml.safe_load((suite / "consent.yaml").read_text(encoding="utf-8"))
+    register["consents"][0]["expires"] = "2020-01-01"
+    (suite / "consent.yaml").write_text(yaml.safe_dump(register), encoding="utf-8")
+    code, out = invoke("consent", "list", str(suite))
+    assert code == 2 and "consent 'C-1' expires (2020-01-01) before it was given" in out
+
+
 def test_csv_register_works_the_same(mini_suite: Path) -> None:
     suite = _consented(mini_suite)
     (suite / "consent.yaml").unlink()
