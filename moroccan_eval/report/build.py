@@ -99,31 +99,32 @@ def build_report(
         suites.setdefault(run.manifest.suite.ident, run.manifest.suite)
     audits = report_summaries({ident: (ref.name, ref.sha256) for ident, ref in suites.items()})
     registry = varieties.registry()
+    context = dict(
+        t=t,
+        lang=lang,
+        direction=t.direction,
+        title=title or t("default_title"),
+        generated=utc_now(),
+        version=__version__,
+        models=models,
+        views=views,
+        recommendation=recommend(models, constraints),
+        degradations=degradations(views),
+        charts=tradeoff_charts(models, t, constraints.currency),
+        currency=constraints.currency,
+        runs=runs,
+        suites=suites,
+        audits=audits,
+        unanonymized=[r for r in runs if r.manifest.allow_unanonymized],
+        tasks_differ=tasks_differ(models),
+        robustness=robustness(runs),
+        noisy=noisy,
+        noisy_splits=sorted({row.split for row in noisy.values()}),
+        variety_name=lambda code: registry[code].name(lang) if code in registry else code,
+    )
     with template_errors():
         template = _environment(template_dir, task_types).get_template("report.html.j2")
-        return template.render(
-            t=t,
-            lang=lang,
-            direction=t.direction,
-            title=title or t("default_title"),
-            generated=utc_now(),
-            version=__version__,
-            models=models,
-            views=views,
-            recommendation=recommend(models, constraints),
-            degradations=degradations(views),
-            charts=tradeoff_charts(models, t, constraints.currency),
-            currency=constraints.currency,
-            runs=runs,
-            suites=suites,
-            audits=audits,
-            unanonymized=[r for r in runs if r.manifest.allow_unanonymized],
-            tasks_differ=tasks_differ(models),
-            robustness=robustness(runs),
-            noisy=noisy,
-            noisy_splits=sorted({row.split for row in noisy.values()}),
-            variety_name=lambda code: registry[code].name(lang) if code in registry else code,
-        )
+        return template.render(**context)
 
 
 def write_report(path: Path, html: str) -> None:
