@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Literal, TextIO, TypedDict
 
-from .io import atomic_path
+from .io import atomic_path, spreadsheet_text
 from .runs.rundir import Run
 
 Format = Literal["csv", "parquet", "json", "jsonl"]
@@ -130,7 +130,8 @@ def _text(value: object) -> object:
 def write_csv(rows: Rows, first: Sequence[str], out: TextIO) -> int:
     """The rows as CSV (read twice: once for their columns), one column per key: empty
     cells for missing values, True/False, numbers as Python writes them, values other than
-    strings and numbers as JSON. Returns the rows written."""
+    strings and numbers as JSON, text that a spreadsheet would run as a formula after an
+    apostrophe. Returns the rows written."""
     columns = _Columns(rows, first)
     names, as_json = columns.names, columns.as_json()
     writer = csv.writer(out, lineterminator="\n")  # None: an empty cell
@@ -138,7 +139,8 @@ def write_csv(rows: Rows, first: Sequence[str], out: TextIO) -> int:
     count = 0
     for row in rows():
         get = row.get
-        writer.writerow([_text(get(name)) if name in as_json else get(name) for name in names])
+        writer.writerow([spreadsheet_text(_text(get(name)) if name in as_json else get(name))
+                         for name in names])
         count += 1
     return count
 

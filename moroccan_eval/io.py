@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,21 @@ M = TypeVar("M", bound=BaseModel)
 JSONValue = TypeAliasType(
     "JSONValue", "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None")
 JSONObject = dict[str, JSONValue]
+
+
+#: How a cell that a spreadsheet runs as a formula starts (OWASP's "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_text(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as it is: text that would start a formula (a
+    model's answer, a user's message: anyone's text) gets a leading apostrophe; a number
+    written as text does not."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+            and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def utc_now() -> str:

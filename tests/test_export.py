@@ -129,3 +129,32 @@ def test_an_export_holds_a_batch_not_the_records(tmp_path: Path, fmt: str,
     tracemalloc.stop()
     assert count == 12_600
     assert exporting < holding / 5, (exporting, holding)
+
+
+def test_csv_text_that_would_run_as_a_formula_is_shown_as_text(tmp_path: Path) -> None:
+    """A model's output lands in a CSV a spreadsheet opens: text that a spreadsheet would
+    run as a formula gets a leading apostrophe there (Parquet and JSON keep it as it is);
+    numbers written as text are left alone."""
+    run_dir = tmp_path / LEGACY[0].name
+    shutil.copytree(LEGACY[0], run_dir)
+    outputs = ['=HYPERLINK("https://example.org/x","open")', "+cmd|' /C calc'!A0",
+               "@SUM(A1:A9)", "-2+3", "\tTAB", "-41.7", "+3", "plain answer"]
+    path = run_dir / "predictions.jsonl"
+    records = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    assert len(records) >= len(outputs)
+    for record, output in zip(records, outputs, strict=False):
+        record["output"] = output
+    records[0]["reference"] = "=1+1"  # a column of strings and objects: strings as they are
+    records[1]["reference"] = {"amount": -5}
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    run = load_run(run_dir)
+    export([run], "predictions", "csv", tmp_path / "p.csv")
+    with (tmp_path / "p.csv").open(encoding="utf-8", newline="") as fh:
+        written = [row["output"] for row in csv.DictReader(fh)][:len(outputs)]
+        fh.seek(0)
+        references = [row["reference"] for row in csv.DictReader(fh)][:2]
+    assert written == ["'" + o for o in outputs[:5]] + outputs[5:]
+    assert references == ["'=1+1", '{"amount": -5}']
+    export([run], "predictions", "parquet", tmp_path / "p.parquet")
+    assert pq.read_table(tmp_path / "p.parquet").column("output").to_pylist()[
+        :len(outputs)] == outputs

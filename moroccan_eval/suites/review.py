@@ -37,7 +37,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import varieties
 from ..errors import ConfigError
-from ..io import JSONValue, parse_yaml, read_text, sha256_json, write_atomic, write_jsonl
+from ..io import (
+    JSONValue,
+    parse_yaml,
+    read_text,
+    sha256_json,
+    spreadsheet_text,
+    write_atomic,
+    write_jsonl,
+)
 from .loader import Suite, Task
 from .schema import CardSpec, Item
 from .stats import replace_card_section
@@ -200,8 +208,8 @@ def render_csv(suite: Suite, items: list[SheetItem]) -> str:
         text = "\n".join(f"{k}: {v}" if len(item["fields"]) > 1 else v
                          for k, v in item["fields"].items())
         writer.writerow([suite.name, suite.version, item["task"], item["item_id"],
-                         item["variety"], item["item_sha256"], text, item["label"],
-                         "", "", "", ""])
+                         item["variety"], item["item_sha256"], spreadsheet_text(text),
+                         spreadsheet_text(item["label"]), "", "", "", ""])
     # a byte-order mark, so that spreadsheet programs open Arabic and Tifinagh as UTF-8
     return "\ufeff" + out.getvalue()
 

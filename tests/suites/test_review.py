@@ -96,6 +96,23 @@ def test_csv_sheet_lists_the_sampled_items(mini_suite: Path, sheet: Path) -> Non
     assert len(draws) > 1
 
 
+def test_csv_sheet_text_never_runs_as_a_formula(mini_suite: Path, tmp_path: Path) -> None:
+    """A message that starts like a spreadsheet formula is shown as text in the sheet (a
+    leading apostrophe); the filled sheet still imports (text is not read back)."""
+    def formula(items: list[dict[str, object]]) -> None:
+        for item in items:
+            if item["id"] == "t1-ary_Latn":
+                item["fields"] = {"text": '=HYPERLINK("https://example.org","flousi")'}
+    edit_items(mini_suite, "data/intents.jsonl", formula)
+    suite = load_suite(mini_suite)
+    out = tmp_path / "sheet.csv"
+    export_sheet(suite, "ary_Latn", 10, out)
+    rows = {row["item_id"]: row for row in sheet_rows(out)}
+    assert rows["t1-ary_Latn"]["text"] == '\'=HYPERLINK("https://example.org","flousi")'
+    assert rows["t2-ary_Latn"]["text"][0] != "'"
+    import_reviews(suite, fill(out, R01, tmp_path / "r01.csv"), "r01")
+
+
 def test_two_reviewers_give_shares_and_kappa(mini_suite: Path, sheet: Path,
                                              tmp_path: Path) -> None:
     suite = load_suite(mini_suite)
