@@ -153,10 +153,17 @@ def _walk(claimed: JSONValue, actual: JSONValue, path: str) -> Iterator[str]:
         yield f"{path}: claimed {claimed!r}, recomputed {actual!r}"
 
 
+#: Characters of one problem shown: a doctored file may hold values of any length.
+PROBLEM_CHARS = 300
+
+
 def summarize_problems(problems: Sequence[str]) -> str:
-    """The first problems joined, and how many more there are."""
+    """The first problems joined (each cut to :data:`PROBLEM_CHARS`), and how many more
+    there are."""
     more = f" (+{len(problems) - SHOWN} more)" if len(problems) > SHOWN else ""
-    return "; ".join(problems[:SHOWN]) + more
+    shown = [p if len(p) <= PROBLEM_CHARS else p[:PROBLEM_CHARS - 1] + "…"
+             for p in problems[:SHOWN]]
+    return "; ".join(shown) + more
 
 
 def _check_scores(run: Run, records: list[PredictionRecord]) -> Check:

@@ -91,6 +91,17 @@ def test_a_record_of_the_wrong_shape_is_one_clear_error(
     assert (path / SCORES).read_bytes() == scores_before
 
 
+def test_a_huge_doctored_value_is_reported_cut_short(tmp_path: Path, mini_suite: Path) -> None:
+    """A doctored value of any length fails, and the report quotes only its start."""
+    path = _run(mini_suite, tmp_path, "majority")
+    scores = json.loads((path / SCORES).read_text(encoding="utf-8"))
+    scores["model"] = "x" * 100_000
+    (path / SCORES).write_text(json.dumps(scores), encoding="utf-8")
+    ok, detail = _checks(path, suite_ref=str(mini_suite))["scores"]
+    assert not ok and detail.startswith("model: claimed 'xxx") and detail.endswith("…")
+    assert len(detail) <= 300
+
+
 def test_inflated_scores_are_caught(tmp_path: Path, mini_suite: Path) -> None:
     path = _run(mini_suite, tmp_path, "majority")
     scores = json.loads((path / SCORES).read_text(encoding="utf-8"))
