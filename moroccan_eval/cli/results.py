@@ -45,6 +45,10 @@ def report(run_dirs: Sequence[Path], output: Path, lang: str, reference: str | N
     from ..report.build import build_report, write_report
     from ..report.pdf import render_pdf
 
+    if pdf and output.suffix.lower() == ".pdf":  # the HTML would go where the PDF goes
+        raise click.UsageError(
+            f"-o {output}: -o names the HTML report; --pdf writes the PDF beside it "
+            f"(-o {output.with_suffix('.html').name} gives {output.name})")
     html = build_report(load_runs(run_dirs), title=title, lang=lang, reference=reference,
                         constraints=constraints_from(**constraints), template_dir=template_dir)
     write_report(output, html)

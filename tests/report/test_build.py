@@ -228,6 +228,22 @@ def test_pdf_without_chromium_says_what_to_install(runs: list[Run], tmp_path: Pa
     assert not (tmp_path / "r.pdf").exists()
 
 
+def test_pdf_with_an_output_named_pdf_is_refused_before_any_work(runs: list[Run],
+                                                                  tmp_path: Path) -> None:
+    """-o names the HTML report; with --pdf, -o r.pdf would write HTML into r.pdf and then
+    print the PDF over it."""
+    from click.testing import CliRunner
+
+    from moroccan_eval.cli import main
+
+    result = CliRunner().invoke(main, ["report", str(runs[0].path), "-o",
+                                       str(tmp_path / "r.pdf"), "--pdf"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "-o names the HTML report; --pdf writes the PDF beside it" in result.stderr
+    assert "-o r.html" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_build_time_and_size_for_ten_models(ten_models: list[Run]) -> None:
     started = time.perf_counter()
     html = build_report(ten_models)
