@@ -176,10 +176,10 @@ class Manifest(_Record):
     run_id: str
     toolkit_version: str
     created: str
-    seed: int
-    bootstrap: int
+    seed: int = Field(ge=0)
+    bootstrap: int = Field(ge=0)
     bootstrap_draws: Draws | None = None  # None: runs before draws were named (multinomial)
-    usd_mad: float
+    usd_mad: float = Field(gt=0)
     selection: Selection
     suite: SuiteRef
     tasks: dict[str, TaskRef]

@@ -26,7 +26,7 @@ from ..adapters.base import Adapter, ModelSpec, Request, Response
 from ..cache import ResponseCache
 from ..canary import Canary
 from ..costing import DEFAULT_USD_MAD, Currency, convert
-from ..errors import Interrupted, MoroccanEvalError, MoroccanEvalWarning, RunError
+from ..errors import ConfigError, Interrupted, MoroccanEvalError, MoroccanEvalWarning, RunError
 from ..io import JSONObject, sha256_json
 from ..perturb import perturb_item
 from ..prompts import PromptRenderer
@@ -424,15 +424,30 @@ def _progress_bar(label: str, count: Callable[[], int], enabled: bool | None,
                 file=sys.stderr, dynamic_ncols=True)
 
 
-async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
-    """Run every selected task of the suite on every model, models side by side."""
-    if options.varieties:
-        for task in options.selected_tasks():
+def _check_selection(options: RunOptions) -> None:
+    """Refuse, before anything is written, a selection that would make a run of no item or
+    crash its scoring."""
+    if options.seed < 0:  # numpy's generators take no negative seed
+        raise ConfigError(f"--seed: {options.seed} is not a seed (0 or more)")
+    tasks = options.selected_tasks()
+    # rows(split) skips most other lines unparsed, and any() stops at the first item
+    if not any(row["split"] == options.split for task in tasks
+               for row in task.table.rows(options.split)):
+        splits = sorted({str(row["split"]) for task in tasks for row in task.table.rows()})
+        raise RunError(f"no {options.split} items in {', '.join(t.name for t in tasks)}; "
+                       f"the split(s) there: {', '.join(splits)}")
+    for task in tasks:
+        if options.varieties:
             missing = set(options.varieties) - set(task.varieties(options.split))
             if missing:
                 raise RunError(
                     f"task '{task.name}' has no {options.split} items in variety "
                     f"{', '.join(sorted(missing))}; it has {', '.join(task.varieties())}")
+
+
+async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
+    """Run every selected task of the suite on every model, models side by side."""
+    _check_selection(options)
     if options.concurrency:
         specs = [spec.model_copy(update={"limits": spec.limits.model_copy(
             update={"concurrency": options.concurrency})}) for spec in specs]

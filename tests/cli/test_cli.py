@@ -93,12 +93,16 @@ def _bad_inputs(tmp: Path, suite: Path) -> dict[str, tuple[list[str], str]]:
                             str(tmp / "a-file" / "runs")],
                            f"{tmp / 'a-file'} is a file, not a folder; choose another --out"),
         "missing model file": ([*run, "--model", str(tmp / "nope.yaml")], "no model file"),
+        "empty split": ([*run, "--model", "majority", "--split", "dev"],
+                        "no dev items in intents; the split(s) there: test, train"),
+        "negative seed": ([*run, "--model", "majority", "--seed", "-1"],
+                          "--seed: -1 is not a seed (0 or more)"),
     }
 
 
 CASES = ["malformed YAML", "unknown field", "unknown adapter", "missing key", "tampered data",
          "unknown variety", "missing variety", "unknown task", "unknown suite",
-         "unwritable out", "missing model file"]
+         "unwritable out", "missing model file", "empty split", "negative seed"]
 
 
 @pytest.mark.parametrize("case", CASES)
