@@ -97,17 +97,18 @@ class Verification:
 
 
 def parse_sample(text: str) -> float | int:
-    """``"5%"`` or ``"0.05"`` → a fraction; ``"20"`` → a number of items."""
+    """``"5%"`` or ``"0.05"`` → a fraction; ``"20"`` (a whole number) → a number of
+    items."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
     if not match:
         raise ConfigError(f"--sample: '{text}' is not a share (5%, 0.05) or a count (20)")
-    value = float(match.group(1))
-    if match.group(2):
-        value /= 100
-    elif value >= 1:
-        return int(value)
+    number, percent = match.groups()
+    if not percent and "." not in number and int(number) >= 1:
+        return int(number)  # a whole number: a count of items
+    value = float(number) / (100 if percent else 1)
     if not 0 < value <= 1:
-        raise ConfigError(f"--sample: '{text}' must be more than 0% and at most 100%")
+        raise ConfigError(f"--sample: '{text}' must be more than 0% and at most 100% (a "
+                          "share), or a whole number of items")
     return value
 
 

@@ -212,7 +212,8 @@ def test_sample_parsing() -> None:
     assert parse_sample("5%") == pytest.approx(0.05)
     assert parse_sample("0.2") == pytest.approx(0.2)
     assert parse_sample("20") == 20
-    for bad in ("5x", "0%", "-3", "150%"):
+    assert parse_sample("1.0") == pytest.approx(1.0)  # a share: every answer
+    for bad in ("5x", "0%", "-3", "150%", "2.5", "0"):
         with pytest.raises(ConfigError, match="--sample"):
             parse_sample(bad)
 
