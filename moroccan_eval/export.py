@@ -134,12 +134,14 @@ def write_csv(rows: Rows, first: Sequence[str], out: TextIO) -> int:
     apostrophe. Returns the rows written."""
     columns = _Columns(rows, first)
     names, as_json = columns.names, columns.as_json()
+    text = {name for name in names if columns.kind(name) == "text"}
     writer = csv.writer(out, lineterminator="\n")  # None: an empty cell
     writer.writerow(names)
     count = 0
     for row in rows():
         get = row.get
-        writer.writerow([spreadsheet_text(_text(get(name)) if name in as_json else get(name))
+        writer.writerow([get(name) if name not in text else
+                         spreadsheet_text(_text(get(name)) if name in as_json else get(name))
                          for name in names])
         count += 1
     return count

@@ -29,7 +29,7 @@ JSONObject = dict[str, JSONValue]
 
 
 #: How a cell that a spreadsheet runs as a formula starts (OWASP's "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -37,7 +37,7 @@ def spreadsheet_text(value: object) -> object:
     """A CSV cell that a spreadsheet shows as it is: text that would start a formula (a
     model's answer, a user's message: anyone's text) gets a leading apostrophe; a number
     written as text does not."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+    if isinstance(value, str) and value[:1] in _FORMULA_START \
             and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
