@@ -230,7 +230,8 @@ def verify_problems(runs: Iterable[Run], suites: SuiteCache | None = None) -> li
         try:
             checks = verify_run(run, suite_ref=suite, expectations=suites.expectations).checks
         except MoroccanEvalError as exc:  # a file verify cannot read: this run fails
-            problems.append(f"{run.path.name}: {exc}".replace("\n", " "))
+            reason = str(exc).replace(f"{run.path}{os.sep}", "").replace("\n", " ")
+            problems.append(f"{run.path.name}: {reason}")
             continue
         problems += [f"{run.path.name}: {check.name}: {check.detail}"
                      for check in checks if not check.ok]
