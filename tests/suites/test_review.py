@@ -61,6 +61,15 @@ def fill(sheet: Path, verdicts: dict[str, tuple[str, str]], out: Path,
     return out
 
 
+def _set_text(suite: Path, item_id: str, text: str) -> None:
+    """Give one item of the mini suite another text, and reseal the suite."""
+    def change(items: list[dict[str, object]]) -> None:
+        for item in items:
+            if item["id"] == item_id:
+                item["fields"] = {"text": text}
+    edit_items(suite, "data/intents.jsonl", change)
+
+
 @pytest.fixture
 def sheet(mini_suite: Path, tmp_path: Path) -> Path:
     out = tmp_path / "sheet.csv"
@@ -99,11 +108,7 @@ def test_csv_sheet_lists_the_sampled_items(mini_suite: Path, sheet: Path) -> Non
 def test_csv_sheet_text_never_runs_as_a_formula(mini_suite: Path, tmp_path: Path) -> None:
     """A message that starts like a spreadsheet formula is shown as text in the sheet (a
     leading apostrophe); the filled sheet still imports (text is not read back)."""
-    def formula(items: list[dict[str, object]]) -> None:
-        for item in items:
-            if item["id"] == "t1-ary_Latn":
-                item["fields"] = {"text": '=HYPERLINK("https://example.org","flousi")'}
-    edit_items(mini_suite, "data/intents.jsonl", formula)
+    _set_text(mini_suite, "t1-ary_Latn", '=HYPERLINK("https://example.org","flousi")')
     suite = load_suite(mini_suite)
     out = tmp_path / "sheet.csv"
     export_sheet(suite, "ary_Latn", 10, out)
@@ -191,12 +196,7 @@ def test_an_item_changed_after_review_no_longer_counts(mini_suite: Path, sheet: 
     filled = fill(sheet, R01, tmp_path / "r01.csv")
     import_reviews(load_suite(mini_suite), filled, "r01")
 
-    def reword(items: list[dict[str, object]]) -> None:
-        for item in items:
-            if item["id"] == "t1-ary_Latn":
-                item["fields"] = {"text": "bghit nrj3 flousi 3afak"}
-
-    edit_items(mini_suite, "data/intents.jsonl", reword)
+    _set_text(mini_suite, "t1-ary_Latn", "bghit nrj3 flousi 3afak")
     suite = load_suite(mini_suite)
     ary = review_status(suite)["varieties"]["ary_Latn"]
     assert (ary["items"], ary["stale"]) == (3, 1)
