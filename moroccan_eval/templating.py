@@ -12,7 +12,7 @@ from jinja2 import TemplateError, TemplateSyntaxError
 
 from .errors import OutputError
 
-_HINT = ("fix the template, or remove it from --template-dir to use the shipped one")
+_HINT = "fix the template, or remove it from --template-dir to use the shipped one"
 
 
 @contextmanager

@@ -436,8 +436,8 @@ def _check_selection(options: RunOptions) -> None:
         splits = sorted({str(row["split"]) for task in tasks for row in task.table.rows()})
         raise RunError(f"no {options.split} items in {', '.join(t.name for t in tasks)}; "
                        f"the split(s) there: {', '.join(splits)}")
-    for task in tasks:
-        if options.varieties:
+    if options.varieties:
+        for task in tasks:
             missing = set(options.varieties) - set(task.varieties(options.split))
             if missing:
                 raise RunError(
