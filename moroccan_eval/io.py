@@ -259,7 +259,8 @@ def iter_jsonl(path: Path, *, errors: list[str] | None = None, max_line_bytes: i
     With ``errors``, a bad line is appended to it instead and reading goes on, so a
     validator can report every bad line at once. ``max_line_bytes`` refuses longer lines
     before reading them whole (a hostile file may be one endless line); ``strict`` refuses
-    what :func:`parse_json_line` accepts only leniently. ``skip`` is asked about each
+    what :func:`parse_json_line` accepts only leniently, and a UTF-8 byte-order mark
+    starting the file, which is otherwise read past. ``skip`` is asked about each
     line's bytes first: a line it says yes to is not parsed. Lines are split on
     ``\\n`` only, as Arrow's JSON reader does, so line numbers match its.
     """
@@ -282,6 +283,14 @@ def iter_jsonl(path: Path, *, errors: list[str] | None = None, max_line_bytes: i
                 problem = (f"{path}:{lineno}: line longer than {max_line_bytes:,} bytes; "
                            "an item must be far shorter (split long texts)")
             else:
+                if lineno == 1 and raw.startswith(_BOM):  # Windows editors and Excel add it
+                    if strict:
+                        problem = (f"{path}:1: starts with a UTF-8 byte-order mark; save the "
+                                   "file as UTF-8 without one")
+                        if errors is None:
+                            raise ConfigError(problem)
+                        errors.append(problem)
+                    raw = raw[len(_BOM):]
                 if skip is not None and skip(raw):
                     continue
                 try:
@@ -295,6 +304,9 @@ def iter_jsonl(path: Path, *, errors: list[str] | None = None, max_line_bytes: i
             if errors is None:
                 raise ConfigError(problem)
             errors.append(problem)
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def _skip_line(fh: Any) -> None:

@@ -83,12 +83,13 @@ def _set(data: Any, path: str, value: str) -> None:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Numbered lines of a UTF-8 file; clear errors for a missing or non-UTF-8 file."""
+    """Numbered lines of a UTF-8 file (without the byte-order mark Windows editors and
+    spreadsheets put first); clear errors for a missing or non-UTF-8 file."""
     try:
         with path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):
                 try:
-                    yield number, raw.decode("utf-8")
+                    yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError:
                     raise ConfigError(f"{path}:{number}: not UTF-8 text; convert the file "
                                       "(e.g. iconv -f WINDOWS-1256 -t UTF-8)") from None

@@ -85,3 +85,15 @@ def test_an_eval_set_with_wrong_labels_is_refused_whole(tmp_path: Path) -> None:
             "line 5: spans[0]: 9..5 is not within the text (15 characters)",
             "line 6: spans: Input should be a valid list"):
         assert problem in out, out
+
+
+@pytest.mark.parametrize(("name", "content", "field"), [
+    ("chats.jsonl", b'\xef\xbb\xbf{"text": "3ayto lia f 0612345678"}\r\n', "text"),
+    ("chats.csv", b"\xef\xbb\xbfmessage,team\r\n3ayto lia f 0612345678,support\r\n", "message"),
+])
+def test_files_saved_by_windows_tools_are_scanned(tmp_path: Path, name: str, content: bytes,
+                                                  field: str) -> None:
+    """A UTF-8 byte-order mark and CRLF line ends (Notepad, Excel) change nothing."""
+    (tmp_path / name).write_bytes(content)
+    code, out = invoke("anonymize", "scan", str(tmp_path / name), "--field", field)
+    assert code == 1 and "MA_PHONE" in out and "1 finding(s)" in out, out

@@ -112,6 +112,20 @@ def test_jsonl_reader_yields_objects_or_one_clean_error(tmp_path_factory: pytest
     assert all(e.startswith(f"{path}:") for e in errors)
 
 
+def test_a_byte_order_mark_is_read_past_or_named(tmp_path: Path) -> None:
+    """Windows editors and spreadsheets start UTF-8 files with a byte-order mark: a JSON-lines
+    file read leniently (a file to scan or import) reads past it; read strictly (a suite's
+    data) it is named with what to do."""
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "salam"}\r\n{"text": "bonjour"}\r\n')
+    assert [obj["text"] for _, obj in iter_jsonl(path)] == ["salam", "bonjour"]
+    with pytest.raises(MoroccanEvalError, match=r"bom\.jsonl:1: starts with a UTF-8 byte-order "
+                                                "mark; save the file as UTF-8 without one"):
+        list(iter_jsonl(path, strict=True))
+    errors: list[str] = []
+    assert len(list(iter_jsonl(path, strict=True, errors=errors))) == 2 and len(errors) == 1
+
+
 @FAST
 @given(nasty_text)
 def test_yaml_parser_gives_data_or_one_clean_error(text: str) -> None:
