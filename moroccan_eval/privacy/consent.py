@@ -95,7 +95,7 @@ def today() -> date:
 
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str | None]]:
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: as Excel saves it
         reader = csv.DictReader(fh)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
