@@ -43,6 +43,13 @@ def spreadsheet_text(value: object) -> object:
     return value
 
 
+def csv_delimiter(header: str) -> str:
+    """A CSV file's delimiter, from its header line: the comma, or the semicolon or tab that
+    spreadsheets write in French and other locales, whichever the header holds most (the
+    comma on a tie)."""
+    return max((",", ";", "\t"), key=header.count)
+
+
 def utc_now() -> str:
     """The current time in UTC as ISO 8601 to the second (manifests, audit logs, reports)."""
     return datetime.now(UTC).isoformat(timespec="seconds")

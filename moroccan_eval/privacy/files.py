@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError
+from ..io import csv_delimiter
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "txt"}
 
@@ -123,9 +124,16 @@ def read_records(path: Path, fields: Sequence[str] = ()) -> Iterator[Record]:
         yield from _read_csv(path, fields)
 
 
+def csv_layout(path: Path) -> tuple[list[str], str]:
+    """A CSV file's header and delimiter (comma, semicolon or tab)."""
+    first = next(read_lines(path), (0, ""))[1]
+    delimiter = csv_delimiter(first)
+    return next(csv.reader([first], delimiter=delimiter), []), delimiter
+
+
 def _read_csv(path: Path, fields: Sequence[str]) -> Iterator[Record]:
     lines = (line for _, line in read_lines(path))
-    reader = csv.DictReader(lines)
+    reader = csv.DictReader(lines, delimiter=csv_layout(path)[1])
     header = reader.fieldnames or []
     missing = [f for f in fields if f not in header]
     if missing:
@@ -140,9 +148,11 @@ class RecordWriter:
     """Writes records in the input's format to a temporary file, renamed into place by
     :meth:`commit`; :meth:`discard` leaves nothing behind."""
 
-    def __init__(self, path: Path, fmt: str, header: list[str] | None = None):
+    def __init__(self, path: Path, fmt: str, header: list[str] | None = None,
+                 delimiter: str = ","):
         self.path = path
         self.fmt = fmt
+        self.delimiter = delimiter
         self.tmp = path.with_name(f".{path.name}.tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = self.tmp.open("w", encoding="utf-8", newline="")
@@ -159,7 +169,7 @@ class RecordWriter:
         else:
             if self._csv is None:
                 self._csv = csv.DictWriter(self._fh, fieldnames=self._header
-                                           or list(record.data))
+                                           or list(record.data), delimiter=self.delimiter)
                 self._csv.writeheader()
             self._csv.writerow({**record.data, **texts})
 

@@ -3,7 +3,6 @@ and measure the scanner on the labelled evaluation set."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,7 @@ from ..io import format_validation_errors, iter_jsonl, sha256_file, utc_now
 from ..resources import shipped
 from ..version import __version__
 from .anonymizer import Anonymizer, Operator
-from .files import RecordWriter, file_format, read_lines, read_records
+from .files import RecordWriter, csv_layout, file_format, read_records
 from .policy import Policy
 from .scanner import Finding, Scanner
 
@@ -51,11 +50,6 @@ def scan_paths(scanner: Scanner, paths: Sequence[Path],
                     yield Located(path, record.line, field, finding)
 
 
-def _csv_header(path: Path) -> list[str] | None:
-    if file_format(path) != "csv":
-        return None
-    first = next(read_lines(path), (0, ""))[1]
-    return next(csv.reader([first]), [])
 
 
 def apply_file(
@@ -73,7 +67,8 @@ def apply_file(
     anonymizer = Anonymizer(scanner, operator)
     counts: Counter[str] = Counter()
     records = 0
-    writer = RecordWriter(target, fmt, _csv_header(source))
+    header, delimiter = csv_layout(source) if fmt == "csv" else (None, ",")
+    writer = RecordWriter(target, fmt, header, delimiter)
     try:
         for record in read_records(source, fields):
             texts, found = anonymizer.record(record.texts)

@@ -21,7 +21,7 @@ import yaml
 
 from .. import tasks, varieties
 from ..errors import ConfigError, did_you_mean
-from ..io import JSONObject, iter_jsonl, write_jsonl
+from ..io import JSONObject, csv_delimiter, iter_jsonl, write_jsonl
 from ..tasks.base import ImportRequest
 from .schema import TODO_MARKER, Item, check_suite_name
 from .seal import write_checksums
@@ -85,7 +85,10 @@ def _read(source: Path, fmt: str) -> Any:
         raise ConfigError(f"{source}: no such file or folder")
     try:
         if fmt == "csv":
-            return pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8")
+            with source.open(encoding="utf-8-sig") as fh:
+                delimiter = csv_delimiter(fh.readline())
+            return pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8",
+                               sep=delimiter)
         if fmt == "jsonl":
             # our reader: a bad line is named with its number, whatever it holds
             return pd.DataFrame([row for _, row in iter_jsonl(source)])

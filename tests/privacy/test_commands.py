@@ -97,3 +97,17 @@ def test_files_saved_by_windows_tools_are_scanned(tmp_path: Path, name: str, con
     (tmp_path / name).write_bytes(content)
     code, out = invoke("anonymize", "scan", str(tmp_path / name), "--field", field)
     assert code == 1 and "MA_PHONE" in out and "1 finding(s)" in out, out
+
+
+def test_a_semicolon_csv_is_scanned_and_anonymized_as_it_is(tmp_path: Path) -> None:
+    """Spreadsheets in French locales save CSV with semicolons: read as such, and the
+    anonymized copy keeps them."""
+    source = tmp_path / "chats.csv"
+    source.write_text("message;team\n3ayto lia f 0612345678, merci;support\n", encoding="utf-8")
+    code, out = invoke("anonymize", "scan", str(source), "--field", "message")
+    assert code == 1 and "MA_PHONE" in out, out
+    code, out = invoke("anonymize", "apply", str(source), "-o", str(tmp_path / "anon.csv"),
+                       "--field", "message")
+    assert code == 0, out
+    assert (tmp_path / "anon.csv").read_text(encoding="utf-8").splitlines() == [
+        "message;team", "3ayto lia f <PHONE_1>, merci;support"]

@@ -115,6 +115,19 @@ def test_import_refuses_bad_input_and_writes_nothing(tmp_path: Path, content: by
     assert not (tmp_path / "suites").exists() or list((tmp_path / "suites").iterdir()) == []
 
 
+def test_a_semicolon_csv_imports(tmp_path: Path) -> None:
+    """Spreadsheets in French locales save CSV with semicolons (and a byte-order mark)."""
+    source = tmp_path / "chats.csv"
+    source.write_bytes("\ufeffmsg;team\r\nsalam, bghit nbdel lcarte;national_id\r\n"
+                      "où est mon colis ?;delivery\r\n".encode())
+    target = import_suite(ImportSpec(source=source, fmt="csv", name="x", variety="ary_Latn",
+                                     mapping=parse_mapping("text=msg,label=team")),
+                          tmp_path / "suites")
+    texts = [json.loads(line)["fields"]["text"]
+             for line in (target / "data" / "main.jsonl").read_text("utf-8").splitlines()]
+    assert sorted(texts) == ["où est mon colis ?", "salam, bghit nbdel lcarte"]
+
+
 def test_import_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_text("msg,team\nsalam,x\n", encoding="utf-8")
     (tmp_path / "suites" / "x").mkdir(parents=True)
