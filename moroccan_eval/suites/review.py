@@ -39,6 +39,7 @@ from .. import varieties
 from ..errors import ConfigError
 from ..io import (
     JSONValue,
+    csv_delimiter,
     parse_yaml,
     read_text,
     sha256_json,
@@ -314,7 +315,9 @@ def _json_rows(path: Path, text: str) -> list[_Row]:
 
 
 def _csv_rows(path: Path, text: str) -> list[_Row]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    # a spreadsheet in a French locale saves the sheet with semicolons
+    reader = csv.DictReader(io.StringIO(text, newline=""),
+                            delimiter=csv_delimiter(text.partition("\n")[0]))
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]
     if missing:

@@ -118,6 +118,22 @@ def test_csv_sheet_text_never_runs_as_a_formula(mini_suite: Path, tmp_path: Path
     import_reviews(suite, fill(out, R01, tmp_path / "r01.csv"), "r01")
 
 
+def test_a_sheet_saved_with_semicolons_imports(mini_suite: Path, sheet: Path,
+                                               tmp_path: Path) -> None:
+    """A spreadsheet in a French locale saves the filled sheet with semicolons and CRLF."""
+    filled = fill(sheet, R01, tmp_path / "r01.csv")
+    rows = sheet_rows(filled)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, delimiter=";", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    semicolons = tmp_path / "r01-fr.csv"
+    semicolons.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8"))
+    suite = load_suite(mini_suite)
+    import_reviews(suite, semicolons, "r01")
+    assert review_status(load_suite(mini_suite))["varieties"]["ary_Latn"]["items"] == 4
+
+
 def test_two_reviewers_give_shares_and_kappa(mini_suite: Path, sheet: Path,
                                              tmp_path: Path) -> None:
     suite = load_suite(mini_suite)
