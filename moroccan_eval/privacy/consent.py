@@ -37,7 +37,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError, did_you_mean
-from ..io import JSONObject, iter_jsonl, load_model_yaml, validate, write_atomic, write_jsonl
+from ..io import (
+    JSONObject,
+    csv_delimiter,
+    iter_jsonl,
+    load_model_yaml,
+    validate,
+    write_atomic,
+    write_jsonl,
+)
 from ..suites.seal import write_checksums
 from ..version import __version__
 
@@ -95,8 +103,11 @@ def today() -> date:
 
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str | None]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: as Excel saves it
-        reader = csv.DictReader(fh)
+    # as spreadsheets save it: a byte-order mark, and semicolons in French locales
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        delimiter = csv_delimiter(fh.readline())
+        fh.seek(0)
+        reader = csv.DictReader(fh, delimiter=delimiter)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
             raise ConfigError(f"{path}: missing column(s) {', '.join(missing)} (expected "

@@ -211,9 +211,9 @@ def test_csv_register_works_the_same(mini_suite: Path) -> None:
     assert f",{today()}" in (suite / "consent.csv").read_text(encoding="utf-8")
     tombstones = (suite / "tombstones.csv").read_text(encoding="utf-8").splitlines()
     assert tombstones[0] == "item_id,consent_id,removed" and len(tombstones) > 1
-    (suite / "consent.csv").write_bytes(  # as Excel saves a CSV: a byte-order mark, CRLF
-        b"\xef\xbb\xbfid,source,scope,given,expires,withdrawn\r\n"
-        b"C-1,test chats (fictitious),evaluation,2026-01-01,,\r\n")
+    (suite / "consent.csv").write_bytes(  # as Excel in French saves it: BOM, ;, CRLF
+        b"\xef\xbb\xbfid;source;scope;given;expires;withdrawn\r\n"
+        b"C-1;test chats, fictitious;evaluation;2026-01-01;;\r\n")
     register = load_register(suite)
     assert register is not None and register.get("C-1") is not None
     (suite / "consent.csv").write_text("id,scope\nC-1,evaluation\n", encoding="utf-8")
