@@ -11,6 +11,7 @@ import csv
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -133,7 +134,8 @@ def csv_layout(path: Path) -> tuple[list[str], str]:
 
 def _read_csv(path: Path, fields: Sequence[str]) -> Iterator[Record]:
     lines = (line for _, line in read_lines(path))
-    reader = csv.DictReader(lines, delimiter=csv_layout(path)[1])
+    first = next(lines, "")
+    reader = csv.DictReader(chain([first], lines), delimiter=csv_delimiter(first))
     header = reader.fieldnames or []
     missing = [f for f in fields if f not in header]
     if missing:

@@ -50,8 +50,6 @@ def scan_paths(scanner: Scanner, paths: Sequence[Path],
                     yield Located(path, record.line, field, finding)
 
 
-
-
 def apply_file(
     scanner: Scanner, source: Path, target: Path, *, operator: Operator = "placeholder",
     fields: Sequence[str] = (), audit: Path | None = None,
