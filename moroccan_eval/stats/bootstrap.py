@@ -228,14 +228,19 @@ class Details:
     values: np.ndarray
     ends: np.ndarray
 
+    @functools.cached_property
+    def _owner(self) -> np.ndarray:
+        """The record of each entry (the same for every variety's sums)."""
+        import numpy as np
+        return np.repeat(np.arange(self.ends.size), np.diff(self.ends, prepend=0))
+
     def sums(self, records: np.ndarray) -> dict[str, tuple[float, int]]:
         """Per name, the sum of its values over ``records`` and how many there are."""
         import numpy as np
 
         chosen = np.zeros(self.ends.size, dtype=bool)
         chosen[records] = True
-        owner = np.repeat(np.arange(self.ends.size), np.diff(self.ends, prepend=0))
-        entries = chosen[owner]
+        entries = chosen[self._owner]
         codes = self.codes[entries]
         totals = np.bincount(codes, weights=self.values[entries], minlength=len(self.names))
         counts = np.bincount(codes, minlength=len(self.names))
