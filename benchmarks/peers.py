@@ -391,21 +391,27 @@ class Timing:
     start: float
 
 
+def median(timings: list[Timing]) -> Timing:
+    """The median of each figure over the rounds."""
+    return Timing(phase=statistics.median(t.phase for t in timings),
+                  total=statistics.median(t.total for t in timings),
+                  start=statistics.median(t.start for t in timings))
+
+
 def report(name: str, concurrency: int, ideal: float, timings: list[Timing]) -> str:
     """The median of each figure over the rounds, with the rounds' range of efficiencies
     (the machine is shared: one round can measure the neighbours)."""
-    phase = statistics.median(t.phase for t in timings)
-    total = statistics.median(t.total for t in timings)
-    start = statistics.median(t.start for t in timings)
+    typical = median(timings)
     after = statistics.median(t.total - t.start - t.phase for t in timings)
 
     def spread(values: list[float]) -> str:
         return "" if len(values) < 2 else f", rounds {min(values):.3f}-{max(values):.3f}"
 
-    return (f"c={concurrency:<4} {name:<16} request phase {phase:6.2f} s "
-            f"(efficiency {ideal / phase:.3f}{spread([ideal / t.phase for t in timings])}), "
-            f"launch to exit {total:6.2f} s (efficiency {ideal / total:.3f}"
-            f"{spread([ideal / t.total for t in timings])}; start-up {start:.2f} s, after "
+    return (f"c={concurrency:<4} {name:<16} request phase {typical.phase:6.2f} s "
+            f"(efficiency {ideal / typical.phase:.3f}"
+            f"{spread([ideal / t.phase for t in timings])}), launch to exit "
+            f"{typical.total:6.2f} s (efficiency {ideal / typical.total:.3f}"
+            f"{spread([ideal / t.total for t in timings])}; start-up {typical.start:.2f} s, after "
             f"the last answer {after:.2f} s); ideal {ideal:.2f} s")
 
 
@@ -463,9 +469,9 @@ def main() -> int:
             for client in clients:
                 line = report(client.name, concurrency, ideal, timings[client.name])
                 if client.name == "moroccan-eval":
-                    phase = statistics.median(t.phase for t in timings[client.name])
-                    total = statistics.median(t.total for t in timings[client.name])
-                    passed = ideal / phase >= REQUEST_TARGET and ideal / total >= OVERALL_TARGET
+                    typical = median(timings[client.name])
+                    passed = (ideal / typical.phase >= REQUEST_TARGET
+                              and ideal / typical.total >= OVERALL_TARGET)
                     ok &= passed
                     line += (f"; targets >= {REQUEST_TARGET} / >= {OVERALL_TARGET}: "
                              f"{'PASS' if passed else 'FAIL'}")
