@@ -149,7 +149,8 @@ class GroupedBuilder:
         self.statistics = list(dict.fromkeys(statistics))  # metrics may share one
         self.labels = dict(labels or {})
         self._codes: dict[str, dict[str, int]] = {name: {} for name in ("", *self.labels)}
-        self._pools: dict[str, array[int]] = {name: array("i") for name in self._codes}
+        # a byte per record while a labelling has at most 256 values (varieties, "all")
+        self._pools: dict[str, array[int]] = {name: array("B") for name in self._codes}
         self._digests = bytearray()
         self._failures = bytearray()  # 1: error, 2: unparsed
         self._rows: list[_RowBuffer] = [_RowBuffer() for _ in self.statistics]
@@ -188,6 +189,8 @@ class GroupedBuilder:
         code = codes.get(value)
         if code is None:
             code = codes[value] = len(codes)
+            if code == 256:
+                self._pools[labelling] = array("i", self._pools[labelling])
         self._pools[labelling].append(code)
 
     def build(self) -> Grouped:
@@ -196,18 +199,19 @@ class GroupedBuilder:
         record after it (its buffers become the grouping's arrays, without a copy)."""
         import numpy as np
 
-        varieties = np.frombuffer(self._pools[""], dtype=np.int32)
+        pools = {name: np.frombuffer(pool, dtype=np.uint8 if pool.typecode == "B" else np.int32)
+                 for name, pool in self._pools.items()}
+        varieties = pools[""]
         digests = np.frombuffer(self._digests, dtype=">u8").reshape(-1, 2)
         groups, kept = _groups_and_last(digests, varieties)
         in_order = kept is None  # no record replaced: every position is an item
         if kept is None:
-            kept = np.arange(groups.size)
+            kept = np.arange(groups.size, dtype=np.int32 if groups.size < 1 << 31 else np.int64)
         else:
             groups = groups[kept]
         return Grouped(
             names={name: list(codes) for name, codes in self._codes.items()},
-            pools={name: np.frombuffer(pool, dtype=np.int32) for name, pool in
-                   self._pools.items()},
+            pools=pools,
             failures=np.frombuffer(self._failures, dtype=np.uint8), kept=kept, groups=groups,
             matrices={statistics: chunks.matrix() if in_order else chunks.matrix()[kept]
                       for statistics, chunks in zip(self.statistics, self._rows, strict=True)},
@@ -345,15 +349,16 @@ class Grouped:
     @functools.cached_property
     def _item_codes(self) -> np.ndarray:
         """Per item, the code of its value in the labelling."""
-        codes: np.ndarray = self.pools[self.labelling][self.kept]
-        return codes
+        codes: np.ndarray = self.pools[self.labelling]
+        # as many items as records: none was replaced, the items are the records in order
+        return codes if self.kept.size == codes.size else codes[self.kept]
 
     @property
     def varieties(self) -> list[str]:
         """The values with at least one item."""
         import numpy as np
         names = self.names[self.labelling]
-        return [names[code] for code in np.unique(self._item_codes)]
+        return [names[code] for code in np.flatnonzero(np.bincount(self._item_codes))]
 
     def items(self, variety: str) -> np.ndarray:
         """The items of a variety, in order."""
@@ -388,7 +393,6 @@ def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_va
                     resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:
     """Per variety: n, failures, each metric with its interval, and the paired delta to
     ``reference_variety`` over the groups both hold."""
-    import numpy as np
 
     order = {code: i for i, code in enumerate(varieties.registry())}
     present = grouped.varieties
@@ -404,14 +408,13 @@ def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_va
         pairs: dict[tuple[Statistics, str], tuple[int, np.ndarray, np.ndarray]] = {}
         for metric in metrics:
             stream = metric.stream_of(resampling.seed, variety)
-            entry.metrics[metric.name] = _estimate(metric, rows.of(metric), rows.layout(metric),
-                                                   resampling, stream)
+            entry.metrics[metric.name] = _estimate(metric, rows.layout(metric), resampling,
+                                                   stream)
             if own is not None and theirs is not None and own.size:
                 key = (metric.statistics, metric.resample)
                 if key not in pairs:  # metrics sharing statistics share the paired cells
-                    mine = rows.of(metric, own)
-                    pairs[key] = (mine.shape[1], *_layout(
-                        metric, np.hstack([mine, rows.of(metric, theirs)])))
+                    matrix = grouped.matrices[metric.statistics]
+                    pairs[key] = (matrix.shape[1], *_layout(metric, matrix, own, theirs))
                 delta = _paired_delta(metric, *pairs[key], resampling, stream)
                 if delta is not None:
                     entry.deltas[metric.name] = delta
@@ -433,16 +436,9 @@ class _Rows:
         """:func:`_layout` of all the items, shared by metrics with the same statistics."""
         key = (metric.statistics, metric.resample)
         if key not in self._layouts:
-            self._layouts[key] = _layout(metric, self.of(metric))
+            self._layouts[key] = _layout(metric, self.grouped.matrices[metric.statistics],
+                                         self.items)
         return self._layouts[key]
-
-    def of(self, metric: MetricDef, items: np.ndarray | None = None) -> np.ndarray:
-        """The rows of the variety's items, or of ``items`` of the grouping."""
-        matrix: np.ndarray = self.grouped.matrices[metric.statistics]
-        if items is None:
-            return matrix[self.items] if self.items.size < matrix.shape[0] else matrix
-        chosen: np.ndarray = matrix[items]
-        return chosen
 
     def shared_with(self, reference: _Rows) -> tuple[np.ndarray, np.ndarray]:
         """The items of this variety whose group the reference holds (in this variety's
@@ -463,33 +459,59 @@ class _Rows:
 _DRAW_CELLS = 2_000_000
 
 
-def _layout(metric: MetricDef, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows or distinct cells, their point-estimate weights)."""
+def _layout(metric: MetricDef, matrix: np.ndarray,
+            *items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows or distinct cells, their point-estimate weights) of the rows of ``matrix``
+    that ``items`` index (every row without one); with two index arrays (paired items),
+    each row is the first item's beside the second's."""
     import numpy as np
 
+    items = items or (np.arange(matrix.shape[0]),)
     if metric.resample == "cells":
-        cells, freq = _distinct_rows(rows)
+        cells, freq = _distinct_rows(matrix, items)
         return cells, freq[None, :]
+    rows = _gathered(matrix, items, 0, items[0].size)
     return rows, np.ones((1, rows.shape[0]))
 
 
-def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(rows, axis=0, return_counts=True)``: the same cells in the same
-    (lexicographic) order, a few times faster on the small matrices of one variety, and
-    taken a block of rows at a time on large ones, so that sorting a million rows does not
-    hold tens of MB of sorted copies."""
+def _gathered(matrix: np.ndarray, items: Sequence[np.ndarray], start: int,
+              stop: int) -> np.ndarray:
+    """The rows of ``items[start:stop]`` (side by side when several arrays index them); a
+    view of ``matrix`` when one array indexes every row in order."""
     import numpy as np
 
-    if rows.shape[0] == 0 or np.isnan(rows).any():  # NaN: let numpy decide equality
-        cells, freq = np.unique(rows, axis=0, return_counts=True)
-        return cells, freq
-    blocks = [_sorted_cells(block, np.ones(block.shape[0], dtype=np.intp)) for block in
-              (rows[start:start + _DISTINCT_BLOCK]
-               for start in range(0, rows.shape[0], _DISTINCT_BLOCK))]
-    if len(blocks) == 1:
-        return blocks[0]
-    return _sorted_cells(np.concatenate([cells for cells, _ in blocks]),
-                         np.concatenate([freq for _, freq in blocks]))
+    if len(items) == 1:
+        if items[0].size == matrix.shape[0]:  # every row, in order: nothing to copy
+            return matrix[start:stop]
+        chosen: np.ndarray = matrix[items[0][start:stop]]
+        return chosen
+    return np.hstack([matrix[part[start:stop]] for part in items])
+
+
+def _distinct_rows(matrix: np.ndarray,
+                   items: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(rows, axis=0, return_counts=True)`` of the :func:`_gathered` rows (every
+    row of ``matrix`` without ``items``): the same cells in the same (lexicographic) order,
+    a few times faster on the small matrices of one variety, and gathered and sorted a
+    block of rows at a time on large ones, so that a million rows are never copied whole."""
+    import numpy as np
+
+    items = items or (np.arange(matrix.shape[0]),)
+    count = items[0].size
+    blocks = []
+    for start in range(0, count, _DISTINCT_BLOCK):
+        rows = _gathered(matrix, items, start, start + _DISTINCT_BLOCK)
+        if np.isnan(rows).any():  # NaN: let numpy decide equality, over all the rows
+            break
+        blocks.append(_sorted_cells(rows, np.ones(rows.shape[0], dtype=np.intp)))
+    else:
+        if len(blocks) == 1:
+            return blocks[0]
+        if blocks:
+            return _sorted_cells(np.concatenate([cells for cells, _ in blocks]),
+                                 np.concatenate([freq for _, freq in blocks]))
+    cells, freq = np.unique(_gathered(matrix, items, 0, count), axis=0, return_counts=True)
+    return cells, freq
 
 
 #: Rows sorted at a time by :func:`_distinct_rows`.
@@ -682,10 +704,10 @@ def _resampled_by_indices(score: Callable[[np.ndarray], np.ndarray], frequencies
     return np.concatenate(scores)
 
 
-def _estimate(metric: MetricDef, rows: np.ndarray, layout: tuple[np.ndarray, np.ndarray],
+def _estimate(metric: MetricDef, layout: tuple[np.ndarray, np.ndarray],
               resampling: Resampling, stream: RandomStream) -> MetricScore:
     cells, point = layout
-    counted = int((rows[:, -1] > 0).sum()) if metric.counts_items else None
+    counted = int(point[0, cells[:, -1] > 0].sum()) if metric.counts_items else None
     samples = _resampled(lambda weights: metric.score(cells, weights), point, resampling,
                          stream)
     return MetricScore(value=_point(metric.score(cells, point)[0]), ci=_interval(samples),

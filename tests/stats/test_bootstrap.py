@@ -29,7 +29,7 @@ def test_chunked_draws_give_the_same_intervals(monkeypatch: pytest.MonkeyPatch,
                        resample=resample)  # type: ignore[arg-type]
 
     def both() -> tuple[object, object]:
-        return (bootstrap._estimate(metric, rows, bootstrap._layout(metric, rows), MULTINOMIAL,
+        return (bootstrap._estimate(metric, bootstrap._layout(metric, rows), MULTINOMIAL,
                                     bootstrap.RandomStream((7,))),
                 _paired(metric, rows, reference, bootstrap.RandomStream((7,))))
 
@@ -80,13 +80,13 @@ def test_index_draws_give_intervals_like_the_multinomials() -> None:
     metric = MetricDef("rate", lambda record: (0.0, 0.0), ratio)  # type: ignore[arg-type]
     layout = bootstrap._layout(metric, rows)
     indices = Resampling(2000, 0, "indices")
-    ours = bootstrap._estimate(metric, rows, layout, indices, bootstrap.RandomStream((9,)))
-    theirs = bootstrap._estimate(metric, rows, layout, Resampling(2000, 0, "multinomial"),
+    ours = bootstrap._estimate(metric, layout, indices, bootstrap.RandomStream((9,)))
+    theirs = bootstrap._estimate(metric, layout, Resampling(2000, 0, "multinomial"),
                                  bootstrap.RandomStream((9,)))
     assert ours.value == theirs.value and ours.ci != theirs.ci
     assert ours.ci is not None and theirs.ci is not None
     assert np.allclose(ours.ci, theirs.ci, atol=0.01)
-    assert ours == bootstrap._estimate(metric, rows, layout, indices, bootstrap.RandomStream((9,)))
+    assert ours == bootstrap._estimate(metric, layout, indices, bootstrap.RandomStream((9,)))
     delta = _paired(metric, rows, reference, bootstrap.RandomStream((9,)), indices)
     legacy = _paired(metric, rows, reference, bootstrap.RandomStream((9,)),
                      Resampling(2000, 0, "multinomial"))
@@ -180,6 +180,42 @@ def test_distinct_rows_are_numpys_unique_rows(monkeypatch: pytest.MonkeyPatch,
             expected_cells, expected_freq = np.unique(rows, axis=0, return_counts=True)
             assert np.array_equal(cells, expected_cells)
             assert np.array_equal(freq, expected_freq)
+
+
+@pytest.mark.parametrize("block", [65_536, 64, 1])
+@pytest.mark.parametrize("nan", [False, True])
+def test_paired_cells_are_gathered_block_by_block(monkeypatch: pytest.MonkeyPatch, block: int,
+                                                  nan: bool) -> None:
+    """A variety's rows beside its pairs' are gathered a block at a time (a million items
+    are never copied whole): the cells and their counts are those of the whole matrix."""
+    monkeypatch.setattr(bootstrap, "_DISTINCT_BLOCK", block)
+    rng = np.random.default_rng(5)
+    matrix = rng.integers(-1, 3, size=(500, 2)).astype(float)
+    if nan:
+        matrix[rng.integers(0, 500, size=5), 1] = np.nan
+    own, theirs = rng.permutation(500)[:200], rng.permutation(500)[:200]
+    metric = MetricDef("rate", lambda record: (0.0, 0.0), ratio, resample="cells",
+                       counts_items=True)  # type: ignore[arg-type]
+    cells, point = bootstrap._layout(metric, matrix, own, theirs)
+    whole = np.hstack([matrix[own], matrix[theirs]])
+    expected_cells, expected_freq = np.unique(whole, axis=0, return_counts=True)
+    assert np.array_equal(cells, expected_cells, equal_nan=True)
+    assert np.array_equal(point[0], expected_freq)
+    # an interval's count of items with a denominator reads the cells, not the rows
+    alone = bootstrap._layout(metric, matrix, own)
+    estimate = bootstrap._estimate(metric, alone, MULTINOMIAL, bootstrap.RandomStream((3,)))
+    assert estimate.n == int((matrix[own][:, -1] > 0).sum())
+
+
+def test_a_labelling_of_more_than_256_values_keeps_every_code() -> None:
+    """Label codes take a byte per record until a labelling has a 257th value."""
+    records = [{"id": str(i), "group": str(i), "task": "t", "variety": "ary_Arab",
+                "reference": "a", "parsed": "a", "meta": {"k": i % 300}} for i in range(900)]
+    grouped = bootstrap.Grouped.of(records, [_row],  # type: ignore[arg-type]
+                                   lambda record: str(record["meta"]["k"]))  # type: ignore[index]
+    assert len(grouped.varieties) == 300
+    assert [grouped.items(str(k)).tolist() for k in (0, 255, 256, 299)] == [
+        list(range(k, 900, 300)) for k in (0, 255, 256, 299)]
 
 
 def test_statistics_rows_of_another_width_are_refused() -> None:
