@@ -117,27 +117,34 @@ class LabelParser(AnswerParser):
         return named.pop() if len(named) == 1 else None
 
 
+# Weights are whole counts (a resample's draws, a cell's frequency), so every product below
+# is a whole number, exact in any order of summation: one product serves several sums.
+
+
 def accuracy(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Share of rows whose two columns (reference, answer) agree."""
     import numpy as np
-    return np.asarray(weights @ (rows[:, 0] == rows[:, 1]) / weights.sum(axis=-1))
+    right, total = (weights @ np.stack([rows[:, 0] == rows[:, 1],
+                                        np.ones(rows.shape[0], dtype=bool)], axis=1)).T
+    return np.asarray(right / total)
 
 
 def macro_f1(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Mean F1 over the labels present among the rows' references and answers."""
     import numpy as np
     true, pred = rows[:, 0], rows[:, 1]
-    labels = np.unique(np.concatenate([true, pred[pred != MISSING]]))
-    total = np.zeros(weights.shape[0])
-    if labels.size == 0:
+    # a few distinct values (the cells of a variety): a set is quicker than np.unique
+    labels = np.array(sorted({*true.tolist(), *pred[pred != MISSING].tolist()}), dtype=float)
+    total, n = np.zeros(weights.shape[0]), labels.size
+    if n == 0:
         return total
-    is_true, is_pred = true[:, None] == labels, pred[:, None] == labels
-    tp = weights @ (is_true & is_pred)  # (resamples, labels), whole counts: exact
-    denom = weights @ is_true + weights @ is_pred
-    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0)
-    for per_label in f1.T:  # summed label by label, as the values were first computed
+    is_true, is_pred = true == labels[:, None], pred == labels[:, None]  # (labels, rows)
+    counts = np.vstack([is_true & is_pred, is_true, is_pred]) @ weights.T  # (3 x labels, resamples)
+    tp, denom = counts[:n], counts[n:2 * n] + counts[2 * n:]
+    f1 = 2 * tp / np.maximum(denom, 1)  # no denominator in (0, 1); 0 true positives over 0
+    for per_label in f1:  # summed label by label, as the values were first computed
         total += per_label
-    return total / labels.size
+    return total / n
 
 
 @dataclass
