@@ -4,7 +4,8 @@ CLI against a local HTTP server (first run fills the response cache).
 
     python benchmarks/scale.py [--sizes 10000,100000,1000000] [--cached 20000]
 
-Targets: >= 20,000 items/s and peak RSS < 500 MB, flat from 10k to 1M; cached re-run < 2 s.
+Targets: >= 20,000 items/s and peak RSS < 500 MB, flat from 10k to 1M (read here as: the
+largest size's peak at most 10% above the smallest's); cached re-run < 2 s.
 Each run's predictions are then exported to Parquet in a fresh process (rows, time, peak
 RSS: the export streams, so its memory does not grow with the run).
 """
@@ -28,6 +29,7 @@ from moroccan_eval.synthetic import make_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE_TARGET, RSS_TARGET_MB, CACHED_TARGET_S = 20_000, 500, 2.0
+FLAT_GROWTH = 0.10  # "flat": the largest run's peak RSS at most this much above the smallest's
 
 _CHILD = """
 import json, resource, sys, time
@@ -105,6 +107,17 @@ def cached_rerun(tmp: Path, items: int) -> float:
     return wall
 
 
+def flatness(peaks: dict[int, float]) -> bool:
+    """Print how the peak RSS grows from the smallest run to the largest; whether it is flat."""
+    (small, low), (large, high) = min(peaks.items()), max(peaks.items())
+    per_item = (high - low) * 2**20 / (large - small)
+    passed = high <= low * (1 + FLAT_GROWTH)
+    print(f"peak RSS from {small:,} to {large:,} items: {low:.0f} -> {high:.0f} MB "
+          f"(+{high - low:.0f} MB, {per_item:.0f} bytes per item more; target flat, at most "
+          f"+{FLAT_GROWTH:.0%}): {'PASS' if passed else 'FAIL'}")
+    return passed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -112,10 +125,12 @@ def main() -> int:
     args = parser.parse_args()
     compile_toolkit()
     ok = True
+    peaks: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(Path(tmp) / "verdicts")
         for size in (int(s) for s in args.sizes.split(",")):
             figures = streaming(Path(tmp), size)
+            peaks[int(figures["n"])] = figures["rss_mb"]
             rate = figures["n"] / figures["run_score_s"]
             passed = rate >= RATE_TARGET and figures["rss_mb"] < RSS_TARGET_MB
             ok &= passed
@@ -129,6 +144,8 @@ def main() -> int:
             print(f"  export of its predictions to Parquet: {export['rows']:,} rows in "
                   f"{export['s']:.1f} s, peak RSS {export['rss_mb']:.0f} MB (streamed; target "
                   f"< {RSS_TARGET_MB} MB): {'PASS' if passed else 'FAIL'}")
+        if len(peaks) > 1:
+            ok &= flatness(peaks)
         wall = cached_rerun(Path(tmp), args.cached)
         passed = wall < CACHED_TARGET_S
         ok &= passed
