@@ -133,7 +133,7 @@ def stable_id(name: str) -> int:
 class GroupedBuilder:
     """Takes records one at a time and keeps numbers, not records: per record its variety,
     a digest of its group, its failure flags, the value each labelling gives it and a row
-    of each statistics function (about 50 bytes a record, where a record object costs
+    of each statistics function (about 35 bytes a record, where a record object costs
     hundreds; a run of a million items is scored from them). :meth:`build` makes the
     :class:`Grouped` the bootstrap reads.
 
