@@ -141,7 +141,8 @@ def macro_f1(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     is_true, is_pred = true == labels[:, None], pred == labels[:, None]  # (labels, rows)
     counts = np.vstack([is_true & is_pred, is_true, is_pred]) @ weights.T  # (3 x labels, resamples)
     tp, denom = counts[:n], counts[n:2 * n] + counts[2 * n:]
-    f1 = 2 * tp / np.maximum(denom, 1)  # no denominator in (0, 1); 0 true positives over 0
+    # whole counts: a denominator is 0 (and tp with it: F1 0) or at least 1 (kept as it is)
+    f1 = 2 * tp / np.maximum(denom, 1)
     for per_label in f1:  # summed label by label, as the values were first computed
         total += per_label
     return total / n
