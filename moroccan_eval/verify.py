@@ -178,12 +178,8 @@ def _check_scores(run: Run, records: list[PredictionRecord]) -> Check:
     actual = recomputed.model_copy(update={"tasks": {
         name: entry.model_copy(update=unsigned[name]) for name, entry in recomputed.tasks.items()}})
     # the same code on the same draws gives the same floats: equal models (quick), else the
-    # files' JSON, walked for the differences
-    problems: list[str] = []
-    if claimed != actual:
-        claimed_json, actual_json = claimed.to_json(), actual.to_json()
-        if claimed_json != actual_json:
-            problems = list(_walk(claimed_json, actual_json, ""))
+    # files' JSON walked for the differences (it finds none in equal trees)
+    problems = [] if claimed == actual else list(_walk(claimed.to_json(), actual.to_json(), ""))
     if problems:
         return Check("scores", False, summarize_problems([p.lstrip("/") for p in problems]))
     return Check("scores", True, f"recomputed from {len(records)} stored raw outputs; every "
