@@ -489,14 +489,13 @@ def _gathered(matrix: np.ndarray, items: Sequence[np.ndarray], start: int,
 
 
 def _distinct_rows(matrix: np.ndarray,
-                   items: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(rows, axis=0, return_counts=True)`` of the :func:`_gathered` rows (every
-    row of ``matrix`` without ``items``): the same cells in the same (lexicographic) order,
-    a few times faster on the small matrices of one variety, and gathered and sorted a
-    block of rows at a time on large ones, so that a million rows are never copied whole."""
+                   items: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(rows, axis=0, return_counts=True)`` of the :func:`_gathered` rows: the
+    same cells in the same (lexicographic) order, a few times faster on the small matrices
+    of one variety, and gathered and sorted a block of rows at a time on large ones, so
+    that a million rows are never copied whole."""
     import numpy as np
 
-    items = items or (np.arange(matrix.shape[0]),)
     count = items[0].size
     blocks = []
     for start in range(0, count, _DISTINCT_BLOCK):

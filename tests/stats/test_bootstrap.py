@@ -176,7 +176,7 @@ def test_distinct_rows_are_numpys_unique_rows(monkeypatch: pytest.MonkeyPatch,
     for size in (1, 2, 7, 64, 65, 84, 500):
         for width in (1, 2, 5):
             rows = rng.integers(-1, 3, size=(size, width)).astype(float)
-            cells, freq = bootstrap._distinct_rows(rows)
+            cells, freq = bootstrap._distinct_rows(rows, (np.arange(size),))
             expected_cells, expected_freq = np.unique(rows, axis=0, return_counts=True)
             assert np.array_equal(cells, expected_cells)
             assert np.array_equal(freq, expected_freq)
