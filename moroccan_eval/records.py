@@ -167,7 +167,7 @@ class Host(_Record):
 
 RunStatus = str  # "running", "complete", "interrupted", "stopped: <reason>"
 #: How bootstrap resamples are drawn (see :mod:`moroccan_eval.stats.bootstrap`).
-Draws = Literal["multinomial", "indices"]
+Draws = Literal["multinomial", "indices", "indices2"]
 
 
 class Manifest(_Record):
@@ -270,7 +270,7 @@ _SIGNATURE = re.compile(
     r"\|task:(?P<task>[^|@]+)@(?P<task_version>[^|+]+)\+sha\.(?P<task_sha>[0-9a-f]+)"
     r"\|model:(?P<model>[^|]+)\+hash\.(?P<model_hash>[0-9a-f]+)\|split:(?P<split>[^|]+)"
     r"(?:\|perturb:(?P<perturb>[^|]+))?(?:\|shard:(?P<shard>\d+/\d+))?\|shots:(?P<shots>\d+)\|seed:(?P<seed>-?\d+)"
-    r"\|boot:(?P<bootstrap>\d+)(?:\+(?P<bootstrap_draws>[a-z]+))?")
+    r"\|boot:(?P<bootstrap>\d+)(?:\+(?P<bootstrap_draws>[a-z0-9]+))?")
 
 
 # --------------------------------------------------------------------------- scores

@@ -50,9 +50,9 @@ def test_a_run_is_rescored_with_the_draws_it_names(tmp_path: Path, mini_suite: P
     rescores with the draws named and a manifest edited to others fails."""
     path = _run(mini_suite, tmp_path, "char-ngram")
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["bootstrap_draws"] == "indices"
+    assert manifest["bootstrap_draws"] == "indices2"
     scores = json.loads((path / SCORES).read_text(encoding="utf-8"))
-    assert scores["tasks"]["intents"]["signature"].endswith("|seed:0|boot:1000+indices")
+    assert scores["tasks"]["intents"]["signature"].endswith("|seed:0|boot:1000+indices2")
     manifest["bootstrap_draws"] = "multinomial"
     (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     checks = _checks(path, suite_ref=str(mini_suite))

@@ -20,9 +20,14 @@ Draws (the run's ``bootstrap_draws``, printed in its signature as ``boot:1000+in
 - ``indices``: the n items of a resample drawn as n uniform indices and counted per cell,
   where that is cheaper (n at most :data:`INDICES_PER_CELL` times the cells: one index
   costs about an eighth of a binomial); the multinomial otherwise (few cells of many items,
-  as classification at scale). The same distribution, other numbers: a run is always
-  rescored with the draws it names. Index draws do not read the data, so a process
-  remembers small ones (:class:`RandomStream`): the runs of one suite draw them once.
+  as classification at scale);
+- ``indices2`` (new runs): as ``indices``, and index draws for every view of at most
+  :data:`INDICES2_ITEMS` items however few its cells (a leaderboard's pooled views: their
+  draws are then remembered, as below, instead of drawn per run).
+
+The same distribution, other numbers: a run is always rescored with the draws it names.
+Index draws do not read the data, so a process remembers small ones
+(:class:`RandomStream`): the runs of one suite draw them once.
 
 Seeding: each (variety, metric) has its own stream,
 ``default_rng([seed + seed_offset, stable_id(variety), stable_id(stream)])``, drawn first for
@@ -52,10 +57,12 @@ if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-u
 DEFAULT_BOOTSTRAP = 1000
 
 #: The draws of new runs.
-DRAWS: Draws = "indices"
+DRAWS: Draws = "indices2"
 #: ``indices`` draws indices while the items are at most this many times the cells. Part of
 #: the scheme: changing it changes numbers.
 INDICES_PER_CELL = 8
+#: ``indices2`` draws indices for a view of at most this many items too. Part of the scheme.
+INDICES2_ITEMS = 2048
 #: ``indices`` draws at most this many indices at a time (whole resamples). Part of the
 #: scheme too: numpy's bounded integers are not the same numbers in other blocks.
 _INDEX_BLOCK = 1 << 21
@@ -647,7 +654,7 @@ def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray,
     if n_boot <= 0:
         return np.empty(0)
     n, cells = int(point.sum()), point.shape[1]
-    if resampling.draws == "indices" and 0 < n <= INDICES_PER_CELL * cells:
+    if _draws_indices(resampling.draws, n, cells):
         if n <= _REMEMBERED_ITEMS and n * n_boot <= _INDEX_BLOCK and (
                 cells == n or cells <= _REMEMBERED_CELLS):
             return score(_cell_counts(stream.item_counts(n, n_boot), point[0]))
@@ -659,6 +666,14 @@ def _resampled(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray,
     # float weights: BLAS products, and the same sums (whole counts are exact in float64)
     return np.concatenate([score(rng.multinomial(n, probabilities, size=min(chunk, n_boot - i))
                                  .astype(float)) for i in range(0, n_boot, chunk)])
+
+
+def _draws_indices(draws: Draws, n: int, cells: int) -> bool:
+    """Whether ``draws`` draws n items of ``cells`` cells as indices (the multinomial
+    otherwise)."""
+    if draws == "multinomial" or n <= 0:
+        return False
+    return n <= INDICES_PER_CELL * cells or (draws == "indices2" and n <= INDICES2_ITEMS)
 
 
 def _cell_counts(item_counts: np.ndarray, frequencies: np.ndarray) -> np.ndarray:

@@ -71,6 +71,24 @@ def test_index_draws_stop_where_the_multinomial_is_cheaper() -> None:
                               _weights("multinomial", within, 3, 200))
 
 
+def test_indices2_draws_small_views_as_indices_however_few_their_cells() -> None:
+    """``indices2`` is ``indices`` but for views of at most 2,048 items, which it draws as
+    indices even in two cells (a leaderboard's pooled views), and remembers."""
+    small = np.array([[60.0, 24.0]])  # 84 items, 2 cells: indices2 only
+    assert np.array_equal(_weights("indices", small, 3, 200),
+                          _weights("multinomial", small, 3, 200))
+    assert not np.array_equal(_weights("indices2", small, 3, 200),
+                              _weights("multinomial", small, 3, 200))
+    rng = np.random.default_rng([3])
+    assert np.array_equal(_weights("indices2", small, 3, 200),
+                          _drawn_per_cell(rng, [60, 24], 200))
+    large = np.array([[2000.0, 49.0]])  # 2,049 items: the multinomial, as indices
+    assert np.array_equal(_weights("indices2", large, 3, 200),
+                          _weights("multinomial", large, 3, 200))
+    many = np.array([[1.0] * 40 + [2.0] * 3])  # the items within 8 times the cells: alike
+    assert np.array_equal(_weights("indices2", many, 3, 200), _weights("indices", many, 3, 200))
+
+
 def test_index_draws_give_intervals_like_the_multinomials() -> None:
     """The same statistic, both draws: intervals agree to within the bootstrap's own noise,
     and each draws' numbers are reproducible."""
