@@ -2,27 +2,36 @@
 CSV, JSON and Parquet, and a copy of every submission's files, written from a
 :class:`~.board.Board`.
 
-Layout of the site (``out``)::
+Layout of the site (``out``); every page holds the three languages (below)::
 
-    index.html                    language choice
-    <lang>/index.html             overview: a row per submission, headline per suite
-    <lang>/varieties.html         per task, degradation by variety (heatmap tables)
-    <lang>/tradeoffs.html         quality vs cost and p95 latency, smallest model per level
-    <lang>/downloads.html         what the data files hold
-    <lang>/suites/<suite>.html    a suite's card, tasks and best rows
-    <lang>/submissions/<id>.html  a submission's card, scores, files, verify command
+    index.html                    overview: a row per submission, headline per suite
+    varieties.html                per task, degradation by variety (heatmap tables)
+    tradeoffs.html                quality vs cost and p95 latency, smallest model per level
+    downloads.html                what the data files hold
+    suites/<suite>.html           a suite's card, tasks and best rows
+    submissions/<id>.html         a submission's card, scores, files, verify command
     assets/                       style.css, site.js, favicon.svg
     charts/<suite>-<axis>.svg     the trade-off charts (numbers only: shared by languages)
     data/                         results.parquet, results.csv.gz, results.json.gz,
                                   board.json.gz
     files/<id>/                   the submission's files, as submitted
 
-A board of a thousand submissions stays small and quick to build: the big tables (the
-overview's rows, the heatmaps, each submission's page body) are rendered once, with
-placeholders where a message goes, and filled in for each language; a submission's page
-shows a row per task and links to the submission's rows of the heatmaps (ids from
-:func:`heat_anchor`) rather than repeating every variety's cells; text files that only
-tools read are gzip-compressed (every CSV/JSON reader opens ``.gz``).
+A page holds each message in each language (``<span lang=fr>``), and each link to another
+page once per language; the address picks the language (``#fr``, ``#ar``, or an anchor of
+theirs: ``fr-…``, ``ar-…``; English otherwise) and the stylesheet shows only its elements,
+Arabic right to left, with no script (``:target`` and ``:has``). A page's numbers are
+written once, not once per language: a thousand submissions make about 19 MB of site
+instead of the 37 MB of a folder per language.
+
+A board of a thousand submissions stays small and quick to build:
+
+- pages are rendered with placeholders where a message goes, filled in the three
+  languages at once (:class:`TrilingualFiller`), and the big tables (the overview's rows,
+  the heatmaps) are rendered once;
+- a submission's page shows a row per task and links to the submission's rows of the
+  heatmaps (ids from :func:`heat_anchor`) rather than repeating every variety's cells;
+- text files that only tools read are gzip-compressed (every CSV/JSON reader opens
+  ``.gz``).
 
 Pages are Jinja2 templates under ``leaderboard/templates`` (autoescaped) with messages in
 ``leaderboard/templates/i18n/<lang>.yaml``; a ``template_dir`` overrides any of them
@@ -43,7 +52,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -412,7 +421,8 @@ class Filler:
         self.t, self.variety_name = t, variety_name
         self._done: dict[str, str] = {}
 
-    def _message(self, match: re.Match[str]) -> str:
+    def message(self, match: re.Match[str]) -> str:
+        """The text of one placeholder in this language."""
         found = self._done.get(match[0])
         if found is None:
             values = {k: self(v) if isinstance(v, str) and "\x00" in v else v
@@ -426,7 +436,29 @@ class Filler:
 
     def __call__(self, fragment: str) -> Markup:
         """``fragment`` with each placeholder replaced by its text in this language."""
-        return Markup(_PLACEHOLDER.sub(self._message, fragment))
+        return Markup(_PLACEHOLDER.sub(self.message, fragment))
+
+
+class TrilingualFiller:
+    """Fills placeholders in every language at once, for a page that holds them all: a
+    message becomes a ``<span lang=..>`` per language (the stylesheet shows the one the
+    address picks), or its text alone when it reads the same in all of them."""
+
+    def __init__(self, fillers: Mapping[str, Filler]):
+        self.fillers = fillers
+        self._done: dict[str, str] = {}
+
+    def message(self, match: re.Match[str]) -> str:
+        found = self._done.get(match[0])
+        if found is None:
+            texts = {lang: filler.message(match) for lang, filler in self.fillers.items()}
+            found = (next(iter(texts.values())) if len(set(texts.values())) == 1 else
+                     "".join(f"<span lang={lang}>{text}</span>" for lang, text in texts.items()))
+            self._done[match[0]] = found
+        return found
+
+    def __call__(self, fragment: str) -> Markup:
+        return Markup(_PLACEHOLDER.sub(self.message, fragment))
 
 
 @dataclass
@@ -455,7 +487,7 @@ def _fragments(board: Board, env: Environment, names: dict[str, str],
                entry_page: dict[str, str], ordered: list[Entry]) -> Fragments:
     # Any: a template module's macros are attributes mypy cannot see.
     module: Any = env.get_template("_fragments.html.j2").make_module(
-        {"t": _placeholder, "entry_page": entry_page})
+        {"t": _placeholder, "entry_page": entry_page, "languages": LANGUAGE_NAMES})
     overview = "".join(str(module.overview_row(entry, list(board.suites), names[entry.ident]))
                        for entry in ordered)
     heat: dict[tuple[str, str], str] = {}
@@ -544,19 +576,16 @@ def _ordered(board: Board) -> list[Entry]:
 SUITE_ROWS = 50
 
 
-#: One page to write: its template, its file, the language's context, the page's own.
+#: One page to write: its template, its file, the site's context, the page's path in the
+#: site, the page's own context.
 PageJob = tuple[Template, Path, dict[str, Any], str, dict[str, Any]]
 
 
 def _render_job(job: PageJob) -> None:
     template, path, common, page, extra = job
-    if "main_source" in extra:  # a submission's shared body, filled in this language
-        extra = {**extra, "main": common["fill"](extra["main_source"])}
-    root = "../" * (page.count("/") + 1)
     with template_errors():  # here too: in a worker, the traceback does not come back
-        html = template.render(**common, **extra, page=page, root=root,
-                               up="../" * page.count("/"), here=page)
-    _write(path, compact(html))
+        html = template.render(**common, **extra, page=page, root="../" * page.count("/"))
+    _write(path, compact(common["fill"](html)))
 
 
 _INDENT = re.compile(r"\n[ \t]+(?=<)")
@@ -608,9 +637,8 @@ def _in_parallel(tasks: list[Callable[[], None]], workers: int,
 def _page_jobs(board: Board, out: Path, env: Environment, template_dir: Path | None,
                generated: str, downloads: dict[str, int], files_url: str | None
                ) -> tuple[list[PageJob], list[PageJob]]:
-    """The pages to render: every page but the downloads pages, then the downloads pages,
-    to be rendered once the data files (whose sizes they show) exist. Writes the charts
-    and the language chooser."""
+    """The pages to render: every page but the downloads page, then the downloads page, to
+    be rendered once the data files (whose sizes they show) exist. Writes the charts."""
     registry = varieties.registry()
     entry_page = {e.ident: f"submissions/{safe_name(e.ident)}.html" for e in board.entries}
     suite_page = {name: f"suites/{safe_name(name)}.html" for name in board.suites}
@@ -623,59 +651,41 @@ def _page_jobs(board: Board, out: Path, env: Environment, template_dir: Path | N
     ids = heat_ids(board)
     templates = {name: env.get_template(f"{name}.html.j2") for name in (
         "overview", "varieties", "tradeoffs", "downloads", "suite", "submission")}
-
-    # Each submission's page body, rendered once with placeholders for every language.
-    main = env.get_template("_submission_main.html.j2")
-    shared = {"t": _placeholder, "variety_name": lambda code: _placeholder(VARIETY_NAME,
-                                                                           code=code),
-              "board": board, "suite_page": suite_page, "files_dir": files_dir,
-              "files_url": files_url.rstrip("/") if files_url else None, "root": "../../",
-              "run_files": RUN_FILES, "heat_ids": ids, "heat_anchor": heat_anchor,
-              "worst_variety": worst_variety}
-    mains = {e.ident: main.render(**shared, entry=e) for e in board.entries}
-    jobs: list[PageJob] = []
-    later: list[PageJob] = []
+    translators: dict[str, Translator] = {}
+    fillers: dict[str, Filler] = {}
     for lang in LANGUAGES:
-        t = Translator(lang, extra=[{"en": messages("en", template_dir),
-                                     lang: messages(lang, template_dir)}])
+        t = translators[lang] = Translator(lang, extra=[{"en": messages("en", template_dir),
+                                                         lang: messages(lang, template_dir)}])
 
         def variety_name(code: str, lang: str = lang) -> str:
             return registry[code].name(lang) if code in registry else code
 
-        fill = Filler(t, variety_name)
-
-        def heat_body(suite: str, task: str, fill: Filler = fill) -> Markup:
-            return fill(fragments.heat[(suite, task)])
-
-        common: dict[str, Any] = {
-            "t": t, "lang": lang, "direction": t.direction, "board": board,
-            "languages": LANGUAGE_NAMES, "csp": CSP, "version": __version__,
-            "generated": generated, "variety_name": variety_name, "entry_page": entry_page,
-            "suite_page": suite_page, "files_dir": files_dir, "size_classes": size_classes,
-            "thresholds": THRESHOLDS, "drop_steps": DROP_STEPS, "ordered": ordered,
-            "downloads": downloads, "download_files": DOWNLOADS, "names": names,
-            "files_url": files_url.rstrip("/") if files_url else None,
-            "heat_body": heat_body, "heat_n": fragments.sizes, "heat_ids": ids,
-            "run_files": RUN_FILES, "suite_rows": SUITE_ROWS, "fill": fill,
-        }
-        pages: list[tuple[str, str, dict[str, Any]]] = [
-            ("index.html", "overview", {"overview_body": fill(fragments.overview)}),
-            ("varieties.html", "varieties", {}),
-            ("tradeoffs.html", "tradeoffs", {"charts": charts}),
-        ]
-        pages += [(suite_page[name], "suite", {"suite": column})
-                  for name, column in board.suites.items()]
-        pages += [(entry_page[e.ident], "submission",
-                   {"entry": e, "main_source": mains[e.ident]}) for e in board.entries]
-        jobs += [(templates[template], out / lang / page, common, page, extra)
-                 for page, template, extra in pages]
-        later.append((templates["downloads"], out / lang / "downloads.html", common,
-                      "downloads.html", {}))
-    _write(out / "index.html", compact(env.get_template("home.html.j2").render(
-        t=Translator("en", extra=[{"en": messages("en", template_dir)}]),
-        lang="en", direction="ltr", languages=LANGUAGE_NAMES, csp=CSP, root="",
-        version=__version__, generated=generated, board=board,
-        messages={lang: messages(lang, template_dir) for lang in LANGUAGES})))
+        fillers[lang] = Filler(t, variety_name)
+    common: dict[str, Any] = {
+        "t": _placeholder, "variety_name": lambda code: _placeholder(VARIETY_NAME, code=code),
+        "translators": translators, "fill": TrilingualFiller(fillers),
+        "board": board, "languages": LANGUAGE_NAMES, "csp": CSP, "version": __version__,
+        "generated": generated, "entry_page": entry_page, "suite_page": suite_page,
+        "files_dir": files_dir, "size_classes": size_classes, "thresholds": THRESHOLDS,
+        "drop_steps": DROP_STEPS, "ordered": ordered, "downloads": downloads,
+        "download_files": DOWNLOADS, "names": names,
+        "files_url": files_url.rstrip("/") if files_url else None,
+        "heat_body": lambda suite, task: Markup(fragments.heat[(suite, task)]),
+        "heat_n": fragments.sizes, "heat_ids": ids, "heat_anchor": heat_anchor,
+        "run_files": RUN_FILES, "suite_rows": SUITE_ROWS, "worst_variety": worst_variety,
+    }
+    pages: list[tuple[str, str, dict[str, Any]]] = [
+        ("index.html", "overview", {"overview_body": Markup(fragments.overview)}),
+        ("varieties.html", "varieties", {}),
+        ("tradeoffs.html", "tradeoffs", {"charts": charts}),
+    ]
+    pages += [(suite_page[name], "suite", {"suite": column})
+              for name, column in board.suites.items()]
+    pages += [(entry_page[e.ident], "submission", {"entry": e}) for e in board.entries]
+    jobs: list[PageJob] = [(templates[template], out / page, common, page, extra)
+            for page, template, extra in pages]
+    later: list[PageJob] = [(templates["downloads"], out / "downloads.html", common,
+                             "downloads.html", {})]
     return jobs, later
 
 
@@ -718,7 +728,7 @@ def check_target(out: Path) -> None:
 
 
 #: Pages per rendering process below which forking costs more than it saves.
-PAGES_PER_WORKER = 600
+PAGES_PER_WORKER = 300
 
 
 def build_site(board: Board, out: Path, *, template_dir: Path | None = None,
@@ -736,7 +746,7 @@ def build_site(board: Board, out: Path, *, template_dir: Path | None = None,
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        pages = len(LANGUAGES) * (len(board.entries) + len(board.suites) + 4)
+        pages = len(board.entries) + len(board.suites) + 4
         workers = jobs if jobs is not None else min(os.cpu_count() or 1,
                                                      pages // PAGES_PER_WORKER)
         with fewer_collections(), template_errors():

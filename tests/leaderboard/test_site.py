@@ -166,9 +166,8 @@ class _Links(HTMLParser):
 
 def test_every_page_has_the_policy_and_every_link_resolves_inside_the_site(
         site: Path, board: Board) -> None:
-    expected = {"index.html"} | {f"{lang}/{page}" for lang in LANGS for page in (
-        "index.html", "varieties.html", "tradeoffs.html", "downloads.html", "suites/mini.html",
-        *(f"submissions/{e.ident}.html" for e in board.entries))}
+    expected = {"index.html", "varieties.html", "tradeoffs.html", "downloads.html",
+                "suites/mini.html", *(f"submissions/{e.ident}.html" for e in board.entries)}
     assert {p.relative_to(site).as_posix() for p in pages(site)} == expected
     assert (site / MARKER).is_file()
     external = []
@@ -199,37 +198,37 @@ def test_every_page_has_the_policy_and_every_link_resolves_inside_the_site(
 
 def test_free_text_is_escaped(site: Path, board: Board) -> None:
     [entry] = [e for e in board.entries if e.info.notes == TRICKY]
-    html = (site / "en" / "submissions" / f"{entry.ident}.html").read_text("utf-8")
+    html = (site / "submissions" / f"{entry.ident}.html").read_text("utf-8")
     assert "Fast &amp; cheap: 3 &lt; 4 &gt; 2, &#34;quoted&#34; and &#39;single&#39;" in html
     assert TRICKY not in html
 
 
 def test_pages_say_what_the_board_holds(site: Path, board: Board) -> None:
-    overview = (site / "en" / "index.html").read_text("utf-8")
+    overview = (site / "index.html").read_text("utf-8")
     assert "Rows are grouped in rank bands" in overview  # how bands work
     assert "zz-broken" in overview and "checksums" in overview  # excluded, with the reason
     assert overview.count('<tr data-size=') == 3
-    suite = (site / "en" / "suites" / "mini.html").read_text("utf-8")
+    suite = (site / "suites" / "mini.html").read_text("utf-8")
     assert "authored test fixture; not reviewed" in suite  # validation status, prominent
     assert suite.count("not stated in the suite card") == 3  # per variety: unstated
-    varieties = (site / "en" / "varieties.html").read_text("utf-8")
+    varieties = (site / "varieties.html").read_text("utf-8")
     assert varieties.count('<td class="r q') == 3  # the reference column: the score
     deltas = re.findall(r'<td class=[dn]\d><b>([+-]\d+\.\d)</b><i>\[', varieties)
     assert len(deltas) == 6  # the other two varieties: the paired deltas, with intervals
     assert "n=" in varieties  # items per variety, in the column heads
-    assert varieties.count('<small class="tag">reference</small></th>') == 1  # named once
-    french = (site / "fr" / "varieties.html").read_text("utf-8")
-    assert french.count('<small class="tag">référence</small>') == 1
-    assert french.count("<td data-v=0.001 class=num>0.001 Md") == 1  # shared rows, filled
-    trade = (site / "en" / "tradeoffs.html").read_text("utf-8")
+    # named once, in each language (the page holds the three)
+    assert varieties.count('<small class="tag"><span lang=en>reference</span><span lang=fr>'
+                           'référence</span><span lang=ar>المرجع</span></small></th>') == 1
+    assert re.search(r"<td id=ar-r1-1-[^ ]+ class=num>0.001<", varieties)  # size: a number
+    trade = (site / "tradeoffs.html").read_text("utf-8")
     assert trade.count('<img class="chart"') == 2 and "Pareto front" in trade
     assert trade.count("≥ ") == 5  # 50 … 90 %
     charts = sorted((site / "charts").glob("*.svg"))  # numbers only: shared by languages
     assert [c.name for c in charts] == ["mini-cost.svg", "mini-p95.svg"]
     assert all(c.read_text("utf-8").startswith("<svg ") for c in charts)
-    assert "المحور الأفقي" in (site / "ar" / "tradeoffs.html").read_text("utf-8")  # axes
+    assert "المحور الأفقي" in trade  # axes, in Arabic too
     entry = board.rows("mini")[0][0]
-    page = (site / "en" / "submissions" / f"{entry.ident}.html").read_text("utf-8")
+    page = (site / "submissions" / f"{entry.ident}.html").read_text("utf-8")
     assert entry.verify_command() in page
     assert entry.suites["mini"].tasks["intents"].signature in page
 
@@ -237,39 +236,45 @@ def test_pages_say_what_the_board_holds(site: Path, board: Board) -> None:
 def test_a_submission_page_links_each_task_to_its_row_of_the_per_variety_view(
         site: Path, board: Board) -> None:
     """The per-variety cells are in the heatmaps only: a submission's page shows each task's
-    score, band and worst variety, and links to the submission's row, which exists."""
-    for lang in LANGS:
-        varieties = (site / lang / "varieties.html").read_text("utf-8")
-        rows = set(re.findall(r'<tr id=([^ >]+)>', varieties))
-        assert len(rows) == len(board.entries)  # one task: a row per submission
-        for entry in board.entries:
-            page = (site / lang / "submissions" / f"{entry.ident}.html").read_text("utf-8")
-            links = re.findall(r'<a href="\.\./varieties\.html#([^"]+)">', page)
-            assert links == [f"r1-1-{entry.ident}"] and links[0] in rows
-            row = varieties.split(f"<tr id={links[0]}>")[1].split("\n")[0]
-            assert f"submissions/{entry.ident}.html" in row  # the row is this submission's
-            assert 'class="per-variety"' not in page and "<td class=r " not in page
-            task = entry.suites["mini"].tasks["intents"]
-            drops = {code: -c.delta.value if task.higher_is_better else c.delta.value
-                     for code, c in task.varieties.items()
-                     if code != task.reference and c.delta.value is not None}
-            shown = re.search(r"<td class=[dn]\d><b>([+-]\d+\.\d)</b><i>\[[^]]+\]</i>"
-                              r"<code>([a-z_A-Z]+)</code>", page)
-            assert shown is not None and drops[shown[2]] == max(drops.values())
-            assert float(shown[1]) == round(100 * task.varieties[shown[2]].delta.value, 1)
+    score, band and worst variety, and links to the submission's row in each language
+    (en: the row's id; fr-, ar-: its first cells'), which exists."""
+    varieties = (site / "varieties.html").read_text("utf-8")
+    rows = re.findall(r'<tr id=([^ >]+)><th id=fr-\1>.*<td id=ar-\1 ', varieties)
+    assert len(rows) == len(board.entries)  # one task: a row per submission
+    for entry in board.entries:
+        page = (site / "submissions" / f"{entry.ident}.html").read_text("utf-8")
+        links = re.findall(r'<a href="\.\./varieties\.html#([^"]+)" lang=(\w+)>', page)
+        anchor = f"r1-1-{entry.ident}"
+        assert links == [(anchor, "en"), (f"fr-{anchor}", "fr"), (f"ar-{anchor}", "ar")]
+        assert anchor in rows
+        row = varieties.split(f"<tr id={anchor}>")[1].split("\n")[0]
+        for lang in ("", "#fr", "#ar"):  # the row is this submission's, in each language
+            assert f"<a href=submissions/{entry.ident}.html{lang} " in row
+        assert 'class="per-variety"' not in page and "<td class=r " not in page
+        task = entry.suites["mini"].tasks["intents"]
+        drops = {code: -c.delta.value if task.higher_is_better else c.delta.value
+                 for code, c in task.varieties.items()
+                 if code != task.reference and c.delta.value is not None}
+        shown = re.search(r"<td class=[dn]\d><b>([+-]\d+\.\d)</b><i>\[[^]]+\]</i>"
+                          r"<code>([a-z_A-Z]+)</code>", page)
+        assert shown is not None and drops[shown[2]] == max(drops.values())
+        assert float(shown[1]) == round(100 * task.varieties[shown[2]].delta.value, 1)
 
 
 @needs_chromium
 def test_the_link_to_a_heatmap_row_scrolls_it_into_view(
         browser: Any, base_url: str, board: Board) -> None:
+    """With JavaScript off, the Arabic page's link leads to the row in the Arabic heatmap."""
     tab = Tab(browser, base_url, javascript=False)
     entry = board.entries[-1]
-    page = tab.open(f"ar/submissions/{entry.ident}.html")
-    page.click("#tasks tbody a[href*='varieties.html']")
+    page = tab.open(f"submissions/{entry.ident}.html#ar")
+    page.click("#tasks tbody a[href*='varieties.html']:visible")
     page.wait_for_load_state("load")
-    assert page.url.endswith(f"/ar/varieties.html#r1-1-{entry.ident}")
+    assert page.url.endswith(f"/varieties.html#ar-r1-1-{entry.ident}")
     row = page.locator(f"tr#r1-1-{entry.ident}")
-    assert row.is_visible() and row.evaluate("r => r.matches(':target')")
+    assert row.is_visible() and row.evaluate("r => r.matches(':has(> :target)')")
+    assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
+    assert page.locator("h1").inner_text() == "التراجع حسب الصنف اللغوي"
     assert tab.problems == []
     tab.close()
 
@@ -328,24 +333,36 @@ class Tab:
         self.page.close()
 
 
+#: A message of every page's header, per language: what shows when the language does.
+SITE_TITLES = {"en": "Moroccan languages leaderboard", "fr": "Classement des langues du Maroc",
+               "ar": "لوحة ترتيب لغات المغرب"}
+
+
 @needs_chromium
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_page_renders_without_errors_or_outside_requests(
         browser: Any, site: Path, base_url: str, lang: str) -> None:
+    """Every page, in each language its address picks: only that language shows, Arabic
+    right to left, and the script sets the document's lang, dir and title to match."""
     tab = Tab(browser, base_url)
-    for path in [site / "index.html", *sorted((site / lang).rglob("*.html"))]:
+    for path in sorted(p for p in site.rglob("*.html") if "files" not in p.parts):
         rel = path.relative_to(site).as_posix()
-        page = tab.open(rel)
+        page = tab.open(f"{rel}#{lang}")
         assert tab.problems == [], rel
-        direction = "rtl" if lang == "ar" and rel != "index.html" else "ltr"
-        assert page.evaluate("document.documentElement.dir") == direction, rel
+        direction = "rtl" if lang == "ar" else "ltr"
+        assert page.evaluate("[document.documentElement.lang, document.documentElement.dir]"
+                             ) == [lang, direction], rel
         assert page.evaluate("getComputedStyle(document.body).direction") == direction
         # the stylesheet and the script (its own files) did load
         assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith('"Noto')
         assert page.evaluate("document.documentElement.classList.contains('js')")
-        if rel != "index.html":
-            assert page.locator("nav.langs a").count() == 3
-            assert page.locator(f"nav.langs a[aria-current=page][lang={lang}]").count() == 1
+        assert page.locator("header .site:visible").all_inner_texts() == [SITE_TITLES[lang]]
+        assert page.title().endswith(f" · {SITE_TITLES[lang]}")
+        shown = page.locator("main [lang]:visible").evaluate_all(
+            "els => [...new Set(els.map(e => e.lang))]")
+        assert shown == [lang], rel
+        assert page.locator("nav.langs a").count() == 3
+        assert page.locator(f"nav.langs a[aria-current=page][hreflang={lang}]").count() == 1
     tab.close()
 
 
@@ -354,7 +371,7 @@ def test_escaped_text_reads_as_text_in_the_browser(
         browser: Any, base_url: str, board: Board) -> None:
     [entry] = [e for e in board.entries if e.info.notes == TRICKY]
     tab = Tab(browser, base_url)
-    page = tab.open(f"en/submissions/{entry.ident}.html")
+    page = tab.open(f"submissions/{entry.ident}.html")
     assert page.inner_text("dd.notes") == TRICKY and tab.problems == []
     tab.close()
 
@@ -372,7 +389,7 @@ def _attr(page: Any, name: str) -> list[str]:
 @needs_chromium
 def test_sorting_and_filtering_work_when_clicked(browser: Any, base_url: str) -> None:
     tab = Tab(browser, base_url)
-    page = tab.open("en/index.html")
+    page = tab.open("index.html")
     size = page.locator("#overview thead th").nth(2)
     size.click()  # smallest first; undisclosed last whichever the direction
     assert _attr(page, "size") == ["small", "large", "undisclosed"]
@@ -400,7 +417,16 @@ def test_sorting_and_filtering_work_when_clicked(browser: Any, base_url: str) ->
     page.wait_for_selector("#overview tbody tr[hidden]", state="detached")  # no eval: CSP
     assert len(_models(page)) == 3 and page.inner_text("output.shown") == "3 of 3 shown"
 
-    page = tab.open("ar/varieties.html")  # a heatmap sorts by a variety's delta
+    # The filters of each language are kept in step: a choice in French stays in English.
+    page.click("nav.langs a[hreflang=fr]")
+    page.select_option("form.filters[lang=fr] select[data-attr=weights]", "closed")
+    assert _models(page) == ["majority"]
+    assert page.inner_text("form.filters[lang=fr] output.shown") == "1 sur 3 affichée(s)"
+    page.click("nav.langs a[hreflang=en]")
+    assert page.input_value("form.filters[lang=en] select[data-attr=weights]") == "closed"
+    assert page.inner_text("form.filters[lang=en] output.shown") == "1 of 3 shown"
+
+    page = tab.open("varieties.html#ar")  # a heatmap sorts by a variety's delta
     table = page.locator("table.heatmap").first
     table.locator("thead th").nth(5).click()
     values = table.locator("tbody tr").evaluate_all(
@@ -416,14 +442,22 @@ def test_sorting_and_filtering_work_when_clicked(browser: Any, base_url: str) ->
 def test_pages_read_with_javascript_off(browser: Any, base_url: str) -> None:
     tab = Tab(browser, base_url, javascript=False)
     for lang in LANGS:
-        page = tab.open(f"{lang}/index.html")
+        page = tab.open(f"index.html#{lang}")
         assert page.locator("#overview tbody tr:visible").count() == 3
-        assert page.locator("#overview tbody tr:visible th a").count() == 3
-        assert not page.locator("form.filters").is_visible()  # filters need the script
+        assert page.locator("#overview tbody tr:visible th a:visible").count() == 3
+        assert page.locator("form.filters:visible").count() == 0  # filters need the script
         assert page.locator("#excluded tbody tr").count() == 1
-        page = tab.open(f"{lang}/varieties.html")
+        assert page.locator("header .site:visible").all_inner_texts() == [SITE_TITLES[lang]]
+        assert page.evaluate("getComputedStyle(document.body).direction") == (
+            "rtl" if lang == "ar" else "ltr")
+        # a link keeps the language: to a submission's page, then on to the heatmaps
+        page.locator("#overview tbody th a:visible").first.click()
+        page.wait_for_load_state("load")
+        assert page.url.endswith(".html" if lang == "en" else f".html#{lang}")
+        assert page.locator("header .site:visible").all_inner_texts() == [SITE_TITLES[lang]]
+        page = tab.open(f"varieties.html#{lang}")
         assert page.locator("table.heatmap tbody tr:visible").count() == 3
-        page = tab.open(f"{lang}/tradeoffs.html")
+        page = tab.open(f"tradeoffs.html#{lang}")
         assert page.locator("img.chart").count() == 2
         assert page.locator("img.chart").evaluate_all("imgs => imgs.map(i => i.naturalWidth)") \
             == [560, 560]  # the shared SVG files loaded
@@ -434,7 +468,7 @@ def test_pages_read_with_javascript_off(browser: Any, base_url: str) -> None:
 @needs_chromium
 def test_the_site_also_works_opened_from_disk(browser: Any, site: Path) -> None:
     tab = Tab(browser, site.as_uri() + "/")
-    page = tab.open("ar/index.html")  # file://: the policy's 'self' covers the site's files
+    page = tab.open("index.html#ar")  # file://: the policy's 'self' covers the site's files
     assert page.evaluate("document.documentElement.classList.contains('js')")
     assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
     page.locator("#overview thead th").nth(2).click()
@@ -446,8 +480,8 @@ def test_the_site_also_works_opened_from_disk(browser: Any, site: Path) -> None:
 def test_an_empty_board_builds_a_site_that_says_so(env: Path) -> None:
     index = build_site(Board([], {}, excluded={"x": "layout: no run under runs/"}),
                        env / "empty-site")
-    assert "No valid submission yet." in (index.parent / "en" / "index.html").read_text()
-    assert "layout: no run under runs/" in (index.parent / "fr" / "index.html").read_text()
+    assert "No valid submission yet." in index.read_text()
+    assert "layout: no run under runs/" in index.read_text()
     board_json = gzip.decompress((index.parent / "data" / "board.json.gz").read_bytes())
     assert json.loads(board_json)["entries"] == []
     import pandas as pd
@@ -468,7 +502,7 @@ def test_build_command_lists_excluded_and_replaces_only_its_own_site(
     assert result.exit_code == 0, result.output
     assert "warning: zz-broken: excluded: checksums" in result.stderr
     assert "3 submission(s), 1 excluded" in result.stdout
-    assert (out / "en" / "index.html").is_file() and (out / MARKER).is_file()
+    assert (out / "index.html").is_file() and (out / MARKER).is_file()
     (out / "stale.txt").write_text("from the previous build")
 
     # A failed build leaves the previous site as it was, and no temporary folder behind.
@@ -494,8 +528,9 @@ def test_build_command_lists_excluded_and_replaces_only_its_own_site(
                                   "-o", str(out), "--jobs", "1", "--template-dir", str(good)])
     assert result.exit_code == 0, result.output
     assert not (out / "stale.txt").exists()  # the new site replaced the old one whole
-    assert "Acme board" in (out / "en" / "index.html").read_text("utf-8")
-    assert "Acme board" not in (out / "fr" / "index.html").read_text("utf-8")
+    overview = (out / "index.html").read_text("utf-8")  # in English only
+    assert "index.html#en>Acme board</a>" in overview
+    assert "index.html#fr>Classement des langues du Maroc</a>" in overview
     assert "#123456" in (out / "assets" / "style.css").read_text()
 
 
@@ -529,7 +564,7 @@ def test_serve_previews_on_localhost_and_stops_on_ctrl_c(site: Path) -> None:
         line = process.stdout.readline()
         match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
         assert match, line
-        with urllib.request.urlopen(f"{match[1]}en/index.html", timeout=10) as response:
+        with urllib.request.urlopen(f"{match[1]}index.html", timeout=10) as response:
             assert response.status == 200 and b"char-ngram" in response.read()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
@@ -546,7 +581,7 @@ def test_files_can_be_linked_to_the_repository_instead_of_copied(board: Board,
     build_site(board, out, files_url="https://example.org/board/tree/main/submissions/")
     assert not (out / "files").exists()
     entry = board.entries[0]
-    page = (out / "en" / "submissions" / f"{entry.ident}.html").read_text(encoding="utf-8")
+    page = (out / "submissions" / f"{entry.ident}.html").read_text(encoding="utf-8")
     assert (f'href="https://example.org/board/tree/main/submissions/{entry.ident}/'
             'submission.yaml"') in page
     with pytest.raises(OutputError, match="not an http"):
@@ -596,13 +631,15 @@ def test_a_suite_of_several_tasks_spans_its_cells_and_links_each_task(
     out = env / "two-tasks-site"
     build_site(two, out)
     entry = two.entries[0]
-    page = (out / "en" / "submissions" / f"{entry.ident}.html").read_text("utf-8")
+    page = (out / "submissions" / f"{entry.ident}.html").read_text("utf-8")
     body = page.split("<tbody>")[1].split("</tbody>")[0]
     rows = [r for r in body.split("<tr>") if r.strip()]
     assert len(rows) == 2 and "<th rowspan=2>" in rows[0] and "rowspan" not in rows[1]
     assert rows[1].startswith("<th><a href=\"../varieties.html#r1-2-")
-    varieties = (out / "en" / "varieties.html").read_text("utf-8")
-    for anchor in re.findall(r'varieties\.html#([^"]+)"', page):
-        assert f"<tr id={anchor}>" in varieties
+    varieties = (out / "varieties.html").read_text("utf-8")
+    anchors = re.findall(r'varieties\.html#([^"]+)"', page)
+    assert len(anchors) == 2 * 3  # two tasks, three languages
+    for anchor in anchors:
+        assert re.search(f" id={re.escape(anchor)}[ >]", varieties), anchor
     signatures = page.split('<ul class="runs">')[1].split("</ul>")[0]
     assert signatures.count("<li><code>") == 2  # a signature per task

@@ -4,6 +4,26 @@
   "use strict";
   document.documentElement.classList.add("js");
 
+  // A page holds the three languages and shows the one its address picks (the stylesheet
+  // does, with :target); the document's lang, dir and title follow, for screen readers,
+  // :dir() and the tab (innerText: the shown language's words only).
+  if (document.body.classList.contains("tri")) {
+    var pick = function () {
+      var found = /^#(fr|ar)(-|$)/.exec(window.location.hash);
+      var lang = found ? found[1] : "en";
+      document.documentElement.lang = lang;
+      document.documentElement.dir = lang === "ar" ? "rtl" : "ltr";
+      var heading = document.querySelector("main h1"), site = document.querySelector("header [lang='" + lang + "'] .site");
+      if (heading && site) { document.title = heading.innerText + " · " + site.innerText; }
+      Array.prototype.forEach.call(document.querySelectorAll(".langs a[hreflang]"), function (a) {
+        if (a.hreflang === lang) { a.setAttribute("aria-current", "page"); }
+        else { a.removeAttribute("aria-current"); }
+      });
+    };
+    pick();
+    window.addEventListener("hashchange", pick);
+  }
+
   // A cell's sort key: its data-v, else the number it shows first (class "s" or <b>), else its
   // text. Big tables carry no data-v: the shown number is the key.
   function key(cell) {
@@ -58,11 +78,12 @@
     });
   });
 
-  Array.prototype.forEach.call(document.querySelectorAll("form.filters"), function (form) {
+  // The overview's filters: a form per language (one shows), kept in step.
+  var forms = Array.prototype.slice.call(document.querySelectorAll("form.filters"));
+  forms.forEach(function (form) {
     var table = document.getElementById(form.getAttribute("data-table"));
     if (!table) { return; }
     var selects = Array.prototype.slice.call(form.querySelectorAll("select[data-attr]"));
-    var output = form.querySelector("output.shown");
     function apply() {
       var shown = 0;
       Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
@@ -72,9 +93,17 @@
         row.hidden = !keep;
         if (keep) { shown += 1; }
       });
-      if (output) {
-        output.textContent = output.getAttribute("data-template").replace("{n}", String(shown));
-      }
+      forms.forEach(function (other) {
+        if (other.getAttribute("data-table") !== form.getAttribute("data-table")) { return; }
+        selects.forEach(function (s) {
+          var twin = other.querySelector("select[data-attr='" + s.getAttribute("data-attr") + "']");
+          if (twin) { twin.value = s.value; }
+        });
+        var output = other.querySelector("output.shown");
+        if (output) {
+          output.textContent = output.getAttribute("data-template").replace("{n}", String(shown));
+        }
+      });
     }
     selects.forEach(function (s) { s.addEventListener("change", apply); });
     form.addEventListener("submit", function (e) { e.preventDefault(); });
