@@ -94,13 +94,14 @@ class _Columns:
     as JSON in CSV and Parquet). Reads the rows once."""
 
     def __init__(self, rows: Rows, first: Sequence[str]):
+        # Rows come in a few shapes (their keys and their values' types): each row is read
+        # as its shape, in C, and the shapes, in the order they first appear, give the
+        # columns in the order they first appear.
+        shapes = dict.fromkeys((tuple(row), tuple(map(type, row.values()))) for row in rows())
         kinds: dict[str, set[type]] = {name: set() for name in first}
-        for row in rows():
-            for name, value in row.items():
-                seen = kinds.get(name)
-                if seen is None:
-                    seen = kinds[name] = set()
-                seen.add(type(value))
+        for names, types in shapes:
+            for name, kind in zip(names, types, strict=True):
+                kinds.setdefault(name, set()).add(kind)
         self.kinds = kinds
         self.names = list(kinds)
 

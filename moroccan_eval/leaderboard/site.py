@@ -461,16 +461,6 @@ class TrilingualFiller:
         return Markup(_PLACEHOLDER.sub(self.message, fragment))
 
 
-@dataclass
-class Fragments:
-    """The board's big tables rendered once (placeholders for messages): the overview's
-    rows and each heatmap's rows."""
-
-    overview: str
-    heat: dict[tuple[str, str], str]  # (suite, task) -> rows
-    sizes: dict[tuple[str, str], dict[str, int]]  # (suite, task) -> items per variety
-
-
 def heat_ids(board: Board) -> dict[tuple[str, str], str]:
     """``<suite number>-<task number>`` per (suite, task), in the board's order: the ids of
     the per-variety view's tables and, with a submission, of their rows."""
@@ -483,31 +473,15 @@ def heat_anchor(key: str, ident: str) -> str:
     return f"r{key}-{safe_name(ident)}"
 
 
-def _fragments(board: Board, env: Environment, names: dict[str, str],
-               entry_page: dict[str, str], ordered: list[Entry]) -> Fragments:
-    # Any: a template module's macros are attributes mypy cannot see.
-    module: Any = env.get_template("_fragments.html.j2").make_module(
-        {"t": _placeholder, "entry_page": entry_page, "languages": LANGUAGE_NAMES})
-    overview = "".join(str(module.overview_row(entry, list(board.suites), names[entry.ident]))
-                       for entry in ordered)
-    heat: dict[tuple[str, str], str] = {}
+def _variety_sizes(board: Board) -> dict[tuple[str, str], dict[str, int]]:
+    """Items per variety of each (suite, task), as the heatmaps' heads give them."""
     sizes: dict[tuple[str, str], dict[str, int]] = {}
-    ids = heat_ids(board)
-    for name, column in board.suites.items():
-        rows = board.rows(name)
-        for task in column.tasks:
-            parts = []
-            for entry, row in rows:
-                task_row = row.tasks.get(task)
-                if task_row is None:
-                    continue
-                rendered = module.variety_cells(task_row, column.varieties)
-                parts.append(str(module.heat_row(entry, task_row, rendered, names[entry.ident],
-                                                 heat_anchor(ids[(name, task)], entry.ident))))
+    for name in board.suites:
+        for _, row in board.rows(name):
+            for task, task_row in row.tasks.items():
                 for code, cell in task_row.varieties.items():
                     sizes.setdefault((name, task), {}).setdefault(code, cell.n)
-            heat[(name, task)] = "".join(parts)
-    return Fragments(overview, heat, sizes)
+    return sizes
 
 
 def _environment(template_dir: Path | None) -> Environment:
@@ -647,7 +621,6 @@ def _page_jobs(board: Board, out: Path, env: Environment, template_dir: Path | N
     names = display_names(board)
     ordered = _ordered(board)
     charts = _write_charts(board, out / "charts", names)
-    fragments = _fragments(board, env, names, entry_page, ordered)
     ids = heat_ids(board)
     templates = {name: env.get_template(f"{name}.html.j2") for name in (
         "overview", "varieties", "tradeoffs", "downloads", "suite", "submission")}
@@ -670,12 +643,11 @@ def _page_jobs(board: Board, out: Path, env: Environment, template_dir: Path | N
         "drop_steps": DROP_STEPS, "ordered": ordered, "downloads": downloads,
         "download_files": DOWNLOADS, "names": names,
         "files_url": files_url.rstrip("/") if files_url else None,
-        "heat_body": lambda suite, task: Markup(fragments.heat[(suite, task)]),
-        "heat_n": fragments.sizes, "heat_ids": ids, "heat_anchor": heat_anchor,
+        "heat_n": _variety_sizes(board), "heat_ids": ids, "heat_anchor": heat_anchor,
         "run_files": RUN_FILES, "suite_rows": SUITE_ROWS, "worst_variety": worst_variety,
     }
     pages: list[tuple[str, str, dict[str, Any]]] = [
-        ("index.html", "overview", {"overview_body": Markup(fragments.overview)}),
+        ("index.html", "overview", {}),
         ("varieties.html", "varieties", {}),
         ("tradeoffs.html", "tradeoffs", {"charts": charts}),
     ]
