@@ -113,6 +113,10 @@ class MetricDef:
     ``counts_items`` reports, beside a rate, how many items have a non-zero last statistic
     (its denominator). ``signature`` gives an external metric's own reproducibility string.
     ``stream`` and ``seed_offset`` name the metric's random stream (default: its name).
+    ``whole_counts``: ``score`` sums only whole numbers weighted by whole counts (labels
+    compared, items counted), so its products are exact in any order of summation and a
+    row of weights scores the same beside others as alone: the point estimate is then
+    scored in the resamples' call instead of one of its own.
     """
 
     name: str
@@ -124,6 +128,7 @@ class MetricDef:
     signature: Callable[[], str] | None = None
     stream: str | None = None
     seed_offset: int = 0
+    whole_counts: bool = False
 
     def stream_of(self, seed: int, variety: str) -> RandomStream:
         """The metric's random stream for ``variety``."""
@@ -718,14 +723,40 @@ def _resampled_by_indices(score: Callable[[np.ndarray], np.ndarray], frequencies
     return np.concatenate(scores)
 
 
+def _scored_with_point(score: Callable[[np.ndarray], np.ndarray], point: np.ndarray,
+                       resampling: Resampling, stream: RandomStream
+                       ) -> tuple[float, np.ndarray]:
+    """``score`` of the point weights and of the resamples (:func:`_resampled`), the point's
+    row in the resamples' first call: for ``whole_counts`` metrics (see
+    :class:`MetricDef`), the same number as scored alone, for one call less."""
+    import numpy as np
+
+    found: list[float] = []
+
+    def with_point(weights: np.ndarray) -> np.ndarray:
+        if found:
+            return score(weights)
+        values = score(np.vstack([point, weights]))
+        found.append(float(values[0]))
+        return values[1:]
+
+    samples = _resampled(with_point, point, resampling, stream)
+    return found[0], samples
+
+
 def _estimate(metric: MetricDef, layout: tuple[np.ndarray, np.ndarray],
               resampling: Resampling, stream: RandomStream) -> MetricScore:
     cells, point = layout
     counted = int(point[0, cells[:, -1] > 0].sum()) if metric.counts_items else None
-    samples = _resampled(lambda weights: metric.score(cells, weights), point, resampling,
-                         stream)
-    return MetricScore(value=_point(metric.score(cells, point)[0]), ci=_interval(samples),
-                       n=counted)
+
+    def score(weights: np.ndarray) -> np.ndarray:
+        return metric.score(cells, weights)
+
+    if metric.whole_counts and resampling.n_boot > 0:
+        value, samples = _scored_with_point(score, point, resampling, stream)
+    else:
+        value, samples = score(point)[0], _resampled(score, point, resampling, stream)
+    return MetricScore(value=_point(value), ci=_interval(samples), n=counted)
 
 
 def _paired_delta(metric: MetricDef, width: int, cells: np.ndarray, point: np.ndarray,
@@ -734,11 +765,20 @@ def _paired_delta(metric: MetricDef, width: int, cells: np.ndarray, point: np.nd
     resampled once and both sides are scored on the same resample. ``cells`` are the
     :func:`_layout` of the own rows (``width`` columns) beside the reference rows."""
     own_cells, reference_cells = cells[:, :width], cells[:, width:]
-    value = _point(metric.score(own_cells, point)[0] - metric.score(reference_cells, point)[0])
+
+    def delta(weights: np.ndarray) -> np.ndarray:
+        return metric.score(own_cells, weights) - metric.score(reference_cells, weights)
+
+    if metric.whole_counts and resampling.n_boot > 0:
+        # A count metric's delta is defined wherever it has pairs: draw with the point.
+        point_delta, samples = _scored_with_point(delta, point, resampling, stream)
+    else:
+        point_delta, samples = delta(point)[0], None
+    value = _point(point_delta)
     if value is None:
         return None
-    ci = _interval(_resampled(lambda weights: metric.score(own_cells, weights)
-                              - metric.score(reference_cells, weights), point, resampling, stream))
+    ci = _interval(samples if samples is not None
+                   else _resampled(delta, point, resampling, stream))
     return Delta(value=value, ci=ci, n_pairs=int(point.sum()), significant=_excludes_zero(ci))
 
 

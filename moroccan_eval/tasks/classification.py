@@ -213,8 +213,10 @@ class Classification(TaskType):
             return (index.get(str(record.get("reference")), MISSING),
                     index.get(parsed, MISSING) if isinstance(parsed, str) else MISSING)
 
-        return {"accuracy": MetricDef("accuracy", labels, accuracy, resample="cells"),
-                "macro_f1": MetricDef("macro_f1", labels, macro_f1, resample="cells")}
+        return {"accuracy": MetricDef("accuracy", labels, accuracy, resample="cells",
+                                      whole_counts=True),
+                "macro_f1": MetricDef("macro_f1", labels, macro_f1, resample="cells",
+                                      whole_counts=True)}
 
     def parser(self) -> LabelParser:
         return LabelParser(self.spec.labels)

@@ -40,6 +40,36 @@ def test_chunked_draws_give_the_same_intervals(monkeypatch: pytest.MonkeyPatch,
     assert estimate.ci is not None and delta is not None and delta.ci is not None  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("draws", ["multinomial", "indices", "indices2"])
+@pytest.mark.parametrize("items", [12, 84, 3000])
+def test_a_whole_count_metrics_point_scored_with_its_resamples_is_the_same(
+        monkeypatch: pytest.MonkeyPatch, draws: str, items: int) -> None:
+    """Classification's metrics score the point in the resamples' call (whole counts): the
+    same value, interval and delta as scoring it alone, in one call or in chunks."""
+    from dataclasses import replace
+
+    from moroccan_eval.tasks.classification import accuracy
+
+    rng = np.random.default_rng(items)
+    rows = rng.integers(0, 4, size=(items, 2)).astype(float)
+    reference = rng.integers(0, 4, size=(items, 2)).astype(float)
+    resampling = Resampling(500, 0, draws)  # type: ignore[arg-type]
+    for score in (accuracy, macro_f1):
+        fused = MetricDef("m", lambda record: (0.0, 0.0), score, resample="cells",
+                          whole_counts=True)
+        alone = replace(fused, whole_counts=False)
+
+        def both(metric: MetricDef) -> tuple[object, object]:
+            return (bootstrap._estimate(metric, bootstrap._layout(metric, rows), resampling,
+                                        bootstrap.RandomStream((7,))),
+                    _paired(metric, rows, reference, bootstrap.RandomStream((8,)), resampling))
+
+        assert both(fused) == both(alone)
+        with monkeypatch.context() as patched:
+            patched.setattr(bootstrap, "_DRAW_CELLS", 40)  # the multinomial in chunks
+            assert both(fused) == both(alone)
+
+
 def _weights(draws: str, point: np.ndarray, seed: int, n_boot: int = 20_000) -> np.ndarray:
     """The weights of ``n_boot`` resamples, as the draws give them to a score function."""
     return bootstrap._resampled(lambda weights: weights, point,
