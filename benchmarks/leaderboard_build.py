@@ -4,14 +4,17 @@ the targets: 1,000 submissions x 6 suites validated and built in < 30 s, site < 
 Six synthetic suites (the seven core varieties), ten toy oracles of tests/toy_models.py
 run once on each through the real runner; then ``--submissions`` submissions, each one
 oracle's six runs (hard links, so the disk holds one copy) under its own submission.yaml.
-The cold pass does the full work per submission (checksums, rescoring every run from raw
-outputs, items, prompts; the submissions are copies, but nothing is shared between them
-but the loaded suites); the warm pass is a rebuild with the verdicts of the cold pass, as
-the example CI workflow does on merge. Submission files are linked (--files-url), not
-copied into the site.
 
-Each figure is wall time, with the CPU time of this process and its workers beside it and
-the load average when the phase started: on a shared machine wall time measures the
+Each pass is the command a leaderboard runs, ``moroccan-eval leaderboard build``, in a
+process of its own (start-up and imports included, as for a user): the cold pass with no
+verdict recorded does the full work per submission (checksums, rescoring every run from
+raw outputs, items, prompts; the submissions are copies, but nothing is shared between
+them but the loaded suites); the warm pass is a rebuild with the verdicts of the cold pass,
+as the example CI workflow does on merge. Submission files are linked (--files-url), not
+copied into the site. Validation and build times are the ones the command prints.
+
+Each figure is wall time, with the CPU time of the command and its workers beside it and
+the load average when the pass started: on a shared machine wall time measures the
 neighbours too (the target is wall time on a quiet machine).
 
     python benchmarks/leaderboard_build.py [--submissions 1000] [--suites 6] [--groups 12]
@@ -27,6 +30,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,10 +98,26 @@ def _size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished workers."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
+def _children_cpu() -> float:
+    """CPU seconds of the finished commands this process ran (and of their workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _build(subs: Path, out: Path, jobs: int | None) -> tuple[float, float, float, float]:
+    """``leaderboard build`` of ``subs`` into ``out`` in a new process: (validation s,
+    validation and build s as the command reports them, wall s of the process, its CPU s)."""
+    command = [sys.executable, "-m", "moroccan_eval", "leaderboard", "build",
+               "--submissions", str(subs), "-o", str(out), "--files-url", FILES_URL,
+               *(["--jobs", str(jobs)] if jobs else [])]
+    started, cpu = time.perf_counter(), _children_cpu()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall, used = time.perf_counter() - started, _children_cpu() - cpu
+    if done.returncode != 0 or "0 excluded" not in done.stdout:
+        raise SystemExit(f"leaderboard build failed:\n{done.stdout}{done.stderr}")
+    found = re.search(r"validated in ([\d.]+) s, built in ([\d.]+) s", done.stdout)
+    assert found, done.stdout
+    return float(found[1]), float(found[1]) + float(found[2]), wall, used
 
 
 def _sizes(folder: Path) -> str:
@@ -110,7 +132,7 @@ def _sizes(folder: Path) -> str:
 def _largest(folder: Path, count: int = 5) -> str:
     """The biggest files of the site, and the pages per submission (most of a big board)."""
     files = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: -p.stat().st_size)
-    pages = [p.stat().st_size for p in folder.glob("*/submissions/*.html")]
+    pages = [p.stat().st_size for p in folder.glob("submissions/*.html")]
     mean = f"; {len(pages)} submission pages, {sum(pages) / len(pages) / 1e3:.1f} kB each" \
         if pages else ""
     return ", ".join(f"{p.relative_to(folder)} {p.stat().st_size / 1e6:.2f}"
@@ -132,7 +154,7 @@ def main() -> int:
         root = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(root / "cache")
         os.environ["MOROCCAN_EVAL_SUITES"] = str(root / "suites")
-        reuse = args.keep is not None and (root / "verdicts").is_dir()
+        reuse = args.keep is not None and (root / "cache" / "leaderboard-verdicts").is_dir()
         started = time.perf_counter()
         if reuse:
             subs = root / "submissions"
@@ -146,35 +168,24 @@ def main() -> int:
                   f"({args.groups * len(core_codes())} items each) in "
                   f"{time.perf_counter() - started:.1f} s")
 
-        from moroccan_eval.leaderboard.board import board_from
-        from moroccan_eval.leaderboard.site import build_site
-        from moroccan_eval.leaderboard.validate import VerdictCache
-
-        verdicts = VerdictCache(root / "verdicts")
         figures = {}
         for label in ("warm",) if reuse else ("cold", "warm"):  # warm: verdicts reused
             load = os.getloadavg()[0]
-            started, cpu = time.perf_counter(), _cpu()
-            board, reports = board_from([subs], verdicts, args.jobs)
-            validated, validated_cpu = time.perf_counter() - started, _cpu() - cpu
-            assert all(r.ok for r in reports), [r.to_dict() for r in reports if not r.ok][:1]
-            build_site(board, root / f"site-{label}", files_url=FILES_URL, jobs=args.jobs)
-            figures[label] = (validated, time.perf_counter() - started, validated_cpu,
-                              _cpu() - cpu, load)
+            figures[label] = (*_build(subs, root / f"site-{label}", args.jobs), load)
             print(f"{label} done", flush=True)
         size, parts = _size_mb(root / "site-warm"), _sizes(root / "site-warm")
         largest = _largest(root / "site-warm")
     if args.warm_only:
         figures.pop("cold", None)
-    for label, (validated, total, validated_cpu, total_cpu, load) in figures.items():
+    for label, (validated, total, wall, cpu, load) in figures.items():
         print(f"{label} (load {load:.1f}): validate {validated:.1f} s "
-              f"({1000 * validated / args.submissions:.1f} ms per submission; CPU "
-              f"{validated_cpu:.1f} s), validate + build {total:.1f} s (CPU {total_cpu:.1f} s)"
-              f" (target < {TARGET_S:.0f} s) {'OK' if total < TARGET_S else 'MISSED'}")
+              f"({1000 * validated / args.submissions:.1f} ms per submission), validate + "
+              f"build {total:.1f} s; the command {wall:.1f} s, CPU {cpu:.1f} s "
+              f"(target < {TARGET_S:.0f} s) {'OK' if wall < TARGET_S else 'MISSED'}")
     print(f"site: {size:.1f} MB (target < {TARGET_MB:.0f} MB) "
           f"{'OK' if size < TARGET_MB else 'MISSED'}: {parts}")
     print(f"largest (MB): {largest}")
-    total = max(figure[1] for figure in figures.values())
+    total = max(figure[2] for figure in figures.values())
     return 0 if total < TARGET_S and size < TARGET_MB else 1
 
 

@@ -98,12 +98,14 @@ def build(submissions: Path, out: Path, template_dir: Path | None, no_cache: boo
     started = time.perf_counter()
     check_target(out)  # before validating: a wrong -o fails at once
     board, _ = board_from([submissions], None if no_cache else VerdictCache(), jobs)
+    validated = time.perf_counter()
     for ident, reason in sorted(board.excluded.items()):
         click.echo(f"warning: {ident}: excluded: {reason}", err=True)
     index = build_site(board, out, template_dir=template_dir, files_url=files_url,
                        jobs=jobs)
     click.echo(f"site: {index} ({len(board.entries)} submission(s), {len(board.excluded)} "
-               f"excluded, {len(board.suites)} suite(s), {time.perf_counter() - started:.1f} s)"
+               f"excluded, {len(board.suites)} suite(s); validated in "
+               f"{validated - started:.1f} s, built in {time.perf_counter() - validated:.1f} s)"
                f"\npreview: moroccan-eval leaderboard serve {out}")
 
 
