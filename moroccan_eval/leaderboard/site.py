@@ -26,8 +26,8 @@ instead of the 37 MB of a folder per language.
 A board of a thousand submissions stays small and quick to build:
 
 - pages are rendered with placeholders where a message goes, filled in the three
-  languages at once (:class:`TrilingualFiller`), and the big tables (the overview's rows,
-  the heatmaps) are rendered once;
+  languages at once (:class:`TrilingualFiller`: a message is formatted once per build,
+  not once per use);
 - a submission's page shows a row per task and links to the submission's rows of the
   heatmaps (ids from :func:`heat_anchor`) rather than repeating every variety's cells;
 - text files that only tools read are gzip-compressed (every CSV/JSON reader opens
@@ -587,7 +587,7 @@ def _in_parallel(tasks: list[Callable[[], None]], workers: int,
                  meanwhile: Callable[[], object]) -> None:
     """Run ``tasks`` (independent: each writes its own files) in ``workers`` forked
     processes when there are several, and ``meanwhile`` in this one once they are forked:
-    a thousand submissions make three thousand pages and 100 MB of data files."""
+    a thousand submissions make a thousand pages and 100 MB of data files."""
     global _TASKS
     if workers <= 1:
         for task in tasks:
@@ -655,7 +655,7 @@ def _page_jobs(board: Board, out: Path, env: Environment, template_dir: Path | N
               for name, column in board.suites.items()]
     pages += [(entry_page[e.ident], "submission", {"entry": e}) for e in board.entries]
     jobs: list[PageJob] = [(templates[template], out / page, common, page, extra)
-            for page, template, extra in pages]
+                           for page, template, extra in pages]
     later: list[PageJob] = [(templates["downloads"], out / "downloads.html", common,
                              "downloads.html", {})]
     return jobs, later
