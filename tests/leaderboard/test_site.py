@@ -134,9 +134,9 @@ def test_every_message_key_in_every_language_and_every_used_key_defined() -> Non
                 set(re.findall(r"{(\w+)}", catalogues["en"][key])), (lang, key)
     used = set()
     for template in folder.glob("*.j2"):
-        used |= set(re.findall(r"""\bt\(["']([a-z0-9_-]+)["']\s*[,)]""",
+        # t(...) in the pages, tl(...) and translators.en(...) for one language
+        used |= set(re.findall(r"""\b(?:t|tl|translators\.[a-z]+)\(["']([a-z0-9_-]+)["']\s*[,)]""",
                                template.read_text("utf-8")))
-        used |= set(re.findall(r"messages\[code\]\.(\w+)", template.read_text("utf-8")))
     # keys the templates and site.py compose from a prefix
     used |= {f"size_{c}" for c in ("small", "medium", "large", "undisclosed")}
     used |= {"weights_open", "weights_closed", "hosting_on-prem", "hosting_api"}
