@@ -6,15 +6,19 @@
 
   // A page holds the three languages and shows the one its address picks (the stylesheet
   // does, with :target); the document's lang, dir and title follow, for screen readers,
-  // :dir() and the tab (innerText: the shown language's words only).
+  // :dir() and the tab.
   if (document.body.classList.contains("tri")) {
     var pick = function () {
       var found = /^#(fr|ar)(-|$)/.exec(window.location.hash);
       var lang = found ? found[1] : "en";
       document.documentElement.lang = lang;
       document.documentElement.dir = lang === "ar" ? "rtl" : "ltr";
-      var heading = document.querySelector("main h1"), site = document.querySelector("header [lang='" + lang + "'] .site");
-      if (heading && site) { document.title = heading.innerText + " · " + site.innerText; }
+      var heading = document.querySelector("main h1");
+      var site = document.querySelector("header [lang='" + lang + "'] .site");
+      if (heading && site) {  // by lang, not by what shows: :target may not apply yet
+        var own = heading.querySelector("[lang='" + lang + "']") || heading;
+        document.title = own.textContent.trim() + " · " + site.textContent.trim();
+      }
       Array.prototype.forEach.call(document.querySelectorAll(".langs a[hreflang]"), function (a) {
         if (a.hreflang === lang) { a.setAttribute("aria-current", "page"); }
         else { a.removeAttribute("aria-current"); }
