@@ -210,7 +210,7 @@ class Signature(BaseModel):
     """Exactly what produced a score, printed beside it like sacrebleu's signature::
 
         moroccan-eval:0.1.0|suite:support@1.0.0+sha.1a2b3c4d5e6f|task:intents@1+sha.1a2b3c4d|
-        model:char-ngram+hash.9f8e7d6c|split:test|shots:0|seed:0|boot:1000+indices
+        model:char-ngram+hash.9f8e7d6c|split:test|shots:0|seed:0|boot:1000+indices2
     """
 
     model_config = ConfigDict(frozen=True)

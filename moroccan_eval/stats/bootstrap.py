@@ -13,7 +13,7 @@ Two resampling layouts, identical in distribution:
   over cells. For labels (classification, yes/no outcomes) there are few cells, so 1,000
   resamples cost the same for 100 items as for 1,000,000.
 
-Draws (the run's ``bootstrap_draws``, printed in its signature as ``boot:1000+indices``):
+Draws (the run's ``bootstrap_draws``, printed in its signature as ``boot:1000+indices2``):
 
 - ``multinomial``: numpy's ``multinomial`` over the cells, a binomial per cell and resample
   (runs whose manifest names no draws: toolkit 0.1.0's first scheme);
