@@ -404,7 +404,8 @@ _PLACEHOLDER = re.compile("\x00([^\x00\x01]+)(?:\x01([^\x00]*))?\x00")
 
 
 def _placeholder(key: str, **values: Any) -> Markup:
-    """What ``t(key, ...)`` leaves in a fragment rendered once for every language."""
+    """What ``t(key, ...)`` leaves in a page: :class:`TrilingualFiller` fills it in every
+    language."""
     encoded = "\x01" + json.dumps(values) if values else ""
     return Markup(f"\x00{key}{encoded}\x00")
 
