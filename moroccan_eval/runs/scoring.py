@@ -8,7 +8,6 @@ tokens, cost).
 from __future__ import annotations
 
 import json
-from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, cast
@@ -28,6 +27,8 @@ from ..records import (
     VarietyScore,
 )
 from ..stats.bootstrap import Grouped, GroupedBuilder, PoolBy, Resampling
+from ..stats.counted import Counted, CountedBuilder
+from ..stats.spill import FloatColumn
 from ..tasks.base import AnswerParser, TaskType
 from .rundir import PREDICTIONS, SCORES, Run
 
@@ -115,12 +116,20 @@ class TaskTally:
                 found = (record.get("meta") or {}).get(key)
                 return NO_VALUE if found is None or found == "" else str(found)
             labels["breakdown"] = value
-        self.grouped = GroupedBuilder(task_type.statistics(), labels,
-                                      details=task_type.detail_values())
         self.usage = UsageTally()
-        # aligned with the builder's records (skipped ones left out)
-        self.references: list[JSONValue] | None = \
-            [] if trivial and task_type.has_trivial_baseline else None
+        trivial = trivial and task_type.has_trivial_baseline
+        self.grouped: GroupedBuilder | CountedBuilder
+        self.references: list[JSONValue] | None = None
+        if task_type.counted:
+            if trivial:  # the references counted as one more labelling
+                labels[_REFERENCE] = _reference_key
+            self.grouped = CountedBuilder(task_type.statistics(), labels)
+        else:
+            self.grouped = GroupedBuilder(task_type.statistics(), labels,
+                                          details=task_type.detail_values())
+            # aligned with the builder's records (skipped ones left out)
+            self.references = [] if trivial else None
+        self.trivial = trivial
 
     def add(self, record: PredictionRecord) -> None:
         self.grouped.add(record)
@@ -132,18 +141,23 @@ class TaskTally:
             self.references.append(reference)
 
     @cached_property
-    def items(self) -> Grouped:
+    def items(self) -> Grouped | Counted:
         """The grouping of the records taken (built once, after the last)."""
         return self.grouped.build()
 
     def trivial_score(self, metric: str) -> float | None:
         """The type's trivial baseline on ``metric`` over the task's items (see
         :meth:`TaskType.trivial_score`), from the references kept."""
-        references = self.references
-        if references is None:
+        items = self.items
+        name = self.task_type.spec.name
+        if not self.trivial:
             return self.task_type.trivial_score([], metric)
-        return self.task_type.trivial_score(
-            _ItemReferences(self.task_type.spec.name, references, self.items.kept), metric)
+        if isinstance(items, Grouped):
+            assert self.references is not None
+            return self.task_type.trivial_score(
+                _ItemReferences(name, self.references, items.kept), metric)
+        return self.task_type.trivial_score(_CountedReferences(name, items.view(_REFERENCE)),
+                                            metric)
 
     def scores(self, manifest: Manifest, name: str, wall_s: float | None,
                hosting: float | None) -> TaskScores:
@@ -195,6 +209,32 @@ class _ItemReferences:
         return ({"id": str(item), "group": str(item), "task": task, "variety": "all",
                  "reference": references[record]}
                 for item, record in enumerate(self.kept.tolist()))
+
+
+class _CountedReferences:
+    """Each item's reference, from the items counted per reference: the items of the
+    first reference first (its order of first appearance is kept for ties)."""
+
+    def __init__(self, task: str, counted: Counted):
+        self.task, self.counted = task, counted
+
+    def __iter__(self) -> Iterator[PredictionRecord]:
+        item = 0
+        for key in self.counted.varieties:
+            reference = json.loads(key)
+            for _ in range(self.counted.rows(key).n):
+                yield {"id": str(item), "group": str(item), "task": self.task,
+                       "variety": "all", "reference": reference}
+                item += 1
+
+
+#: The labelling a counted task keeps each record's reference under, for its trivial
+#: baseline.
+_REFERENCE = "\0reference"
+
+
+def _reference_key(record: PredictionRecord) -> str:
+    return json.dumps(record.get("reference"), ensure_ascii=False, sort_keys=True)
 
 
 def _reads_back_as_is(record: PredictionRecord) -> bool:
@@ -257,7 +297,7 @@ class UsageTally:
     themselves, for their percentiles."""
 
     def __init__(self) -> None:
-        self.latencies = array("d")
+        self.latencies = FloatColumn()
         self.n_requests = self.n = self.live = self.n_errors = self.n_skipped = 0
         self.n_cached = self.tokens_in = self.tokens_out = 0
         self.cost: float = 0

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import threading
 from array import array
 from collections import OrderedDict
@@ -50,9 +49,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .. import varieties
 from ..records import Delta, Draws, Manifest, MetricScore, PredictionRecord, VarietyScore
+from .spill import lerp, percentile_reads
 
 if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-up
     import numpy as np
+
+    from .counted import Counted
 
 DEFAULT_BOOTSTRAP = 1000
 
@@ -392,6 +394,10 @@ class Grouped:
             return {}
         return self.details.sums(self.kept[self.items(variety)])
 
+    def rows(self, variety: str) -> _Rows:
+        """The items of a variety, as the bootstrap scores them."""
+        return _Rows(self, self.items(variety))
+
 
 def relabel(records: Iterable[PredictionRecord],
             label: Callable[[PredictionRecord], str]) -> list[PredictionRecord]:
@@ -401,33 +407,28 @@ def relabel(records: Iterable[PredictionRecord],
     return [{**r, "variety": label(r), "group": f"{r['group']}/{r['variety']}"} for r in records]
 
 
-def score_varieties(grouped: Grouped, metrics: Sequence[MetricDef], reference_variety: str,
+def score_varieties(grouped: Grouped | Counted, metrics: Sequence[MetricDef],
+                    reference_variety: str,
                     resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:
     """Per variety: n, failures, each metric with its interval, and the paired delta to
     ``reference_variety`` over the groups both hold."""
 
     order = {code: i for i, code in enumerate(varieties.registry())}
     present = grouped.varieties
-    reference = (_Rows(grouped, grouped.items(reference_variety))
-                 if reference_variety in present and grouped.groups is not None else None)
+    reference = grouped.rows(reference_variety) if reference_variety in present else None
     result: dict[str, VarietyScore] = {}
     for variety in sorted(present, key=lambda code: (order.get(code, len(order)), code)):
-        rows = _Rows(grouped, grouped.items(variety))
+        rows = grouped.rows(variety)
         errors, unparsed = grouped.failures_of(variety)
-        entry = VarietyScore(n=rows.items.size, errors=errors, unparsed=unparsed)
-        own, theirs = (rows.shared_with(reference) if reference is not None
-                       and variety != reference_variety else (None, None))
-        pairs: dict[tuple[Statistics, str], tuple[int, np.ndarray, np.ndarray]] = {}
+        entry = VarietyScore(n=rows.n, errors=errors, unparsed=unparsed)
         for metric in metrics:
             stream = metric.stream_of(resampling.seed, variety)
             entry.metrics[metric.name] = _estimate(metric, rows.layout(metric), resampling,
                                                    stream)
-            if own is not None and theirs is not None and own.size:
-                key = (metric.statistics, metric.resample)
-                if key not in pairs:  # metrics sharing statistics share the paired cells
-                    matrix = grouped.matrices[metric.statistics]
-                    pairs[key] = (matrix.shape[1], *_layout(metric, matrix, own, theirs))
-                delta = _paired_delta(metric, *pairs[key], resampling, stream)
+            paired = (rows.paired(reference, metric)  # type: ignore[arg-type]
+                      if reference is not None and variety != reference_variety else None)
+            if paired is not None:
+                delta = _paired_delta(metric, *paired, resampling, stream)
                 if delta is not None:
                     entry.deltas[metric.name] = delta
         result[variety] = entry
@@ -443,6 +444,12 @@ class _Rows:
         self.grouped = grouped
         self.items = items
         self._layouts: dict[tuple[Statistics, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._shared: tuple[np.ndarray, np.ndarray] | None = None
+        self._pairs: dict[tuple[Statistics, str], tuple[int, np.ndarray, np.ndarray]] = {}
+
+    @property
+    def n(self) -> int:
+        return int(self.items.size)
 
     def layout(self, metric: MetricDef) -> tuple[np.ndarray, np.ndarray]:
         """:func:`_layout` of all the items, shared by metrics with the same statistics."""
@@ -451,6 +458,24 @@ class _Rows:
             self._layouts[key] = _layout(metric, self.grouped.matrices[metric.statistics],
                                          self.items)
         return self._layouts[key]
+
+    def paired(self, reference: _Rows,
+               metric: MetricDef) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """The :func:`_layout` of this variety's items beside the reference's items of the
+        same groups (with the rows' width); None when no group is shared or the grouping
+        pairs nothing."""
+        if self.grouped.groups is None:
+            return None
+        if self._shared is None:
+            self._shared = self.shared_with(reference)
+        own, theirs = self._shared
+        if not own.size:
+            return None
+        key = (metric.statistics, metric.resample)
+        if key not in self._pairs:  # metrics sharing statistics share the paired cells
+            matrix = self.grouped.matrices[metric.statistics]
+            self._pairs[key] = (matrix.shape[1], *_layout(metric, matrix, own, theirs))
+        return self._pairs[key]
 
     def shared_with(self, reference: _Rows) -> tuple[np.ndarray, np.ndarray]:
         """The items of this variety whose group the reference holds (in this variety's
@@ -797,31 +822,18 @@ def _interval(samples: np.ndarray) -> tuple[float, float] | None:
     if not reads:
         return None
     ordered = np.partition(samples, kth)
-    bounds = []
-    for below, above, gamma in reads:
-        low, high = float(ordered[below]), float(ordered[above])
-        spread = high - low
-        bounds.append(high - spread * (1 - gamma) if gamma >= 0.5 else low + spread * gamma)
-    return (round(bounds[0], 6), round(bounds[1], 6))
+    low, high = (lerp(float(ordered[below]), float(ordered[above]), gamma)
+                 for below, above, gamma in reads)
+    return (round(low, 6), round(high, 6))
 
 
 @functools.lru_cache(maxsize=64)
 def _percentile_reads(count: int) -> tuple[tuple[tuple[int, int, float], ...], tuple[int, ...]]:
     """Where ``np.percentile`` reads the 2.5th and 97.5th percentiles of ``count`` values
-    (below, above, the weight of above), and the order statistics to partition; none for
-    no value. The same for every interval of a run: worked out once."""
-    if count == 0:
-        return (), ()
-    reads = []
-    for quantile in (2.5, 97.5):
-        virtual = (count - 1) * (quantile / 100)
-        below = math.floor(virtual)
-        if virtual >= count - 1:  # at the top: numpy reads the last sample twice
-            below, above, gamma = count - 1, count - 1, virtual + 1
-        else:
-            above, gamma = below + 1, virtual - below
-        reads.append((below, above, gamma))
-    return tuple(reads), tuple(sorted({i for read in reads for i in read[:2]}))
+    (:func:`~moroccan_eval.stats.spill.percentile_reads`), and the order statistics to
+    partition. The same for every interval of a run: worked out once."""
+    reads = tuple(percentile_reads(count, (2.5, 97.5)))
+    return reads, tuple(sorted({i for read in reads for i in read[:2]}))
 
 
 def _excludes_zero(ci: tuple[float, float] | None) -> bool:

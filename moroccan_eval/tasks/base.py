@@ -33,6 +33,7 @@ from ..stats.bootstrap import (
     Statistics,
     score_varieties,
 )
+from ..stats.counted import Counted, counted_of
 from ..suites.schema import Item, TaskSpec
 
 __all__ = ["AnswerParser", "AuditView", "ImportRequest", "MetricDef", "ReportTally", "TaskType"]
@@ -196,7 +197,15 @@ class TaskType:
         keeps of each record)."""
         return [self.metric(name).statistics for name in self.selected_metrics()]
 
-    def score_grouped(self, grouped: Grouped, reference_variety: str,
+    @property
+    def counted(self) -> bool:
+        """Whether the task's records can be grouped by counts (a
+        :class:`~moroccan_eval.stats.counted.Counted`: nothing kept per record): every
+        selected metric is resampled by cells, and the type sums no details."""
+        return self.detail_values() is None and all(
+            self.metric(name).resample == "cells" for name in self.selected_metrics())
+
+    def score_grouped(self, grouped: Grouped | Counted, reference_variety: str,
                       resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:
         """:meth:`score` of records already grouped (by a builder fed from :meth:`statistics`)."""
         metrics = [self.metric(name) for name in self.selected_metrics()]
@@ -228,8 +237,9 @@ class TaskType:
             {**r, "variety": "all", "group": f"{r['group']}/{r['variety']}", "parsed": answer,
              "error": None} for r in records if not r.get("skipped"))
         chosen = self.metric(metric)
-        scores = score_varieties(Grouped.of(constant, [chosen.statistics]), [chosen], "all",
-                                 Resampling(n_boot=0))
+        grouped = (counted_of(constant, [chosen.statistics]) if chosen.resample == "cells"
+                   else Grouped.of(constant, [chosen.statistics]))
+        scores = score_varieties(grouped, [chosen], "all", Resampling(n_boot=0))
         entry = scores.get("all")
         return None if entry is None else entry.metrics[metric].value
 
@@ -250,7 +260,7 @@ class TaskType:
         pooled under): scoring keeps each record's value, not the record."""
         return {}
 
-    def task_details(self, grouped: Grouped, resampling: Resampling) -> JSONObject:
+    def task_details(self, grouped: Grouped | Counted, resampling: Resampling) -> JSONObject:
         """What the type adds to a task's scores beside its varieties, from the task's
         grouping: ``grouped.view(name)`` pools its items under one of :meth:`labellings`."""
         return {}

@@ -25,6 +25,7 @@ from ..errors import did_you_mean
 from ..io import JSONObject, JSONValue
 from ..records import Judgement, PredictionRecord
 from ..stats.bootstrap import Grouped, MetricDef, PoolBy, Resampling
+from ..stats.counted import Counted
 from ..suites.schema import Item, ToolPolicy
 from ..text import normalize
 from ..text.values import comparable, normalize_value
@@ -409,7 +410,7 @@ class ToolTaskType(TaskType):
     def labellings(self) -> dict[str, PoolBy]:
         return {"kind": lambda record: self.item_kind(_reference(record))}
 
-    def task_details(self, grouped: Grouped, resampling: Resampling) -> JSONObject:
+    def task_details(self, grouped: Grouped | Counted, resampling: Resampling) -> JSONObject:
         """The rates per kind of item, all varieties pooled, with intervals: where a model
         fails (escalations? indirect attacks?), not only how much."""
         kinds = self.score_grouped(grouped.view("kind"), "", resampling)
