@@ -101,10 +101,16 @@ NO_VALUE = "(none)"
 
 class TaskTally:
     """One task's records as numbers: their statistics per variety, labelled for the
-    pooled and breakdown scores and the type's own labellings, with the numbers its
-    details sum (a :class:`~moroccan_eval.stats.bootstrap.GroupedBuilder`), and their
-    usage (:class:`UsageTally`); with ``trivial``, each record's reference, for a type that
-    has a trivial baseline. No record is kept."""
+    pooled and breakdown scores and the type's own labellings, and their usage
+    (:class:`UsageTally`); with ``trivial``, each record's reference, for a type that has a
+    trivial baseline. No record is kept.
+
+    A type whose metrics are all resampled by cells (labels) is counted
+    (:class:`~moroccan_eval.stats.counted.CountedBuilder`: nothing per record in memory past
+    a few thousand, so a run of a million items is scored in the memory of one of ten
+    thousand); any other keeps its items' rows and the numbers its details sum
+    (:class:`~moroccan_eval.stats.bootstrap.GroupedBuilder`): its bootstrap reads them
+    item by item."""
 
     def __init__(self, task_type: TaskType, shared: dict[str, str], *, trivial: bool):
         self.task_type = task_type
@@ -221,7 +227,7 @@ class _CountedReferences:
     def __iter__(self) -> Iterator[PredictionRecord]:
         item = 0
         for key in self.counted.varieties:
-            reference = json.loads(key)
+            reference = key[1:] if key[0] == "s" else json.loads(key[1:])
             for _ in range(self.counted.rows(key).n):
                 yield {"id": str(item), "group": str(item), "task": self.task,
                        "variety": "all", "reference": reference}
@@ -234,7 +240,12 @@ _REFERENCE = "\0reference"
 
 
 def _reference_key(record: PredictionRecord) -> str:
-    return json.dumps(record.get("reference"), ensure_ascii=False, sort_keys=True)
+    """The record's reference as a labelling's value: a string as itself, anything else as
+    JSON (a letter tells which)."""
+    reference = record.get("reference")
+    if isinstance(reference, str):
+        return "s" + reference
+    return "j" + json.dumps(reference, ensure_ascii=False, sort_keys=True)
 
 
 def _reads_back_as_is(record: PredictionRecord) -> bool:

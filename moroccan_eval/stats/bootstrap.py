@@ -45,7 +45,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeAlias
 
 from .. import varieties
 from ..records import Delta, Draws, Manifest, MetricScore, PredictionRecord, VarietyScore
@@ -53,8 +53,6 @@ from .spill import lerp, percentile_reads
 
 if TYPE_CHECKING:  # numpy is imported where scores are computed, not at start-up
     import numpy as np
-
-    from .counted import Counted
 
 DEFAULT_BOOTSTRAP = 1000
 
@@ -148,8 +146,9 @@ class GroupedBuilder:
     """Takes records one at a time and keeps numbers, not records: per record its variety,
     a digest of its group, its failure flags, the value each labelling gives it and a row
     of each statistics function (about 35 bytes a record, where a record object costs
-    hundreds; a run of a million items is scored from them). :meth:`build` makes the
-    :class:`Grouped` the bootstrap reads.
+    hundreds). :meth:`build` makes the :class:`Grouped` the bootstrap reads. Statistics
+    read only as cells are better counted (:mod:`moroccan_eval.stats.counted`: nothing
+    kept per record).
 
     ``labels`` name other ways of pooling the records (all of them, a breakdown value, a
     kind of item): :meth:`Grouped.view` scores each record under the value its labelling
@@ -407,7 +406,38 @@ def relabel(records: Iterable[PredictionRecord],
     return [{**r, "variety": label(r), "group": f"{r['group']}/{r['variety']}"} for r in records]
 
 
-def score_varieties(grouped: Grouped | Counted, metrics: Sequence[MetricDef],
+class VarietyRows(Protocol):
+    """The items of one variety as the bootstrap scores them."""
+
+    @property
+    def n(self) -> int:
+        """How many items."""
+
+    def layout(self, metric: MetricDef) -> tuple[np.ndarray, np.ndarray]:
+        """The items' rows (or distinct cells) and their point-estimate weights (1, m)."""
+
+    def paired(self, reference: Self,
+               metric: MetricDef) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """The layout of the items beside the reference's items of the same groups, with
+        the width of one side's rows; None when no group is shared or nothing is paired."""
+
+
+class Grouping(Protocol):
+    """What :func:`score_varieties` reads: a :class:`Grouped`, or a
+    :class:`~moroccan_eval.stats.counted.Counted`."""
+
+    @property
+    def varieties(self) -> list[str]:
+        """The values with at least one item."""
+
+    def rows(self, variety: str) -> VarietyRows:
+        """The items of a variety."""
+
+    def failures_of(self, variety: str) -> tuple[int, int]:
+        """Errors and unparsed answers among the variety's records."""
+
+
+def score_varieties(grouped: Grouping, metrics: Sequence[MetricDef],
                     reference_variety: str,
                     resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:
     """Per variety: n, failures, each metric with its interval, and the paired delta to
@@ -425,7 +455,7 @@ def score_varieties(grouped: Grouped | Counted, metrics: Sequence[MetricDef],
             stream = metric.stream_of(resampling.seed, variety)
             entry.metrics[metric.name] = _estimate(metric, rows.layout(metric), resampling,
                                                    stream)
-            paired = (rows.paired(reference, metric)  # type: ignore[arg-type]
+            paired = (rows.paired(reference, metric)
                       if reference is not None and variety != reference_variety else None)
             if paired is not None:
                 delta = _paired_delta(metric, *paired, resampling, stream)

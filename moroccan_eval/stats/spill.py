@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 SPILL_VALUES = 1 << 13
 #: Values read from disk at a time.
 _READ_BLOCK = 1 << 14
+#: numpy sums at most this many values without halving them (its ``PW_BLOCKSIZE``).
+_PAIRWISE_LEAF = 128
 
 
 class SpillFile:
@@ -100,7 +102,7 @@ class FloatColumn:
 
         def pairwise(start: int, stop: int) -> float:
             count = stop - start
-            if count <= _READ_BLOCK:  # numpy's own sum of a block is its pairwise sum
+            if count <= max(_READ_BLOCK, _PAIRWISE_LEAF):  # numpy sums a block the same way
                 return float(np.add.reduce(disk.read(start, stop)))
             half = count // 2
             half -= half % 8  # numpy halves at a multiple of its unrolling

@@ -1,0 +1,65 @@
+"""Scoring a run: label tasks counted on disk score what they score in memory."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from moroccan_eval.adapters import load_model
+from moroccan_eval.records import PredictionRecord
+from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.runs.scoring import RunTally, compute_scores
+from moroccan_eval.stats import counted, spill
+from moroccan_eval.suites.loader import load_suite
+
+
+def _records(tmp_path: Path, mini_suite: Path) -> tuple[RunTally, list[PredictionRecord]]:
+    """A run's records, with later records replacing some items' answers, a skipped one,
+    and latencies of many values."""
+    [result] = run(RunOptions(suite=load_suite(mini_suite), out_dir=tmp_path / "runs",
+                              progress=False), [load_model("majority")])
+    stored = load_run(result.path)
+    rng = random.Random(4)
+    records = [{**r, "latency_ms": round(rng.lognormvariate(5, 1), 3)}
+               for r in stored.predictions()]
+    records += [{**r, "parsed": None, "correct": False} for r in rng.sample(records, 5)]
+    records.append({**records[0], "skipped": True})
+    rng.shuffle(records)
+    return RunTally(stored.manifest, trivial=True), records
+
+
+def test_a_run_spilled_to_disk_scores_what_it_scores_in_memory(
+        tmp_path: Path, mini_suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tally, records = _records(tmp_path, mini_suite)
+    manifest = tally.manifest
+    assert any(task.task_type.counted for task in tally.tasks.values())
+    in_memory: dict[str, float | None] = {}
+    expected = compute_scores(manifest, records, 12.5, trivial=in_memory).to_json()
+    assert expected["tasks"]["intents"]["usage"]["p95_ms"] is not None  # type: ignore[index]
+
+    monkeypatch.setattr(counted, "SPILL_RECORDS", 4)
+    monkeypatch.setattr(counted, "PARTITION_RECORDS", 3)
+    monkeypatch.setattr(spill, "SPILL_VALUES", 5)
+    monkeypatch.setattr(spill, "_READ_BLOCK", 8)
+    on_disk: dict[str, float | None] = {}
+    assert compute_scores(manifest, records, 12.5, trivial=on_disk).to_json() == expected
+    assert on_disk == in_memory and set(on_disk) == set(manifest.tasks)
+
+
+def test_a_counted_task_keeps_each_items_reference_for_its_trivial_baseline() -> None:
+    from moroccan_eval.runs.scoring import _REFERENCE, _CountedReferences, _reference_key
+    from moroccan_eval.stats.counted import CountedBuilder
+
+    references: list[object] = ["a", {"fields": {"total": 12}}, "a", ["x", 1], "j", "a"]
+    builder = CountedBuilder([lambda record: (1.0, 1.0)], {_REFERENCE: _reference_key})
+    for i, reference in enumerate(references):
+        builder.add({"id": str(i), "group": str(i), "task": "t", "variety": "ary_Arab",
+                     "reference": reference, "parsed": "a"})  # type: ignore[typeddict-item]
+    builder.add({"id": "0", "group": "0", "task": "t", "variety": "ary_Arab",  # replaces 0
+                 "reference": "j", "parsed": "a"})  # type: ignore[typeddict-item]
+    kept = _CountedReferences("t", builder.build().view(_REFERENCE))
+    assert [r["reference"] for r in kept] == ["a", "a", {"fields": {"total": 12}},
+                                              ["x", 1], "j", "j"]
