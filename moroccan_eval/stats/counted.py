@@ -250,9 +250,14 @@ def _merged(parts: list[_Counts]) -> _Counts:
     import numpy as np
     if len(parts) == 1:
         return parts[0]
-    keys, inverse = np.unique(np.concatenate([keys for keys, _ in parts]), return_inverse=True)
-    counts = np.bincount(inverse, weights=np.concatenate([counts for _, counts in parts]))
-    return keys, counts.astype(np.int64)
+    keys = np.concatenate([keys for keys, _ in parts])
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    counts = np.concatenate([counts for _, counts in parts])[order]
+    if not keys.size:
+        return keys, counts
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.add.reduceat(counts, starts)
 
 
 @dataclass
