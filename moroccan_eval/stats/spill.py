@@ -15,6 +15,8 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING
 
+from ..errors import RunError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -36,10 +38,16 @@ class SpillFile:
 
     def append(self, block: np.ndarray) -> None:
         """Write ``block`` (records of the file's dtype) after the others."""
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="moroccan-eval-")  # noqa: SIM115 (kept open, closed by close())
-        self._file.seek(0, 2)
-        block.astype(self.dtype, copy=False).tofile(self._file)
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="moroccan-eval-")  # noqa: SIM115 (kept open, closed by close())
+            self._file.seek(0, 2)
+            block.astype(self.dtype, copy=False).tofile(self._file)
+        except OSError as error:  # no such folder, no right to write, a full disk
+            raise RunError(
+                f"scores are counted in a temporary file in {tempfile.gettempdir()}, which "
+                f"could not be written ({error.strerror or error}): set TMPDIR to a folder "
+                "with free space that you may write to") from error
         self.count += len(block)
 
     def read(self, start: int, stop: int) -> np.ndarray:

@@ -302,3 +302,27 @@ def test_every_help_names_its_choices() -> None:
         result = CliRunner().invoke(main, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert " []" not in result.output, (path, result.output)
+
+
+def test_a_run_whose_scores_cannot_spill_to_disk_says_which_folder_to_set(
+        tmp_path: Path, mini_suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Label tasks count their records in a temporary file past a few thousand: a disk
+    that fills up meanwhile is one message naming the folder and TMPDIR, and no complete
+    run (the full disk is simulated: the temporary file cannot be made)."""
+    import errno
+    import tempfile
+
+    from moroccan_eval.stats import counted
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(counted, "SPILL_RECORDS", 4)  # the mini suite spills at once
+    monkeypatch.setattr(tempfile, "TemporaryFile", full_disk)
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", "majority",
+                       "--out", str(tmp_path / "runs"))
+    assert code != 0, out
+    assert out.startswith(f"error: scores are counted in a temporary file in "
+                          f"{tempfile.gettempdir()}, which could not be written (No space "
+                          "left on device): set TMPDIR to a folder with free space"), out
+    assert complete_runs(tmp_path / "runs") == []
