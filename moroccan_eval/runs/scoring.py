@@ -154,10 +154,9 @@ class TaskTally:
     def trivial_score(self, metric: str) -> float | None:
         """The type's trivial baseline on ``metric`` over the task's items (see
         :meth:`TaskType.trivial_score`), from the references kept."""
-        items = self.items
-        name = self.task_type.spec.name
         if not self.trivial:
             return self.task_type.trivial_score([], metric)
+        items, name = self.items, self.task_type.spec.name
         if isinstance(items, Grouped):
             assert self.references is not None
             return self.task_type.trivial_score(
@@ -305,7 +304,8 @@ _NOT_SCORED = frozenset({"id", "fields", "request_hash", "attempts", "split", "o
 class UsageTally:
     """Latency, tokens and cost of a task's records as sums and counts (each sum adds the
     same values in the same order as a sum over all the records would), and the latencies
-    themselves, for their percentiles."""
+    themselves, for their mean and percentiles (a :class:`FloatColumn`: on disk past a few
+    thousand)."""
 
     def __init__(self) -> None:
         self.latencies = FloatColumn()

@@ -11,7 +11,9 @@ Two resampling layouts, identical in distribution:
 - ``items``: one row per item, uniform multinomial over items;
 - ``cells``: identical rows merged into distinct cells with their frequencies, multinomial
   over cells. For labels (classification, yes/no outcomes) there are few cells, so 1,000
-  resamples cost the same for 100 items as for 1,000,000.
+  resamples cost the same for 100 items as for 1,000,000. A task whose metrics all
+  resample cells need not keep its items at all: :mod:`moroccan_eval.stats.counted`
+  counts its cells (a :class:`Grouping` as :class:`Grouped` is, scored the same).
 
 Draws (the run's ``bootstrap_draws``, printed in its signature as ``boot:1000+indices2``):
 
