@@ -170,7 +170,8 @@ def read_predictions(views: list[TaskView]) -> None:
                 continue
             if reading.tally is not None:
                 reading.tally.add(rec)
-            reading.references.append(item_part(rec))
+            if reading.task.task_type.has_trivial_baseline:  # others have no use for it
+                reading.references.append(item_part(rec))
             error, parsed = rec.get("error"), rec.get("parsed")
             if error:
                 reading.errors += 1
