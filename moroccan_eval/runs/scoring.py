@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from .. import tasks
 from ..costing import convert, latency_stats
 from ..errors import RunError
-from ..io import JSONValue, write_json, write_jsonl
+from ..io import write_json, write_jsonl
 from ..records import (
     Breakdown,
     Manifest,
@@ -31,9 +31,6 @@ from ..stats.counted import Counted, CountedBuilder
 from ..stats.spill import FloatColumn
 from ..tasks.base import AnswerParser, TaskType
 from .rundir import PREDICTIONS, SCORES, Run
-
-if TYPE_CHECKING:
-    import numpy as np
 
 
 def finalize_record(record: PredictionRecord, parser: AnswerParser) -> PredictionRecord:
@@ -68,8 +65,7 @@ class RunTally:
 
     def __init__(self, manifest: Manifest, *, trivial: bool = False):
         self.manifest = manifest
-        shared: dict[str, str] = {}  # one string object per repeated value, across tasks
-        self.tasks = {name: TaskTally(tasks.for_spec(info.spec), shared, trivial=trivial)
+        self.tasks = {name: TaskTally(tasks.for_spec(info.spec), trivial=trivial)
                       for name, info in manifest.tasks.items()}
         self.live = 0
 
@@ -112,9 +108,8 @@ class TaskTally:
     (:class:`~moroccan_eval.stats.bootstrap.GroupedBuilder`): its bootstrap reads them
     item by item."""
 
-    def __init__(self, task_type: TaskType, shared: dict[str, str], *, trivial: bool):
+    def __init__(self, task_type: TaskType, *, trivial: bool):
         self.task_type = task_type
-        self.shared = shared
         labels: dict[str, PoolBy] = {**task_type.labellings(), "all": lambda _: "all"}
         key = task_type.spec.breakdown_key
         if key is not None:
@@ -122,29 +117,20 @@ class TaskTally:
                 found = (record.get("meta") or {}).get(key)
                 return NO_VALUE if found is None or found == "" else str(found)
             labels["breakdown"] = value
+        self.grouped: GroupedBuilder | CountedBuilder = (
+            CountedBuilder(task_type.statistics(), labels) if task_type.counted
+            else GroupedBuilder(task_type.statistics(), labels,
+                                details=task_type.detail_values()))
         self.usage = UsageTally()
-        trivial = trivial and task_type.has_trivial_baseline
-        self.grouped: GroupedBuilder | CountedBuilder
-        self.references: list[JSONValue] | None = None
-        if task_type.counted:
-            if trivial:  # the references counted as one more labelling
-                labels[_REFERENCE] = _reference_key
-            self.grouped = CountedBuilder(task_type.statistics(), labels)
-        else:
-            self.grouped = GroupedBuilder(task_type.statistics(), labels,
-                                          details=task_type.detail_values())
-            # aligned with the builder's records (skipped ones left out)
-            self.references = [] if trivial else None
-        self.trivial = trivial
+        # each item's reference, counted, for a type that has a trivial baseline
+        self.references = (CountedBuilder([], {_REFERENCE: _reference_key})
+                           if trivial and task_type.has_trivial_baseline else None)
 
     def add(self, record: PredictionRecord) -> None:
         self.grouped.add(record)
         self.usage.add(record)
-        if self.references is not None and not record.get("skipped"):
-            reference = record.get("reference")
-            if isinstance(reference, str) and len(reference) <= 64:
-                reference = self.shared.setdefault(reference, reference)
-            self.references.append(reference)
+        if self.references is not None:
+            self.references.add(record)
 
     @cached_property
     def items(self) -> Grouped | Counted:
@@ -154,15 +140,15 @@ class TaskTally:
     def trivial_score(self, metric: str) -> float | None:
         """The type's trivial baseline on ``metric`` over the task's items (see
         :meth:`TaskType.trivial_score`), from the references kept."""
-        if not self.trivial:
+        if self.references is None:
             return self.task_type.trivial_score([], metric)
-        items, name = self.items, self.task_type.spec.name
-        if isinstance(items, Grouped):
-            assert self.references is not None
-            return self.task_type.trivial_score(
-                _ItemReferences(name, self.references, items.kept), metric)
-        return self.task_type.trivial_score(_CountedReferences(name, items.view(_REFERENCE)),
-                                            metric)
+        return self.task_type.trivial_score(self._item_references, metric)
+
+    @cached_property
+    def _item_references(self) -> _ItemReferences:
+        assert self.references is not None
+        return _ItemReferences(self.task_type.spec.name,
+                               self.references.build().view(_REFERENCE))
 
     def scores(self, manifest: Manifest, name: str, wall_s: float | None,
                hosting: float | None) -> TaskScores:
@@ -203,20 +189,6 @@ def trivial_baselines(run: Run, metrics: Mapping[str, str]) -> dict[str, float |
 
 
 class _ItemReferences:
-    """Each item's reference as the trivial baseline reads it (one group per item, all
-    pooled), made anew at each pass: :meth:`TaskType.trivial_score` reads it twice."""
-
-    def __init__(self, task: str, references: list[JSONValue], kept: np.ndarray):
-        self.task, self.references, self.kept = task, references, kept
-
-    def __iter__(self) -> Iterator[PredictionRecord]:
-        references, task = self.references, self.task
-        return ({"id": str(item), "group": str(item), "task": task, "variety": "all",
-                 "reference": references[record]}
-                for item, record in enumerate(self.kept.tolist()))
-
-
-class _CountedReferences:
     """Each item's reference, from the items counted per reference: the items of the
     first reference first (its order of first appearance is kept for ties)."""
 
@@ -233,8 +205,7 @@ class _CountedReferences:
                 item += 1
 
 
-#: The labelling a counted task keeps each record's reference under, for its trivial
-#: baseline.
+#: The labelling each record's reference is counted under, for a trivial baseline.
 _REFERENCE = "\0reference"
 
 

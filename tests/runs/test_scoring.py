@@ -49,8 +49,8 @@ def test_a_run_spilled_to_disk_scores_what_it_scores_in_memory(
     assert on_disk == in_memory and set(on_disk) == set(manifest.tasks)
 
 
-def test_a_counted_task_keeps_each_items_reference_for_its_trivial_baseline() -> None:
-    from moroccan_eval.runs.scoring import _REFERENCE, _CountedReferences, _reference_key
+def test_the_references_kept_for_a_trivial_baseline_are_each_items_last() -> None:
+    from moroccan_eval.runs.scoring import _REFERENCE, _ItemReferences, _reference_key
     from moroccan_eval.stats.counted import CountedBuilder
 
     references: list[object] = ["a", {"fields": {"total": 12}}, "a", ["x", 1], "j", "a"]
@@ -60,6 +60,6 @@ def test_a_counted_task_keeps_each_items_reference_for_its_trivial_baseline() ->
                      "reference": reference, "parsed": "a"})  # type: ignore[typeddict-item]
     builder.add({"id": "0", "group": "0", "task": "t", "variety": "ary_Arab",  # replaces 0
                  "reference": "j", "parsed": "a"})  # type: ignore[typeddict-item]
-    kept = _CountedReferences("t", builder.build().view(_REFERENCE))
+    kept = _ItemReferences("t", builder.build().view(_REFERENCE))
     assert [r["reference"] for r in kept] == ["a", "a", {"fields": {"total": 12}},
                                               ["x", 1], "j", "j"]
