@@ -12,8 +12,10 @@ from ..errors import RunError
 from ..records import PredictionRecord
 from ..runs.rundir import Run
 from ..runs.scoring import reparse
-from ..stats.bootstrap import Resampling, relabel, stable_id
+from ..stats.bootstrap import GroupedBuilder, Resampling, stable_id
+from ..stats.counted import CountedBuilder
 from ..suites.schema import clean_split
+from ..tasks.base import TaskType
 from .summary import Score
 
 
@@ -41,55 +43,81 @@ def compare_runs(run_a: Run, run_b: Run) -> list[Difference]:
 
     Runs of the same split pair item by item (same id). A shadow split's run (``test_noisy``)
     and a run of the split it re-types (``test``) pair by task, variety and group: each
-    noisy item with the clean item of the same meaning."""
+    noisy item with the clean item of the same meaning.
+
+    The runs are read one record at a time into each task's scoring builders (a label
+    task's counted on disk, another's kept as numbers per item), which keep the pairs'
+    items only: nothing holds the runs' records."""
     if run_a.manifest.suite.name != run_b.manifest.suite.name:
         raise RunError(f"cannot compare runs of different suites: "
                        f"{run_a.manifest.suite.ident} and {run_b.manifest.suite.ident}")
     key = _pairing(run_a.manifest.selection.split, run_b.manifest.selection.split)
-    records_b = {key(r): r for r in reparse(run_b.manifest, run_b.predictions())}
-    paired: dict[str, list[tuple[PredictionRecord, PredictionRecord]]] = {}
-    for rec_a in reparse(run_a.manifest, run_a.predictions()):
-        rec_b = records_b.get(key(rec_a))
-        if rec_b is None or rec_a.get("skipped") or rec_b.get("skipped") or \
-                rec_a["task"] not in run_b.manifest.tasks:
-            continue
-        paired.setdefault(rec_a["task"], []).append((rec_a, rec_b))
+    comparisons = {task: _TaskComparison(tasks.for_spec(info.spec))
+                   for task, info in run_a.manifest.tasks.items() if task in run_b.manifest.tasks}
+    for side, run in (("A", run_a), ("B", run_b)):
+        for record in reparse(run.manifest, run.predictions()):
+            comparison = comparisons.get(record["task"])
+            if comparison is not None:
+                comparison.add({**record, "variety": side, "group": key(record)},
+                               record["variety"])
     resampling = Resampling.of(run_a.manifest)
-    order = list(varieties.registry())
-    out = []
-    for task, pairs in sorted(paired.items()):
-        task_type = tasks.for_spec(run_a.manifest.tasks[task].spec)
-        present = sorted({a["variety"] for a, _ in pairs},
-                         key=lambda c: order.index(c) if c in order else len(order))
-        for variety in [*present, "all"]:
-            subset = [p for p in pairs if variety in ("all", p[0]["variety"])]
-            records = relabel([a for a, _ in subset], lambda _: "A") + \
-                relabel([b for _, b in subset], lambda _: "B")
-            scored = task_type.score(records, "A", resampling=replace(
-                resampling, seed=resampling.seed + stable_id(variety) % 1000))
-            for metric in task_type.selected_metrics():
-                a, b = scored["A"].metrics.get(metric), scored["B"].metrics.get(metric)
-                delta = scored["B"].deltas.get(metric)
-                out.append(Difference(  # B − A
-                    task=task, variety=variety, metric=metric, n_pairs=len(subset),
-                    a=a.value if a else None, b=b.value if b else None,
-                    delta=delta.value if delta else None, ci=delta.ci if delta else None,
-                    significant=bool(delta and delta.significant),
-                    higher_is_better=task_type.higher_is_better(metric),
-                    a_ci=a.ci if a else None, b_ci=b.ci if b else None))
+    out: list[Difference] = []
+    for task, comparison in sorted(comparisons.items()):
+        out += comparison.differences(task, resampling)
     if not out:
         raise RunError("the two runs share no scored item; compare runs of the same suite "
                        "and split (or a test run with the test_noisy run of the same suite)")
     return out
 
 
-def _pairing(split_a: str, split_b: str) -> Callable[[PredictionRecord], tuple[str, ...]]:
-    """How records of two runs pair: by id within a split, by (task, variety, group)
-    between a shadow split and the split it re-types; other splits do not pair."""
+class _TaskComparison:
+    """One task's records of both runs (as varieties ``A`` and ``B``, grouped by what pairs
+    them), for every variety and all of them pooled."""
+
+    def __init__(self, task_type: TaskType):
+        self.task_type = task_type
+        self.builders: dict[str, GroupedBuilder | CountedBuilder] = {}
+
+    def add(self, record: PredictionRecord, variety: str) -> None:
+        for pooled in (variety, "all"):
+            builder = self.builders.get(pooled)
+            if builder is None:  # details are not compared
+                builder = self.builders[pooled] = self.task_type.builder(details=False)
+            builder.add(record)
+
+    def differences(self, task: str, resampling: Resampling) -> list[Difference]:
+        """The task's differences per variety (in the registry's order) and ``all``, over
+        the items both runs hold."""
+        order = list(varieties.registry())
+        pooled = sorted(self.builders, key=lambda c: (
+            c == "all", order.index(c) if c in order else len(order), c))
+        out = []
+        for variety in pooled:
+            grouped = self.builders[variety].build(complete=True)
+            if grouped.varieties != ["A", "B"]:
+                continue  # no item of the variety in both runs
+            scored = self.task_type.score_grouped(grouped, "A", replace(
+                resampling, seed=resampling.seed + stable_id(variety) % 1000))
+            for metric in self.task_type.selected_metrics():
+                a, b = scored["A"].metrics.get(metric), scored["B"].metrics.get(metric)
+                delta = scored["B"].deltas.get(metric)
+                out.append(Difference(  # B − A
+                    task=task, variety=variety, metric=metric, n_pairs=scored["A"].n,
+                    a=a.value if a else None, b=b.value if b else None,
+                    delta=delta.value if delta else None, ci=delta.ci if delta else None,
+                    significant=bool(delta and delta.significant),
+                    higher_is_better=self.task_type.higher_is_better(metric),
+                    a_ci=a.ci if a else None, b_ci=b.ci if b else None))
+        return out
+
+
+def _pairing(split_a: str, split_b: str) -> Callable[[PredictionRecord], str]:
+    """How records of two runs pair: by id within a split, by (variety, group) between a
+    shadow split and the split it re-types; other splits do not pair."""
     if split_a == split_b:
-        return lambda r: (r["task"], r["id"])
+        return lambda r: r["id"]
     if clean_split(split_a) == split_b or clean_split(split_b) == split_a:
-        return lambda r: (r["task"], r["variety"], r["group"])
+        return lambda r: f"{r['variety']}\0{r['group']}"
     raise RunError(f"cannot pair a {split_a} run with a {split_b} run: compare runs of the "
                    "same split, or a test_noisy run with the test run of the same suite")
 

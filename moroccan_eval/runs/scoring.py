@@ -26,7 +26,7 @@ from ..records import (
     Usage,
     VarietyScore,
 )
-from ..stats.bootstrap import Grouped, GroupedBuilder, PoolBy, Resampling
+from ..stats.bootstrap import Grouped, PoolBy, Resampling
 from ..stats.counted import Counted, CountedBuilder
 from ..stats.spill import FloatColumn
 from ..tasks.base import AnswerParser, TaskType
@@ -117,13 +117,9 @@ class TaskTally:
                 found = (record.get("meta") or {}).get(key)
                 return NO_VALUE if found is None or found == "" else str(found)
             labels["breakdown"] = value
-        self.grouped: GroupedBuilder | CountedBuilder = (
-            CountedBuilder(task_type.statistics(), labels) if task_type.counted
-            else GroupedBuilder(task_type.statistics(), labels,
-                                details=task_type.detail_values()))
+        self.grouped = task_type.builder(labels)
         self.usage = UsageTally()
-        # each item's reference, counted, for a type that has a trivial baseline
-        self.references = (CountedBuilder([], {_REFERENCE: _reference_key})
+        self.references = (ReferenceTally(task_type)
                            if trivial and task_type.has_trivial_baseline else None)
 
     def add(self, record: PredictionRecord) -> None:
@@ -138,17 +134,9 @@ class TaskTally:
         return self.grouped.build()
 
     def trivial_score(self, metric: str) -> float | None:
-        """The type's trivial baseline on ``metric`` over the task's items (see
-        :meth:`TaskType.trivial_score`), from the references kept."""
-        if self.references is None:
-            return self.task_type.trivial_score([], metric)
-        return self.task_type.trivial_score(self._item_references, metric)
-
-    @cached_property
-    def _item_references(self) -> _ItemReferences:
-        assert self.references is not None
-        return _ItemReferences(self.task_type.spec.name,
-                               self.references.build().view(_REFERENCE))
+        """The type's trivial baseline on ``metric`` over the task's items, from the
+        references kept (None when it keeps none)."""
+        return None if self.references is None else self.references.trivial_score(metric)
 
     def scores(self, manifest: Manifest, name: str, wall_s: float | None,
                hosting: float | None) -> TaskScores:
@@ -186,6 +174,28 @@ def trivial_baselines(run: Run, metrics: Mapping[str, str]) -> dict[str, float |
         tally.add(record)
     return {task: tally.tasks[task].trivial_score(metric) for task, metric in metrics.items()
             if task in tally.tasks}
+
+
+class ReferenceTally:
+    """Each item's reference, counted (nothing kept per record past a few thousand), for
+    a task type's trivial baseline (see :meth:`TaskType.trivial_score`): a record that
+    replaces an earlier one of its item replaces its reference."""
+
+    def __init__(self, task_type: TaskType):
+        self.task_type = task_type
+        self._builder = CountedBuilder([], {_REFERENCE: _reference_key})
+
+    def add(self, record: PredictionRecord) -> None:
+        self._builder.add(record)
+
+    def trivial_score(self, metric: str) -> float | None:
+        """The trivial baseline on ``metric`` over the items taken."""
+        return self.task_type.trivial_score(self._items, metric)
+
+    @cached_property
+    def _items(self) -> _ItemReferences:
+        return _ItemReferences(self.task_type.spec.name,
+                               self._builder.build().view(_REFERENCE))
 
 
 class _ItemReferences:

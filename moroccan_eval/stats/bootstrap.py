@@ -208,17 +208,32 @@ class GroupedBuilder:
                 self._pools[labelling] = array("i", self._pools[labelling])
         self._pools[labelling].append(code)
 
-    def build(self) -> Grouped:
+    def build(self, *, complete: bool = False) -> Grouped:
         """Per variety and group, the last record's rows, in the order the items first
-        appear (a later record of a group replaces an earlier one). The builder takes no
-        record after it (its buffers become the grouping's arrays, without a copy)."""
+        appear (a later record of a group replaces an earlier one). With ``complete``, only
+        the groups that hold a record of every variety taken (the items two runs both
+        answered, when the runs are the varieties). The builder takes no record after it
+        (its buffers become the grouping's arrays, without a copy)."""
         import numpy as np
 
         pools = {name: np.frombuffer(pool, dtype=np.uint8 if pool.typecode == "B" else np.int32)
                  for name, pool in self._pools.items()}
-        varieties = pools[""]
         digests = np.frombuffer(self._digests, dtype=">u8").reshape(-1, 2)
-        groups, kept = _groups_and_last(digests, varieties)
+        failures = np.frombuffer(self._failures, dtype=np.uint8)
+        matrices = [chunks.matrix() for chunks in self._rows]
+        details = None if self._details is None else Details(
+            names=list(self._detail_names),
+            codes=np.frombuffer(self._detail_codes, dtype=np.int32),
+            values=np.frombuffer(self._detail_values, dtype=float),
+            ends=np.frombuffer(self._detail_ends, dtype=np.int64))
+        if complete:
+            whole = _in_whole_groups(digests, pools[""], len(self._codes[""]))
+            if whole is not None:
+                pools = {name: pool[whole] for name, pool in pools.items()}
+                digests, failures = digests[whole], failures[whole]
+                matrices = [matrix[whole] for matrix in matrices]
+                details = details and details.of(whole)
+        groups, kept = _groups_and_last(digests, pools[""])
         in_order = kept is None  # no record replaced: every position is an item
         if kept is None:
             kept = np.arange(groups.size, dtype=np.int32 if groups.size < 1 << 31 else np.int64)
@@ -226,15 +241,23 @@ class GroupedBuilder:
             groups = groups[kept]
         return Grouped(
             names={name: list(codes) for name, codes in self._codes.items()},
-            pools=pools,
-            failures=np.frombuffer(self._failures, dtype=np.uint8), kept=kept, groups=groups,
-            matrices={statistics: chunks.matrix() if in_order else chunks.matrix()[kept]
-                      for statistics, chunks in zip(self.statistics, self._rows, strict=True)},
-            details=None if self._details is None else Details(
-                names=list(self._detail_names),
-                codes=np.frombuffer(self._detail_codes, dtype=np.int32),
-                values=np.frombuffer(self._detail_values, dtype=float),
-                ends=np.frombuffer(self._detail_ends, dtype=np.int64)))
+            pools=pools, failures=failures, kept=kept, groups=groups,
+            matrices={statistics: matrix if in_order else matrix[kept]
+                      for statistics, matrix in zip(self.statistics, matrices, strict=True)},
+            details=details)
+
+
+def _in_whole_groups(digests: np.ndarray, varieties: np.ndarray,
+                     count: int) -> np.ndarray | None:
+    """Which records belong to a group that holds a record of each of ``count``
+    varieties; None when all of them do."""
+    import numpy as np
+
+    groups, _ = _groups_and_last(digests, varieties)
+    held = np.unique(groups.astype(np.int64) * count + varieties)
+    whole = np.bincount(held // count, minlength=groups.size and int(groups.max()) + 1) == count
+    kept: np.ndarray = whole[groups]
+    return None if kept.all() else kept
 
 
 @dataclass(frozen=True)
@@ -252,6 +275,13 @@ class Details:
         """The record of each entry (the same for every variety's sums)."""
         import numpy as np
         return np.repeat(np.arange(self.ends.size), np.diff(self.ends, prepend=0))
+
+    def of(self, records: np.ndarray) -> Details:
+        """The details of the records a boolean mask keeps, numbered anew."""
+        import numpy as np
+        return Details(names=self.names, codes=self.codes[records[self._owner]],
+                       values=self.values[records[self._owner]],
+                       ends=np.cumsum(np.diff(self.ends, prepend=0)[records]))
 
     def sums(self, records: np.ndarray) -> dict[str, tuple[float, int]]:
         """Per name, the sum of its values over ``records`` and how many there are."""

@@ -126,8 +126,10 @@ class CountedBuilder:
         self._disk.append(self._buffered())
         self._new_buffers()
 
-    def build(self) -> Counted:
-        """The counts of the records taken (the builder takes no record after it)."""
+    def build(self, *, complete: bool = False) -> Counted:
+        """The counts of the records taken (the builder takes no record after it); with
+        ``complete``, of the groups that hold a record of every variety taken only (as
+        :meth:`GroupedBuilder.build <moroccan_eval.stats.bootstrap.GroupedBuilder.build>`)."""
         import numpy as np
 
         tables, ranks = [], []
@@ -138,7 +140,8 @@ class CountedBuilder:
             rank[order] = np.arange(len(rows))
             tables.append(table[order])
             ranks.append(rank)
-        counter = _Counter([len(codes) for codes in self._codes.values()], ranks)
+        counter = _Counter([len(codes) for codes in self._codes.values()], ranks,
+                           whole=len(self._codes[""]) if complete else None)
         for partition in self._partitions():
             counter.add(partition)
         return Counted(names={name: list(codes) for name, codes in self._codes.items()},
@@ -184,16 +187,17 @@ def _code(codes: dict[str, int], pool: array[int], value: str) -> None:
 class _Counter:
     """The counts of partitions of records, summed as they come."""
 
-    def __init__(self, values: list[int], ranks: list[np.ndarray]):
+    def __init__(self, values: list[int], ranks: list[np.ndarray], *, whole: int | None):
         import numpy as np
-        self.values, self.ranks = values, ranks
+        self.values, self.ranks, self.whole = values, ranks, whole
         self.items = [np.zeros(count, dtype=np.int64) for count in values]
         self.failures = [np.zeros((count, 3), dtype=np.int64) for count in values]
         self.cells: dict[tuple[int, int], list[_Counts]] = {}
         self.pairs: dict[tuple[int, int], list[_Counts]] = {}
 
     def add(self, records: np.ndarray) -> None:
-        """Count one partition: every record of a group is in it, in the order taken."""
+        """Count one partition: every record of a group is in it, in the order taken
+        (with ``whole``, only the groups holding items of that many varieties)."""
         import numpy as np
 
         if not records.size:
@@ -210,7 +214,13 @@ class _Counter:
         # the last record of each (group, variety) is its item, as Grouped keeps it
         last = np.append(np.flatnonzero(new_key)[1:], records.size) - 1
         items = records[last]
-        group_of_item = (np.cumsum(new_group) - 1)[last]
+        group_of_record = np.cumsum(new_group) - 1
+        group_of_item = group_of_record[last]
+        if self.whole is not None:
+            whole = np.bincount(group_of_item) == self.whole
+            if not whole.all():  # count the records of whole groups, the others not at all
+                self.add(records[whole[group_of_record]])
+                return
         for labelling, values in enumerate(self.values):
             pool = records[f"pool{labelling}"].astype(np.intp)
             self.failures[labelling] += np.bincount(

@@ -27,13 +27,14 @@ from ..stats.bootstrap import (
     DEFAULT_RESAMPLING,
     DetailValues,
     Grouped,
+    GroupedBuilder,
     MetricDef,
     PoolBy,
     Resampling,
     Statistics,
     score_varieties,
 )
-from ..stats.counted import Counted, counted_of
+from ..stats.counted import Counted, CountedBuilder, counted_of
 from ..suites.schema import Item, TaskSpec
 
 __all__ = ["AnswerParser", "AuditView", "ImportRequest", "MetricDef", "ReportTally", "TaskType"]
@@ -204,6 +205,16 @@ class TaskType:
         selected metric is resampled by cells, and the type sums no details."""
         return self.detail_values() is None and all(
             self.metric(name).resample == "cells" for name in self.selected_metrics())
+
+    def builder(self, labels: Mapping[str, PoolBy] | None = None, *,
+                details: bool = True) -> GroupedBuilder | CountedBuilder:
+        """What keeps the task's records as numbers for scoring, with ``labels`` (other
+        ways of pooling them): counted when the type is :attr:`counted`, else grouped item
+        by item, with the numbers its details sum unless ``details`` is false."""
+        if self.counted:
+            return CountedBuilder(self.statistics(), labels)
+        return GroupedBuilder(self.statistics(), labels,
+                              details=self.detail_values() if details else None)
 
     def score_grouped(self, grouped: Grouped | Counted, reference_variety: str,
                       resampling: Resampling = DEFAULT_RESAMPLING) -> dict[str, VarietyScore]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from moroccan_eval.analysis.compare import compare_runs
 from moroccan_eval.analysis.summary import pareto_front, summarize
 from moroccan_eval.errors import ConfigError, RunError
 from moroccan_eval.runs.rundir import Run, load_run
+from moroccan_eval.stats import counted
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +85,40 @@ def test_lower_is_better_metrics_are_oriented(runs: list[Run]) -> None:
     assert errors.quality(score) == pytest.approx(1 - score.value)
     assert errors.quality(score, strict=True) == pytest.approx(1 - score.ci[1])
     assert task.quality(score, strict=True) == pytest.approx(score.ci[0])
+
+
+def _copy_run(run: Run, to: Path, keep: Callable[[int, str], bool],
+              extra: Sequence[str] = ()) -> Run:
+    """A copy of ``run`` whose predictions are the lines ``keep`` says yes to (by number
+    and text), then ``extra`` lines."""
+    shutil.copytree(run.path, to)
+    path = to / "predictions.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("".join(f"{line}\n" for i, line in enumerate(lines) if keep(i, line))
+                    + "".join(f"{line}\n" for line in extra), encoding="utf-8")
+    return load_run(to)
+
+
+def test_compare_pairs_only_the_items_both_runs_hold(runs: list[Run], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item one run lacks is left out of both sides; a record replaced by a later one
+    of the same item counts as the later one; and counting on disk a few records at a time
+    gives the same numbers as in memory."""
+    lines = (runs[2].path / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    replaced = json.dumps({**first, "parsed": "__nothing__", "output": "__nothing__",
+                           "correct": False}, ensure_ascii=False)
+    partial = _copy_run(runs[2], tmp_path / "b", lambda i, _: i % 3 != 1, [replaced])
+    kept_ids = {json.loads(line)["id"] for i, line in enumerate(lines) if i % 3 != 1}
+    a_shared = _copy_run(runs[0], tmp_path / "a",
+                         lambda _, line: json.loads(line)["id"] in kept_ids)
+    diffs = compare_runs(runs[0], partial)
+    assert diffs == compare_runs(a_shared, partial)
+    overall = {d.metric: d for d in diffs if d.variety == "all"}["accuracy"]
+    assert overall.n_pairs == len(kept_ids) < 12 * 7
+    without = compare_runs(runs[0], _copy_run(runs[2], tmp_path / "c", lambda i, _: i % 3 != 1))
+    assert {d.metric: d for d in without if d.variety == "all"}["accuracy"].b != overall.b
+
+    monkeypatch.setattr(counted, "SPILL_RECORDS", 8)
+    monkeypatch.setattr(counted, "PARTITION_RECORDS", 16)
+    assert compare_runs(runs[0], partial) == diffs

@@ -3,6 +3,8 @@ give numpy's own results to the bit (a run scored before them must verify after 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 import pytest
 
@@ -358,6 +360,16 @@ def test_the_grouping_keeps_each_items_last_record_where_it_first_appeared(seed:
     assert pooled.failures_of("all") == (sum(errors.values()), sum(unparsed.values()))
 
 
+def _sums(records: Iterable[dict[str, object]], values: Callable[[dict[str, object]],
+          dict[str, float]]) -> dict[str, tuple[float, int]]:
+    sums: dict[str, tuple[float, int]] = {}
+    for record in records:
+        for name, value in values(record).items():
+            total, count = sums.get(name, (0.0, 0))
+            sums[name] = (total + value, count + 1)
+    return sums
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_detail_sums_read_each_items_last_record(seed: int) -> None:
     """A type's details sum named numbers over a variety's items: the last record of each
@@ -377,10 +389,15 @@ def test_detail_sums_read_each_items_last_record(seed: int) -> None:
             last.setdefault(str(record["variety"]), {})[str(record["group"])] = record
     grouped = bootstrap.Grouped.of(records, [_row], details=values)  # type: ignore[arg-type]
     for variety, by_group in last.items():
-        expected: dict[str, tuple[float, int]] = {}
-        for record in by_group.values():
-            for name, value in values(record).items():
-                total, count = expected.get(name, (0.0, 0))
-                expected[name] = (total + value, count + 1)
-        assert grouped.detail_sums(variety) == expected
+        assert grouped.detail_sums(variety) == _sums(by_group.values(), values)
+    # an inner join keeps the details of the groups every variety holds, renumbered
+    builder = bootstrap.GroupedBuilder([_row], details=values)  # type: ignore[list-item]
+    for record in records:
+        builder.add(record)  # type: ignore[arg-type]
+    joined = builder.build(complete=True)
+    whole = set.intersection(*(set(by_group) for by_group in last.values()))
+    assert whole and any(set(by_group) - whole for by_group in last.values())
+    for variety, by_group in last.items():
+        assert joined.detail_sums(variety) == _sums(
+            (r for group, r in by_group.items() if group in whole), values)
     assert bootstrap.Grouped.of(records, [_row]).detail_sums("ary_Arab") == {}  # type: ignore[arg-type]

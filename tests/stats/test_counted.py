@@ -140,3 +140,49 @@ def test_statistics_rows_of_another_width_are_refused() -> None:
     builder.add({"variety": "ary_Arab", "group": "a", "parsed": "x"})  # type: ignore[typeddict-item]
     with pytest.raises(ValueError, match="row of 1 numbers after rows of 2"):
         builder.add({"variety": "ary_Arab", "group": "b", "parsed": "x"})  # type: ignore[typeddict-item]
+
+
+def _whole_groups(records: list[PredictionRecord]) -> list[PredictionRecord]:
+    """The records of groups that hold a scored record of every variety (what
+    ``build(complete=True)`` keeps), found the plain way."""
+    scored = [r for r in records if not r.get("skipped")]
+    present = {r["variety"] for r in scored}
+    held: dict[str, set[str]] = {}
+    for record in scored:
+        held.setdefault(record["group"], set()).add(record["variety"])
+    return [r for r in scored if held[r["group"]] == present]
+
+
+@pytest.mark.parametrize(("spill", "partition"), [(1 << 15, 1 << 15), (97, 64)])
+def test_complete_keeps_the_groups_every_variety_holds(monkeypatch: pytest.MonkeyPatch,
+                                                       spill: int, partition: int) -> None:
+    """Both builders' inner join (what compare pairs two runs with): the scores, failures
+    and pairs of the whole groups only, as if the other records had never been taken."""
+    from moroccan_eval.stats.bootstrap import GroupedBuilder
+
+    records = _records(11, 400)
+    whole = _whole_groups(records)
+    assert 0 < len(whole) < len(records) / 2  # a quarter of items is missing per variety
+    statistics = [metric.statistics for metric in METRICS]
+    resampling = Resampling(200, 5)
+    expected = _scored(_with_views(whole, statistics), resampling)
+    assert _scored(_builder(records, statistics, monkeypatch, spill, partition).build(
+        complete=True), resampling) == expected
+    items = GroupedBuilder(statistics, LABELLINGS)
+    for record in records:
+        items.add(record)
+    assert _scored(items.build(complete=True), resampling) == expected
+    assert expected[0]["ary_Latn"].deltas and expected[0]["ary_Latn"].errors
+
+
+def test_complete_keeps_every_record_when_every_group_is_whole() -> None:
+    from moroccan_eval.stats.bootstrap import GroupedBuilder
+
+    whole = _whole_groups(_records(5, 200))
+    builder = GroupedBuilder([_labels])
+    for record in whole:
+        builder.add(record)
+    grouped = builder.build(complete=True)
+    assert grouped.failures.size == len(whole)
+    assert score_varieties(grouped, METRICS[:1], "ary_Arab") == \
+        score_varieties(Grouped.of(whole, [_labels]), METRICS[:1], "ary_Arab")
