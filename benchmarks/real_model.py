@@ -30,13 +30,12 @@ from pathlib import Path
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from moroccan_eval import tasks
 from moroccan_eval.adapters import load_model
 from moroccan_eval.adapters.base import ModelSpec
-from moroccan_eval.records import PredictionRecord
 from moroccan_eval.resources import shipped
 from moroccan_eval.runs.rundir import load_run
 from moroccan_eval.runs.runner import RunOptions, run
+from moroccan_eval.runs.scoring import trivial_baselines
 from moroccan_eval.suites.loader import load_suite
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "llamacpp-managed.yaml"
@@ -75,9 +74,8 @@ def check_suite(name: str, spec: ModelSpec, limit: int, out: Path) -> tuple[int,
                               progress=sys.stderr.isatty()), [spec])
     wall = time.perf_counter() - started
     loaded = load_run(result.path)
-    records: dict[str, list[PredictionRecord]] = {}
-    for record in loaded.predictions():
-        records.setdefault(record["task"], []).append(record)
+    trivial = trivial_baselines(loaded, {task: result.scores.tasks[task].metrics[0]
+                                         for task in task_names})
     serving = loaded.manifest.model.serving or {}
     measured = serving.get("measurements") or {}
     print(f"\n## {name}  ({result.status}; {result.path.name})")
@@ -85,10 +83,9 @@ def check_suite(name: str, spec: ModelSpec, limit: int, out: Path) -> tuple[int,
     for task_name in task_names:
         entry = result.scores.tasks[task_name]
         metric = entry.metrics[0]
-        trivial = tasks.for_spec(suite.task(task_name).spec).trivial_score(
-            records.get(task_name, []), metric)
         usage = entry.usage
-        print(f"{task_name} ({entry.type}, {metric}; trivial baseline {pct(trivial)}); "
+        print(f"{task_name} ({entry.type}, {metric}; "
+              f"trivial baseline {pct(trivial.get(task_name))}); "
               f"{usage.n_answered} answered, {usage.n_errors} errors, "
               f"{usage.throughput_per_s or 0:.2f} items/s, p50 {usage.p50_ms or 0:.0f} ms, "
               f"p95 {usage.p95_ms or 0:.0f} ms")

@@ -7,7 +7,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -258,8 +258,8 @@ def write_jsonl(path: Path, records: Iterable[Any]) -> None:
 
 
 def iter_jsonl(path: Path, *, errors: list[str] | None = None, max_line_bytes: int | None = None,
-               strict: bool = False, skip: Callable[[bytes], bool] | None = None
-               ) -> Iterator[tuple[int, JSONObject]]:
+               strict: bool = False, skip: Callable[[bytes], bool] | None = None,
+               lines: Container[int] | None = None) -> Iterator[tuple[int, JSONObject]]:
     """Yield ``(line_number, object)`` of a JSON-lines file; a bad line raises an error
     naming file and line.
 
@@ -268,7 +268,8 @@ def iter_jsonl(path: Path, *, errors: list[str] | None = None, max_line_bytes: i
     before reading them whole (a hostile file may be one endless line); ``strict`` refuses
     what :func:`parse_json_line` accepts only leniently, and a UTF-8 byte-order mark
     starting the file, which is otherwise read past. ``skip`` is asked about each
-    line's bytes first: a line it says yes to is not parsed. Lines are split on
+    line's bytes first: a line it says yes to is not parsed; with ``lines``, only the
+    lines of those numbers are parsed. Lines are split on
     ``\\n`` only, as Arrow's JSON reader does, so line numbers match its.
     """
     try:
@@ -285,6 +286,10 @@ def iter_jsonl(path: Path, *, errors: list[str] | None = None, max_line_bytes: i
                 raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
             if not raw:
                 return
+            if lines is not None and lineno not in lines:
+                if max_line_bytes and len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                    _skip_line(fh)
+                continue
             if max_line_bytes and len(raw) > max_line_bytes and not raw.endswith(b"\n"):
                 _skip_line(fh)
                 problem = (f"{path}:{lineno}: line longer than {max_line_bytes:,} bytes; "

@@ -78,12 +78,6 @@ class PredictionRecord(TypedDict, total=False):
     meta: JSONObject  # the item's meta values the task's scores are broken down by
 
 
-def item_part(record: PredictionRecord) -> PredictionRecord:
-    """A record without its answer: what a trivial baseline is scored on, kept small."""
-    return {"id": record["id"], "group": record["group"], "task": record["task"],
-            "variety": record["variety"], "reference": record.get("reference")}
-
-
 class Judgement(TypedDict):
     """What a task type's parser says of one answer; merged into its record."""
 

@@ -5,7 +5,7 @@ largest degradations and the robustness of perturbed runs."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +16,11 @@ from ..analysis.compare import Difference, compare_runs
 from ..analysis.summary import ModelSummary, Score, TaskSummary
 from ..errors import MoroccanEvalError
 from ..io import JSONValue
-from ..records import PredictionRecord, item_part
+from ..records import PredictionRecord
 from ..runs.rundir import Run
+from ..runs.scoring import ReferenceTally
 from ..tasks.base import ReportTally, TaskType
+from .worst import WrongAnswers
 
 #: Items listed per variety in the error analysis, and examples per failure kind.
 WORST_ITEMS = 5
@@ -127,18 +129,34 @@ class _Reading:
     """What the report collects about one model on one task while reading predictions."""
 
     view: TaskView
+    index: int  # the view's
     model: str
     hidden: bool
     tally: ReportTally | None
     task: TaskSummary
+    references: ReferenceTally | None  # for the trivial score, if the type has one
     unparsed: int = 0
     errors: int = 0
     unparsed_examples: list[str] = field(default_factory=list)
     error_kinds: Counter[str] = field(default_factory=Counter)
-    references: list[PredictionRecord] = field(default_factory=list)  # for the trivial score
+
+    def add(self, record: PredictionRecord) -> None:
+        if self.tally is not None:
+            self.tally.add(record)
+        if self.references is not None:
+            self.references.add(record)
+        error = record.get("error")
+        if error:
+            self.errors += 1
+            self.error_kinds[str(error).split(":")[0][:80]] += 1
+        elif record.get("parsed") is None:
+            self.unparsed += 1
+            if len(self.unparsed_examples) < EXAMPLES:
+                self.unparsed_examples.append(quote(record.get("output")))
 
     def failures(self, task: TaskSummary) -> Failures:
-        trivial = task.task_type.trivial_score(self.references, task.metric)
+        trivial = (self.references.trivial_score(task.metric)
+                   if self.references is not None else None)
         value = task.overall.value
         return {"unparsed": self.unparsed, "errors": self.errors,
                 "unparsed_examples": self.unparsed_examples,
@@ -150,63 +168,72 @@ class _Reading:
                 "no_better_than_trivial": value is not None and trivial is not None and (
                     value <= trivial if task.higher_is_better else value >= trivial)}
 
+    def worst_item(self, record: PredictionRecord, n_models: int) -> WorstItem:
+        """The entry of an item chosen among the worst, from a model's record of it."""
+        return {"id": record["id"], "variety": record["variety"],
+                "reference": quote(self.view.task_type.show_reference(record.get("reference"))),
+                "input": None if self.hidden else quote(" · ".join(
+                    v for v in (record.get("fields") or {}).values()
+                    if isinstance(v, str) and v)),
+                "wrong": [], "n_models": n_models}
+
+    def wrong_answer(self, record: PredictionRecord) -> WrongAnswer:
+        answer, shown = self.view.task_type.show_answer(record)
+        error = record.get("error")
+        return {"model": self.model, "answer": quote(error or answer), "parsed": shown,
+                "error": bool(error)}
+
 
 def read_predictions(views: list[TaskView]) -> None:
-    """One pass over each run's predictions file: the task types' tallies, the items most
-    models got wrong per variety, and examples of parse failures and API errors."""
+    """The task types' tallies, the items most models got wrong per variety, and examples
+    of parse failures and API errors: one pass over each run's predictions, then the lines
+    of the chosen items again. Nothing holds every item (the items are ranked on disk,
+    :mod:`moroccan_eval.report.worst`)."""
     by_run: dict[Path, tuple[Run, dict[str, _Reading]]] = {}
-    items: dict[tuple[str, str], dict[str, WorstItem]] = defaultdict(dict)  # per view
-    for view in views:
+    for index, view in enumerate(views):
         for model, task in view.rows:
             hidden = task.run.manifest.allow_unanonymized
             view.hidden_inputs |= hidden
             readings = by_run.setdefault(task.run.path, (task.run, {}))[1]
-            readings[task.task] = _Reading(view, model.name, hidden, task.task_type.new_tally(),
-                                           task)
-    for run, readings in by_run.values():
-        for rec in run.predictions():
-            reading = readings.get(rec["task"])
-            if reading is None or rec.get("skipped"):
-                continue
-            if reading.tally is not None:
-                reading.tally.add(rec)
-            if reading.task.task_type.has_trivial_baseline:  # others have no use for it
-                reading.references.append(item_part(rec))
-            error, parsed = rec.get("error"), rec.get("parsed")
-            if error:
-                reading.errors += 1
-                reading.error_kinds[str(error).split(":")[0][:80]] += 1
-            elif parsed is None:
-                reading.unparsed += 1
-                if len(reading.unparsed_examples) < EXAMPLES:
-                    reading.unparsed_examples.append(quote(rec.get("output")))
-            task_type = reading.view.task_type
-            item = items[reading.view.key].setdefault(rec["id"], {
-                "id": rec["id"], "variety": rec["variety"],
-                "reference": quote(task_type.show_reference(rec.get("reference"))),
-                "input": None if reading.hidden else quote(" · ".join(
-                    v for v in (rec.get("fields") or {}).values() if isinstance(v, str) and v)),
-                "wrong": [], "n_models": 0,
-            })
-            item["n_models"] += 1
-            if not rec.get("correct"):
-                answer, shown = task_type.show_answer(rec)
-                item["wrong"].append({"model": reading.model, "answer": quote(error or answer),
-                                      "parsed": shown, "error": bool(error)})
+            readings[task.task] = _Reading(
+                view, index, model.name, hidden, task.task_type.new_tally(), task,
+                ReferenceTally(task.task_type) if task.task_type.has_trivial_baseline else None)
+    answers = WrongAnswers()
+    try:
+        for run_index, (run, readings) in enumerate(by_run.values()):
+            for line, record in run.numbered_predictions():
+                reading = readings.get(record["task"])
+                if reading is None or record.get("skipped"):
+                    continue
+                reading.add(record)
+                answers.add(reading.index, record["id"], run_index, line, record["variety"],
+                            not record.get("correct"))
+        chosen = answers.worst(WORST_ITEMS)
+        lines = answers.lines(chosen)
+    finally:
+        answers.close()
     for _, readings in by_run.values():
         for reading in readings.values():
             if reading.tally is not None:
                 reading.view.tallies[reading.model] = reading.tally
             reading.view.failures[reading.model] = reading.failures(reading.task)
-    for view in views:
-        by_variety: dict[str, list[WorstItem]] = defaultdict(list)
-        for item in items[view.key].values():
-            if item["wrong"]:
-                by_variety[item["variety"]].append(item)
-        view.worst = {
-            code: sorted(by_variety[code], key=lambda i: (-len(i["wrong"]), i["id"]))[:WORST_ITEMS]
-            for code in view.varieties if by_variety.get(code)
-        }
+    items = {(c.view, c.id): c.n_models for c in chosen}
+    found: dict[tuple[int, str], WorstItem] = {}
+    for run_index, (run, readings) in enumerate(by_run.values()):
+        for _, record in run.numbered_predictions(lines.get(run_index, {})):
+            reading = readings[record["task"]]
+            key = (reading.index, record["id"])
+            item = found.get(key)
+            if item is None:
+                item = found[key] = reading.worst_item(record, items[key])
+            if not record.get("correct"):
+                item["wrong"].append(reading.wrong_answer(record))
+    worst: dict[tuple[int, str], list[WorstItem]] = {}
+    for c in chosen:
+        worst.setdefault((c.view, c.variety), []).append(found[(c.view, c.id)])
+    for index, view in enumerate(views):
+        view.worst = {code: worst[(index, code)] for code in view.varieties
+                      if (index, code) in worst}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,16 +151,23 @@ class Run:
         """The stored prediction records, streamed. A record of another shape (a field
         missing or of the wrong type: a hand-edited or foreign file) raises an error naming
         its line and fields, not a crash further on in scoring."""
+        for _, record in self.numbered_predictions():
+            yield record
+
+    def numbered_predictions(self, lines: Container[int] | None = None
+                             ) -> Iterator[tuple[int, PredictionRecord]]:
+        """:meth:`predictions` with their line numbers; with ``lines``, only the records
+        of those lines (the others are read past, not parsed)."""
         path = self.path / PREDICTIONS
         check = _record_check()
-        for lineno, record in iter_jsonl(path):
+        for lineno, record in iter_jsonl(path, lines=lines):
             try:
                 check(record)
             except ValidationError as exc:
                 raise RunError(f"{path}:{lineno}: not a prediction record as moroccan-eval "
                                f"writes it: {'; '.join(format_validation_errors(exc))}"
                                ) from None
-            yield record  # type: ignore[misc]  # checked: the record it was written as
+            yield lineno, record  # type: ignore[misc]  # checked: the record it was written as
 
 
 @functools.cache

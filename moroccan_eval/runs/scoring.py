@@ -15,7 +15,7 @@ from typing import cast
 from .. import tasks
 from ..costing import convert, latency_stats
 from ..errors import RunError
-from ..io import write_json, write_jsonl
+from ..io import JSONValue, write_json, write_jsonl
 from ..records import (
     Breakdown,
     Manifest,
@@ -190,29 +190,15 @@ class ReferenceTally:
 
     def trivial_score(self, metric: str) -> float | None:
         """The trivial baseline on ``metric`` over the items taken."""
-        return self.task_type.trivial_score(self._items, metric)
+        return self.task_type.trivial_score(self.references, metric)
 
     @cached_property
-    def _items(self) -> _ItemReferences:
-        return _ItemReferences(self.task_type.spec.name,
-                               self._builder.build().view(_REFERENCE))
-
-
-class _ItemReferences:
-    """Each item's reference, from the items counted per reference: the items of the
-    first reference first (its order of first appearance is kept for ties)."""
-
-    def __init__(self, task: str, counted: Counted):
-        self.task, self.counted = task, counted
-
-    def __iter__(self) -> Iterator[PredictionRecord]:
-        item = 0
-        for key in self.counted.varieties:
-            reference = key[1:] if key[0] == "s" else json.loads(key[1:])
-            for _ in range(self.counted.rows(key).n):
-                yield {"id": str(item), "group": str(item), "task": self.task,
-                       "variety": "all", "reference": reference}
-                item += 1
+    def references(self) -> list[tuple[JSONValue, int]]:
+        """Each distinct reference of the items taken, in the order first taken, and how
+        many items hold it."""
+        counted = self._builder.build().view(_REFERENCE)
+        return [(key[1:] if key[0] == "s" else json.loads(key[1:]), counted.rows(key).n)
+                for key in counted.varieties]
 
 
 #: The labelling each record's reference is counted under, for a trivial baseline.

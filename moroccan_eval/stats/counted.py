@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -130,15 +130,11 @@ class CountedBuilder:
         """The counts of the records taken (the builder takes no record after it); with
         ``complete``, of the groups that hold a record of every variety taken only (as
         :meth:`GroupedBuilder.build <moroccan_eval.stats.bootstrap.GroupedBuilder.build>`)."""
-        import numpy as np
 
         tables, ranks = [], []
         for i, rows in enumerate(self._rows):
-            table = np.array(list(rows), dtype=float).reshape(len(rows), self._widths[i] or 0)
-            order = np.lexsort(table.T[::-1]) if table.shape[1] else np.arange(len(rows))
-            rank = np.empty(len(rows), dtype=np.int64)
-            rank[order] = np.arange(len(rows))
-            tables.append(table[order])
+            table, rank = _sorted_table(rows, self._widths[i] or 0)
+            tables.append(table)
             ranks.append(rank)
         counter = _Counter([len(codes) for codes in self._codes.values()], ranks,
                            whole=len(self._codes[""]) if complete else None)
@@ -175,6 +171,17 @@ class CountedBuilder:
         finally:
             for part_file in parts:
                 part_file.close()
+
+
+def _sorted_table(rows: Mapping[tuple[float, ...], int],
+                  width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows (coded in order) in lexicographic order, and each code's rank."""
+    import numpy as np
+    table = np.array(list(rows), dtype=float).reshape(len(rows), width)
+    order = np.lexsort(table.T[::-1]) if width else np.arange(len(rows))
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[order] = np.arange(len(rows))
+    return table[order], rank
 
 
 def _code(codes: dict[str, int], pool: array[int], value: str) -> None:
@@ -288,6 +295,28 @@ class Counted:
     paired: bool = True
     details: None = field(default=None, init=False)
 
+    @classmethod
+    def of_rows(cls, statistics: Statistics,
+                rows: Sequence[tuple[Sequence[float], int]]) -> Counted:
+        """Items given as rows of one statistics and how many items hold each, all under
+        the variety ``all`` and none paired (a trivial baseline's: one row per distinct
+        reference), counted as a :class:`CountedBuilder` would count those items."""
+        import numpy as np
+
+        coded: dict[tuple[float, ...], int] = {}
+        codes = []
+        for row in rows:
+            key = tuple(_NAN if value != value else value for value in row[0])
+            codes.append(coded.setdefault(key, len(coded)))
+        table, rank = _sorted_table(coded, len(rows[0][0]) if rows else 0)
+        totals = np.zeros(len(coded), dtype=np.int64)
+        np.add.at(totals, rank[np.array(codes, dtype=np.intp)], [count for _, count in rows])
+        held = np.flatnonzero(totals)
+        n = int(totals.sum())
+        return cls(names={"": ["all"]}, statistics={statistics: 0}, tables=[table],
+                   items=[np.array([n])], failures=[np.array([[n, 0, 0]])],
+                   cells={(0, 0): (held, totals[held])}, pairs={}, paired=False)
+
     def view(self, labelling: str) -> Counted:
         """The same items under the values of a labelling of the builder, each a group of
         its own (no two items of a value are paired)."""
@@ -367,11 +396,3 @@ def _between(counts: _Counts | None, code: int, size: int) -> _Counts:
     keys, numbers = counts
     start, stop = np.searchsorted(keys, [code * size, (code + 1) * size])
     return keys[start:stop] - code * size, numbers[start:stop]
-
-
-def counted_of(records: Iterable[PredictionRecord], statistics: Sequence[Statistics]) -> Counted:
-    """The records counted by variety (as ``Grouped.of`` groups them)."""
-    builder = CountedBuilder(statistics)
-    for record in records:
-        builder.add(record)
-    return builder.build()

@@ -44,10 +44,8 @@ class SpillFile:
             self._file.seek(0, 2)
             block.astype(self.dtype, copy=False).tofile(self._file)
         except OSError as error:  # no such folder, no right to write, a full disk
-            raise RunError(
-                f"scores are counted in a temporary file in {tempfile.gettempdir()}, which "
-                f"could not be written ({error.strerror or error}): set TMPDIR to a folder "
-                "with free space that you may write to") from error
+            raise unwritable_temporary_file("scores are counted", error.strerror or str(error)
+                                            ) from error
         self.count += len(block)
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -68,6 +66,14 @@ class SpillFile:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def unwritable_temporary_file(what: str, reason: str) -> RunError:
+    """The error of a temporary file that could not be written: where it was and what to
+    do (``what`` says what it was for)."""
+    return RunError(f"{what} in a temporary file in {tempfile.gettempdir()}, which could not "
+                    f"be written ({reason}): set TMPDIR to a folder with free space that you "
+                    "may write to")
 
 
 class FloatColumn:

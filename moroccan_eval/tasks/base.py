@@ -15,7 +15,7 @@ the task's labels. Register a class under the entry-point group
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +34,7 @@ from ..stats.bootstrap import (
     Statistics,
     score_varieties,
 )
-from ..stats.counted import Counted, CountedBuilder, counted_of
+from ..stats.counted import Counted, CountedBuilder
 from ..suites.schema import Item, TaskSpec
 
 __all__ = ["AnswerParser", "AuditView", "ImportRequest", "MetricDef", "ReportTally", "TaskType"]
@@ -232,24 +232,34 @@ class TaskType:
         a run that reports one keeps each item's reference for it."""
         return type(self).constant_answer is not TaskType.constant_answer
 
-    def constant_answer(self, records: Iterable[PredictionRecord]) -> JSONValue:
+    def constant_answer(self, references: Sequence[tuple[JSONValue, int]]) -> JSONValue:
         """The answer of the trivial baseline (the same answer to every item), if the type
-        has one (classification: the most frequent reference label)."""
+        has one (classification: the most frequent reference label), from each distinct
+        reference and how many items hold it."""
         return None
 
-    def trivial_score(self, records: Iterable[PredictionRecord], metric: str) -> float | None:
+    def trivial_score(self, references: Sequence[tuple[JSONValue, int]],
+                      metric: str) -> float | None:
         """``metric`` over all items if every answer were :meth:`constant_answer`: a model
-        at or below it has learnt nothing usable. ``records`` is read twice (a list, or an
-        iterable reading a file again each time) and never held."""
-        answer = self.constant_answer(records)
+        at or below it has learnt nothing usable. ``references``: each distinct reference
+        of the items and how many hold it (what a
+        :class:`~moroccan_eval.runs.scoring.ReferenceTally` counts)."""
+        answer = self.constant_answer(references)
         if answer is None:
             return None
-        constant: Iterator[PredictionRecord] = (
-            {**r, "variety": "all", "group": f"{r['group']}/{r['variety']}", "parsed": answer,
-             "error": None} for r in records if not r.get("skipped"))
         chosen = self.metric(metric)
-        grouped = (counted_of(constant, [chosen.statistics]) if chosen.resample == "cells"
-                   else Grouped.of(constant, [chosen.statistics]))
+
+        def constant(reference: JSONValue, item: int) -> PredictionRecord:
+            return {"id": str(item), "group": str(item), "task": self.spec.name,
+                    "variety": "all", "reference": reference, "parsed": answer, "error": None}
+
+        grouped = (Counted.of_rows(chosen.statistics, [
+                       (chosen.statistics(constant(reference, 0)), count)
+                       for reference, count in references])
+                   if chosen.resample == "cells" else
+                   Grouped.of((constant(reference, item) for item, reference in enumerate(
+                       r for r, count in references for _ in range(count))),
+                       [chosen.statistics]))
         scores = score_varieties(grouped, [chosen], "all", Resampling(n_boot=0))
         entry = scores.get("all")
         return None if entry is None else entry.metrics[metric].value

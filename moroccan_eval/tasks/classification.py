@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -227,8 +227,10 @@ class Classification(TaskType):
     def audit_view(self, item: Item) -> AuditView:
         return {**super().audit_view(item), "label": str(item["reference"])}
 
-    def constant_answer(self, records: Iterable[PredictionRecord]) -> JSONValue:
-        counts = Counter(str(r.get("reference")) for r in records)
+    def constant_answer(self, references: Sequence[tuple[JSONValue, int]]) -> JSONValue:
+        counts: Counter[str] = Counter()
+        for reference, count in references:
+            counts[str(reference)] += count
         return min(counts, key=lambda label: (-counts[label], label)) if counts else None
 
     def check_spec(self) -> list[str]:

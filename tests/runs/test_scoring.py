@@ -14,6 +14,7 @@ from moroccan_eval.runs.runner import RunOptions, run
 from moroccan_eval.runs.scoring import RunTally, compute_scores
 from moroccan_eval.stats import counted, spill
 from moroccan_eval.suites.loader import load_suite
+from moroccan_eval.suites.schema import TaskSpec
 
 
 def _records(tmp_path: Path, mini_suite: Path) -> tuple[RunTally, list[PredictionRecord]]:
@@ -50,16 +51,20 @@ def test_a_run_spilled_to_disk_scores_what_it_scores_in_memory(
 
 
 def test_the_references_kept_for_a_trivial_baseline_are_each_items_last() -> None:
-    from moroccan_eval.runs.scoring import _REFERENCE, _ItemReferences, _reference_key
-    from moroccan_eval.stats.counted import CountedBuilder
+    from moroccan_eval.runs.scoring import ReferenceTally
+    from moroccan_eval.tasks.classification import Classification
 
     references: list[object] = ["a", {"fields": {"total": 12}}, "a", ["x", 1], "j", "a"]
-    builder = CountedBuilder([lambda record: (1.0, 1.0)], {_REFERENCE: _reference_key})
+    tally = ReferenceTally(Classification(TaskSpec.model_validate({
+        "name": "t", "type": "classification", "description": "d", "data": "data/t.jsonl",
+        "input_fields": ["text"], "prompt": {"user": "{{ text }}"},
+        "labels": {"a": {}, "j": {}}})))
     for i, reference in enumerate(references):
-        builder.add({"id": str(i), "group": str(i), "task": "t", "variety": "ary_Arab",
-                     "reference": reference, "parsed": "a"})  # type: ignore[typeddict-item]
-    builder.add({"id": "0", "group": "0", "task": "t", "variety": "ary_Arab",  # replaces 0
-                 "reference": "j", "parsed": "a"})  # type: ignore[typeddict-item]
-    kept = _ItemReferences("t", builder.build().view(_REFERENCE))
-    assert [r["reference"] for r in kept] == ["a", "a", {"fields": {"total": 12}},
-                                              ["x", 1], "j", "j"]
+        tally.add({"id": str(i), "group": str(i), "task": "t", "variety": "ary_Arab",
+                   "reference": reference, "parsed": "a"})  # type: ignore[typeddict-item]
+    tally.add({"id": "0", "group": "0", "task": "t", "variety": "ary_Arab",  # replaces 0
+               "reference": "j", "parsed": "a"})  # type: ignore[typeddict-item]
+    # each distinct reference once, in the order first taken, with its items
+    assert tally.references == [("a", 2), ({"fields": {"total": 12}}, 1), (["x", 1], 1),
+                                ("j", 2)]
+    assert tally.trivial_score("accuracy") == pytest.approx(2 / 6)  # "a" (tie, first label)
