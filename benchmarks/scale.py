@@ -6,8 +6,9 @@ CLI against a local HTTP server (first run fills the response cache).
 
 Targets: >= 20,000 items/s and peak RSS < 500 MB, flat from 10k to 1M (read here as: the
 largest size's peak at most 10% above the smallest's); cached re-run < 2 s.
-Each run's predictions are then exported to Parquet in a fresh process (rows, time, peak
-RSS: the export streams, so its memory does not grow with the run).
+Each run's predictions are then exported to Parquet, compared with themselves (``compare``:
+every item paired) and reported on (``report``), each in a fresh process (time, peak RSS:
+all three stream, so their memory must not grow with the run either; same targets).
 """
 
 from __future__ import annotations
@@ -64,6 +65,23 @@ print(json.dumps({{"rows": rows, "s": time.perf_counter() - started,
 """
 
 
+_READ = """
+import json, resource, time
+from pathlib import Path
+from moroccan_eval.runs.rundir import load_run
+run = load_run(Path({run!r}))
+started = time.perf_counter()
+if {what!r} == "compare":
+    from moroccan_eval.analysis.compare import compare_runs
+    assert compare_runs(run, run)
+else:
+    from moroccan_eval.report.build import build_report
+    assert build_report([run])
+print(json.dumps({{"s": time.perf_counter() - started,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
 def _child(code: str) -> dict[str, Any]:
     """The JSON line a fresh Python process running ``code`` prints last."""
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
@@ -77,6 +95,12 @@ def exported(tmp: Path, run_dir: str) -> dict[str, Any]:
     figures = _child(_EXPORT.format(run=run_dir, out=str(out)))
     out.unlink()
     return figures
+
+
+def read(run_dir: str, what: str) -> dict[str, Any]:
+    """``compare`` (the run with itself) or ``report`` over the run in a fresh process:
+    time and peak RSS."""
+    return _child(_READ.format(run=run_dir, what=what))
 
 
 def streaming(tmp: Path, items: int) -> dict[str, Any]:
@@ -126,6 +150,7 @@ def main() -> int:
     compile_toolkit()
     ok = True
     peaks: dict[int, float] = {}
+    reads: dict[str, dict[int, float]] = {"compare": {}, "report": {}}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(Path(tmp) / "verdicts")
         for size in (int(s) for s in args.sizes.split(",")):
@@ -144,8 +169,18 @@ def main() -> int:
             print(f"  export of its predictions to Parquet: {export['rows']:,} rows in "
                   f"{export['s']:.1f} s, peak RSS {export['rss_mb']:.0f} MB (streamed; target "
                   f"< {RSS_TARGET_MB} MB): {'PASS' if passed else 'FAIL'}")
+            for what in ("compare", "report"):
+                measured = read(figures["run"], what)
+                reads[what][int(figures["n"])] = measured["rss_mb"]
+                passed = measured["rss_mb"] < RSS_TARGET_MB
+                ok &= passed
+                print(f"  {what}: {measured['s']:.1f} s, peak RSS {measured['rss_mb']:.0f} MB "
+                      f"(target < {RSS_TARGET_MB} MB): {'PASS' if passed else 'FAIL'}")
         if len(peaks) > 1:
             ok &= flatness(peaks)
+            for what, rss in reads.items():
+                print(f"{what}:", end=" ")
+                ok &= flatness(rss)
         wall = cached_rerun(Path(tmp), args.cached)
         passed = wall < CACHED_TARGET_S
         ok &= passed
