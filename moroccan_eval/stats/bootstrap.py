@@ -279,8 +279,8 @@ class Details:
     def of(self, records: np.ndarray) -> Details:
         """The details of the records a boolean mask keeps, numbered anew."""
         import numpy as np
-        return Details(names=self.names, codes=self.codes[records[self._owner]],
-                       values=self.values[records[self._owner]],
+        entries = records[self._owner]
+        return Details(names=self.names, codes=self.codes[entries], values=self.values[entries],
                        ends=np.cumsum(np.diff(self.ends, prepend=0)[records]))
 
     def sums(self, records: np.ndarray) -> dict[str, tuple[float, int]]:
