@@ -7,8 +7,9 @@ CLI against a local HTTP server (first run fills the response cache).
 Targets: >= 20,000 items/s and peak RSS < 500 MB, flat from 10k to 1M (read here as: the
 largest size's peak at most 10% above the smallest's); cached re-run < 2 s.
 Each run's predictions are then exported to Parquet, compared with themselves (``compare``:
-every item paired) and reported on (``report``), each in a fresh process (time, peak RSS:
-all three stream, so their memory must not grow with the run either; same targets).
+every item paired), reported on (``report``) and rescored (``rescore``), each in a fresh
+process (time, peak RSS: all four stream, so their memory must not grow with the run
+either; same targets).
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ started = time.perf_counter()
 if {what!r} == "compare":
     from moroccan_eval.analysis.compare import compare_runs
     assert compare_runs(run, run)
+elif {what!r} == "rescore":
+    from moroccan_eval.runs.scoring import rescore
+    assert rescore(run) == run.scores
 else:
     from moroccan_eval.report.build import build_report
     assert build_report([run])
@@ -98,8 +102,8 @@ def exported(tmp: Path, run_dir: str) -> dict[str, Any]:
 
 
 def read(run_dir: str, what: str) -> dict[str, Any]:
-    """``compare`` (the run with itself) or ``report`` over the run in a fresh process:
-    time and peak RSS."""
+    """``compare`` (the run with itself), ``report`` or ``rescore`` of the run in a fresh
+    process: time and peak RSS."""
     return _child(_READ.format(run=run_dir, what=what))
 
 
@@ -150,7 +154,7 @@ def main() -> int:
     compile_toolkit()
     ok = True
     peaks: dict[int, float] = {}
-    reads: dict[str, dict[int, float]] = {"compare": {}, "report": {}}
+    reads: dict[str, dict[int, float]] = {"compare": {}, "report": {}, "rescore": {}}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(Path(tmp) / "verdicts")
         for size in (int(s) for s in args.sizes.split(",")):
@@ -169,7 +173,7 @@ def main() -> int:
             print(f"  export of its predictions to Parquet: {export['rows']:,} rows in "
                   f"{export['s']:.1f} s, peak RSS {export['rss_mb']:.0f} MB (streamed; target "
                   f"< {RSS_TARGET_MB} MB): {'PASS' if passed else 'FAIL'}")
-            for what in ("compare", "report"):
+            for what in ("compare", "report", "rescore"):
                 measured = read(figures["run"], what)
                 reads[what][int(figures["n"])] = measured["rss_mb"]
                 passed = measured["rss_mb"] < RSS_TARGET_MB

@@ -15,7 +15,7 @@ from typing import cast
 from .. import tasks
 from ..costing import convert, latency_stats
 from ..errors import RunError
-from ..io import JSONValue, write_json, write_jsonl
+from ..io import JSONValue, atomic_path, write_json
 from ..records import (
     Breakdown,
     Manifest,
@@ -344,16 +344,22 @@ class UsageTally:
 
 def rescore(run: Run) -> RunScores:
     """Recompute parsed answers and scores from stored raw outputs; no model is called.
-    Rewrites ``predictions.jsonl`` and ``scores.json`` atomically."""
-    records = list(reparse(run.manifest, run.predictions()))
-    scores = compute_scores(run.manifest, records, run.manifest.wall_s)
-    for task, claimed in run.scores.tasks.items():
-        entry = scores.tasks.get(task)
-        held = entry.overall.n if entry is not None else 0
-        if held < claimed.overall.n:  # rewriting would lose the scores of the rest
-            raise RunError(f"{run.path}: {task}: {PREDICTIONS} holds {held} of the "
-                           f"{claimed.overall.n} items {SCORES} counts: records were lost "
-                           "(a truncated or replaced file); restore it from a copy")
-    write_jsonl(run.path / PREDICTIONS, records)
+    Rewrites ``predictions.jsonl`` and ``scores.json`` atomically, a record at a time (the
+    new file is written beside the old one and replaces it only once every record is
+    scored)."""
+    tally = RunTally(run.manifest)
+    with atomic_path(run.path / PREDICTIONS) as new, new.open("w", encoding="utf-8") as fh:
+        for record in reparse(run.manifest, run.predictions()):
+            line = json.dumps(record, ensure_ascii=False)
+            tally.add(record, line)
+            fh.write(line + "\n")
+        scores = compute_scores(run.manifest, tally, run.manifest.wall_s)
+        for task, claimed in run.scores.tasks.items():
+            entry = scores.tasks.get(task)
+            held = entry.overall.n if entry is not None else 0
+            if held < claimed.overall.n:  # rewriting would lose the scores of the rest
+                raise RunError(f"{run.path}: {task}: {PREDICTIONS} holds {held} of the "
+                               f"{claimed.overall.n} items {SCORES} counts: records were lost "
+                               "(a truncated or replaced file); restore it from a copy")
     write_json(run.path / SCORES, scores.to_json())
     return scores

@@ -57,6 +57,10 @@ def test_rescore_recomputes_from_raw_outputs(run_dir: Path) -> None:
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     after = rescore(load_run(run_dir))
     assert after.tasks["intents"].varieties == before.scores.tasks["intents"].varieties
+    rewritten = load_run(run_dir)
+    assert [r["parsed"] for r in rewritten.predictions()] == [
+        r["parsed"] for r in before.predictions()]  # the new judgements are stored
+    assert rewritten.scores == after
 
 
 @pytest.mark.parametrize("kept", [0, 5])
@@ -68,10 +72,12 @@ def test_rescore_refuses_a_truncated_predictions_file(run_dir: Path, kept: int) 
                     encoding="utf-8")
     before = {name: (run_dir / name).read_bytes() for name in ("predictions.jsonl",
                                                                 "scores.json")}
+    files = sorted(run_dir.iterdir())
     with pytest.raises(RunError, match=f"intents: predictions.jsonl holds {kept} of the 12 "
                                        "items scores.json counts"):
         rescore(load_run(run_dir))
     assert {name: (run_dir / name).read_bytes() for name in before} == before
+    assert sorted(run_dir.iterdir()) == files  # the new file written beside it is gone
 
 
 def test_unfinished_runs_are_refused(run_dir: Path, tmp_path: Path) -> None:
