@@ -90,7 +90,7 @@ class Judgement(TypedDict):
 
 
 class _Record(WrittenWhenSet):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class SuiteRef(_Record):

@@ -30,7 +30,19 @@ from ..errors import ConfigError, Interrupted, MoroccanEvalError, MoroccanEvalWa
 from ..io import JSONObject, sha256_json
 from ..perturb import perturb_item
 from ..prompts import PromptRenderer
-from ..records import Manifest, PredictionRecord, RunScores, Selection, parse_shard
+from ..records import (
+    Breakdown,
+    Delta,
+    Manifest,
+    MetricScore,
+    PredictionRecord,
+    RunScores,
+    Selection,
+    TaskScores,
+    Usage,
+    VarietyScore,
+    parse_shard,
+)
 from ..stats.bootstrap import DEFAULT_BOOTSTRAP
 from ..suites.loader import Suite, Task
 from ..suites.schema import Item
@@ -196,6 +208,7 @@ class _ModelRun:
             if status == "interrupted":
                 writer.abort(status)
         trivial: dict[str, float | None] | None = {} if opts.trivial_baselines else None
+        _scoring_warmed()
         scores = compute_scores(manifest, self.tally, manifest.wall_s, trivial=trivial)
         writer.finish(scores, status)
         return RunResult(path=writer.dir, status=status, scores=scores, trivial=trivial)
@@ -266,13 +279,17 @@ class _ModelRun:
                     await asyncio.sleep(0)
                 if done is not None:
                     finish(done)
+                else:
+                    first_out.append(True)
+                    if len(first_out) == workers:
+                        _warm_up_meanwhile()
                 upcoming = prepare_next(stream)
                 done = await call
-                _import_numpy_meanwhile()
             if done is not None:
                 finish(done)
 
         workers = self.spec.limits.in_flight  # a worker finding the stream empty ends
+        first_out: list[bool] = []
         try:
             await asyncio.gather(*(worker(items) for _ in range(workers)))
         finally:
@@ -465,24 +482,33 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
             cache.close()
 
 
-def _import_numpy_meanwhile() -> None:
-    """Import numpy, which scoring needs once the last answer is in, in a thread while
-    requests are in flight (called at each answer; the first starts it, when every worker's
-    first request is out): the loop mostly waits on answers then, and the import (about
-    0.1 s) is off the run's end. numpy imports nothing of the toolkit, so the thread cannot
-    wait on a module the loop's thread is importing."""
-    global _numpy_import_started
-    if not _numpy_import_started and "numpy" not in sys.modules:
-        _numpy_import_started = True
-        threading.Thread(target=_import_numpy, name="import numpy", daemon=True).start()
+def _warm_up_meanwhile() -> None:
+    """Import numpy and build the scores' models (built on first use), which scoring needs
+    once the last answer is in, in a thread while requests are in flight (called when
+    every worker's first request is out: the loop mostly waits on answers then), so that
+    they are off the run's end (about 0.1 s). numpy imports nothing of the toolkit, so the
+    thread cannot wait on a module the loop's thread is importing."""
+    global _warm_up
+    if _warm_up is None and "numpy" not in sys.modules:
+        _warm_up = threading.Thread(target=_warm_up_scoring, name="warm up scoring",
+                                    daemon=True)
+        _warm_up.start()
 
 
-def _import_numpy() -> None:
+def _warm_up_scoring() -> None:
     with suppress(ImportError):  # scoring's own import says so, as one error
         import numpy  # noqa: F401
+    for model in (RunScores, TaskScores, VarietyScore, MetricScore, Delta, Usage, Breakdown):
+        model.model_rebuild()
 
 
-_numpy_import_started = False
+def _scoring_warmed() -> None:
+    """Wait for the warm-up, if one started: a model is never built by two threads."""
+    if _warm_up is not None:
+        _warm_up.join()
+
+
+_warm_up: threading.Thread | None = None
 
 
 def run(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
