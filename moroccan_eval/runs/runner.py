@@ -285,6 +285,7 @@ class _ModelRun:
                         _warm_up_meanwhile()
                 upcoming = prepare_next(stream)
                 done = await call
+                _warm_up_meanwhile()  # at the latest (fewer items than workers)
             if done is not None:
                 finish(done)
 
@@ -484,10 +485,11 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
 
 def _warm_up_meanwhile() -> None:
     """Import numpy and build the scores' models (built on first use), which scoring needs
-    once the last answer is in, in a thread while requests are in flight (called when
-    every worker's first request is out: the loop mostly waits on answers then), so that
-    they are off the run's end (about 0.1 s). numpy imports nothing of the toolkit, so the
-    thread cannot wait on a module the loop's thread is importing."""
+    once the last answer is in, in a thread while requests are in flight (started when
+    every worker's first request is out: the loop mostly waits on answers then; at the
+    first answer if there are fewer), so that they are off the run's end (about 0.1 s).
+    numpy imports nothing of the toolkit, so the thread cannot wait on a module the loop's
+    thread is importing."""
     global _warm_up
     if _warm_up is None and "numpy" not in sys.modules:
         _warm_up = threading.Thread(target=_warm_up_scoring, name="warm up scoring",
