@@ -220,7 +220,9 @@ def read_predictions(views: list[TaskView]) -> None:
     items = {(c.view, c.id): c.n_models for c in chosen}
     found: dict[tuple[int, str], WorstItem] = {}
     for run_index, (run, readings) in enumerate(by_run.values()):
-        for _, record in run.numbered_predictions(lines.get(run_index, {})):
+        if run_index not in lines:
+            continue  # none of its answers is quoted
+        for _, record in run.numbered_predictions(lines[run_index]):
             reading = readings[record["task"]]
             key = (reading.index, record["id"])
             item = found.get(key)
