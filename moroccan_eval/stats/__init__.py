@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from .bootstrap import DEFAULT_BOOTSTRAP, MetricDef, relabel, stable_id
+from .bootstrap import DEFAULT_BOOTSTRAP, MetricDef, stable_id
 
-__all__ = ["DEFAULT_BOOTSTRAP", "MetricDef", "relabel", "stable_id"]
+__all__ = ["DEFAULT_BOOTSTRAP", "MetricDef", "stable_id"]

@@ -378,7 +378,7 @@ class Grouped:
            details: DetailValues | None = None) -> Grouped:
         """The records grouped by variety; with ``pool_by``, each record scored under the
         "variety" it names (all pooled, a kind of item, a breakdown value) and under a
-        group of its own, as :func:`relabel` does, without copying the records."""
+        group of its own (no two of its items paired), without copying the records."""
         builder = GroupedBuilder(statistics, {"pool": pool_by} if pool_by else None,
                                  details=details)
         for record in records:
@@ -428,14 +428,6 @@ class Grouped:
     def rows(self, variety: str) -> _Rows:
         """The items of a variety, as the bootstrap scores them."""
         return _Rows(self, self.items(variety))
-
-
-def relabel(records: Iterable[PredictionRecord],
-            label: Callable[[PredictionRecord], str]) -> list[PredictionRecord]:
-    """Records scored under other "varieties" (all pooled, kinds of item, the two runs of a
-    comparison): each keeps a group unique to its item, so items are paired and resampled
-    one by one."""
-    return [{**r, "variety": label(r), "group": f"{r['group']}/{r['variety']}"} for r in records]
 
 
 class VarietyRows(Protocol):
