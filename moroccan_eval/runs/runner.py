@@ -254,7 +254,10 @@ class _ModelRun:
             entry = next(stream, None)
             return None if entry is None else self._prepare(task, entry, renderer)
 
+        first_out = 0  # workers whose first request is out
+
         async def worker(stream: Iterator[_Lookup]) -> None:
+            nonlocal first_out
             # Pipelined: request k is sent first, then record k-1 is written and prompt k+1
             # rendered while k is in flight. With many workers answered in the same instant,
             # this keeps local work off the critical path of the next request.
@@ -280,8 +283,8 @@ class _ModelRun:
                 if done is not None:
                     finish(done)
                 else:
-                    first_out.append(True)
-                    if len(first_out) == workers:
+                    first_out += 1
+                    if first_out == workers:
                         _warm_up_meanwhile()
                 upcoming = prepare_next(stream)
                 done = await call
@@ -290,7 +293,6 @@ class _ModelRun:
                 finish(done)
 
         workers = self.spec.limits.in_flight  # a worker finding the stream empty ends
-        first_out: list[bool] = []
         try:
             await asyncio.gather(*(worker(items) for _ in range(workers)))
         finally:
