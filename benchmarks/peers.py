@@ -2,13 +2,13 @@
 answering after LATENCY seconds, concurrency C, in one run.
 
 Each client is a separate process; the server runs in a thread of this one and stamps the
-first request's arrival and the last answer. It is a bare asyncio HTTP/1.1 server that answers
+first chat request's arrival and the last answer. It is a bare asyncio HTTP/1.1 server that answers
 every chat request with the same completion after LATENCY seconds, not the toolkit's mock
 server: at c = 256 (1,280 requests a second) the aiohttp mock server saturates its core, so
 both clients measured its queue rather than themselves. ``--server mock`` measures through
 the mock server, for comparison. Figures per client:
 
-- request phase: ideal (N x LATENCY / C) over first request -> last answer;
+- request phase: ideal (N x LATENCY / C) over first chat request -> last answer;
 - including start-up: ideal over launch -> exit (moroccan-eval also loads and checks the
   suite, scores with bootstrap CIs and writes its run directory).
 
@@ -59,21 +59,24 @@ from moroccan_eval.synthetic import make_suite
 
 REQUEST_TARGET, OVERALL_TARGET = 0.95, 0.85
 
-#: The minimal client: what any team would write in 40 lines.
+#: The minimal client: what any team would write in 40 lines. It sends the same prompts
+#: as moroccan-eval (:func:`write_peer_items`).
 MINIMAL = """
-import asyncio, sys, aiohttp
-URL, N, C = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+import asyncio, json, sys, aiohttp
+URL, ITEMS, C = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 async def main():
     queue = asyncio.Queue()
-    for i in range(N):
-        queue.put_nowait(i)
+    with open(ITEMS, encoding="utf-8") as fh:
+        for line in fh:
+            queue.put_nowait(json.loads(line))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=C)) as session:
         async def worker():
             while not queue.empty():
-                i = queue.get_nowait()
+                item = queue.get_nowait()
                 body = {"model": "stub", "temperature": 0,
-                        "messages": [{"role": "user", "content": f"message {i}"}]}
+                        "messages": [{"role": "system", "content": item["system"]},
+                                     {"role": "user", "content": item["user"]}]}
                 async with session.post(URL + "/chat/completions", json=body) as response:
                     await response.json()
         await asyncio.gather(*(worker() for _ in range(C)))
@@ -83,8 +86,10 @@ asyncio.run(main())
 
 
 class Stamped(Protocol):
-    """A server that stamps the first request's arrival and the last answer (time.time())
-    and counts the chat requests it received."""
+    """A server that stamps the first chat request's arrival and the last answer
+    (time.time()) and counts the chat requests it received. Only chat requests start the
+    request phase: they are the N the ideal counts (moroccan-eval's GET /models for the
+    run's record goes out just before them, on a connection of its own)."""
 
     first_request_at: float | None
     last_answer_at: float | None
@@ -155,11 +160,11 @@ class _Connection(asyncio.Protocol):
             if len(self.buffer) < end + 4 + length:
                 return  # the body is still on its way
             self.buffer = self.buffer[end + 4 + length:]
-            if self.server.first_request_at is None:
-                self.server.first_request_at = time.time()
             method, path = request_line.split(b" ")[:2]
             if method == b"POST" and path.split(b"?")[0].endswith(b"/chat/completions"):
                 self.server.requests += 1
+                if self.server.first_request_at is None:
+                    self.server.first_request_at = time.time()
             asyncio.get_running_loop().call_later(self.server.latency, self._answer)
 
     def _answer(self) -> None:
@@ -444,10 +449,9 @@ def main() -> int:
         ours = [sys.executable, "-m", "moroccan_eval", "run", "--suite", str(suite),
                 "--model", str(model), "--no-cache", "--out", str(tmp / "runs")]
         subprocess.run([*ours, "--limit", "1"], check=True, capture_output=True)  # warm
-        items = write_peer_items(suite, tmp / "items.jsonl") if peers else None
-        assert items is None or items.count == args.items, items
+        items = write_peer_items(suite, tmp / "items.jsonl")
+        assert items.count == args.items, items
         for name, python in peers:  # warm, as ours: imports, datasets' Arrow cache
-            assert items is not None
             warm = PeerRun(server.base_url, items, tmp, concurrency=1, limit=1)
             client = PEER_TOOLS[name].client(python, warm)
             subprocess.run(client.command, check=True, capture_output=True, env=client.env)
@@ -455,11 +459,10 @@ def main() -> int:
             ideal = args.items * args.latency / concurrency
             clients = [
                 Client("minimal aiohttp", [sys.executable, "-c", MINIMAL, server.base_url,
-                                           str(args.items), str(concurrency)]),
+                                           str(items.path), str(concurrency)]),
                 Client("moroccan-eval", [*ours, "--concurrency", str(concurrency)]),
             ]
             for name, python in peers:
-                assert items is not None
                 run = PeerRun(server.base_url, items, tmp, concurrency)
                 clients.append(PEER_TOOLS[name].client(python, run))
             timings: dict[str, list[Timing]] = {client.name: [] for client in clients}

@@ -114,8 +114,8 @@ class MockServer:
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         #: body bytes the last "huge" answer managed to send before the client hung up
         self.huge_sent = 0
-        #: time.time() when the first request arrived and the last answer was sent
-        #: (benchmarks: start-up, and the request phase of a run)
+        #: time.time() when the first chat request arrived and the last answer (of any
+        #: route) was sent (benchmarks: start-up, and the request phase of a run)
         self.first_request_at: float | None = None
         #: time.time() of every chat request's arrival (rate-limit tests)
         self.arrivals: list[float] = []
@@ -135,8 +135,6 @@ class MockServer:
                       handler: Callable[[web.Request], Any]) -> web.StreamResponse:
         """Record every request, also those to unknown routes (a redirect's target)."""
         with self._lock:
-            if self.first_request_at is None:
-                self.first_request_at = time.time()
             self.seen.append((request.method, request.path, dict(request.headers)))
         response: web.StreamResponse = await handler(request)
         self.last_answer_at = time.time()
@@ -160,6 +158,8 @@ class MockServer:
         with self._lock:
             self.requests += 1
             self.arrivals.append(time.time())
+            if self.first_request_at is None:
+                self.first_request_at = self.arrivals[-1]
             self.bodies[hashlib.sha256(raw).hexdigest()] += 1
             failure = behaviour.failures.pop(0) if behaviour.failures else None
             if behaviour.capacity is not None and self.in_flight >= behaviour.capacity:
@@ -282,6 +282,7 @@ class MockServer:
         models = self.behaviour.models
         if models is None:
             raise web.HTTPNotFound()
+        await asyncio.sleep(self.behaviour.latency_s)
         return web.json_response({"object": "list", "data": [
             {"id": model, "object": "model"} for model in models]})
 

@@ -165,11 +165,13 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
             self._identity = asyncio.create_task(self._fetch_identity())
 
     async def _fetch_identity(self) -> JSONObject | None:
-        """The model ids ``GET {base_url}/models`` lists, or ``None``."""
+        """The model ids ``GET {base_url}/models`` lists, or ``None``. Asked in a session
+        of its own: in the requests' pool, it held one of their connections while all were
+        wanted, and one worker's first request waited a whole round for it."""
         url = self.options.base_url.rstrip("/") + "/models"
         try:
-            async with asyncio.timeout(IDENTITY_TIMEOUT_S), self._client().get(
-                    url, headers=self.headers, allow_redirects=False) as resp:
+            async with asyncio.timeout(IDENTITY_TIMEOUT_S), aiohttp.ClientSession() as session, \
+                    session.get(url, headers=self.headers, allow_redirects=False) as resp:
                 if resp.status != 200:
                     return None
                 data = json.loads(await read_capped(resp, 256 * 1024, url))

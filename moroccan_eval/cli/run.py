@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import collector
 from ..errors import MoroccanEvalError, RunError
 from ..suites.schema import SPLITS
 from .common import FRACTION, cache_dir_option, check_out_dir, epilog, print_headlines
@@ -76,36 +77,37 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         max_error_rate: float | None, shard: str | None, executor: str,
         address: str | None, shards: int | None) -> None:
     """Run models on a suite and print per-variety scores with their signatures."""
-    from .. import varieties
-    from ..adapters import load_model
-    from ..costing import DEFAULT_USD_MAD
-    from ..runs.runner import RunOptions
-    from ..runs.runner import run as run_models
-    from ..suites.loader import load_suite
+    with collector.paused():  # the start-up makes long-lived objects only
+        from .. import varieties
+        from ..adapters import load_model
+        from ..costing import DEFAULT_USD_MAD
+        from ..runs.runner import RunOptions
+        from ..runs.runner import run as run_models
+        from ..suites.loader import load_suite
 
-    if executor != "ray" and (address or shards):
-        raise click.UsageError("--address and --shards go with --executor ray")
-    for code in varieties_:
-        varieties.get(code)
-    specs = [load_model(m) for m in models]
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise MoroccanEvalError(f"two --model options have the same name: {names}")
-    suite = load_suite(suite_name, allow_unanonymized=allow_unanonymized)
-    if allow_unanonymized:
-        click.echo("warning: --allow-unanonymized: the suite was not checked for personal "
-                   "data; keep these runs private", err=True)
-    for task in tasks:
-        suite.task(task)
-    check_out_dir(out_dir)
-    options = RunOptions(
-        suite=suite, out_dir=out_dir, tasks=list(tasks) or None,
-        varieties=list(varieties_) or None, limit=limit, split=split, seed=seed,
-        concurrency=concurrency, cache_dir=cache_dir_option(no_cache, cache_dir),
-        max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
-        usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
-        max_error_rate=max_error_rate, shard=shard, trivial_baselines=True,
-    )
+        if executor != "ray" and (address or shards):
+            raise click.UsageError("--address and --shards go with --executor ray")
+        for code in varieties_:
+            varieties.get(code)
+        specs = [load_model(m) for m in models]
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise MoroccanEvalError(f"two --model options have the same name: {names}")
+        suite = load_suite(suite_name, allow_unanonymized=allow_unanonymized)
+        if allow_unanonymized:
+            click.echo("warning: --allow-unanonymized: the suite was not checked for personal "
+                       "data; keep these runs private", err=True)
+        for task in tasks:
+            suite.task(task)
+        check_out_dir(out_dir)
+        options = RunOptions(
+            suite=suite, out_dir=out_dir, tasks=list(tasks) or None,
+            varieties=list(varieties_) or None, limit=limit, split=split, seed=seed,
+            concurrency=concurrency, cache_dir=cache_dir_option(no_cache, cache_dir),
+            max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
+            usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
+            max_error_rate=max_error_rate, shard=shard, trivial_baselines=True,
+        )
     if executor == "ray":
         from ..runs.ray_executor import run_on_ray
 

@@ -16,13 +16,11 @@ validation has just recomputed from raw outputs (:mod:`.validate`).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import varieties
+from .. import collector, varieties
 from ..analysis.summary import ModelSummary, Score, TaskSummary, pareto_front, summarize
 from ..records import SuiteRef
 from ..runs.rundir import Run
@@ -285,27 +283,15 @@ def _assign_bands(board: Board) -> None:
                 task_row.band = band
 
 
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Run Python's cyclic garbage collector less often (every 50,000 allocations, not
-    700) while a board is validated or built: a board of 1,000 submissions holds millions
-    of live objects, which every collection walked again, and half of a rebuild's time went
-    to it (a rebuild 17.6 s -> 11.9-13.6 s). Forked workers inherit the setting; the objects a
-    submission's check makes are still freed as they go, by reference counting."""
-    before = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 20)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
 def board_from(paths: Sequence[Path], verdicts: VerdictCache | None = None,
                jobs: int | None = None) -> tuple[Board, list[SubmissionReport]]:
     """Validate every submission under ``paths`` (in ``jobs`` processes) and build the
     board of the valid ones; the others are listed in ``Board.excluded`` with their first
     failed check."""
-    with fewer_collections():
+    # a board of 1,000 submissions holds millions of live objects, which every collection
+    # walked again: half of a rebuild's time went to it (17.6 s -> 11.9-13.6 s). Forked
+    # workers inherit the setting.
+    with collector.rarer(50_000, older=20):
         return _board_from(paths, verdicts, jobs)
 
 

@@ -72,7 +72,7 @@ from jinja2 import (
 )
 from markupsafe import Markup, escape
 
-from .. import varieties
+from .. import collector, varieties
 from ..errors import OutputError
 from ..export import ScoreRow, score_rows, write_csv, write_parquet
 from ..i18n import LANGUAGES, Translator
@@ -82,7 +82,7 @@ from ..resources import shipped
 from ..runs.rundir import load_run
 from ..templating import template_errors
 from ..version import __version__
-from .board import Board, Cell, Entry, TaskRow, VarietyCell, fewer_collections
+from .board import Board, Cell, Entry, TaskRow, VarietyCell
 from .submission import RUN_FILES, RUNS
 
 #: A file naming a folder as a site built here: only such a folder is ever replaced.
@@ -722,7 +722,7 @@ def build_site(board: Board, out: Path, *, template_dir: Path | None = None,
         pages = len(board.entries) + len(board.suites) + 4
         workers = jobs if jobs is not None else min(os.cpu_count() or 1,
                                                      pages // PAGES_PER_WORKER)
-        with fewer_collections(), template_errors():
+        with collector.rarer(50_000, older=20), template_errors():
             _write_site(board, staging, template_dir, files_url, max(1, workers))
         staging.chmod(0o755)  # mkdtemp makes it private; a site is published
         _replace(staging, out)

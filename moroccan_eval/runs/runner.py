@@ -8,19 +8,19 @@ stays flat however many items a suite holds. Models run side by side.
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .. import collector
 from ..adapters import build_adapter
 from ..adapters.base import Adapter, ModelSpec, Request, Response
 from ..cache import ResponseCache
@@ -254,7 +254,8 @@ class _ModelRun:
             entry = next(stream, None)
             return None if entry is None else self._prepare(task, entry, renderer)
 
-        first_out = 0  # workers whose first request is out
+        first_out = 0  # workers whose first request is on its way
+        watches: list[asyncio.Task[None]] = []  # the wait for an idle loop, if started
 
         async def worker(stream: Iterator[_Lookup]) -> None:
             nonlocal first_out
@@ -285,7 +286,7 @@ class _ModelRun:
                 else:
                     first_out += 1
                     if first_out == workers:
-                        _warm_up_meanwhile()
+                        watches.append(asyncio.create_task(_warm_up_once_idle()))
                 upcoming = prepare_next(stream)
                 done = await call
                 _warm_up_meanwhile()  # at the latest (fewer items than workers)
@@ -296,6 +297,8 @@ class _ModelRun:
         try:
             await asyncio.gather(*(worker(items) for _ in range(workers)))
         finally:
+            for watch in watches:
+                watch.cancel()
             if bar is not None:
                 bar.close()
 
@@ -485,12 +488,25 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
             cache.close()
 
 
+async def _warm_up_once_idle() -> None:
+    """:func:`_warm_up_meanwhile` once the loop is idle (a 1 ms sleep wakes up on time),
+    waiting on answers. Every worker's first request is on its way then, on the wire: a
+    new connection takes the loop several turns, and a warm-up started at once took the
+    GIL from them (the last of 256 first requests went out 15-30 ms later)."""
+    loop = asyncio.get_running_loop()
+    while _warm_up is None:
+        asleep = loop.time()
+        await asyncio.sleep(0.001)
+        if loop.time() - asleep < 0.003:
+            _warm_up_meanwhile()
+
+
 def _warm_up_meanwhile() -> None:
     """Import numpy and build the scores' models (built on first use), which scoring needs
-    once the last answer is in, in a thread while requests are in flight (started when
-    every worker's first request is out: the loop mostly waits on answers then; at the
-    first answer if there are fewer), so that they are off the run's end (about 0.1 s).
-    numpy imports nothing of the toolkit, so the thread cannot wait on a module the loop's
+    once the last answer is in, in a thread while requests are in flight (started once
+    every worker's first request is out and the loop waits on answers; at the first
+    answer at the latest), so that they are off the run's end (about 0.1 s). numpy
+    imports nothing of the toolkit, so the thread cannot wait on a module the loop's
     thread is importing."""
     global _warm_up
     if _warm_up is None and "numpy" not in sys.modules:
@@ -519,34 +535,14 @@ def run(options: RunOptions, specs: list[ModelSpec]) -> list[RunResult]:
     """Run models on a suite (synchronous entry point of :func:`run_async`). SIGTERM stops
     it like SIGINT: unfinished runs are marked ``interrupted``, then :class:`Interrupted`."""
     try:
-        with _rarer_collections():
+        # A run makes hundreds of thousands of short-lived dicts and few cycles: in a
+        # cached re-run of 20,000 items, collections took 0.18 s of 2 s, 0.07 s this way.
+        with collector.rarer(10_000, freeze=True):
             return asyncio.run(_terminable(run_async(options, specs)))
     except MoroccanEvalError:
         raise
     except OSError as exc:
         raise RunError(f"run failed: {exc}") from None
-
-
-@contextmanager
-def _rarer_collections() -> Iterator[None]:
-    """Python's cyclic garbage collector, rarer while a run goes: what exists when it
-    starts (modules, the suite) is frozen out of the collections (unless the caller froze
-    objects already), and the youngest generation is collected every 10,000 allocations
-    rather than 700. A run makes hundreds of thousands of short-lived dicts and few
-    cycles: in a cached re-run of 20,000 items, collections took 0.18 s of 2 s, 0.07 s
-    this way."""
-    threshold = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
-    if threshold[0]:  # 0: the caller turned collections off
-        gc.set_threshold(max(threshold[0], 10_000), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        if freeze:
-            gc.unfreeze()
 
 
 async def _terminable(work: Coroutine[Any, Any, list[RunResult]]) -> list[RunResult]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from moroccan_eval.adapters import build_adapter
-from moroccan_eval.adapters.base import ModelSpec, Request, Response
+from moroccan_eval.adapters.base import ModelSpec, Request, Response, TaskContext
 from moroccan_eval.adapters.openai_compat import parse_retry_after
 from moroccan_eval.errors import ConfigError
 from moroccan_eval.mockserver import MockServer
@@ -129,6 +129,31 @@ def test_concurrency_and_rate_limits_are_honoured(server: MockServer) -> None:
     started = time.monotonic()
     ask(spec_for(server, requests_per_minute=600), n=6)  # one start every 0.1 s
     assert time.monotonic() - started >= 0.5
+
+
+def test_the_identity_request_takes_no_requests_connection(server: MockServer) -> None:
+    """GET /models (as slow as the chats here) goes out beside the first requests: all
+    ``concurrency`` of them go out at once, none waits for a connection it holds."""
+    server.behaviour.latency_s, server.behaviour.models = 0.4, ["mock-model"]
+    spec = spec_for(server, concurrency=4)
+
+    async def go() -> Any:
+        adapter = build_adapter(spec)
+        limiter = RateLimiter(None)
+        try:
+            await adapter.start_task(TaskContext(name="intents", type="classification",
+                                                 labels=[], input_fields=["text"]))
+            await asyncio.gather(*(call_with_retries(adapter, Request(
+                messages=[{"role": "user", "content": f"#{i}"}], input={"text": str(i)}),
+                spec, limiter) for i in range(4)))
+            await adapter.settle_identity()
+            return adapter.identity()
+        finally:
+            await adapter.aclose()
+
+    assert asyncio.run(go()) == {"adapter": "openai_compat", "models": ["mock-model"]}
+    assert [method for method, path, _ in server.seen].count("GET") == 1
+    assert max(server.arrivals) - min(server.arrivals) < 0.2  # not a round (0.4 s) apart
 
 
 def test_parse_retry_after() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -39,6 +40,7 @@ def test_run_prints_scores_with_signature(tmp_path: Path, mini_suite: Path) -> N
     assert "char-ngram · intents · accuracy" in out
     assert "signature: moroccan-eval:0.1.0|suite:mini@0.1.0+sha." in out
     assert len(complete_runs(tmp_path / "runs")) == 1
+    assert gc.isenabled()  # paused for the start-up only
 
 
 def test_run_flags_unparsed_answers_and_the_trivial_baseline(tmp_path: Path,
@@ -113,6 +115,7 @@ def test_bad_input_gives_one_clear_error(case: str, tmp_path: Path, mini_suite: 
     assert expected in out
     assert "Traceback" not in out
     assert out.startswith("error: ")
+    assert gc.isenabled()  # a start-up that fails resumes collections too
     assert complete_runs(tmp_path / "runs") == []
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 

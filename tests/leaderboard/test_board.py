@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import shutil
 from pathlib import Path
 
-import pytest
-
-from moroccan_eval.leaderboard.board import Cell, board_from, fewer_collections, rank_bands
+from moroccan_eval.leaderboard.board import Cell, board_from, rank_bands
 from moroccan_eval.leaderboard.package import package
 
 from .conftest import make_run, write_info
@@ -57,14 +54,6 @@ def test_a_board_from_two_real_submissions(tmp_path: Path, installed_suite: Path
     assert board.pareto("mini", "cost")  # offline baselines: cost 0, the best one leads
     smallest = board.smallest_above("mini", "fra_Latn", 0.0)
     assert smallest is not None and smallest.info.model == "majority"  # 0.0001B < 0.001B
-
-
-def test_the_collector_runs_less_often_only_while_a_board_is_made() -> None:
-    before = gc.get_threshold()
-    with pytest.raises(KeyError), fewer_collections():
-        assert gc.get_threshold()[0] == 50_000 and gc.isenabled()
-        raise KeyError("an error while building")
-    assert gc.get_threshold() == before
 
 
 def test_pareto_front_is_the_set_of_undominated_points() -> None:

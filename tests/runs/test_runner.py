@@ -287,3 +287,36 @@ def test_the_trivial_baseline_kept_with_the_scores_is_the_one_read_from_the_file
             counts = Counter(str(r["reference"]) for r in predictions(result.path)
                              if r["task"] == task)
             assert value == round(max(counts.values()) / sum(counts.values()), 6)
+
+
+def test_scoring_warms_up_only_once_the_loop_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up thread (numpy's import) takes the GIL: started while the loop still
+    works (the first requests' new connections), it held them back. It starts at the
+    first idle moment."""
+    import asyncio
+    import threading
+
+    from moroccan_eval.runs import runner
+
+    started: list[float] = []
+
+    def warm_up() -> None:
+        started.append(time.perf_counter())
+        runner._warm_up = threading.Thread()  # what the real one records: started once
+
+    monkeypatch.setattr(runner, "_warm_up", None)
+    monkeypatch.setattr(runner, "_warm_up_meanwhile", warm_up)
+
+    async def busy_then_idle() -> float:
+        watch = asyncio.create_task(runner._warm_up_once_idle())
+        for _ in range(20):  # 0.1 s of work, in turns of 5 ms
+            until = time.perf_counter() + 0.005
+            while time.perf_counter() < until:
+                pass
+            await asyncio.sleep(0)
+        idle_from = time.perf_counter()
+        await asyncio.wait_for(watch, timeout=5)
+        return idle_from
+
+    idle_from = asyncio.run(busy_then_idle())
+    assert len(started) == 1 and started[0] >= idle_from
