@@ -509,7 +509,7 @@ def _warm_up_meanwhile() -> None:
     imports nothing of the toolkit, so the thread cannot wait on a module the loop's
     thread is importing."""
     global _warm_up
-    if _warm_up is None and "numpy" not in sys.modules:
+    if _warm_up is None:
         _warm_up = threading.Thread(target=_warm_up_scoring, name="warm up scoring",
                                     daemon=True)
         _warm_up.start()
