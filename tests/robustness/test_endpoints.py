@@ -365,6 +365,12 @@ def _answer(message: Any = None, usage: Any = None, **extra: Any) -> bytes:
     return json.dumps(body).encode()
 
 
+def _deep(levels: int) -> bytes:
+    """An answer nested ``levels`` deep: its object, then lists inside ``x``."""
+    return (b'{"choices": [{"message": {"content": "ok"}}], "x": ' + b"[" * (levels - 1)
+            + b"]" * (levels - 1) + b"}")
+
+
 _DEEP = b'{"choices": [{"message": {"content": "ok"}}], "x": ' + b"[" * 900 + b"]" * 900 + b"}"
 #: 200 answers an endpoint may send: name → (body, the answer's text or the error phrase).
 PAYLOADS: dict[str, tuple[bytes, str]] = {
@@ -393,6 +399,9 @@ PAYLOADS: dict[str, tuple[bytes, str]] = {
     "tokens true": (_answer({"content": "refund"}, {"prompt_tokens": True}),
                     "usage.prompt_tokens is not a token count"),
     "nested 900 deep": (_DEEP, "nested deeper than"),
+    "nested 65 deep": (_deep(65), "nested deeper than"),
+    "nested 64 deep": (_deep(64), "=ok"),
+    "many brackets, shallow": (_answer({"content": "ok"}, x=[{"a": []}] * 100), "=ok"),
     "nested 100000 deep": (b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
                            "malformed JSON"),
     "not UTF-8": (b'{"choices": [{"message": {"content": "\xff\xfe"}}]}', "malformed JSON"),

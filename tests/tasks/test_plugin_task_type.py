@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -133,3 +134,26 @@ def test_an_unknown_task_type_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["suites", "validate", str(suite)])
     assert result.exit_code == 2
     assert "unknown task type 'yes_no'" in result.output and "classification" in result.output
+
+
+def test_a_plugin_cannot_take_a_built_in_types_name(plugin_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built-in types are read from the toolkit's own distribution, without scanning every
+    installed one (about 10 ms of each start-up); a plugin naming one is not used."""
+    entry_points = plugin_path / "yes_no_plugin-0.1.dist-info" / "entry_points.txt"
+    entry_points.write_text("[moroccan_eval.task_types]\nyes_no = yes_no_type:YesNo\n"
+                            "classification = yes_no_type:YesNo\n")
+    scans: list[str] = []
+    real_scan = tasks.entry_points
+
+    def counted(**selection: str) -> Any:
+        scans.append(selection["group"])
+        return real_scan(**selection)
+
+    monkeypatch.setattr(tasks, "entry_points", counted)
+    tasks.clear_cache()
+    assert tasks.get("classification").__module__ == "moroccan_eval.tasks.classification"
+    assert scans == []
+    assert tasks.get("yes_no").__name__ == "YesNo"  # a plugin's own name: found by the scan
+    assert scans == [tasks.ENTRY_POINT_GROUP]
+    assert "classification" in tasks.names() and "yes_no" in tasks.names()
