@@ -10,7 +10,9 @@ the mock server, for comparison. Figures per client:
 
 - request phase: ideal (N x LATENCY / C) over first chat request -> last answer;
 - including start-up: ideal over launch -> exit (moroccan-eval also loads and checks the
-  suite, scores with bootstrap CIs and writes its run directory).
+  suite, scores with bootstrap CIs and writes its run directory);
+- CPU: the client process's user + system time, whole run, and per request: the client's
+  cost, which a shared machine's neighbours move far less than its wall-clock figures.
 
 ``--peer NAME=PYTHON`` (repeatable) adds another evaluation tool, run by the interpreter of
 the virtual environment it is installed in (kept apart: its dependencies are not the
@@ -39,6 +41,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -192,9 +195,11 @@ def timed(server: Stamped, client: Client, expected_requests: int) -> Timing:
     benchmark if the client failed or did not send exactly ``expected_requests`` chat
     requests: a client that skipped items (or retried some) would be timed on other work."""
     _reset(server)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     launched = time.time()
     done = subprocess.run(client.command, capture_output=True, text=True, env=client.env)
     ended = time.time()
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"{client.name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     if server.requests != expected_requests:
@@ -202,7 +207,8 @@ def timed(server: Stamped, client: Client, expected_requests: int) -> Timing:
                  f" its timing would not be comparable\n{done.stderr[-3000:]}")
     assert server.first_request_at is not None and server.last_answer_at is not None
     return Timing(phase=server.last_answer_at - server.first_request_at,
-                  total=ended - launched, start=server.first_request_at - launched)
+                  total=ended - launched, start=server.first_request_at - launched,
+                  cpu=(now.ru_utime + now.ru_stime) - (used.ru_utime + used.ru_stime))
 
 
 # --------------------------------------------------------------------------- peers
@@ -389,21 +395,25 @@ def available(name: str, python: Path) -> bool:
 
 @dataclass(frozen=True)
 class Timing:
-    """One client's run: request phase, launch -> exit, launch -> first request (s)."""
+    """One client's run: request phase, launch -> exit, launch -> first request, and the
+    CPU time its process used (s): CPU is what a shared machine's neighbours move least."""
 
     phase: float
     total: float
     start: float
+    cpu: float
 
 
 def median(timings: list[Timing]) -> Timing:
     """The median of each figure over the rounds."""
     return Timing(phase=statistics.median(t.phase for t in timings),
                   total=statistics.median(t.total for t in timings),
-                  start=statistics.median(t.start for t in timings))
+                  start=statistics.median(t.start for t in timings),
+                  cpu=statistics.median(t.cpu for t in timings))
 
 
-def report(name: str, concurrency: int, ideal: float, timings: list[Timing]) -> str:
+def report(name: str, concurrency: int, ideal: float, timings: list[Timing],
+           requests: int) -> str:
     """The median of each figure over the rounds, with the rounds' range of efficiencies
     (the machine is shared: one round can measure the neighbours)."""
     typical = median(timings)
@@ -417,7 +427,8 @@ def report(name: str, concurrency: int, ideal: float, timings: list[Timing]) -> 
             f"{spread([ideal / t.phase for t in timings])}), launch to exit "
             f"{typical.total:6.2f} s (efficiency {ideal / typical.total:.3f}"
             f"{spread([ideal / t.total for t in timings])}; start-up {typical.start:.2f} s, after "
-            f"the last answer {after:.2f} s); ideal {ideal:.2f} s")
+            f"the last answer {after:.2f} s); ideal {ideal:.2f} s; CPU {typical.cpu:.2f} s, "
+            f"{typical.cpu / requests * 1e6:.0f} µs a request")
 
 
 def main() -> int:
@@ -470,7 +481,7 @@ def main() -> int:
                 for client in clients:
                     timings[client.name].append(timed(server, client, args.items))
             for client in clients:
-                line = report(client.name, concurrency, ideal, timings[client.name])
+                line = report(client.name, concurrency, ideal, timings[client.name], args.items)
                 if client.name == "moroccan-eval":
                     typical = median(timings[client.name])
                     passed = (ideal / typical.phase >= REQUEST_TARGET
