@@ -371,7 +371,6 @@ def _deep(levels: int) -> bytes:
             + b"]" * (levels - 1) + b"}")
 
 
-_DEEP = b'{"choices": [{"message": {"content": "ok"}}], "x": ' + b"[" * 900 + b"]" * 900 + b"}"
 #: 200 answers an endpoint may send: name → (body, the answer's text or the error phrase).
 PAYLOADS: dict[str, tuple[bytes, str]] = {
     "a list": (b"[1, 2]", "has no choices"),
@@ -398,7 +397,7 @@ PAYLOADS: dict[str, tuple[bytes, str]] = {
                     "usage.prompt_tokens is not a token count"),
     "tokens true": (_answer({"content": "refund"}, {"prompt_tokens": True}),
                     "usage.prompt_tokens is not a token count"),
-    "nested 900 deep": (_DEEP, "nested deeper than"),
+    "nested 900 deep": (_deep(901), "nested deeper than"),
     "nested 65 deep": (_deep(65), "nested deeper than"),
     "nested 64 deep": (_deep(64), "=ok"),
     "many brackets, shallow": (_answer({"content": "ok"}, x=[{"a": []}] * 100), "=ok"),
