@@ -322,19 +322,15 @@ class PromptRenderer:
         self.literals = literals().literals
         self._templates: dict[str, _Templates] = {}
         self._where = f"tasks/{spec.name}.yaml: prompt of task '{spec.name}'"
-        sources = [spec.prompt.system, spec.prompt.user]
+        # by source: variety overrides often change one message and share the other
+        self._parts: dict[str, _PartTemplate] = {}
         try:
             self._default = self._compile(spec.prompt.system, spec.prompt.user)
             for code, override in spec.prompt.by_variety.items():
-                sources += [override.get("system"), override.get("user")]
                 self._templates[code] = self._compile(
                     override.get("system", spec.prompt.system),
                     override.get("user", spec.prompt.user),
                 )
-            #: whether the same inputs always render the same messages (``|random`` is the
-            #: one source of chance a template has: ``lipsum`` is removed)
-            self.deterministic = not any(_uses_random(_ENV.parse(source))
-                                         for source in sources if source)
         except TemplateError as exc:
             raise ConfigError(f"{self._where}: template error: {exc}") from None
         except (RecursionError, MemoryError):
@@ -342,14 +338,22 @@ class PromptRenderer:
         self._by_variety: dict[str, list[Item]] = defaultdict(list)
         for item in train or []:
             self._by_variety[item["variety"]].append(item)
+        #: whether the same inputs always render the same messages (``|random`` is the
+        #: one source of chance a template has: ``lipsum`` is removed)
+        self.deterministic = not any(part.uses_random for part in self._parts.values())
         self._static = {
             "labels": list(spec.labels),
             "label_descriptions": {k: v.description for k, v in spec.labels.items()},
         }
 
-    @staticmethod
-    def _compile(system: str | None, user: str) -> _Templates:
-        return _Templates(_PartTemplate(system) if system else None, _PartTemplate(user))
+    def _compile(self, system: str | None, user: str) -> _Templates:
+        return _Templates(self._part(system) if system else None, self._part(user))
+
+    def _part(self, source: str) -> _PartTemplate:
+        part = self._parts.get(source)
+        if part is None:
+            part = self._parts[source] = _PartTemplate(source)
+        return part
 
     def examples(self, item: Item) -> list[dict[str, JSONValue]]:
         """``few_shot`` train examples of the item's variety, chosen by a seeded RNG that
@@ -419,9 +423,9 @@ class _PartTemplate:
     filled in without Jinja when every field it names is a string, as Jinja would print it."""
 
     def __init__(self, source: str):
-        self.whole = _ENV.from_string(source)
         self._source = source
         ast = _ENV.parse(source)
+        self.uses_random = _uses_random(ast)
         self._whole_plan = _plan(ast.body)
         self._constant: list[int] = []
         names: set[str] = set()
@@ -437,6 +441,8 @@ class _PartTemplate:
                 names |= read
         self._names = frozenset(names)
         self._by_variety: dict[str, tuple[Template, _Plan | None]] = {}
+        # last: compiling may change the nodes it is given (the analysis above read them)
+        self.whole = _ENV.from_string(ast)
 
     def render(self, item: Item, context: dict[str, Any]) -> str:
         """The item's message (``context``: the item's rendering context)."""

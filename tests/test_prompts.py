@@ -194,3 +194,31 @@ def test_a_filled_in_prompt_over_the_limit_is_refused() -> None:
     for user in ("{{ text }}", "{{ text }}{% if true %}{% endif %}"):  # filled in; Jinja
         with pytest.raises(ConfigError, match="over 1,000,000 characters"):
             PromptRenderer(_spec("", user)).render(long)
+
+
+def test_variety_overrides_sharing_a_message_render_as_each_template_alone() -> None:
+    """An override that changes the system message only shares the user template with the
+    default (compiled once); each variety still gets its own per-variety parts."""
+    user = "{% for l in labels %}{{ l }}/{{ variety }} {% endfor %}{{ text }}"
+    items = _items()
+    override = items[0]["variety"]
+    spec = _spec("default {{ variety }}", user)
+    spec = spec.model_copy(update={"prompt": spec.prompt.model_copy(update={
+        "by_variety": {override: {"system": "override {{ variety }}"}}})})
+    shared = PromptRenderer(spec)
+    assert shared._templates[override].user is shared._default.user
+    for item in items:
+        kind = "override" if item["variety"] == override else "default"
+        system, message = (m["content"] for m in shared.render(item))
+        assert system == f"{kind} {item['variety']}"
+        assert message == Template(user).render(labels=spec.labels, variety=item["variety"],
+                                                text=item["fields"]["text"])
+    assert len({item["variety"] for item in items}) > 1
+
+
+def test_random_in_one_variety_override_makes_the_prompt_nondeterministic() -> None:
+    spec = _spec("{{ variety }}")
+    assert PromptRenderer(spec).deterministic
+    spec = spec.model_copy(update={"prompt": spec.prompt.model_copy(update={
+        "by_variety": {"ary_Arab": {"user": "{{ labels|random }} {{ text }}"}}})})
+    assert not PromptRenderer(spec).deterministic

@@ -253,6 +253,10 @@ class Adapter(ABC, Generic[OptionsT]):
     #: place, since overlapping such calls gains nothing and costs a task and loop turns
     #: per item.
     answers_inline: bool = False
+    #: whether every response ``generate`` returns is already free of lone UTF-16
+    #: surrogates (its parser replaces them, as ``openai_compat``'s does): the run then
+    #: does not walk each answer for them (no UTF-8 file or cache can hold one).
+    replaces_lone_surrogates: ClassVar[bool] = False
     #: the task types the adapter can answer (``None``: any, e.g. a chat model); a task of
     #: another type is refused before any request.
     task_types: ClassVar[tuple[str, ...] | None] = None

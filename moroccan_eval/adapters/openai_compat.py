@@ -135,6 +135,7 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
     """Chat completions over HTTP with one pooled ``aiohttp`` session per model."""
 
     Options = OpenAICompatOptions
+    replaces_lone_surrogates = True  # :meth:`_parse`: the one source of every field
 
     def __init__(self, spec: ModelSpec, options: OpenAICompatOptions):
         super().__init__(spec, options)

@@ -81,7 +81,9 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
                 response = check_size(await adapter.generate(request),
                                       limits.max_response_bytes, f"model '{spec.name}'")
                 outcome = (response.latency_ms, False)
-                return redactor.response(storable(response)), None, attempt
+                if not adapter.replaces_lone_surrogates:
+                    response = storable(response)
+                return redactor.response(response), None, attempt
         except TimeoutError:
             error, retryable = f"timed out after {limits.timeout_s:g} s", True
             outcome = (None, True)  # a 429, a 5xx, a timeout: the endpoint pushes back

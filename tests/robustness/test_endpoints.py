@@ -405,6 +405,11 @@ PAYLOADS: dict[str, tuple[bytes, str]] = {
                            "malformed JSON"),
     "not UTF-8": (b'{"choices": [{"message": {"content": "\xff\xfe"}}]}', "malformed JSON"),
     "lone surrogate": (_answer({"content": "ref\ud800und"}), "=ref\ufffdund"),
+    # the raw answer is cached: no lone surrogate anywhere in it either
+    "lone surrogate in a tool call": (_answer({"content": "", "tool_calls": [
+        {"function": {"name": "x\udfff", "arguments": "{}"}}]}), "="),
+    "lone surrogate outside the message": (_answer({"content": "refund"}, x="\ud800"),
+                                           "=refund"),
     "control characters": (_answer({"content": "ref\u0000\u001bund"}), "=ref\u0000\u001bund"),
     "bidi override": (_answer({"content": "\u202erefund"}), "=\u202erefund"),
 }
