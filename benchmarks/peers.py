@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import resource
@@ -111,9 +112,65 @@ _RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Leng
              + str(len(_COMPLETION)).encode() + b"\r\n\r\n" + _COMPLETION)
 
 
+@dataclass
+class Exchange:
+    """One chat request on one connection: when it arrived and when it was answered."""
+
+    connection: int
+    arrived: float
+    answered: float | None = None
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Where the request phase went, on the connection answered last (the run's end): its
+    first request's delay after the run's first, then per request the latency, the
+    server's lateness over it, and the client's turnaround (answer sent -> next request
+    arrived): phase = delay + requests x latency + lateness + turnarounds, exactly. With the
+    mean turnaround of every connection in rounds 1, 2 and later: the first answers
+    arrive at once, and the client works through that burst."""
+
+    delay: float
+    requests: int
+    lateness: float
+    turnarounds: float
+    by_round: tuple[float, float, float]
+
+    @staticmethod
+    def of(exchanges: list[Exchange], latency: float) -> Chain:
+        by_connection: dict[int, list[Exchange]] = {}
+        for exchange in exchanges:
+            by_connection.setdefault(exchange.connection, []).append(exchange)
+        chains = list(by_connection.values())
+        first = min(e.arrived for e in exchanges)
+        last = max(chains, key=lambda chain: chain[-1].answered or 0.0)
+        rounds: list[list[float]] = [[], [], []]
+        for chain in chains:
+            for i, (done, after) in enumerate(itertools.pairwise(chain)):
+                rounds[min(i, 2)].append(after.arrived - (done.answered or after.arrived))
+        return Chain(
+            delay=last[0].arrived - first, requests=len(last),
+            lateness=sum((e.answered or e.arrived) - e.arrived - latency for e in last),
+            turnarounds=sum(after.arrived - (done.answered or after.arrived)
+                            for done, after in itertools.pairwise(last)),
+            by_round=(_mean(rounds[0]), _mean(rounds[1]), _mean(rounds[2])))
+
+    def __str__(self) -> str:
+        first, second, later = (f"{1000 * t:.1f}" for t in self.by_round)
+        return (f"the last connection: first request +{1000 * self.delay:.0f} ms, "
+                f"{self.requests} requests, server late {1000 * self.lateness:.0f} ms, "
+                f"client turnarounds {1000 * self.turnarounds:.0f} ms (every connection's "
+                f"mean: round 1 {first}, round 2 {second}, later {later} ms)")
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
 class LeanServer:
     """An endpoint that costs next to nothing per request: keep-alive HTTP/1.1 on
-    127.0.0.1, every request answered with one canned completion after ``latency``."""
+    127.0.0.1, every request answered with one canned completion after ``latency``.
+    Each chat request is kept as an :class:`Exchange` (see :class:`Chain`)."""
 
     def __init__(self, latency: float):
         self.latency = latency
@@ -121,6 +178,7 @@ class LeanServer:
         self.last_answer_at: float | None = None
         #: POSTs to .../chat/completions received (other requests are answered, not counted)
         self.requests = 0
+        self.exchanges: list[Exchange] = []
         self.base_url = ""
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -164,16 +222,22 @@ class _Connection(asyncio.Protocol):
                 return  # the body is still on its way
             self.buffer = self.buffer[end + 4 + length:]
             method, path = request_line.split(b" ")[:2]
+            exchange = None
             if method == b"POST" and path.split(b"?")[0].endswith(b"/chat/completions"):
+                now = time.time()
                 self.server.requests += 1
                 if self.server.first_request_at is None:
-                    self.server.first_request_at = time.time()
-            asyncio.get_running_loop().call_later(self.server.latency, self._answer)
+                    self.server.first_request_at = now
+                exchange = Exchange(id(self), now)
+                self.server.exchanges.append(exchange)
+            asyncio.get_running_loop().call_later(self.server.latency, self._answer, exchange)
 
-    def _answer(self) -> None:
+    def _answer(self, exchange: Exchange | None) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(_RESPONSE)
             self.server.last_answer_at = time.time()
+            if exchange is not None:
+                exchange.answered = self.server.last_answer_at
 
 
 @dataclass(frozen=True)
@@ -188,6 +252,8 @@ class Client:
 def _reset(server: Stamped) -> None:
     server.first_request_at = server.last_answer_at = None
     server.requests = 0
+    if isinstance(server, LeanServer):
+        server.exchanges = []
 
 
 def timed(server: Stamped, client: Client, expected_requests: int) -> Timing:
@@ -208,7 +274,9 @@ def timed(server: Stamped, client: Client, expected_requests: int) -> Timing:
     assert server.first_request_at is not None and server.last_answer_at is not None
     return Timing(phase=server.last_answer_at - server.first_request_at,
                   total=ended - launched, start=server.first_request_at - launched,
-                  cpu=(now.ru_utime + now.ru_stime) - (used.ru_utime + used.ru_stime))
+                  cpu=(now.ru_utime + now.ru_stime) - (used.ru_utime + used.ru_stime),
+                  chain=(Chain.of(server.exchanges, server.latency)
+                         if isinstance(server, LeanServer) else None))
 
 
 # --------------------------------------------------------------------------- peers
@@ -402,6 +470,7 @@ class Timing:
     total: float
     start: float
     cpu: float
+    chain: Chain | None = None
 
 
 def median(timings: list[Timing]) -> Timing:
@@ -428,7 +497,13 @@ def report(name: str, concurrency: int, ideal: float, timings: list[Timing],
             f"{typical.total:6.2f} s (efficiency {ideal / typical.total:.3f}"
             f"{spread([ideal / t.total for t in timings])}; start-up {typical.start:.2f} s, after "
             f"the last answer {after:.2f} s); ideal {ideal:.2f} s; CPU {typical.cpu:.2f} s, "
-            f"{typical.cpu / requests * 1e6:.0f} µs a request")
+            f"{typical.cpu / requests * 1e6:.0f} µs a request{_chain(timings)}")
+
+
+def _chain(timings: list[Timing]) -> str:
+    """The :class:`Chain` of the round whose request phase is the median, if it has one."""
+    middle = sorted(timings, key=lambda t: t.phase)[len(timings) // 2]
+    return "" if middle.chain is None else f"\n       phase of its median round: {middle.chain}"
 
 
 def main() -> int:
