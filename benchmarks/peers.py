@@ -146,13 +146,12 @@ class Chain:
         last = max(chains, key=lambda chain: chain[-1].answered or 0.0)
         rounds: list[list[float]] = [[], [], []]
         for chain in chains:
-            for i, (done, after) in enumerate(itertools.pairwise(chain)):
-                rounds[min(i, 2)].append(after.arrived - (done.answered or after.arrived))
+            for i, turnaround in enumerate(_turnarounds(chain)):
+                rounds[min(i, 2)].append(turnaround)
         return Chain(
             delay=last[0].arrived - first, requests=len(last),
             lateness=sum((e.answered or e.arrived) - e.arrived - latency for e in last),
-            turnarounds=sum(after.arrived - (done.answered or after.arrived)
-                            for done, after in itertools.pairwise(last)),
+            turnarounds=sum(_turnarounds(last)),
             by_round=(_mean(rounds[0]), _mean(rounds[1]), _mean(rounds[2])))
 
     def __str__(self) -> str:
@@ -161,6 +160,12 @@ class Chain:
                 f"{self.requests} requests, server late {1000 * self.lateness:.0f} ms, "
                 f"client turnarounds {1000 * self.turnarounds:.0f} ms (every connection's "
                 f"mean: round 1 {first}, round 2 {second}, later {later} ms)")
+
+
+def _turnarounds(chain: list[Exchange]) -> list[float]:
+    """Per request after a connection's first: its arrival after the previous answer."""
+    return [after.arrived - (done.answered or after.arrived)
+            for done, after in itertools.pairwise(chain)]
 
 
 def _mean(values: list[float]) -> float:
