@@ -324,6 +324,10 @@ class PromptRenderer:
         self._where = f"tasks/{spec.name}.yaml: prompt of task '{spec.name}'"
         # by source: variety overrides often change one message and share the other
         self._parts: dict[str, _PartTemplate] = {}
+        # with no few-shot examples, ``examples`` is [] for every item (the shipped tasks'
+        # ``{% for ex in examples %}`` loops then render once per variety)
+        self._per_variety = (_PER_VARIETY | {"examples"} if spec.few_shot == 0 or not train
+                             else _PER_VARIETY)
         try:
             self._default = self._compile(spec.prompt.system, spec.prompt.user)
             for code, override in spec.prompt.by_variety.items():
@@ -352,7 +356,7 @@ class PromptRenderer:
     def _part(self, source: str) -> _PartTemplate:
         part = self._parts.get(source)
         if part is None:
-            part = self._parts[source] = _PartTemplate(source)
+            part = self._parts[source] = _PartTemplate(source, self._per_variety)
         return part
 
     def examples(self, item: Item) -> list[dict[str, JSONValue]]:
@@ -420,13 +424,15 @@ class _PartTemplate:
     the text it gives in place.
 
     What is left is often text around the item's fields (``Message: {{ text }}``): that is
-    filled in without Jinja when every field it names is a string, as Jinja would print it."""
+    filled in without Jinja when every field it names is a string, as Jinja would print it.
 
-    def __init__(self, source: str):
+    ``per_variety``: the context names whose values are the same for every item of one
+    variety."""
+
+    def __init__(self, source: str, per_variety: frozenset[str] = _PER_VARIETY):
         self._source = source
         ast = _ENV.parse(source)
         self.uses_random = _uses_random(ast)
-        self._whole_plan = _plan(ast.body)
         self._constant: list[int] = []
         names: set[str] = set()
         # a {% set %} (even inside an {% if %}) may rebind a name later parts read
@@ -435,35 +441,52 @@ class _PartTemplate:
                     isinstance(child, nodes.TemplateData) for child in node.nodes):
                 continue  # already text
             read = frozenset(meta.find_undeclared_variables(_ast([node])))
-            if (isinstance(node, nodes.Output | nodes.For | nodes.If) and read <= _PER_VARIETY
+            if (isinstance(node, nodes.Output | nodes.For | nodes.If) and read <= per_variety
                     and not _uses_random(node)):
                 self._constant.append(i)
                 names |= read
         self._names = frozenset(names)
-        self._by_variety: dict[str, tuple[Template, _Plan | None]] = {}
+        self._by_variety: dict[str, _Body] = {}
         # last: compiling may change the nodes it is given (the analysis above read them)
-        self.whole = _ENV.from_string(ast)
+        self.whole = _Body(ast.body)
 
     def render(self, item: Item, context: dict[str, Any]) -> str:
         """The item's message (``context``: the item's rendering context)."""
         if not self._constant or self._names & item["fields"].keys():
-            template, plan = self.whole, self._whole_plan
+            body = self.whole
         else:
-            found = self._by_variety.get(item["variety"])
-            if found is None:
-                found = self._by_variety[item["variety"]] = self._for_variety(context)
-            template, plan = found
-        if plan is not None and (text := _fill(plan, context)) is not None:
+            body = self._by_variety.get(item["variety"]) or self._for_variety(item, context)
+        if body.plan is not None and (text := _fill(body.plan, context)) is not None:
             return text
-        return render_bounded(template, context)
+        return render_bounded(body.compiled(), context)
 
-    def _for_variety(self, context: dict[str, Any]) -> tuple[Template, _Plan | None]:
+    def _for_variety(self, item: Item, context: dict[str, Any]) -> _Body:
         body = _ENV.parse(self._source).body  # fresh nodes: compiling may change them
         for i in self._constant:
             text = render_bounded(_ENV.from_string(_ast([body[i]])), context)
             body[i] = nodes.Output([nodes.TemplateData(text, lineno=body[i].lineno)],
                                    lineno=body[i].lineno)
-        return _ENV.from_string(_ast(body)), _plan(body)
+        self._by_variety[item["variety"]] = found = _Body(body)
+        return found
+
+
+class _Body:
+    """A template body, compiled once: a body its :data:`_Plan` fills in only on first
+    need (an item's field is a value Jinja must print itself: a number, ``None``); any
+    other at once, so that a compile error (an unknown filter) is reported when the task is
+    set up."""
+
+    def __init__(self, body: list[nodes.Node]):
+        self._body = body
+        self.plan = _plan(body)
+        self._template: Template | None = None
+        if self.plan is None:
+            self.compiled()
+
+    def compiled(self) -> Template:
+        if self._template is None:
+            self._template = _ENV.from_string(_ast(self._body))
+        return self._template
 
 
 #: A template that only prints text and names: (text, None) or ("", name) in order.

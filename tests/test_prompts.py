@@ -82,14 +82,14 @@ def _rendered_whole(renderer: PromptRenderer, item: Item) -> list[dict[str, str]
     """The messages with every template rendered whole by Jinja, per item."""
     parts = [part for t in (renderer._default, *renderer._templates.values())
              for part in (t.system, t.user) if part is not None]
-    saved = [(part._constant, part._whole_plan) for part in parts]
+    saved = [(part._constant, part.whole.plan) for part in parts]
     try:
         for part in parts:
-            part._constant, part._whole_plan = [], None
+            part._constant, part.whole.plan = [], None
         return renderer.render(item)
     finally:
         for part, (constant, plan) in zip(parts, saved, strict=True):
-            part._constant, part._whole_plan = constant, plan
+            part._constant, part.whole.plan = constant, plan
 
 
 def test_every_shipped_prompt_renders_as_the_whole_template_does() -> None:
@@ -222,3 +222,58 @@ def test_random_in_one_variety_override_makes_the_prompt_nondeterministic() -> N
     spec = spec.model_copy(update={"prompt": spec.prompt.model_copy(update={
         "by_variety": {"ary_Arab": {"user": "{{ labels|random }} {{ text }}"}}})})
     assert not PromptRenderer(spec).deterministic
+
+
+def _counting_jinja(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The varieties of every Jinja rendering from now on."""
+    import moroccan_eval.prompts as prompts
+
+    rendered: list[str] = []
+    real = prompts.render_bounded
+
+    def counting(template: Template, context: dict[str, Any]) -> str:
+        rendered.append(str(context["variety"]))
+        return real(template, context)
+
+    monkeypatch.setattr(prompts, "render_bounded", counting)
+    return rendered
+
+
+def test_without_few_shot_the_examples_loop_is_rendered_once_per_variety(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every shipped task has ``few_shot: 0`` and a ``{% for ex in examples %}`` loop in its
+    user message: ``examples`` is then ``[]`` for every item, so the message is the labels'
+    list and the empty loop rendered once per variety, then filled in without Jinja."""
+    task = load_suite("support-intents").tasks["intents"]
+    assert task.spec.few_shot == 0 and "examples" in task.spec.prompt.user
+    renderer = PromptRenderer(task.spec, list(task.items("train")))
+    items = _items()
+    rendered = _counting_jinja(monkeypatch)
+    for item in items:
+        assert renderer.render(item) == _rendered_whole(renderer, item)
+    varieties = {item["variety"] for item in items}
+    rendered.clear()
+    for item in items:
+        renderer.render(item)
+    assert rendered == []  # every variety's constant parts are rendered by now
+    assert len(varieties) > 1
+
+
+def test_few_shot_examples_are_rendered_per_item() -> None:
+    task = load_suite("support-intents").tasks["intents"]
+    spec = task.spec.model_copy(update={"few_shot": 2})
+    renderer = PromptRenderer(spec, list(task.items("train")), seed=5)
+    messages = []
+    for item in _items():
+        messages.append(renderer.render(item)[-1]["content"])
+        assert renderer.render(item) == _rendered_whole(renderer, item)
+    assert all("Intent: " in message.split("Message: ")[1] for message in messages)
+    assert len({message.split("Message: ")[1] for message in messages}) > 1
+
+
+@pytest.mark.parametrize("user", [
+    "{{ text|no_such_filter }}", "{% for l in labels %}{{ l|no_such_filter }}{% endfor %}",
+    "{% set x = text|no_such_filter %}{{ x }}"])
+def test_an_unknown_filter_is_reported_when_the_task_is_set_up(user: str) -> None:
+    with pytest.raises(ConfigError, match=r"template error: .*no_such_filter"):
+        PromptRenderer(_spec("", user))
