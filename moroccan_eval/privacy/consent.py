@@ -56,10 +56,12 @@ CONSENT_COLUMNS = ("id", "source", "scope", "given", "expires", "withdrawn")
 TOMBSTONE_COLUMNS = ("item_id", "consent_id", "removed")
 AUDIT = "audit.jsonl"
 AUTHORED = "authored"
+#: built on first use: most suites have no register, and a warm load reads none
+_REGISTER_MODEL = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Consent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _REGISTER_MODEL
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
     scope: Literal["evaluation", "publication"]
@@ -83,14 +85,14 @@ class Consent(BaseModel):
 
 
 class Tombstone(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _REGISTER_MODEL
     item_id: str
     consent_id: str
     removed: date
 
 
 class Register(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _REGISTER_MODEL
     consents: list[Consent] = Field(default_factory=list)
     tombstones: list[Tombstone] = Field(default_factory=list)
 

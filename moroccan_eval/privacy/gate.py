@@ -20,7 +20,7 @@ from ..io import JSONValue
 from ..suites.schema import CardSpec, Item, SuiteSpec
 from .consent import AUTHORED, consent_problems
 from .files import leaves, strings
-from .policy import load_policy
+from .policy import load_policy, policy_fingerprint, policy_path
 from .scanner import Finding, Scanner
 
 
@@ -45,10 +45,15 @@ class GatedSuite(Protocol):
 GATE_VERSION = 2
 
 
-@cache
 def default_scanner() -> Scanner:
-    """One scanner per process: building Presidio's engine is the expensive part."""
-    return Scanner(load_policy())
+    """The scanner of the policy :func:`~.policy.load_policy` loads, one per policy and
+    process: building Presidio's engine is the expensive part."""
+    return _scanner(policy_path())
+
+
+@cache
+def _scanner(policy: Path) -> Scanner:
+    return Scanner(load_policy(policy))
 
 
 def gate_problems(suite: GatedSuite, *, allow_unanonymized: bool = False) -> list[str]:
@@ -89,7 +94,7 @@ def residual_pii(suite: GatedSuite) -> list[str]:
     """
     # the verdict is looked up before the scanner is built: building Presidio's engine
     # (seconds of imports) would be most of a warm start-up otherwise
-    verdict: JSONValue = [suite.sha256, load_policy().fingerprint, GATE_VERSION]
+    verdict: JSONValue = [suite.sha256, policy_fingerprint(), GATE_VERSION]
     if verdicts.passed("pii-gate", verdict):
         return []
     with collector.resumed():  # seconds of scanning: not a start-up's few objects

@@ -12,12 +12,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConfigError
-from ..io import load_model_yaml, read_text
+from ..io import load_model_yaml, load_yaml, read_text
 from ..resources import shipped
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # built on first use: a warm start-up reads the policy's fingerprint only
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class PatternSpec(_Strict):
@@ -65,8 +66,11 @@ class PersonSpec(_Strict):
 
     def gazetteers(self) -> list[str]:
         """Every gazetteer file the person recognizer reads."""
-        return [name for name in (self.first_names, self.family_names, self.not_names,
-                                  self.first_name_variants, self.places) if name]
+        return [name for name in (getattr(self, key) for key in GAZETTEERS) if name]
+
+
+#: The fields of ``person`` naming gazetteer files, in the order the fingerprint reads them.
+GAZETTEERS = ("first_names", "family_names", "not_names", "first_name_variants", "places")
 
 
 class Policy(_Strict):
@@ -99,17 +103,43 @@ class Policy(_Strict):
 def _load(path: Path) -> Policy:
     policy = load_model_yaml(Policy, path, "anonymization policy")
     policy.root = path.parent
+    policy.fingerprint = _fingerprint(path, policy.person.gazetteers())
+    return policy
+
+
+def _fingerprint(path: Path, gazetteers: list[str]) -> str:
+    """What identifies a policy: its file and the gazetteer files it names."""
     digest = hashlib.sha256(path.read_bytes())
-    for name in policy.person.gazetteers():
+    for name in gazetteers:
         file = path.parent / name
         if not file.is_file():
             raise ConfigError(f"{path}: person: gazetteer {name} is missing")
         digest.update(file.read_bytes())
-    policy.fingerprint = digest.hexdigest()[:16]
-    return policy
+    return digest.hexdigest()[:16]
+
+
+def policy_path(path: Path | None = None) -> Path:
+    """``path``, ``$MOROCCAN_EVAL_ANONYMIZE_POLICY``, or the shipped policy."""
+    chosen = path or os.environ.get("MOROCCAN_EVAL_ANONYMIZE_POLICY")
+    return Path(chosen).resolve() if chosen else shipped("anonymize", "policy.yaml")
 
 
 def load_policy(path: Path | None = None) -> Policy:
     """The policy at ``path``, ``$MOROCCAN_EVAL_ANONYMIZE_POLICY``, or the shipped one."""
-    chosen = path or os.environ.get("MOROCCAN_EVAL_ANONYMIZE_POLICY")
-    return _load(Path(chosen).resolve() if chosen else shipped("anonymize", "policy.yaml"))
+    return _load(policy_path(path))
+
+
+def policy_fingerprint(path: Path | None = None) -> str:
+    """:attr:`Policy.fingerprint` of the policy :func:`load_policy` would load, read
+    without validating it (what a remembered privacy verdict is looked up by)."""
+    return _unvalidated_fingerprint(policy_path(path))
+
+
+@cache
+def _unvalidated_fingerprint(path: Path) -> str:
+    data = load_yaml(path, "anonymization policy")
+    person = data.get("person") if isinstance(data, dict) else None
+    names = [person.get(key) for key in GAZETTEERS] if isinstance(person, dict) else None
+    if names is None or not all(isinstance(name, str | None) for name in names):
+        return _load(path).fingerprint  # which gazetteers is unclear: its errors say why
+    return _fingerprint(path, [name for name in names if name])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -228,3 +229,70 @@ def test_consent_schema_file_is_current() -> None:
     shipped_schema = json.loads(shipped("anonymize", "consent-register.schema.json")
                                 .read_text(encoding="utf-8"))
     assert shipped_schema == json.loads(json.dumps(Register.model_json_schema()))
+
+
+def test_a_changed_gazetteer_is_another_policy(
+        mini_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remembered verdict names the policy by its file and the gazetteers it names,
+    read without validating it: a name added to a gazetteer scans the suite again."""
+    import moroccan_eval.privacy.gate as gate
+    import moroccan_eval.privacy.policy as policies
+    from moroccan_eval.privacy.policy import load_policy, policy_fingerprint
+    from moroccan_eval.resources import shipped
+
+    shutil.copytree(shipped("anonymize"), tmp_path / "anonymize")
+    policy = tmp_path / "anonymize" / "policy.yaml"
+    monkeypatch.setenv("MOROCCAN_EVAL_ANONYMIZE_POLICY", str(policy))
+    before = policy_fingerprint()
+    assert before == load_policy().fingerprint
+    load_suite(mini_suite)
+    names = tmp_path / "anonymize" / load_policy().person.first_names
+    names.write_text(names.read_text(encoding="utf-8") + "Zoubida\n", encoding="utf-8")
+    for cached in (policies._unvalidated_fingerprint, policies._load, gate._scanner):
+        cached.cache_clear()  # as in a new process
+    assert policy_fingerprint() != before
+    scanned: list[str] = []
+    real = gate._scan
+    monkeypatch.setattr(gate, "_scan", lambda suite: scanned.append(suite.name) or real(suite))
+    load_suite(mini_suite)
+    assert scanned == ["mini"]
+
+
+@pytest.mark.parametrize("change", [
+    lambda text: text + "\n  - [unclosed",
+    lambda text: text.replace("person:", "person: 3\nold_person:", 1),
+    lambda text: text.replace("first_names:", "first_names: [a, b]\n  old_first_names:", 1),
+    lambda text: text.replace("min_score:", "min_score: high\nold_min_score:", 1),
+])
+def test_a_broken_policy_is_reported_on_a_warm_load_too(
+        mini_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        change: Callable[[str], str]) -> None:
+    from moroccan_eval.resources import shipped
+
+    load_suite(mini_suite)  # the verdict under the shipped policy is remembered
+    shutil.copytree(shipped("anonymize"), tmp_path / "anonymize")
+    policy = tmp_path / "anonymize" / "policy.yaml"
+    policy.write_text(change(policy.read_text(encoding="utf-8")), encoding="utf-8")
+    monkeypatch.setenv("MOROCCAN_EVAL_ANONYMIZE_POLICY", str(policy))
+    with pytest.raises(ConfigError, match=str(policy)):
+        load_suite(mini_suite)
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", "majority",
+                       "--out", str(tmp_path / "runs"))
+    assert code == 2 and str(policy) in out and "Traceback" not in out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_remembered_verdict_builds_no_scanner(mini_suite: Path) -> None:
+    """A warm load reads the policy's bytes for its fingerprint; it does not validate the
+    policy (start-up, issue 16)."""
+    import subprocess
+    import sys
+
+    load_suite(mini_suite)
+    code = ("import sys; from moroccan_eval.suites.loader import load_suite; "
+            f"load_suite({str(mini_suite)!r}); "
+            "from moroccan_eval.privacy.policy import Policy; "
+            "print(Policy.__pydantic_complete__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False"]
