@@ -447,6 +447,7 @@ class _PartTemplate:
                 names |= read
         self._names = frozenset(names)
         self._by_variety: dict[str, _Body] = {}
+        self._compiled_constants: list[Template] | None = None
         # last: compiling may change the nodes it is given (the analysis above read them)
         self.whole = _Body(ast.body)
 
@@ -462,12 +463,20 @@ class _PartTemplate:
 
     def _for_variety(self, item: Item, context: dict[str, Any]) -> _Body:
         body = _ENV.parse(self._source).body  # fresh nodes: compiling may change them
-        for i in self._constant:
-            text = render_bounded(_ENV.from_string(_ast([body[i]])), context)
+        for i, template in zip(self._constant, self._constant_templates(), strict=True):
+            text = render_bounded(template, context)
             body[i] = nodes.Output([nodes.TemplateData(text, lineno=body[i].lineno)],
                                    lineno=body[i].lineno)
         self._by_variety[item["variety"]] = found = _Body(body)
         return found
+
+    def _constant_templates(self) -> list[Template]:
+        """The per-variety parts, each compiled once for every variety."""
+        if self._compiled_constants is None:
+            body = _ENV.parse(self._source).body
+            self._compiled_constants = [_ENV.from_string(_ast([body[i]]))
+                                        for i in self._constant]
+        return self._compiled_constants
 
 
 class _Body:
