@@ -78,7 +78,7 @@ class Task:
         chosen = (self._sample_groups(split, wanted, limit, seed)
                   if limit is not None and sampling is not None else None)
         seen: Counter[str] = Counter()
-        for item in self.table.items(split):
+        for item in self.table.items(split, chosen):
             if item["split"] != split or (wanted and item["variety"] not in wanted):
                 continue
             if chosen is not None and item["group"] not in chosen:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,15 +34,21 @@ class ItemTable:
         stat = os.stat(self.path)
         return stat.st_size, stat.st_mtime_ns
 
-    def rows(self, split: str | None = None) -> Iterator[JSONObject]:
+    def rows(self, split: str | None = None,
+             groups: Collection[str] | None = None) -> Iterator[JSONObject]:
         """Every parsed line, in file order. With ``split``, lines that cannot be items of
         that split are left out unparsed (a run reads its few train items without parsing
-        the test items); others may remain: the caller still filters on ``split``."""
+        the test items), and with ``groups`` too, lines that cannot be items of one of these
+        groups (a ``--limit`` run reads the groups it drew); others may remain: the caller
+        still filters on ``split`` and group."""
         if self._current_stamp() != self._stamp:
             raise SuiteError(f"{self.path}: changed on disk since the suite was loaded; "
                              "load the suite again (its checksums are checked on load)")
         if split is not None:
-            yield from (obj for _, obj in iter_jsonl(self.path, skip=_not_of_split(split)))
+            skip = _not_of_split(split)
+            if groups is not None and len(groups) <= _MAX_GROUP_NEEDLES:
+                skip = _not_of_groups(skip, groups)
+            yield from (obj for _, obj in iter_jsonl(self.path, skip=skip))
             return
         count = 0
         for _, obj in iter_jsonl(self.path):
@@ -53,9 +59,11 @@ class ItemTable:
     def __iter__(self) -> Iterator[Item]:
         return (as_item(row) for row in self.rows())
 
-    def items(self, split: str | None = None) -> Iterator[Item]:
-        """The items, or with ``split`` at least those of that split (see :meth:`rows`)."""
-        return (as_item(row) for row in self.rows(split))
+    def items(self, split: str | None = None,
+              groups: Collection[str] | None = None) -> Iterator[Item]:
+        """The items, or with ``split`` (and ``groups``) at least those of that split (and
+        of one of these groups; see :meth:`rows`)."""
+        return (as_item(row) for row in self.rows(split, groups))
 
     def column(self, name: str) -> list[JSONValue]:
         """One key of every item (``None`` where an item lacks it)."""
@@ -76,6 +84,24 @@ def _not_of_split(split: str) -> Callable[[bytes], bool]:
 
     def skip(raw: bytes) -> bool:
         return needle not in raw and b"\\u" not in raw
+
+    return skip
+
+
+#: Above this many groups, looking for each in a line costs more than parsing it.
+_MAX_GROUP_NEEDLES = 64
+
+
+def _not_of_groups(not_of_split: Callable[[bytes], bool],
+                   groups: Collection[str]) -> Callable[[bytes], bool]:
+    """Whether a line surely is not an item of the split or of one of ``groups``: it has
+    no backslash (so every JSON string in it is spelled as it reads) and none of the
+    groups' names as a JSON string (a name JSON must escape never is, in such a line)."""
+    needles = [json.dumps(group, ensure_ascii=False).encode("utf-8") for group in groups]
+
+    def skip(raw: bytes) -> bool:
+        return not_of_split(raw) or (b"\\" not in raw
+                                     and not any(needle in raw for needle in needles))
 
     return skip
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +62,53 @@ def test_rows_stream_in_flat_memory(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert count == 200_000
     assert peak < 5 * 2**20, f"peak {peak / 2**20:.1f} MiB while streaming"
+
+
+GROUPS = ["g", "g2", 'q"uote', "back\\slash", "درب", "a/b", "tab\tbed", "gg", "g "]
+
+
+def _spelled(row: dict[str, object], how: int) -> str:
+    """A row as JSON text in one of the ways a file may spell it."""
+    if how == 0:
+        return json.dumps(row, ensure_ascii=False)
+    if how == 1:
+        return json.dumps(row)  # every non-ASCII letter as \\u
+    text = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("/", "\\/").replace('"g', '"\\u0067', 1)  # escapes JSON allows
+
+
+def test_items_of_some_groups_are_found_however_the_file_spells_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``--limit`` run streams the groups it drew: lines surely of no drawn group are
+    left unparsed, and every line of a drawn group is read, whatever escapes it uses."""
+    import moroccan_eval.suites.table as table_module
+
+    rows = [{**ROW, "id": f"{group}-{how}-{split}", "group": group, "split": split}
+            for group in GROUPS for how in range(3) for split in ("test", "train")]
+    lines = [_spelled(row, how) for row in rows
+             for how in [int(str(row["id"]).split("-")[-2])]]
+    path = tmp_path / "items.jsonl"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    table = ItemTable(path)
+    for chosen in ([g] for g in GROUPS):
+        found = {item["id"] for item in table.items("test", groups=chosen)
+                 if item["split"] == "test" and item["group"] in chosen}
+        assert found == {str(r["id"]) for r in rows
+                         if r["group"] in chosen and r["split"] == "test"}, chosen
+
+    parsed: list[bytes] = []
+    real = table_module.iter_jsonl
+
+    def noting(path: Path, *, skip: Callable[[bytes], bool]) -> Iterator[tuple[int, Any]]:
+        def skipping(raw: bytes) -> bool:
+            if not skip(raw):
+                parsed.append(raw)
+            return skip(raw)
+        return real(path, skip=skipping)
+
+    monkeypatch.setattr(table_module, "iter_jsonl", noting)
+    list(table.items("test", groups=["g2"]))
+    plain = [line.encode("utf-8") + b"\n" for line in lines if "\\" not in line]
+    assert len(plain) > len(GROUPS)  # lines a group's name can be told in unparsed
+    assert [raw for raw in parsed if raw in plain] == [
+        raw for raw in plain if b'"g2"' in raw and b'"test"' in raw]
