@@ -58,12 +58,10 @@ def test_an_item_field_shadowing_a_per_variety_name_is_rendered_per_item() -> No
     assert _system(renderer, second) == "other"
 
 
-def test_a_per_variety_system_message_is_rendered_once_per_variety(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _counting_jinja(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The varieties of every Jinja rendering from now on."""
     import moroccan_eval.prompts as prompts
 
-    renderer = PromptRenderer(_spec("{{ variety }} {{ labels|length }}"))
-    items = _items()  # loading a suite renders prompts too: count only what follows
     rendered: list[str] = []
     real = prompts.render_bounded
 
@@ -72,6 +70,14 @@ def test_a_per_variety_system_message_is_rendered_once_per_variety(
         return real(template, context)
 
     monkeypatch.setattr(prompts, "render_bounded", counting)
+    return rendered
+
+
+def test_a_per_variety_system_message_is_rendered_once_per_variety(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    renderer = PromptRenderer(_spec("{{ variety }} {{ labels|length }}"))
+    items = _items()  # loading a suite renders prompts too: count only what follows
+    rendered = _counting_jinja(monkeypatch)
     for item in items:
         renderer.render(item)
     # the user message is filled in without Jinja; the system message once per variety
@@ -224,21 +230,6 @@ def test_random_in_one_variety_override_makes_the_prompt_nondeterministic() -> N
     assert not PromptRenderer(spec).deterministic
 
 
-def _counting_jinja(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The varieties of every Jinja rendering from now on."""
-    import moroccan_eval.prompts as prompts
-
-    rendered: list[str] = []
-    real = prompts.render_bounded
-
-    def counting(template: Template, context: dict[str, Any]) -> str:
-        rendered.append(str(context["variety"]))
-        return real(template, context)
-
-    monkeypatch.setattr(prompts, "render_bounded", counting)
-    return rendered
-
-
 def test_without_few_shot_the_examples_loop_is_rendered_once_per_variety(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every shipped task has ``few_shot: 0`` and a ``{% for ex in examples %}`` loop in its
@@ -263,12 +254,13 @@ def test_few_shot_examples_are_rendered_per_item() -> None:
     task = load_suite("support-intents").tasks["intents"]
     spec = task.spec.model_copy(update={"few_shot": 2})
     renderer = PromptRenderer(spec, list(task.items("train")), seed=5)
-    messages = []
+    shown = set()
     for item in _items():
-        messages.append(renderer.render(item)[-1]["content"])
+        message = renderer.render(item)[-1]["content"]
         assert renderer.render(item) == _rendered_whole(renderer, item)
-    assert all("Intent: " in message.split("Message: ")[1] for message in messages)
-    assert len({message.split("Message: ")[1] for message in messages}) > 1
+        assert message.count("Message: ") == 3  # two examples, then the item
+        shown.add(message.rsplit("Message: ", 1)[0])
+    assert len(shown) > 1  # each item's own examples
 
 
 @pytest.mark.parametrize("user", [
