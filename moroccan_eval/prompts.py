@@ -447,6 +447,7 @@ class _PartTemplate:
                 names |= read
         self._names = frozenset(names)
         self._by_variety: dict[str, _Body] = {}
+        #: the per-variety parts, each compiled once for every variety
         self._compiled_constants: list[Template] | None = None
         # last: compiling may change the nodes it is given (the analysis above read them)
         self.whole = _Body(ast.body)
@@ -456,27 +457,23 @@ class _PartTemplate:
         if not self._constant or self._names & item["fields"].keys():
             body = self.whole
         else:
-            body = self._by_variety.get(item["variety"]) or self._for_variety(item, context)
+            body = (self._by_variety.get(item["variety"])
+                    or self._for_variety(item["variety"], context))
         if body.plan is not None and (text := _fill(body.plan, context)) is not None:
             return text
         return render_bounded(body.compiled(), context)
 
-    def _for_variety(self, item: Item, context: dict[str, Any]) -> _Body:
+    def _for_variety(self, variety: str, context: dict[str, Any]) -> _Body:
         body = _ENV.parse(self._source).body  # fresh nodes: compiling may change them
-        for i, template in zip(self._constant, self._constant_templates(), strict=True):
+        if self._compiled_constants is None:  # once, from the first variety's nodes
+            self._compiled_constants = [_ENV.from_string(_ast([body[i]]))
+                                        for i in self._constant]
+        for i, template in zip(self._constant, self._compiled_constants, strict=True):
             text = render_bounded(template, context)
             body[i] = nodes.Output([nodes.TemplateData(text, lineno=body[i].lineno)],
                                    lineno=body[i].lineno)
-        self._by_variety[item["variety"]] = found = _Body(body)
+        self._by_variety[variety] = found = _Body(body)
         return found
-
-    def _constant_templates(self) -> list[Template]:
-        """The per-variety parts, each compiled once for every variety."""
-        if self._compiled_constants is None:
-            body = _ENV.parse(self._source).body
-            self._compiled_constants = [_ENV.from_string(_ast([body[i]]))
-                                        for i in self._constant]
-        return self._compiled_constants
 
 
 class _Body:

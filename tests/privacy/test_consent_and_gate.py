@@ -282,7 +282,7 @@ def test_a_broken_policy_is_reported_on_a_warm_load_too(
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_remembered_verdict_builds_no_scanner(mini_suite: Path) -> None:
+def test_a_remembered_verdict_validates_no_policy(mini_suite: Path) -> None:
     """A warm load reads the policy's bytes for its fingerprint; it does not validate the
     policy (start-up, issue 16)."""
     import subprocess
