@@ -36,6 +36,18 @@ async def slow_async(request: dict[str, Any]) -> str:
     return "other"
 
 
+#: Per call of :func:`census`, how many of the runner's workers had started by then.
+CENSUS: list[int] = []
+
+
+async def census(request: dict[str, Any]) -> str:
+    """:func:`slow_async` that counts the runner's workers (its ``worker`` tasks) at each
+    call."""
+    CENSUS.append(sum(1 for task in asyncio.all_tasks()
+                      if getattr(task.get_coro(), "__name__", "") == "worker"))
+    return await slow_async(request)
+
+
 # Oracles for synthetic suites (``moroccan_eval.synthetic``): the reference of "message g
 # in <variety>" is LABELS[g % 3], so a toy can be right on purpose. ``oracle_k`` is right on
 # a share of items that falls with k and with the variety's distance from MSA, and reports

@@ -210,6 +210,24 @@ def test_concurrency_override_reaches_the_connection_pool(tmp_path: Path, server
         "limits"]["concurrency"] == 6
 
 
+def test_the_first_request_goes_out_before_every_worker_has_started(tmp_path: Path) -> None:
+    """Workers start a turn of the loop apart: at concurrency 256, starting them all at
+    once opened every connection before the first request went out (0.15 s more start-up)
+    and brought the first answers back in one burst."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import toy_models
+
+    toy_models.CENSUS.clear()
+    model = tmp_path / "census.yaml"
+    model.write_text("name: census\nadapter: python\ncallable: toy_models:census\n"
+                     "limits: {concurrency: 16}\n", encoding="utf-8")
+    run(RunOptions(suite=load_suite(make_suite(tmp_path / "suite", 40)),
+                   out_dir=tmp_path / "runs", progress=False), [load_model(str(model))])
+    assert len(toy_models.CENSUS) == 80
+    assert toy_models.CENSUS[0] <= 2  # the first request: one or two workers started
+    assert max(toy_models.CENSUS) == 16  # all of them later on
+
+
 def test_a_changed_endpoint_behind_cached_answers_is_warned_about(
         tmp_path: Path, server: MockServer, mini_suite: Path) -> None:
     """The same YAML, a server now serving another model: the cached answers are reused,
