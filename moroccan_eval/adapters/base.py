@@ -153,7 +153,7 @@ class ModelSpec(BaseModel):
         variable is set) and every value of the custom ``headers:``, which people use for
         keys too (``X-Api-Key``, ``api-key``) whatever the docs say."""
         values = [os.environ.get(self.api_key_env, "")] if self.api_key_env else []
-        headers = self.options.get("headers")
+        headers = (self.model_extra or {}).get("headers")  # not .options: asked per request
         if isinstance(headers, dict):
             values += [str(value) for value in headers.values()]
         return [value for value in values if value]
