@@ -34,7 +34,7 @@ from platformdirs import user_cache_dir
 
 from .adapters.base import Response
 from .errors import RunError
-from .io import JSONObject, canonical_json, sha256_json
+from .io import JSONObject, canonical_json, json_line, sha256_json
 
 _Row = tuple[str, str, str, float]
 #: Keys per ``IN (...)`` query (SQLite before 3.32 allows 999 parameters a statement).
@@ -131,7 +131,7 @@ class ResponseCache:
 
     @staticmethod
     def _row(model: str, request: str, response: Response) -> _Row:
-        return model, request, json.dumps(response.to_dict(), ensure_ascii=False), time.time()
+        return model, request, json_line(response.to_dict()), time.time()
 
     def put(self, model: str, request: str, response: Response,
             prompt: str | None = None) -> None:

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import pydantic_core
 import yaml
 from pydantic import BaseModel, ValidationError, model_serializer
 from typing_extensions import TypeAliasType
@@ -197,6 +198,22 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
 
 
+def json_line(obj: Any) -> str:
+    """``obj`` as one line of compact JSON with UTF-8 kept (a prediction, a cached answer).
+
+    pydantic's Rust serializer writes a prediction record three to four times as fast as
+    :mod:`json`. What it refuses (a lone surrogate, a type it does not know) goes through
+    :mod:`json`, which raises as it always did. Not for hashing: its floats are spelled
+    differently (``0.00001`` for ``1e-05``), though they read back the same."""
+    try:
+        return pydantic_core.to_json(obj).decode("utf-8")
+    except (ValueError, pydantic_core.PydanticSerializationError):
+        return _COMPACT.encode(obj)
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 @cache
 def _default_mode() -> int:
     """The mode a plain ``open()`` would give a new file (0o666 minus the umask); read once,
@@ -353,6 +370,14 @@ def parse_json_line(raw: bytes, *, strict: bool = False) -> JSONObject | None:
     holding them would not mean the same thing everywhere. Files the toolkit writes itself
     (predictions may hold a model's NaN) are read leniently.
     """
+    if not strict:
+        try:  # pydantic's Rust parser: 2-3 times as fast on an item or a prediction
+            fast = pydantic_core.from_json(raw)
+        except ValueError:
+            pass  # what it refuses, json accepts (a lone surrogate) or explains as ever
+        else:
+            if isinstance(fast, dict):
+                return fast
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

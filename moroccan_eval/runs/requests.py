@@ -57,6 +57,8 @@ class RateLimiter:
 
 Outcome = tuple[Response | None, str | None, int]  # (response, error, attempts)
 
+_NO_TIMER = contextlib.nullcontext()  # stateless: one serves every call
+
 
 async def call_with_retries(adapter: Adapter[Any], request: Request, spec: ModelSpec,
                             limiter: Limiter) -> Outcome:
@@ -76,7 +78,7 @@ async def call_with_retries(adapter: Adapter[Any], request: Request, spec: Model
         outcome: tuple[float | None, bool] = (None, False)  # cancelled: nothing learnt
         try:
             # an answer computed in place cannot be interrupted: no timer to arm for it
-            async with (contextlib.nullcontext() if adapter.answers_inline
+            async with (_NO_TIMER if adapter.answers_inline
                         else asyncio.timeout(limits.timeout_s)):
                 response = check_size(await adapter.generate(request),
                                       limits.max_response_bytes, f"model '{spec.name}'")

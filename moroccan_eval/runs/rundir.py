@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..adapters.base import ModelSpec
 from ..errors import MoroccanEvalWarning, RunError
-from ..io import format_validation_errors, iter_jsonl, sha256_file, utc_now, write_json
+from ..io import format_validation_errors, iter_jsonl, json_line, sha256_file, utc_now, write_json
 from ..records import (
     Host,
     Manifest,
@@ -46,9 +46,6 @@ from ..records import (
 from ..stats.bootstrap import DEFAULT_BOOTSTRAP, DRAWS
 from ..suites.loader import Suite, Task
 from ..version import __version__
-
-#: ``json.dumps(record, ensure_ascii=False)`` without making an encoder per record.
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 MANIFEST = "manifest.json"
 PREDICTIONS = "predictions.jsonl"
@@ -104,7 +101,7 @@ class RunWriter:
 
     def write(self, record: PredictionRecord) -> str:
         """Append ``record``; returns its line."""
-        line = _ENCODER.encode(record)
+        line = json_line(record)
         self._fh.write(line + "\n")
         return line
 

@@ -15,7 +15,7 @@ from typing import cast
 from .. import tasks
 from ..costing import convert, latency_stats
 from ..errors import RunError
-from ..io import JSONValue, atomic_path, write_json
+from ..io import JSONValue, atomic_path, json_line, write_json
 from ..records import (
     Breakdown,
     Manifest,
@@ -350,7 +350,7 @@ def rescore(run: Run) -> RunScores:
     tally = RunTally(run.manifest)
     with atomic_path(run.path / PREDICTIONS) as new, new.open("w", encoding="utf-8") as fh:
         for record in reparse(run.manifest, run.predictions()):
-            line = json.dumps(record, ensure_ascii=False)
+            line = json_line(record)
             tally.add(record, line)
             fh.write(line + "\n")
         scores = compute_scores(run.manifest, tally, run.manifest.wall_s)

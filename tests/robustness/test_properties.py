@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from moroccan_eval.errors import MoroccanEvalError
-from moroccan_eval.io import canonical_json, iter_jsonl, parse_yaml
+from moroccan_eval.io import canonical_json, iter_jsonl, json_line, parse_json_line, parse_yaml
 from moroccan_eval.prompts import PromptRenderer
 from moroccan_eval.suites.loader import load_suite
 from moroccan_eval.suites.schema import PromptSpec, TaskSpec
@@ -110,6 +110,41 @@ def test_jsonl_reader_yields_objects_or_one_clean_error(tmp_path_factory: pytest
     read = list(iter_jsonl(path, errors=errors, max_line_bytes=100))
     assert all(isinstance(obj, dict) for _, obj in read)
     assert all(e.startswith(f"{path}:") for e in errors)
+
+
+def _as_json_reads_it(raw: bytes) -> object:
+    """What the standard library reads from a line: an object, ``None`` (blank), or
+    ``"refused"``."""
+    try:
+        text = raw.decode("utf-8")
+        if not text.strip():
+            return None
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return "refused"
+    return obj if isinstance(obj, dict) else "refused"
+
+
+@FAST
+@given(raw_line)
+def test_a_line_is_read_as_the_json_module_reads_it(raw: bytes) -> None:
+    # the reader parses with pydantic's faster parser and falls back on json where that
+    # one refuses (a lone surrogate escape, a 5,000-digit number): together they must
+    # read exactly what json alone reads, NaN, -0.0, key order and repeated keys included
+    try:
+        read: object = parse_json_line(raw)
+    except ValueError:
+        read = "refused"
+    assert repr(read) == repr(_as_json_reads_it(raw))
+
+
+@FAST
+@given(st.dictionaries(nasty_text, json_value, max_size=6))
+def test_a_record_written_as_a_json_line_reads_back_as_json_writes_it(
+        record: dict[str, Any]) -> None:
+    line = json_line(record)
+    assert "\n" not in line
+    assert repr(json.loads(line)) == repr(json.loads(json.dumps(record, ensure_ascii=False)))
 
 
 def test_a_byte_order_mark_is_read_past_or_named(tmp_path: Path) -> None:
