@@ -38,6 +38,15 @@ def test_grouped_commits_are_durable_and_visible_to_another_connection(tmp_path:
     assert cache.count() == 50
 
 
+def test_an_answer_is_stored_and_read_back_whole(tmp_path: Path) -> None:
+    answer = Response(text="ⵜⴰⵎⴰⵣⵉⵖⵜ 🙂", tool_calls=[{"name": "lookup", "arguments": {"id": 7}}],
+                      input_tokens=12, output_tokens=3, latency_ms=0.25,
+                      raw={"choices": [{"message": {"content": "x"}}], "usage": {"n": [1.5]}})
+    cache = ResponseCache(tmp_path)
+    cache.put("m", "r1", answer)
+    assert ResponseCache(tmp_path).get("m", "r1") == answer
+
+
 def test_a_failed_write_reaches_every_waiting_worker(tmp_path: Path) -> None:
     """A row SQLite cannot store (a lone surrogate) must fail the waiting writers, not
     leave them waiting forever (a run with the cache on used to hang)."""
