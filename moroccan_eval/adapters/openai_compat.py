@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from yarl import URL
 
 from ..errors import AdapterError
-from ..io import JSONObject
+from ..io import JSONObject, json_line
 from .base import Adapter, ModelSpec, Request, Response, TaskContext
 from .http import read_capped, read_prefix
 from .redact import Redactor, without_lone_surrogates
@@ -203,7 +203,7 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-                json_serialize=json.dumps,
+                json_serialize=json_line,  # UTF-8 kept: a shorter body, made faster
             )
         return self._session
 
