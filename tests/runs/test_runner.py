@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import toy_models
 from conftest import REPO, write_model
 
 from moroccan_eval.adapters import build_adapter, load_model
@@ -214,9 +215,6 @@ def test_the_first_request_goes_out_before_every_worker_has_started(tmp_path: Pa
     """Workers start a turn of the loop apart: at concurrency 256, starting them all at
     once opened every connection before the first request went out (0.15 s more start-up)
     and brought the first answers back in one burst."""
-    sys.path.insert(0, str(REPO / "tests"))
-    import toy_models
-
     toy_models.CENSUS.clear()
     model = tmp_path / "census.yaml"
     model.write_text("name: census\nadapter: python\ncallable: toy_models:census\n"
@@ -259,7 +257,6 @@ def test_a_changed_endpoint_behind_cached_answers_is_warned_about(
 def test_a_plain_function_is_answered_in_place_with_the_same_records(tmp_path: Path) -> None:
     """A synchronous python model is called inline (no task per item); its run directory
     holds the records a threaded call of the same function gives."""
-    sys.path.insert(0, str(REPO / "tests"))
     suite = load_suite(make_suite(tmp_path / "suite", 40))
     records = {}
     for threaded in (False, True):
