@@ -39,12 +39,12 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any, Literal
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import AdapterError
 from ..io import JSONObject, JSONValue
 from .base import Adapter, ModelSpec, Request, Response, TaskContext
+from .http import aiohttp, client_session
 from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions
 
 #: Flags the adapter sets itself: a ``server_args`` entry naming one would fight it.
@@ -571,7 +571,7 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
         url = f"http://127.0.0.1:{server.port}/health"
         listening: float | None = None
         pause = 0.05
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        async with client_session(timeout=aiohttp.ClientTimeout(total=2)) as session:
             while True:
                 code = server.proc.poll()
                 if code is not None:
@@ -607,7 +607,7 @@ class LlamaCppAdapter(Adapter[LlamaCppOptions]):
         """``/props`` and ``/v1/models``, for the identity (best effort: an older server
         lacking one is still served)."""
         base = f"http://127.0.0.1:{server.port}"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        async with client_session(timeout=aiohttp.ClientTimeout(total=5)) as session:
             for key, path in (("props", "/props"), ("models", "/v1/models")):
                 try:
                     async with session.get(base + path) as resp:

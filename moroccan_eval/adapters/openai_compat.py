@@ -17,14 +17,13 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from yarl import URL
 
 from ..errors import AdapterError
 from ..io import JSONObject, json_line
 from .base import Adapter, ModelSpec, Request, Response, TaskContext
-from .http import read_capped, read_prefix
+from .http import aiohttp, client_session, read_capped, read_prefix
 from .redact import Redactor, without_lone_surrogates
 
 #: How deep a response's JSON may nest (a chat completion nests 6 levels): deeper ones are
@@ -171,7 +170,7 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
         wanted, and one worker's first request waited a whole round for it."""
         url = self.options.base_url.rstrip("/") + "/models"
         try:
-            async with asyncio.timeout(IDENTITY_TIMEOUT_S), aiohttp.ClientSession() as session, \
+            async with asyncio.timeout(IDENTITY_TIMEOUT_S), client_session() as session, \
                     session.get(url, headers=self.headers, allow_redirects=False) as resp:
                 if resp.status != 200:
                     return None
@@ -200,7 +199,7 @@ class OpenAICompatAdapter(Adapter[OpenAICompatOptions]):
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self.spec.limits.in_flight, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
+            self._session = client_session(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
                 json_serialize=json_line,  # UTF-8 kept: a shorter body, made faster

@@ -10,10 +10,9 @@ import json
 import mimetypes
 from pathlib import Path
 
-import aiohttp
-
 from ..errors import AdapterError
 from .base import ModelSpec, Request, Response, TaskContext
+from .http import aiohttp
 from .openai_compat import OpenAICompatAdapter, OpenAICompatOptions
 from .redact import without_lone_surrogates
 
