@@ -42,7 +42,8 @@ class _Certificates:
 
             return aiohttp
         context_class = ssl.SSLContext
-        own = context_class.__dict__.get("set_default_verify_paths")  # a replaced ssl's
+        # the class's own method only when something replaced ssl.SSLContext (truststore)
+        own = context_class.__dict__.get("set_default_verify_paths")
         load = context_class.set_default_verify_paths
         deferred: list[ssl.SSLContext] = []
 
