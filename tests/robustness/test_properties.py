@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,32 @@ def test_a_record_written_as_a_json_line_reads_back_as_json_writes_it(
     line = json_line(record)
     assert "\n" not in line
     assert repr(json.loads(line)) == repr(json.loads(json.dumps(record, ensure_ascii=False)))
+
+
+@FAST
+@given(st.one_of(json_value, st.floats(), st.lists(st.floats()), st.dictionaries(
+    st.one_of(st.integers(), st.booleans(), st.floats(), st.none()), json_value, max_size=3),
+    st.lists(st.one_of(json_value, st.tuples(st.integers()), st.binary(max_size=3),
+                       st.sets(st.integers(), max_size=2)), max_size=3)))
+def test_canonical_json_is_json_s_own_spelling_byte_for_byte(value: Any) -> None:
+    # hashes (the response cache's keys, suites' and runs' signatures) are made of it: the
+    # encoder made once must write what json.dumps writes, or raise what it raises
+    def outcome(encode: Callable[[Any], str]) -> str:
+        try:
+            return encode(value)
+        except (TypeError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    assert outcome(canonical_json) == outcome(lambda v: json.dumps(
+        v, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def test_canonical_json_names_a_cycle_as_json_does() -> None:
+    looped: dict[str, Any] = {"a": [1]}
+    looped["a"].append(looped)
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        canonical_json(looped)
+    assert canonical_json({"a": [1]}) == '{"a":[1]}'  # and the next object is encoded
 
 
 def test_a_byte_order_mark_is_read_past_or_named(tmp_path: Path) -> None:
