@@ -20,6 +20,7 @@ from typing import Any
 
 from ..text import normalize
 from .policy import EntitySpec, Policy, load_policy
+from .presidio import importing_presidio
 
 # Presidio's e-mail recognizer pulls tldextract, which fetches a suffix list on first use;
 # we use our own e-mail pattern, and nothing may reach the network.
@@ -68,17 +69,18 @@ _VALIDATORS = {"luhn": luhn_valid, "iban": iban_valid}
 
 def _build_engine(policy: Policy) -> tuple[Any, _PersonNames, Any]:
     """Presidio's analyzer, the person recognizer and the spaCy pipeline it runs on."""
-    import spacy
-    from presidio_analyzer import (
-        AnalyzerEngine,
-        EntityRecognizer,
-        Pattern,
-        PatternRecognizer,
-        RecognizerRegistry,
-        RecognizerResult,
-    )
-    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-    from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+    with importing_presidio():
+        import spacy
+        from presidio_analyzer import (
+            AnalyzerEngine,
+            EntityRecognizer,
+            Pattern,
+            PatternRecognizer,
+            RecognizerRegistry,
+            RecognizerResult,
+        )
+        from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+        from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
     for name in ("presidio-analyzer", "presidio-anonymizer"):
         logging.getLogger(name).setLevel(logging.ERROR)  # its debug lines quote the text
