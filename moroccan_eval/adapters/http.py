@@ -10,6 +10,7 @@ than drained: draining would read what the cap refuses.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import sys
 import threading
@@ -67,9 +68,11 @@ class _Certificates:
             except BaseException as exc:  # raised where the contexts are wanted
                 self._error = exc
 
-        self._thread = threading.Thread(target=load_deferred, name="load-certificates",
-                                        daemon=True)
+        # not a daemon: the interpreter waits for it before tearing anything down (a
+        # process exiting while OpenSSL filled a context it freed crashed)
+        self._thread = threading.Thread(target=load_deferred, name="load-certificates")
         self._thread.start()
+        os.register_at_fork(before=self.wait)  # a child gets whole contexts, not the thread
         return aiohttp
 
     def wait(self) -> None:

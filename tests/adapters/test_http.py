@@ -118,6 +118,38 @@ def test_an_https_endpoint_is_verified_with_the_certificates_loaded_beside_the_s
     assert json.loads(done.stdout) == {"loading_after_import": True, "text": "refund"}
 
 
+def test_a_process_may_exit_while_the_certificates_load(
+        https_server: tuple[str, Path], tmp_path: Path) -> None:
+    # a command that fails at once (a bad model YAML) exits right after the import
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(https_server[1].read_bytes() * 3000)
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", "import moroccan_eval.adapters.http; raise SystemExit(2)"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "SSL_CERT_FILE": str(bundle)})
+        assert (done.returncode, done.stderr) == (2, "")
+
+
+def test_a_child_forked_while_the_certificates_load_gets_them_all(
+        https_server: tuple[str, Path], tmp_path: Path) -> None:
+    script = """
+import os
+import moroccan_eval.adapters.http
+import aiohttp.connector as connector
+pid = os.fork()  # at once: the thread is still loading
+if pid == 0:
+    os._exit(len(connector._SSL_CONTEXT_VERIFIED.get_ca_certs()))
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(https_server[1].read_bytes() * 3000)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "SSL_CERT_FILE": str(bundle)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"  # the server's certificate, in the child's context
+
+
 def test_the_import_leaves_ssl_as_it_was_and_aiohttp_s_contexts_as_aiohttp_makes_them(
         https_server: tuple[str, Path]) -> None:
     script = """
