@@ -81,8 +81,25 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         server.shutdown()
 
 
-#: In a fresh interpreter: import the adapter (and with it aiohttp), note whether the
-#: certificates are still loading, then ask the HTTPS endpoint at once.
+@pytest.fixture
+def slow_bundle(https_server: tuple[str, Path], tmp_path: Path) -> Path:
+    """3,000 copies of the server's certificate: loading them takes about a second, so what
+    follows the import happens while the thread is still at it."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(https_server[1].read_bytes() * 3000)
+    return bundle
+
+
+def in_fresh_interpreter(script: str, trusted: Path,
+                         *args: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by a new interpreter whose only trusted certificates are ``trusted``."""
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "SSL_CERT_FILE": str(trusted)})
+
+
+#: Import the adapter (and with it aiohttp), note whether the certificates are still
+#: loading, then ask the HTTPS endpoint at once.
 CLIENT = """
 import asyncio, json, sys
 from moroccan_eval.adapters import build_adapter, http
@@ -106,34 +123,22 @@ print(json.dumps({"loading_after_import": loading, "text": answer.text}))
 
 
 def test_an_https_endpoint_is_verified_with_the_certificates_loaded_beside_the_start_up(
-        https_server: tuple[str, Path], tmp_path: Path) -> None:
-    base_url, certificate = https_server
-    # 3,000 copies of the server's certificate: loading them takes about a second, so the
-    # first session is asked for while the thread is still at it
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_bytes(certificate.read_bytes() * 3000)
-    done = subprocess.run([sys.executable, "-c", CLIENT, base_url], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "SSL_CERT_FILE": str(bundle)})
+        https_server: tuple[str, Path], slow_bundle: Path) -> None:
+    done = in_fresh_interpreter(CLIENT, slow_bundle, https_server[0])
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"loading_after_import": True, "text": "refund"}
 
 
-def test_a_process_may_exit_while_the_certificates_load(
-        https_server: tuple[str, Path], tmp_path: Path) -> None:
+def test_a_process_may_exit_while_the_certificates_load(slow_bundle: Path) -> None:
     # a command that fails at once (a bad model YAML) exits right after the import
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_bytes(https_server[1].read_bytes() * 3000)
     for _ in range(3):
-        done = subprocess.run(
-            [sys.executable, "-c", "import moroccan_eval.adapters.http; raise SystemExit(2)"],
-            capture_output=True, text=True, timeout=120,
-            env={**os.environ, "SSL_CERT_FILE": str(bundle)})
+        done = in_fresh_interpreter(
+            "import moroccan_eval.adapters.http; raise SystemExit(2)", slow_bundle)
         assert (done.returncode, done.stderr) == (2, "")
 
 
-def test_a_child_forked_while_the_certificates_load_gets_them_all(
-        https_server: tuple[str, Path], tmp_path: Path) -> None:
-    script = """
+def test_a_child_forked_while_the_certificates_load_gets_them_all(slow_bundle: Path) -> None:
+    done = in_fresh_interpreter("""
 import os
 import moroccan_eval.adapters.http
 import aiohttp.connector as connector
@@ -141,18 +146,14 @@ pid = os.fork()  # at once: the thread is still loading
 if pid == 0:
     os._exit(len(connector._SSL_CONTEXT_VERIFIED.get_ca_certs()))
 print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-"""
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_bytes(https_server[1].read_bytes() * 3000)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "SSL_CERT_FILE": str(bundle)})
+""", slow_bundle)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"  # the server's certificate, in the child's context
 
 
 def test_the_import_leaves_ssl_as_it_was_and_aiohttp_s_contexts_as_aiohttp_makes_them(
         https_server: tuple[str, Path]) -> None:
-    script = """
+    done = in_fresh_interpreter("""
 import ssl, _ssl, json
 from moroccan_eval.adapters import http
 import aiohttp.connector as connector
@@ -165,9 +166,7 @@ print(json.dumps({
     "unverified": connector._SSL_CONTEXT_UNVERIFIED.get_ca_certs() == fresh,
     "subjects": [dict(pair for part in c["subject"] for pair in part)["commonName"] for c in fresh],
 }))
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "SSL_CERT_FILE": str(https_server[1])})
+""", https_server[1])
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"restored": True, "verified": True, "unverified": True,
                                        "subjects": ["127.0.0.1"]}
