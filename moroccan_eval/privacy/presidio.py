@@ -1,4 +1,5 @@
-"""Importing Presidio without what it imports only because it is installed.
+"""Importing Presidio as the toolkit uses it: offline, and without what it imports only
+because it is installed.
 
 Presidio's analyzer imports its transformers NER engine, and with it torch, whenever
 ``transformers`` is installed; spaCy's thinc imports torch whenever it is installed. The
@@ -9,9 +10,14 @@ installs both: building the PII scanner took 5.9 s with them importable, 1.1 s w
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# Presidio's e-mail recognizer pulls tldextract, which fetches a suffix list on first use;
+# we use our own e-mail pattern, and nothing may reach the network.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 #: Libraries Presidio and spaCy import when installed and the toolkit's use never needs.
 UNUSED_OPTIONAL = ("torch", "transformers")

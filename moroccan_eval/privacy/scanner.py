@@ -11,7 +11,6 @@ lemmas, so the lower-cased tokens stand in for them.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,10 +20,6 @@ from typing import Any
 from ..text import normalize
 from .policy import EntitySpec, Policy, load_policy
 from .presidio import importing_presidio
-
-# Presidio's e-mail recognizer pulls tldextract, which fetches a suffix list on first use;
-# we use our own e-mail pattern, and nothing may reach the network.
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 LANGUAGE = "xx"  # spaCy's multilingual blank pipeline
 _CLITICS = "لبفو"  # Darija prepositions and "and", written glued to the next word
