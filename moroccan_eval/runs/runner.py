@@ -370,11 +370,12 @@ class _ModelRun:
                     "error": "skipped: the --max-cost spend cap was reached"}
         response, error, attempts = await send(self.adapter, request, self.spec,
                                                self.limiter, self.canary)
+        done = self._record(record, response, cached=False, error=error, attempts=attempts)
         if response is not None:
             if cache is not None:
                 await cache.aput(self.cache_key, request_hash, response, prompt)
-            self.spend.add(self._cost(response), self.spec.pricing.currency)
-        return self._record(record, response, cached=False, error=error, attempts=attempts)
+            self.spend.add(done["cost"], self.spec.pricing.currency)
+        return done
 
     def _record(self, record: PredictionRecord, response: Response | None, *, cached: bool,
                 error: str | None = None, attempts: int = 0) -> PredictionRecord:
@@ -386,7 +387,8 @@ class _ModelRun:
             "latency_ms": round(response.latency_ms, 3) if response else None,
             "input_tokens": response.input_tokens if response else 0,
             "output_tokens": response.output_tokens if response else 0,
-            "cost": self._cost(response) if response else 0.0,
+            "cost": (self.spec.pricing.token_cost(response.input_tokens, response.output_tokens)
+                     if response else 0.0),
             "error": error,
             "cached": cached,
             "attempts": attempts,
@@ -426,9 +428,6 @@ class _ModelRun:
                     f"({100 * failed / sent:.1f}%), above --max-error-rate "
                     f"{100 * limit:g}%; first error: {self.first_error}")
         return "stopped: spend cap reached" if self.spend.exhausted else "complete"
-
-    def _cost(self, response: Response) -> float:
-        return self.spec.pricing.token_cost(response.input_tokens, response.output_tokens)
 
 
 def _chunk_sizes() -> Iterator[int]:
