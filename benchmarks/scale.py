@@ -7,8 +7,9 @@ CLI against a local HTTP server (first run fills the response cache).
 Targets: >= 20,000 items/s and peak RSS < 500 MB, flat from 10k to 1M (read here as: the
 largest size's peak at most 10% above the smallest's); cached re-run < 2 s.
 Each run's predictions are then exported to Parquet, compared with themselves (``compare``:
-every item paired), reported on (``report``) and rescored (``rescore``), each in a fresh
-process (time, peak RSS: all four stream, so their memory must not grow with the run
+every item paired), reported on (``report``) and rescored (``rescore``), and the same items
+are run again as two shards (``run --shard``) and merged (``merge``), each in a fresh
+process (time, peak RSS: all five stream, so their memory must not grow with the run
 either; same targets).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from moroccan_eval.synthetic import make_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE_TARGET, RSS_TARGET_MB, CACHED_TARGET_S = 20_000, 500, 2.0
+MERGED_SHARDS = 2
 FLAT_GROWTH = 0.10  # "flat": the largest run's peak RSS at most this much above the smallest's
 
 _CHILD = """
@@ -46,7 +49,8 @@ loaded = time.perf_counter()
 spec = ModelSpec.model_validate({{"name": "instant", "adapter": "python",
                                  "callable": "toy_models:instant",
                                  "limits": {{"concurrency": 64}}}})
-[result] = run(RunOptions(suite=suite, out_dir=Path({out!r}), progress=False), [spec])
+[result] = run(RunOptions(suite=suite, out_dir=Path({out!r}), progress=False,
+                          shard={shard!r}), [spec])
 done = time.perf_counter()
 usage = result.scores.tasks["intents"].usage
 print(json.dumps({{"n": usage.n_requests, "load_s": loaded - started,
@@ -62,6 +66,19 @@ from moroccan_eval.runs.rundir import load_run
 started = time.perf_counter()
 rows = export([load_run(Path({run!r}))], "predictions", "parquet", Path({out!r}))
 print(json.dumps({{"rows": rows, "s": time.perf_counter() - started,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+_MERGE = """
+import json, resource, time
+from pathlib import Path
+from moroccan_eval.runs.merge import merge_runs
+from moroccan_eval.suites.loader import load_suite
+suite = load_suite({suite!r})
+started = time.perf_counter()
+merged = merge_runs([Path(shard) for shard in {shards!r}], Path({out!r}), suite)
+print(json.dumps({{"s": time.perf_counter() - started, "run": str(merged),
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
@@ -107,13 +124,28 @@ def read(run_dir: str, what: str) -> dict[str, Any]:
     return _child(_READ.format(run=run_dir, what=what))
 
 
-def streaming(tmp: Path, items: int) -> dict[str, Any]:
+def new_suite(tmp: Path, items: int) -> Path:
     suite = make_suite(tmp / f"suite-{items}", items // 2)
     # a first load scans the new suite for personal data (Presidio): not what is measured
     subprocess.run([sys.executable, "-c", "import sys; from moroccan_eval.suites.loader "
                     "import load_suite; load_suite(sys.argv[1])", str(suite)], check=True)
+    return suite
+
+
+def streaming(tmp: Path, suite: Path, shard: str | None = None) -> dict[str, Any]:
+    """A run of the suite (or of one shard of it) in a fresh process: its figures."""
     return _child(_CHILD.format(tests=str(ROOT / "tests"), suite=str(suite),
-                                out=str(tmp / "runs")))
+                                out=str(tmp / "runs"), shard=shard))
+
+
+def merged(tmp: Path, suite: Path, shards: int) -> dict[str, Any]:
+    """The suite run in ``shards`` shards, then ``merge`` of them in a fresh process: its
+    time and peak RSS."""
+    runs = [streaming(tmp, suite, f"{index}/{shards}")["run"] for index in range(shards)]
+    figures = _child(_MERGE.format(suite=str(suite), shards=runs, out=str(tmp / "merged")))
+    for run in [*runs, figures["run"]]:
+        shutil.rmtree(run)
+    return figures
 
 
 def cached_rerun(tmp: Path, items: int) -> float:
@@ -154,11 +186,13 @@ def main() -> int:
     compile_toolkit()
     ok = True
     peaks: dict[int, float] = {}
-    reads: dict[str, dict[int, float]] = {"compare": {}, "report": {}, "rescore": {}}
+    reads: dict[str, dict[int, float]] = {"compare": {}, "report": {}, "rescore": {},
+                                          "merge": {}}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(Path(tmp) / "verdicts")
         for size in (int(s) for s in args.sizes.split(",")):
-            figures = streaming(Path(tmp), size)
+            suite = new_suite(Path(tmp), size)
+            figures = streaming(Path(tmp), suite)
             peaks[int(figures["n"])] = figures["rss_mb"]
             rate = figures["n"] / figures["run_score_s"]
             passed = rate >= RATE_TARGET and figures["rss_mb"] < RSS_TARGET_MB
@@ -180,6 +214,13 @@ def main() -> int:
                 ok &= passed
                 print(f"  {what}: {measured['s']:.1f} s, peak RSS {measured['rss_mb']:.0f} MB "
                       f"(target < {RSS_TARGET_MB} MB): {'PASS' if passed else 'FAIL'}")
+            merge = merged(Path(tmp), suite, MERGED_SHARDS)
+            reads["merge"][int(figures["n"])] = merge["rss_mb"]
+            passed = merge["rss_mb"] < RSS_TARGET_MB
+            ok &= passed
+            print(f"  merge of the same items run as {MERGED_SHARDS} shards: {merge['s']:.1f} s, "
+                  f"peak RSS {merge['rss_mb']:.0f} MB (target < {RSS_TARGET_MB} MB): "
+                  f"{'PASS' if passed else 'FAIL'}")
         if len(peaks) > 1:
             ok &= flatness(peaks)
             for what, rss in reads.items():

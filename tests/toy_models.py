@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ def instant(request: dict[str, Any]) -> str:
 async def slow_async(request: dict[str, Any]) -> str:
     await asyncio.sleep(0.01)
     return "other"
+
+
+async def jittery(request: dict[str, Any]) -> str:
+    """Answers after 0-4 ms, by a hash of the message: with concurrency, answers come back
+    (and records are written) out of the order the items were sent."""
+    await asyncio.sleep(zlib.crc32(request["messages"][-1]["content"].encode()) % 5 / 1000)
+    return "refund"
 
 
 #: Per call of :func:`census`, how many of the runner's workers had started by then.

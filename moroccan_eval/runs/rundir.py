@@ -126,6 +126,11 @@ class RunWriter:
         else:
             self._mark(status)
 
+    def discard(self) -> None:
+        """Remove the run directory and all it holds (a run whose making failed)."""
+        self._fh.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def _mark(self, status: str) -> None:
         self.manifest.status = status
         self.manifest.finished = utc_now()
