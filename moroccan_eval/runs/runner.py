@@ -275,11 +275,13 @@ class _ModelRun:
                     # no task, no turn of the loop per item (a cached re-run is this path
                     # 20,000 times), but a turn now and then so that live requests of
                     # other workers are not held up and Ctrl-C is heard
+                    # (the turn is taken before the next item is: a worker holding one
+                    # while the others take theirs would write it thousands of lines late)
                     finish(hit if hit is not None else await self._execute(upcoming))
-                    upcoming = prepare_next(stream)
                     streak += 1
                     if streak % 64 == 0:
                         await asyncio.sleep(0)
+                    upcoming = prepare_next(stream)
                     continue
                 call = asyncio.create_task(self._execute(upcoming))
                 for _ in range(2):  # let every worker's request go out before local work

@@ -335,3 +335,13 @@ def test_scoring_warms_up_only_once_the_loop_waits(monkeypatch: pytest.MonkeyPat
 
     idle_from = asyncio.run(busy_then_idle())
     assert len(started) == 1 and started[0] >= idle_from
+
+
+def test_an_in_process_model_s_predictions_are_written_in_suite_order(tmp_path: Path) -> None:
+    """Whatever its concurrency: workers take turns between items, not holding one."""
+    suite = load_suite(make_suite(tmp_path / "suite", 2500))  # > 64 workers x 64 items
+    spec = load_model(str(_python_model(tmp_path, False)))
+    [result] = run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False,
+                              concurrency=64), [spec])
+    order = [item["id"] for item in suite.task("intents").items("test")]
+    assert [p["id"] for p in predictions(result.path)] == order
