@@ -7,10 +7,10 @@ CLI against a local HTTP server (first run fills the response cache).
 Targets: >= 20,000 items/s and peak RSS < 500 MB, flat from 10k to 1M (read here as: the
 largest size's peak at most 10% above the smallest's); cached re-run < 2 s.
 Each run's predictions are then exported to Parquet, compared with themselves (``compare``:
-every item paired), reported on (``report``) and rescored (``rescore``), and the same items
-are run again as two shards (``run --shard``) and merged (``merge``), each in a fresh
-process (time, peak RSS: all five stream, so their memory must not grow with the run
-either; same targets).
+every item paired), reported on (``report``), rescored (``rescore``) and verified against
+its suite (``verify``, offline checks), and the same items are run again as two shards
+(``run --shard``) and merged (``merge``), each in a fresh process (time, peak RSS: all six
+stream, so their memory must not grow with the run either; same targets).
 """
 
 from __future__ import annotations
@@ -95,6 +95,12 @@ if {what!r} == "compare":
 elif {what!r} == "rescore":
     from moroccan_eval.runs.scoring import rescore
     assert rescore(run) == run.scores
+elif {what!r} == "verify":
+    from moroccan_eval.suites.loader import load_suite
+    from moroccan_eval.verify import verify_run
+    suite = load_suite({suite!r})
+    started = time.perf_counter()  # the suite loaded: what verify adds
+    assert verify_run(run, suite_ref=suite).ok
 else:
     from moroccan_eval.report.build import build_report
     assert build_report([run])
@@ -118,10 +124,10 @@ def exported(tmp: Path, run_dir: str) -> dict[str, Any]:
     return figures
 
 
-def read(run_dir: str, what: str) -> dict[str, Any]:
+def read(run_dir: str, what: str, suite: Path) -> dict[str, Any]:
     """``compare`` (the run with itself), ``report`` or ``rescore`` of the run in a fresh
     process: time and peak RSS."""
-    return _child(_READ.format(run=run_dir, what=what))
+    return _child(_READ.format(run=run_dir, what=what, suite=str(suite)))
 
 
 def new_suite(tmp: Path, items: int) -> Path:
@@ -187,7 +193,7 @@ def main() -> int:
     ok = True
     peaks: dict[int, float] = {}
     reads: dict[str, dict[int, float]] = {"compare": {}, "report": {}, "rescore": {},
-                                          "merge": {}}
+                                          "verify": {}, "merge": {}}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MOROCCAN_EVAL_CACHE_DIR"] = str(Path(tmp) / "verdicts")
         for size in (int(s) for s in args.sizes.split(",")):
@@ -207,8 +213,8 @@ def main() -> int:
             print(f"  export of its predictions to Parquet: {export['rows']:,} rows in "
                   f"{export['s']:.1f} s, peak RSS {export['rss_mb']:.0f} MB (streamed; target "
                   f"< {RSS_TARGET_MB} MB): {'PASS' if passed else 'FAIL'}")
-            for what in ("compare", "report", "rescore"):
-                measured = read(figures["run"], what)
+            for what in ("compare", "report", "rescore", "verify"):
+                measured = read(figures["run"], what, suite)
                 reads[what][int(figures["n"])] = measured["rss_mb"]
                 passed = measured["rss_mb"] < RSS_TARGET_MB
                 ok &= passed

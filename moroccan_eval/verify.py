@@ -30,14 +30,14 @@ import asyncio
 import math
 import random
 import re
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 
 from .adapters import build_adapter
 from .adapters.base import ModelSpec, TaskContext
 from .canary import Canary
+from .costing import Pricing
 from .errors import ConfigError, MoroccanEvalError
 from .io import JSONValue
 from .perturb import perturb_item
@@ -45,7 +45,7 @@ from .prompts import PromptRenderer
 from .records import PredictionRecord, Signature
 from .runs.requests import RateLimiter, build_request, send, task_setup
 from .runs.rundir import Run
-from .runs.scoring import compute_scores, reparse
+from .runs.scoring import RunTally, compute_scores, reparse
 from .suites.loader import Suite, Task, load_suite
 from .suites.schema import Item
 
@@ -167,10 +167,11 @@ def summarize_problems(problems: Sequence[str]) -> str:
     return "; ".join(shown) + more
 
 
-def _check_scores(run: Run, records: list[PredictionRecord]) -> Check:
+def _check_scores(run: Run, tally: RunTally, count: int) -> Check:
     """Everything in ``scores.json`` (metrics, intervals, deltas, details, latency, tokens,
-    cost) recomputed from the stored records; the signature has its own check."""
-    recomputed = compute_scores(run.manifest, records, run.manifest.wall_s)
+    cost) recomputed from the stored records (``tally``: the ``count`` of them, as read);
+    the signature has its own check."""
+    recomputed = compute_scores(run.manifest, tally, run.manifest.wall_s)
     unsigned = {name: {"signature": ""} for name in run.manifest.tasks}
     claimed = run.scores.model_copy(update={"tasks": {
         name: entry.model_copy(update=unsigned.get(name, {}))
@@ -182,25 +183,25 @@ def _check_scores(run: Run, records: list[PredictionRecord]) -> Check:
     problems = [] if claimed == actual else list(_walk(claimed.to_json(), actual.to_json(), ""))
     if problems:
         return Check("scores", False, summarize_problems([p.lstrip("/") for p in problems]))
-    return Check("scores", True, f"recomputed from {len(records)} stored raw outputs; every "
+    return Check("scores", True, f"recomputed from {count} stored raw outputs; every "
                  "metric, interval, latency percentile and cost matches")
 
 
-def _check_usage(run: Run, records: list[PredictionRecord]) -> Check:
-    """Each record's cost must follow from its tokens at the manifest's prices, and its
-    latency and token counts must be plausible."""
-    pricing = run.manifest.model.spec.pricing
-    problems = []
-    for rec in records:
-        tokens_in, tokens_out = rec.get("input_tokens") or 0, rec.get("output_tokens") or 0
-        latency = rec.get("latency_ms")
-        if min(tokens_in, tokens_out) < 0 or (latency is not None and latency < 0):
-            problems.append(f"{rec['id']}: negative latency or token count")
-        expected = pricing.token_cost(tokens_in, tokens_out)
-        cost = rec.get("cost") or 0.0
-        if not math.isclose(cost, expected, rel_tol=1e-9, abs_tol=TOLERANCE):
-            problems.append(f"{rec['id']}: cost {cost} does not follow from its tokens "
-                            f"({tokens_in} in, {tokens_out} out: {expected:.6g})")
+def _usage_problems(pricing: Pricing, rec: PredictionRecord) -> Iterator[str]:
+    """Why a record's cost does not follow from its tokens at the manifest's prices, or its
+    latency and token counts are not plausible (nothing when they are)."""
+    tokens_in, tokens_out = rec.get("input_tokens") or 0, rec.get("output_tokens") or 0
+    latency = rec.get("latency_ms")
+    if min(tokens_in, tokens_out) < 0 or (latency is not None and latency < 0):
+        yield f"{rec['id']}: negative latency or token count"
+    expected = pricing.token_cost(tokens_in, tokens_out)
+    cost = rec.get("cost") or 0.0
+    if not math.isclose(cost, expected, rel_tol=1e-9, abs_tol=TOLERANCE):
+        yield (f"{rec['id']}: cost {cost} does not follow from its tokens "
+               f"({tokens_in} in, {tokens_out} out: {expected:.6g})")
+
+
+def _check_usage(problems: list[str]) -> Check:
     if problems:
         return Check("usage", False, summarize_problems(problems))
     return Check("usage", True, "every cost follows from its tokens at the manifest's prices")
@@ -247,14 +248,55 @@ Setups = dict[str, tuple[Task, TaskContext, PromptRenderer]]
 ItemKey = tuple[str, str]  # (task, item id)
 
 
-@dataclass
-class Expectation:
-    """What a suite expects of a run: per task its context and renderer, the items of the
-    selection (perturbed as the run was) and the hash of each item's request."""
+class Expected(NamedTuple):
+    """An item of the selection (perturbed as the run was) and its request's hash."""
 
-    setups: Setups
-    items: dict[ItemKey, Item]
-    hashes: dict[ItemKey, str]
+    key: ItemKey
+    item: Item
+    request_hash: str
+
+
+#: Selections of at most this many items are kept by :class:`Expectations` for the next
+#: run verified against them (a leaderboard's many runs of one suite); larger ones are
+#: rebuilt per run, streamed, so that no run's verification holds every item.
+KEPT_ITEMS = 20_000
+
+
+class Expectation:
+    """What a suite expects of a run: per task its context and renderer (``setups``), and
+    the items of the selection with their request hashes, streamed in suite order; with
+    ``keep``, kept once streamed if they are at most :data:`KEPT_ITEMS`."""
+
+    def __init__(self, run: Run, suite: Suite, *, keep: bool = False):
+        self.manifest = run.manifest
+        self.setups: Setups = {
+            name: (suite.tasks[name], *task_setup(suite.tasks[name], self.manifest.seed))
+            for name in self.manifest.tasks}
+        self._keep = keep
+        self._kept: list[Expected] | None = None
+
+    def __iter__(self) -> Iterator[Expected]:
+        if self._kept is not None:
+            yield from self._kept
+            return
+        kept: list[Expected] | None = [] if self._keep else None
+        for entry in self._built():
+            if kept is not None:
+                kept.append(entry)
+                if len(kept) > KEPT_ITEMS:
+                    kept = None
+            yield entry
+        self._kept = kept
+
+    def _built(self) -> Iterator[Expected]:
+        manifest, selection = self.manifest, self.manifest.selection
+        for name, (task, _, renderer) in self.setups.items():
+            for suite_item in task.items(selection.split, selection.varieties, selection.limit,
+                                         seed=manifest.seed, sampling=selection.sampling,
+                                         shard=selection.shard_part):
+                item = perturb_item(suite_item, selection.perturb, manifest.seed)
+                request = build_request(task, renderer, item, manifest.model.spec.tool_calling)
+                yield Expected((name, item["id"]), item, request.hash())
 
 
 class Expectations:
@@ -269,56 +311,87 @@ class Expectations:
         key = (str(suite.path), suite.sha256, *manifest.tasks, str(manifest.seed),
                manifest.selection.model_dump_json(), manifest.model.spec.tool_calling)
         if key not in self._known:
-            self._known[key] = _expectation(run, suite)
+            self._known[key] = Expectation(run, suite, keep=True)
         return self._known[key]
 
 
-def _expectation(run: Run, suite: Suite) -> Expectation:
-    manifest, selection = run.manifest, run.manifest.selection
-    setups = {name: (suite.tasks[name], *task_setup(suite.tasks[name], manifest.seed))
-              for name in manifest.tasks}
-    items: dict[ItemKey, Item] = {}
-    hashes: dict[ItemKey, str] = {}
-    for name, (task, _, renderer) in setups.items():
-        for suite_item in task.items(selection.split, selection.varieties, selection.limit,
-                                     seed=manifest.seed, sampling=selection.sampling,
-                                     shard=selection.shard_part):
-            item = perturb_item(suite_item, selection.perturb, manifest.seed)
-            items[(name, item["id"])] = item
-            hashes[(name, item["id"])] = build_request(
-                task, renderer, item, manifest.model.spec.tool_calling).hash()
-    return Expectation(setups, items, hashes)
+class _StoredRecords:
+    """A run's records, read once in file order (each one re-parsed, tallied for the
+    scores and its cost checked as it is read) and taken by item in suite order: a record
+    read before its item's turn waits in ``ahead`` (a run's answers come back out of order,
+    within its concurrency). A record missing from the file makes the rest wait."""
+
+    def __init__(self, run: Run):
+        self.tally = RunTally(run.manifest)
+        self.count = 0
+        self.usage_problems: list[str] = []
+        self._pricing = run.manifest.model.spec.pricing
+        self._records = reparse(run.manifest, run.predictions())
+        self.ahead: dict[ItemKey, PredictionRecord] = {}
+        self.repeated: set[ItemKey] = set()  # read again while the first was waiting
+
+    def _read(self, record: PredictionRecord) -> ItemKey:
+        self.tally.add(record)
+        self.count += 1
+        self.usage_problems.extend(_usage_problems(self._pricing, record))
+        return record["task"], record["id"]
+
+    def take(self, key: ItemKey) -> PredictionRecord | None:
+        """The first record of ``key``'s item, or ``None`` if the file has none."""
+        found = self.ahead.pop(key, None)
+        if found is not None:
+            return found
+        for record in self._records:
+            other = self._read(record)
+            if other == key:
+                return record
+            if other in self.ahead:
+                self.repeated.add(other)
+            else:
+                self.ahead[other] = record
+        return None
+
+    def left(self) -> set[ItemKey]:
+        """The items of records no :meth:`take` took (the file read to its end)."""
+        return set(self.ahead) | {self._read(record) for record in self._records}
 
 
-def _check_items_and_prompts(expected: Expectation, records: list[PredictionRecord]
-                             ) -> list[Check]:
-    item_problems, prompt_problems = [], []
-    seen: Counter[ItemKey] = Counter()
-    for rec in records:
-        key = (rec["task"], rec["id"])
-        seen[key] += 1
-        if seen[key] > 1:
+def _check_items_and_prompts(expected: Expectation, stored: _StoredRecords,
+                             population: list[ItemKey] | None) -> list[Check]:
+    """Each item of the selection against its first record, in suite order; then the
+    records no item took (repeats, or not items of the selection). ``population`` gets the
+    items whose record holds an answer (the endpoint check's population), if given."""
+    item_problems, prompt_problems, missing = [], [], []
+    count = 0
+    for key, item, request_hash in expected:
+        count += 1
+        rec = stored.take(key)
+        if rec is None:
+            missing.append(key[1])
             continue
-        item = expected.items.get(key)
-        if item is None:
-            item_problems.append(f"{rec['id']}: not an item of the claimed selection")
-            continue
+        if population is not None and not rec.get("error"):
+            population.append(key)
         for field_name in ("reference", "variety", "group", "fields"):
             if rec.get(field_name) != item.get(field_name):
                 item_problems.append(f"{rec['id']}: {field_name} differs from the suite's")
-        if rec.get("request_hash") != expected.hashes[key]:
+        if rec.get("request_hash") != request_hash:
             prompt_problems.append(f"{rec['id']}: the stored request is not the suite's prompt")
-    repeated = sorted(k[1] for k, count in seen.items() if count > 1)
-    if repeated:  # the last line would win when scored: one item, one answer
-        item_problems.insert(0, f"{len(repeated)} item(s) predicted more than once, e.g. "
-                             f"{', '.join(repeated[:SHOWN])}")
-    missing = sorted(k[1] for k in set(expected.items) - set(seen))
+    left = stored.left()
+    if left or stored.repeated:
+        selection = {entry.key for entry in expected if entry.key in left}
+        repeated = sorted(k[1] for k in stored.repeated | selection)
+        item_problems += [f"{key[1]}: not an item of the claimed selection"
+                          for key in sorted(left - selection)]
+        if repeated:  # the last line would win when scored: one item, one answer
+            item_problems.insert(0, f"{len(repeated)} item(s) predicted more than once, "
+                                 f"e.g. {', '.join(repeated[:SHOWN])}")
     if missing:
+        missing.sort()
         item_problems.append(f"{len(missing)} item(s) of the selection have no prediction, "
                              f"e.g. {', '.join(missing[:SHOWN])}")
     return [
         Check("items", not item_problems, summarize_problems(item_problems) if item_problems else
-              f"all {len(expected.items)} items of the selection, with the suite's references"),
+              f"all {count} items of the selection, with the suite's references"),
         Check("prompts", not prompt_problems, summarize_problems(prompt_problems) if prompt_problems
               else "every request hash matches the suite's prompt templates"),
     ]
@@ -436,26 +509,34 @@ def verify_run(
     agree with it significantly less than it agrees with itself (or at least
     ``min_agreement``, when given)."""
     result = Verification(run)
-    records = list(reparse(run.manifest, run.predictions()))
-    result.checks.append(_check_scores(run, records))
-    result.checks.append(_check_usage(run, records))
-    result.checks.append(_check_signatures(run))
+    stored = _StoredRecords(run)
     suite_check, suite = _check_suite(run, suite_ref)
-    result.checks.append(suite_check)
+    later: list[Check] = [_check_signatures(run), suite_check]
+    population: list[ItemKey] | None = [] if endpoint is not None else None
+    expected: Expectation | None = None
     if suite is None or not suite_check.ok:
-        result.checks.append(Check("items", False, "not checked: the suite does not match"))
+        later.append(Check("items", False, "not checked: the suite does not match"))
+    else:
+        expected = (expectations.of(run, suite) if expectations is not None
+                    else Expectation(run, suite))
+        later += _check_items_and_prompts(expected, stored, population)
+    stored.left()  # every record read: scored, its cost checked
+    result.checks = [_check_scores(run, stored.tally, stored.count),
+                     _check_usage(stored.usage_problems), *later]
+    if expected is None or endpoint is None or population is None:
         return result
-    expected = (expectations or Expectations()).of(run, suite)
-    setups, items = expected.setups, expected.items
-    result.checks += _check_items_and_prompts(expected, records)
-    if endpoint is not None:
-        stored = {(r["task"], r["id"]): r for r in records
-                  if (r["task"], r["id"]) in items and not r.get("error")}
-        population = sorted(stored)
-        size = sample if isinstance(sample, int) else math.ceil(sample * len(population))
-        keys = random.Random(seed).sample(population, min(size, len(population)))
-        first, second, errors = asyncio.run(_ask(setups, endpoint, keys, items, stored))
-        result.agreement = _agreement(endpoint, keys, stored, first, second, errors)
-        result.checks.append(_endpoint_check(result.agreement, min_agreement,
-                                             power_statement(len(population), len(keys))))
+    population.sort()
+    answered = len(population)
+    size = sample if isinstance(sample, int) else math.ceil(sample * answered)
+    keys = random.Random(seed).sample(population, min(size, answered))
+    wanted = set(keys)
+    items = {entry.key: entry.item for entry in expected if entry.key in wanted}
+    answers: dict[ItemKey, PredictionRecord] = {}
+    for record in reparse(run.manifest, run.predictions()):
+        if (record["task"], record["id"]) in wanted:
+            answers.setdefault((record["task"], record["id"]), record)
+    first, second, errors = asyncio.run(_ask(expected.setups, endpoint, keys, items, answers))
+    result.agreement = _agreement(endpoint, keys, answers, first, second, errors)
+    result.checks.append(_endpoint_check(result.agreement, min_agreement,
+                                         power_statement(answered, len(keys))))
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,32 @@ def test_a_limited_run_records_its_sample_and_verifies(tmp_path: Path,
     assert manifest.selection.sampling == "stratified" and manifest.seed == 3
     assert sum(1 for _ in load_run(result.path).predictions()) == 6  # 2 groups x 3 varieties
     assert all(c.ok for c in verify_run(load_run(result.path), suite_ref=str(mini_suite)).checks)
+
+
+def _verify_peak(tmp_path: Path, groups: int) -> int:
+    """Peak memory Python allocated (tracemalloc) while verifying a run of ``groups`` x 2
+    items (its suite loaded and a first verification done before: imports, caches)."""
+    from moroccan_eval.synthetic import make_suite
+
+    suite = load_suite(make_suite(tmp_path / f"suite-{groups}", groups))
+    model = tmp_path / "instant.yaml"
+    model.write_text("name: toy\nadapter: python\ncallable: toy_models:instant\n",
+                     encoding="utf-8")
+    [result] = run(RunOptions(suite=suite, out_dir=tmp_path / f"runs-{groups}", progress=False),
+                   [load_model(str(model))])
+    verify_run(load_run(result.path), suite_ref=suite)
+    tracemalloc.start()
+    try:
+        checks = verify_run(load_run(result.path), suite_ref=suite).checks
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert all(check.ok for check in checks), checks
+    return peak
+
+
+def test_verify_streams_the_run_in_flat_memory(tmp_path: Path) -> None:
+    small, large = _verify_peak(tmp_path, 250), _verify_peak(tmp_path, 2500)
+    # holding the records and the expected items took 1.9 kB an item (4,500 more: +8.7 MB);
+    # what scoring keeps in memory before it spills to disk about 0.2 kB (+0.9 MB)
+    assert large - small < 2_500_000, (small, large)
