@@ -44,7 +44,7 @@ from .perturb import perturb_item
 from .prompts import PromptRenderer
 from .records import PredictionRecord, Signature
 from .runs.requests import RateLimiter, build_request, send, task_setup
-from .runs.rundir import Run
+from .runs.rundir import ItemKey, RecordsByItem, Run
 from .runs.scoring import RunTally, compute_scores, reparse
 from .suites.loader import Suite, Task, load_suite
 from .suites.schema import Item
@@ -245,7 +245,6 @@ def _check_suite(run: Run, suite_ref: str | Suite | None) -> tuple[Check, Suite 
 
 
 Setups = dict[str, tuple[Task, TaskContext, PromptRenderer]]
-ItemKey = tuple[str, str]  # (task, item id)
 
 
 class Expected(NamedTuple):
@@ -315,48 +314,23 @@ class Expectations:
         return self._known[key]
 
 
-class _StoredRecords:
-    """A run's records, read once in file order (each one re-parsed, tallied for the
-    scores and its cost checked as it is read) and taken by item in suite order: a record
-    read before its item's turn waits in ``ahead`` (a run's answers come back out of order,
-    within its concurrency). A record missing from the file makes the rest wait."""
+class _Read:
+    """What verification takes of each record as it is read, in file order: the tally the
+    scores are recomputed from, and its cost checked."""
 
     def __init__(self, run: Run):
         self.tally = RunTally(run.manifest)
         self.count = 0
         self.usage_problems: list[str] = []
         self._pricing = run.manifest.model.spec.pricing
-        self._records = reparse(run.manifest, run.predictions())
-        self.ahead: dict[ItemKey, PredictionRecord] = {}
-        self.repeated: set[ItemKey] = set()  # read again while the first was waiting
 
-    def _read(self, record: PredictionRecord) -> ItemKey:
+    def __call__(self, record: PredictionRecord) -> None:
         self.tally.add(record)
         self.count += 1
         self.usage_problems.extend(_usage_problems(self._pricing, record))
-        return record["task"], record["id"]
-
-    def take(self, key: ItemKey) -> PredictionRecord | None:
-        """The first record of ``key``'s item, or ``None`` if the file has none."""
-        found = self.ahead.pop(key, None)
-        if found is not None:
-            return found
-        for record in self._records:
-            other = self._read(record)
-            if other == key:
-                return record
-            if other in self.ahead:
-                self.repeated.add(other)
-            else:
-                self.ahead[other] = record
-        return None
-
-    def left(self) -> set[ItemKey]:
-        """The items of records no :meth:`take` took (the file read to its end)."""
-        return set(self.ahead) | {self._read(record) for record in self._records}
 
 
-def _check_items_and_prompts(expected: Expectation, stored: _StoredRecords,
+def _check_items_and_prompts(expected: Expectation, stored: RecordsByItem,
                              population: list[ItemKey] | None) -> list[Check]:
     """Each item of the selection against its first record, in suite order; then the
     records no item took (repeats, or not items of the selection). ``population`` gets the
@@ -509,7 +483,8 @@ def verify_run(
     agree with it significantly less than it agrees with itself (or at least
     ``min_agreement``, when given)."""
     result = Verification(run)
-    stored = _StoredRecords(run)
+    read = _Read(run)
+    stored = RecordsByItem(reparse(run.manifest, run.predictions()), on_read=read)
     suite_check, suite = _check_suite(run, suite_ref)
     later: list[Check] = [_check_signatures(run), suite_check]
     population: list[ItemKey] | None = [] if endpoint is not None else None
@@ -521,8 +496,8 @@ def verify_run(
                     else Expectation(run, suite))
         later += _check_items_and_prompts(expected, stored, population)
     stored.left()  # every record read: scored, its cost checked
-    result.checks = [_check_scores(run, stored.tally, stored.count),
-                     _check_usage(stored.usage_problems), *later]
+    result.checks = [_check_scores(run, read.tally, read.count),
+                     _check_usage(read.usage_problems), *later]
     if expected is None or endpoint is None or population is None:
         return result
     population.sort()

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import RunError
 from ..records import Manifest, PredictionRecord
 from ..suites.loader import Suite, load_suite, shard_of
-from .rundir import Run, RunWriter, load_run, new_run_id
+from .rundir import RecordsByItem, Run, RunWriter, load_run, new_run_id
 from .scoring import RunTally, compute_scores
 
 #: Manifest fields every shard must share (compared as JSON).
@@ -44,14 +44,15 @@ def merge_runs(paths: Sequence[Path], out_dir: Path, suite: Suite | None = None)
     tally = RunTally(manifest)
     writer = RunWriter(out_dir, manifest)
     try:
-        shards = {part[0]: _Shard(run) for run in runs
+        shards = {part[0]: (run.path.name, RecordsByItem(run.predictions())) for run in runs
                   if (part := run.manifest.selection.shard_part) is not None}
         for record in _in_suite_order(suite, manifest, shards):
             tally.add(record, writer.write(record))
-        extra = sum(shard.left() for shard in shards.values())
+        extra = sum(len(records.left() | records.repeated) for _, records in shards.values())
         if extra:
-            raise RunError(f"merge: {extra} prediction(s) of the shards are not items of "
-                           "their selection, or repeat one; check the runs with `verify`")
+            raise RunError(f"merge: the shards hold predictions of {extra} item(s) that are "
+                           "not items of their selection, or repeat one; check the runs with "
+                           "`verify`")
         writer.finish(compute_scores(manifest, tally, manifest.wall_s),
                       _merged_status(runs))
     except BaseException:
@@ -111,40 +112,21 @@ def _merged_manifest(runs: list[Run]) -> Manifest:
     return manifest
 
 
-class _Shard:
-    """A shard's records, taken in suite order: a record written before its turn (its
-    answer came back before an earlier item's) waits in ``ahead`` until it is taken."""
-
-    def __init__(self, run: Run):
-        self.name = run.path.name
-        self.records = run.predictions()
-        self.ahead: dict[tuple[str, str], PredictionRecord] = {}
-
-    def take(self, task: str, item_id: str) -> PredictionRecord:
-        found = self.ahead.pop((task, item_id), None)
-        if found is not None:
-            return found
-        for record in self.records:
-            if record["task"] == task and record["id"] == item_id:
-                return record
-            self.ahead[(record["task"], record["id"])] = record
-        raise RunError(f"merge: shard {self.name} has no prediction for item '{item_id}' of "
-                       f"task '{task}', which its selection holds; check it with `verify`")
-
-    def left(self) -> int:
-        """How many records were not taken."""
-        return len(self.ahead) + sum(1 for _ in self.records)
-
-
-def _in_suite_order(suite: Suite, manifest: Manifest,
-                    shards: dict[int, _Shard]) -> Iterator[PredictionRecord]:
+def _in_suite_order(suite: Suite, manifest: Manifest, shards: dict[int, tuple[str, RecordsByItem]]
+                    ) -> Iterator[PredictionRecord]:
     """The shards' records in the order an unsharded run would have taken the items."""
     selection = manifest.selection
     for name in manifest.tasks:
         for item in suite.task(name).items(selection.split, selection.varieties,
                                            selection.limit, seed=manifest.seed,
                                            sampling=selection.sampling):
-            yield shards[shard_of(item["group"], len(shards))].take(name, item["id"])
+            shard, records = shards[shard_of(item["group"], len(shards))]
+            record = records.take((name, item["id"]))
+            if record is None:
+                raise RunError(f"merge: shard {shard} has no prediction for item "
+                               f"'{item['id']}' of task '{name}', which its selection holds; "
+                               "check it with `verify`")
+            yield record
 
 
 def _merged_status(runs: list[Run]) -> str:

@@ -199,6 +199,49 @@ def _read_record(path: Path, model: type[M]) -> M:
                        format_validation_errors(exc)) from None
 
 
+ItemKey = tuple[str, str]  # (task, item id)
+
+
+class RecordsByItem:
+    """A run's records, read once in file order and taken by item in another order (the
+    suite's): a record read before its item's turn waits until it is taken. A run writes
+    its answers as they come back, out of order within its concurrency: the records
+    waiting are that window, not the run (a record missing from the file makes all after it
+    wait). ``on_read`` sees every record as it is read, in file order."""
+
+    def __init__(self, records: Iterator[PredictionRecord],
+                 on_read: Callable[[PredictionRecord], object] | None = None):
+        self._records = records
+        self._on_read = on_read
+        self._ahead: dict[ItemKey, PredictionRecord] = {}
+        self.repeated: set[ItemKey] = set()  # read again while the first was waiting
+
+    def take(self, key: ItemKey) -> PredictionRecord | None:
+        """The first record of ``key``'s item, or ``None`` if the file has none."""
+        found = self._ahead.pop(key, None)
+        if found is not None:
+            return found
+        for record in self._records:
+            other = self._read(record)
+            if other == key:
+                return record
+            if other in self._ahead:
+                self.repeated.add(other)
+            else:
+                self._ahead[other] = record
+        return None
+
+    def left(self) -> set[ItemKey]:
+        """The items of the records no :meth:`take` took (the file read to its end): items
+        taken already (repeated), or not asked for."""
+        return set(self._ahead) | {self._read(record) for record in self._records}
+
+    def _read(self, record: PredictionRecord) -> ItemKey:
+        if self._on_read is not None:
+            self._on_read(record)
+        return record["task"], record["id"]
+
+
 def load_run(path: Path, *, require_complete: bool = True) -> Run:
     """Open a run directory; refuse it when it is not a finished run."""
     if not (path / MANIFEST).is_file():

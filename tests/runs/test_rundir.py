@@ -9,7 +9,8 @@ import pytest
 from moroccan_eval.adapters import load_model
 from moroccan_eval.errors import RunError
 from moroccan_eval.export import export
-from moroccan_eval.runs.rundir import load_run
+from moroccan_eval.records import PredictionRecord
+from moroccan_eval.runs.rundir import RecordsByItem, load_run
 from moroccan_eval.runs.runner import RunOptions, run
 from moroccan_eval.runs.scoring import rescore
 from moroccan_eval.suites.loader import load_suite
@@ -102,3 +103,25 @@ def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
     current = os.umask(0)
     os.umask(current)
     assert _default_mode() == 0o666 & ~current
+
+
+def _records(*ids: str) -> list[PredictionRecord]:
+    return [{"task": "intents", "id": item_id, "line": line}  # type: ignore[typeddict-item]
+            for line, item_id in enumerate(ids)]
+
+
+def test_records_are_taken_by_item_in_another_order_than_the_file_s() -> None:
+    read: list[str] = []
+    records = RecordsByItem(iter(_records("b", "a", "c", "a", "x", "b2", "b2")),
+                            on_read=lambda record: read.append(record["id"]))
+    first_a = records.take(("intents", "a"))
+    assert first_a is not None and first_a["line"] == 1  # type: ignore[typeddict-item]
+    assert read == ["b", "a"], "read only as far as the item asked for"
+    assert [records.take(("intents", k)) is not None for k in ("b", "c")] == [True, True]
+    assert read == ["b", "a", "c"], "b waited; c was next"
+    assert records.take(("intents", "d")) is None, "not in the file: read to its end"
+    assert read == ["b", "a", "c", "a", "x", "b2", "b2"]
+    assert records.take(("intents", "x")) is not None
+    # a taken already, read again; b2 read twice before it was asked for
+    assert records.left() == {("intents", "a"), ("intents", "b2")}
+    assert records.repeated == {("intents", "b2")}
