@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,27 @@ def keyword_router(request: dict[str, Any]) -> Any:
 
 def instant(request: dict[str, Any]) -> str:
     """The cheapest possible model: answers the first label, for throughput measurements."""
+    return "refund"
+
+
+def exits_on_message_300(request: dict[str, Any]) -> str:
+    """:func:`instant`, except that one input ends the process running it (exit code 3):
+    a worker process that dies mid-run (``run --processes``)."""
+    if request["input"]["text"].startswith("message 300 "):
+        os._exit(3)
+    return "refund"
+
+
+def fails_on_sevens(request: dict[str, Any]) -> str:
+    """:func:`instant`, failing on every input with a 7 in it."""
+    if "7" in request["input"]["text"]:
+        raise RuntimeError("no sevens")
+    return "refund"
+
+
+def sleepy(request: dict[str, Any]) -> str:
+    """:func:`instant` after 5 ms: a run long enough to be stopped mid-way."""
+    time.sleep(0.005)
     return "refund"
 
 

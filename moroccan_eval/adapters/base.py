@@ -251,9 +251,10 @@ class Adapter(ABC, Generic[OptionsT]):
     #: whether responses are worth caching (false for instant, deterministic local models).
     cacheable: ClassVar[bool] = True
     #: whether ``generate`` computes its answer on the event loop's thread and never
-    #: waits (the ``python`` adapter's plain functions): the runner then awaits it in
-    #: place, since overlapping such calls gains nothing and costs a task and loop turns
-    #: per item.
+    #: waits (the ``python`` adapter's plain functions, the built-in baselines): the
+    #: runner then awaits it in place, since overlapping such calls gains nothing and
+    #: costs a task and loop turns per item; ``run --processes`` runs it in worker
+    #: processes.
     answers_inline: bool = False
     #: whether every response ``generate`` returns is already free of lone UTF-16
     #: surrogates (its parser replaces them, as ``openai_compat``'s does): the run then

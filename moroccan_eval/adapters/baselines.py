@@ -30,6 +30,7 @@ def _text(fields: dict[str, Any], input_fields: list[str]) -> str:
 
 class _ClassificationBaseline(Adapter[NoOptions]):
     cacheable = False
+    answers_inline = True  # computed on the loop's thread, never waits
     task_types = ("classification",)
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -98,6 +99,7 @@ class CopyAdapter(Adapter[NoOptions]):
     (how far the source already is from the reference)."""
 
     cacheable = False
+    answers_inline = True  # computed on the loop's thread, never waits
 
     async def prepare(self, task: TaskContext) -> None:
         self.input_fields = task.input_fields
@@ -150,6 +152,7 @@ class RulesAdapter(Adapter[NoOptions]):
     """Answers extraction tasks with regular expressions (ICE, numbers, dates, totals)."""
 
     cacheable = False
+    answers_inline = True  # computed on the loop's thread, never waits
     task_types = ("extraction",)
 
     async def prepare(self, task: TaskContext) -> None:
@@ -196,6 +199,7 @@ class ToolRouterAdapter(Adapter[NoOptions]):
     (char n-grams trained on the ``train`` split) and fills the rest by rules."""
 
     cacheable = False
+    answers_inline = True  # computed on the loop's thread, never waits
     task_types = ("tool_call", "injection")
 
     async def prepare(self, task: TaskContext) -> None:

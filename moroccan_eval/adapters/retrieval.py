@@ -67,6 +67,7 @@ class RetrievalAdapter(Adapter[NoOptions]):
     """Answers grounded questions with the best-matching bullet of the task's sources."""
 
     cacheable = False
+    answers_inline = True  # computed on the loop's thread, never waits
     min_similarity = 0.12
 
     async def prepare(self, task: TaskContext) -> None:

@@ -62,6 +62,10 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--shard", callback=_check_shard, metavar="I/N",
               help="Only shard I of N (0 <= I < N) of the item groups, e.g. one job of a "
               "Slurm array or CI matrix; join the shards with `moroccan-eval merge`.")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes for each model answered in this process (the python "
+              "adapter's plain functions, the built-in baselines): its items are dealt among "
+              "them. Other models are unaffected.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="ray: split models x shards into Ray tasks (extra "
               "'ray'); each model's shards are merged into one run directory.")
@@ -74,7 +78,7 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         out_dir: Path, seed: int, max_cost: float | None, currency: str,
         usd_mad: float | None, no_cache: bool, cache_dir: Path | None,
         progress: bool | None, perturb: str | None, allow_unanonymized: bool,
-        max_error_rate: float | None, shard: str | None, executor: str,
+        max_error_rate: float | None, shard: str | None, processes: int, executor: str,
         address: str | None, shards: int | None) -> None:
     """Run models on a suite and print per-variety scores with their signatures."""
     with collector.paused():  # the start-up makes long-lived objects only
@@ -87,6 +91,9 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
 
         if executor != "ray" and (address or shards):
             raise click.UsageError("--address and --shards go with --executor ray")
+        if executor == "ray" and processes > 1:
+            raise click.UsageError("--processes goes with the local executor: Ray runs each "
+                                   "shard in a process of its own (--shards)")
         for code in varieties_:
             varieties.get(code)
         specs = [load_model(m) for m in models]
@@ -107,6 +114,7 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
             max_cost=max_cost, currency=currency,  # type: ignore[arg-type]
             usd_mad=usd_mad or DEFAULT_USD_MAD, progress=progress, perturb=perturb,
             max_error_rate=max_error_rate, shard=shard, trivial_baselines=True,
+            processes=processes,
         )
     if executor == "ray":
         from ..runs.ray_executor import run_on_ray

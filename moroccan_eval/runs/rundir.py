@@ -105,6 +105,11 @@ class RunWriter:
         self._fh.write(line + "\n")
         return line
 
+    def write_lines(self, lines: str) -> None:
+        """Append records already written as JSON lines (``lines`` without its last
+        newline), as a worker process sends them."""
+        self._fh.write(lines + "\n")
+
     def predictions(self) -> Iterator[PredictionRecord]:
         """The predictions written so far, read back (streamed) once the file is closed."""
         self._fh.close()

@@ -13,12 +13,12 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import collector
 from ..adapters import build_adapter
@@ -51,6 +51,9 @@ from .requests import Limiter, PromptKeys, RateLimiter, build_request, send, tas
 from .rundir import RunWriter, new_manifest
 from .scoring import RunTally, compute_scores, finalize_record
 
+if TYPE_CHECKING:
+    from .processes import Job, Outbox, Workers
+
 
 @dataclass
 class RunOptions:
@@ -78,6 +81,9 @@ class RunOptions:
     #: also work out each task's trivial baseline with its scores (``RunResult.trivial``,
     #: which ``run`` prints beside the scores)
     trivial_baselines: bool = False
+    #: worker processes for a model answered in this process (see :mod:`.processes`);
+    #: 1: none. Other models run here whatever this says.
+    processes: int = 1
 
     def selected_tasks(self) -> list[Task]:
         names = self.tasks or list(self.suite.tasks)
@@ -193,12 +199,22 @@ class _ModelRun:
         started = time.perf_counter()
         hosting = self.spend.start_hosting(self.spec)
         status = "interrupted"
+        workers = None
         try:
+            if opts.processes > 1 and self.adapter.answers_inline:
+                from .processes import Workers
+
+                workers = Workers(self._jobs())
             for task in tasks:
-                await self._run_task(task, writer)
+                if workers is None:
+                    await self._run_task(task, writer)
+                else:
+                    await self._take_task(task, writer, workers)
             status = self._final_status()
             await self.adapter.settle_identity()
         finally:
+            if workers is not None:
+                workers.close()
             self.spend.stop_hosting(hosting)
             manifest.wall_s = round(time.perf_counter() - started, 3)
             self._record_serving(manifest)
@@ -213,42 +229,95 @@ class _ModelRun:
         writer.finish(scores, status)
         return RunResult(path=writer.dir, status=status, scores=scores, trivial=trivial)
 
-    async def _run_task(self, task: Task, writer: RunWriter) -> None:
-        opts = self.options
-        context, renderer = task_setup(task, opts.seed)
+    async def _start_task(self, task: Task) -> tuple[PromptRenderer, PromptKeys | None]:
+        """Set the adapter up for ``task``: the task's prompt renderer, and its prompt keys
+        when answers may come from the response cache."""
+        context, renderer = task_setup(task, self.options.seed)
         await self.adapter.start_task(context)
         identity = self.adapter.identity()
         if self.adapter.identity_keys_cache and identity is not None:
             self.cache_key = sha256_json([self.spec.cache_hash, identity])
         keys = (PromptKeys(task, renderer, context.train, self.spec.tool_calling)
                 if self.cache is not None and self.adapter.cacheable else None)
+        return renderer, keys
+
+    def _selected(self, task: Task) -> Iterator[Item]:
+        """The task's items this run takes, in suite order."""
+        opts = self.options
+        shard = parse_shard(opts.shard) if opts.shard else None
+        return task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed, shard=shard)
+
+    def _task_bar(self, task: Task) -> Any:
+        # counting is a pass over the data file: only a progress bar needs the total
+        return _progress_bar(f"{self.spec.name} · {task.name}",
+                             lambda: sum(1 for _ in self._selected(task)),
+                             self.options.progress, self.position)
+
+    def _count(self, record: PredictionRecord, line: str | None, bar: Any) -> None:
+        """Score a record written as ``line`` (``None``: it was read back from its line)
+        and count it for the run's status and the progress bar."""
+        self.tally.add(record, line)
+        if not record.get("skipped"):
+            self.sent += 1
+            if record.get("error"):
+                self.errors += 1
+                self.first_error = self.first_error or str(record.get("error"))
+        self.cached += bool(record.get("cached"))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(errors=self.errors,
+                            spent=f"{self.spend.spent:.4f} {self.spend.currency}",
+                            refresh=False)
+
+    async def _take_task(self, task: Task, writer: RunWriter, workers: Workers) -> None:
+        """Write and score the task's records as the worker processes send them."""
+        bar = self._task_bar(task)
+        currency = self.spec.pricing.currency
+        try:
+            async for lines, records in workers.records():
+                writer.write_lines(lines)
+                for record in records:
+                    if not record.get("cached"):
+                        self.spend.add(record["cost"], currency)
+                    self._count(record, None, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _jobs(self) -> list[Job]:
+        """The jobs of the worker processes that run this model (``--processes``)."""
+        opts = self.options
+        count = opts.processes
+        settings: JSONObject = {name: getattr(opts, name) for name in _WORKER_OPTIONS}
+        settings["cache_dir"] = None if opts.cache_dir is None else str(opts.cache_dir)
+        return [{"path": sys.path, "suite": str(opts.suite.path),
+                 "allow_unanonymized": opts.suite.allow_unanonymized,
+                 "spec": self.spec.model_dump(mode="json"), "options": settings,
+                 "index": index, "count": count} for index in range(count)]
+
+    async def answers(self, task: Task, index: int, count: int
+                      ) -> AsyncIterator[PredictionRecord]:
+        """A worker process's share of the task (see :mod:`.processes`): the judged
+        records of the items dealt to worker ``index`` of ``count``, one at a time, in
+        order."""
+        renderer, keys = await self._start_task(task)
+        from .processes import dealt
+
+        parser = task.task_type.parser()
+        for entry in self._looked_up(dealt(self._selected(task), index, count), keys):
+            prepared = self._prepare(task, entry, renderer)
+            record = self._cached(prepared) or await self._execute(prepared)
+            yield finalize_record(record, parser)
+
+    async def _run_task(self, task: Task, writer: RunWriter) -> None:
+        renderer, keys = await self._start_task(task)
         parser = task.task_type.parser()
         inline = self.adapter.answers_inline
-        shard = parse_shard(opts.shard) if opts.shard else None
-
-        def selected() -> Iterator[Item]:
-            return task.items(opts.split, opts.varieties, opts.limit, seed=opts.seed,
-                              shard=shard)
-
-        items = self._looked_up(selected(), keys)
-        # counting is a pass over the data file: only a progress bar needs the total
-        bar = _progress_bar(f"{self.spec.name} · {task.name}",
-                            lambda: sum(1 for _ in selected()), opts.progress, self.position)
+        items = self._looked_up(self._selected(task), keys)
+        bar = self._task_bar(task)
 
         def finish(record: PredictionRecord) -> None:
-            line = writer.write(finalize_record(record, parser))
-            self.tally.add(record, line)
-            if not record.get("skipped"):
-                self.sent += 1
-                if record.get("error"):
-                    self.errors += 1
-                    self.first_error = self.first_error or str(record.get("error"))
-            self.cached += bool(record.get("cached"))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(errors=self.errors,
-                                spent=f"{self.spend.spent:.4f} {self.spend.currency}",
-                                refresh=False)
+            self._count(record, writer.write(finalize_record(record, parser)), bar)
 
         def prepare_next(stream: Iterator[_Lookup]) -> _Prepared | None:
             entry = next(stream, None)
@@ -432,6 +501,43 @@ class _ModelRun:
         return "stopped: spend cap reached" if self.spend.exhausted else "complete"
 
 
+#: The RunOptions fields a worker process runs with (besides ``cache_dir``); the rest is
+#: the parent's: writing, scoring, progress, the spend cap.
+_WORKER_OPTIONS = ("tasks", "varieties", "limit", "split", "seed", "currency", "usd_mad",
+                   "perturb", "shard")
+
+
+def work() -> None:
+    """The main of a worker process of ``run --processes`` (see :mod:`.processes`)."""
+    from .processes import serve
+
+    serve(_answer_share)
+
+
+async def _answer_share(job: Job, send: Outbox) -> None:
+    """Run a worker's share of its model's run: every task's items dealt to it."""
+    from ..suites.loader import load_suite
+
+    suite = load_suite(job["suite"], allow_unanonymized=job["allow_unanonymized"])
+    settings = dict(job["options"])
+    cache_dir = settings.pop("cache_dir")
+    options = RunOptions(suite=suite, out_dir=Path(), progress=False,
+                         cache_dir=None if cache_dir is None else Path(str(cache_dir)),
+                         **settings)  # type: ignore[arg-type]
+    spec = ModelSpec.model_validate(job["spec"])
+    adapter = build_adapter(spec)
+    cache = ResponseCache(options.cache_dir) if options.cache_dir else None
+    model = _ModelRun(options, spec, adapter, cache,
+                      SpendTracker(None, options.currency, options.usd_mad), 0)
+    try:
+        for task in options.selected_tasks():
+            await send(model.answers(task, job["index"], job["count"]))
+    finally:
+        await adapter.aclose()
+        if cache is not None:
+            cache.close()
+
+
 def _chunk_sizes() -> Iterator[int]:
     yield from _LOOKUP_CHUNKS
     while True:
@@ -489,6 +595,10 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
         specs = [spec.model_copy(update={"limits": spec.limits.model_copy(
             update={"concurrency": options.concurrency})}) for spec in specs]
     adapters = [build_adapter(spec) for spec in specs]  # fails early: bad options, no key
+    if options.processes > 1 and options.max_cost is not None and any(
+            adapter.answers_inline for adapter in adapters):
+        raise ConfigError("--max-cost cannot cap models run in worker processes "
+                          "(--processes): each would count its own spend; leave one out")
     cache = ResponseCache(options.cache_dir) if options.cache_dir else None
     spend = SpendTracker(options.max_cost, options.currency, options.usd_mad)
     runs = [_ModelRun(options, spec, adapter, cache, spend, position)
