@@ -300,9 +300,9 @@ class _ModelRun:
         """A worker process's share of the task (see :mod:`.processes`): the judged
         records of the items dealt to worker ``index`` of ``count``, one at a time, in
         order."""
-        renderer, keys = await self._start_task(task)
         from .processes import dealt
 
+        renderer, keys = await self._start_task(task)
         parser = task.task_type.parser()
         for entry in self._looked_up(dealt(self._selected(task), index, count), keys):
             prepared = self._prepare(task, entry, renderer)
