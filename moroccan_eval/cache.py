@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from platformdirs import user_cache_dir
@@ -184,9 +184,10 @@ class ResponseCache:
         return list(self.db.execute(
             "SELECT model, request, response, created FROM responses WHERE model = ?", (model,)))
 
-    def rows_since(self, created: float) -> list[tuple[str, str, str, float]]:
-        """Rows stored at or after ``created`` (time.time()): a worker's new answers."""
-        return list(self.db.execute(
+    def rows_since(self, created: float) -> Iterator[tuple[str, str, str, float]]:
+        """Rows stored at or after ``created`` (time.time()): a worker's new answers,
+        streamed (read as they are iterated)."""
+        return iter(self.db.execute(
             "SELECT model, request, response, created FROM responses WHERE created >= ?",
             (created,)))
 

@@ -1,10 +1,11 @@
 """The Ray executor (extra ``ray``): a run split into a model × shard grid of Ray tasks.
 
 Each task runs one shard (``run --shard i/n``) of one model on a Ray worker with the
-ordinary runner, and sends back its run directory's files and the responses it cached.
-The driver writes each shard as it arrives, stores the responses in its own cache, and
-joins a model's shards with :func:`~moroccan_eval.runs.merge.merge_runs`: the run
-directory is the one the local executor writes (timestamps and host aside).
+ordinary runner, and streams back its run directory's files and the responses it cached,
+a few MB at a time (a Ray streaming generator). The driver writes each shard as it
+arrives, stores the responses in its own cache, and joins a model's shards with
+:func:`~moroccan_eval.runs.merge.merge_runs`: the run directory is the one the local
+executor writes (timestamps and host aside).
 
 - The response cache works per worker: a task starts with the driver's cached answers of
   its model and returns the answers it stored, which the driver merges into its cache.
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..adapters.base import ModelSpec
 from ..cache import ResponseCache
@@ -73,9 +76,18 @@ class _Limiter:
         return start - now
 
 
+#: A shard's predictions are streamed back in pieces of this many bytes, its cached
+#: answers in batches of this many rows.
+CHUNK_BYTES = 4 << 20
+CHUNK_ROWS = 2_000
+
+
 def _run_shard(suite_path: str, spec: dict[str, Any], settings: dict[str, Any], shard: str,
-               limiter: Any, rows: list[CacheRow]) -> dict[str, Any]:
-    """One shard of one model, on a worker: its run directory's files and new cache rows."""
+               limiter: Any, rows: list[CacheRow], chunk_bytes: int = CHUNK_BYTES
+               ) -> Iterator[dict[str, Any]]:
+    """One shard of one model, on a worker, streamed back: first its run directory's name
+    and small files, then its predictions ``chunk_bytes`` at a time, then the rows it
+    added to the response cache, :data:`CHUNK_ROWS` at a time."""
     from ..suites.loader import load_suite
     from .runner import run
 
@@ -91,14 +103,18 @@ def _run_shard(suite_path: str, spec: dict[str, Any], settings: dict[str, Any], 
                              progress=False, shard=shard,
                              limiters={spec["name"]: RemoteRateLimiter(limiter)}, **settings)
         [result] = run(options, [ModelSpec.model_validate(spec)])
-        files = {name: (result.path / name).read_text(encoding="utf-8")
-                 for name in (MANIFEST, PREDICTIONS, SCORES)}
-        stored: list[CacheRow] = []
+        yield {"name": result.path.name,
+               "files": {name: (result.path / name).read_text(encoding="utf-8")
+                         for name in (MANIFEST, SCORES)}}
+        with (result.path / PREDICTIONS).open("rb") as predictions:
+            while chunk := predictions.read(chunk_bytes):
+                yield {"predictions": chunk}
         if cache_dir is not None:
             cache = ResponseCache(cache_dir)
             stored = cache.rows_since(started)
+            while batch := list(islice(stored, CHUNK_ROWS)):
+                yield {"rows": batch}
             cache.close()
-    return {"name": result.path.name, "files": files, "rows": stored}
 
 
 def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | None = None,
@@ -120,7 +136,7 @@ def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | No
                 "currency": options.currency, "usd_mad": options.usd_mad,
                 "bootstrap": options.bootstrap, "perturb": options.perturb,
                 "max_error_rate": options.max_error_rate}
-    remote_shard = ray.remote(_run_shard)
+    remote_shard = ray.remote(_run_shard).options(num_returns="streaming")
     limiter_actor = ray.remote(_Limiter)
     cache = ResponseCache(options.cache_dir) if options.cache_dir else None
     pending: dict[Any, ModelSpec] = {}
@@ -129,12 +145,12 @@ def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | No
             limiter = limiter_actor.remote(spec.limits.requests_per_minute)
             rows = cache.rows_of(spec.cache_hash) if cache is not None else []
             for index in range(count):
-                ref = remote_shard.remote(
+                stream = remote_shard.remote(
                     str(options.suite.path), spec.model_dump(mode="json"),
                     {**settings, "cache": cache is not None,
                      "allow_unanonymized": options.suite.allow_unanonymized},
                     f"{index}/{count}", limiter, rows)
-                pending[ref] = spec
+                pending[stream] = spec
         return _collect(ray, pending, specs, options, cache)
     finally:
         if cache is not None:
@@ -143,24 +159,12 @@ def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | No
 
 def _collect(ray: Any, pending: dict[Any, ModelSpec], specs: list[ModelSpec],
              options: RunOptions, cache: ResponseCache | None) -> list[RunResult]:
-    """Write shards as they finish (streamed back), then merge each model's."""
+    """Write each shard as it streams back (the tasks run meanwhile), then merge each
+    model's."""
     with tempfile.TemporaryDirectory(prefix="moroccan-eval-shards-") as tmp:
         shard_dirs: dict[str, list[Path]] = {}
-        waiting = list(pending)
-        while waiting:
-            done, waiting = ray.wait(waiting, num_returns=1)
-            try:
-                shard = ray.get(done[0])
-            except ray.exceptions.RayTaskError as exc:
-                cause = exc.cause if isinstance(exc.cause, Exception) else exc
-                raise RunError(f"a Ray task failed: {cause}") from None
-            spec = pending[done[0]]
-            folder = Path(tmp) / spec.name / shard["name"]
-            folder.mkdir(parents=True)
-            for name, text in shard["files"].items():
-                (folder / name).write_text(text, encoding="utf-8")
-            if cache is not None:
-                cache.put_rows(shard["rows"])
+        for stream, spec in pending.items():
+            folder = _receive_shard(ray, stream, Path(tmp) / spec.name, cache)
             shard_dirs.setdefault(spec.name, []).append(folder)
         results = []
         for spec in specs:
@@ -168,3 +172,33 @@ def _collect(ray: Any, pending: dict[Any, ModelSpec], specs: list[ModelSpec],
             run = load_run(path)
             results.append(RunResult(path=path, status=run.manifest.status, scores=run.scores))
         return results
+
+
+def _receive_shard(ray: Any, stream: Any, root: Path, cache: ResponseCache | None) -> Path:
+    """Write the pieces a shard's task streams back into a run directory under ``root``
+    (its answers into ``cache``); returns the directory."""
+    folder: Path | None = None
+    predictions: BinaryIO | None = None
+    try:
+        for ref in stream:
+            try:
+                piece = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if isinstance(exc.cause, Exception) else exc
+                raise RunError(f"a Ray task failed: {cause}") from None
+            if "files" in piece:
+                folder = root / piece["name"]
+                folder.mkdir(parents=True)
+                for name, text in piece["files"].items():
+                    (folder / name).write_text(text, encoding="utf-8")
+                predictions = (folder / PREDICTIONS).open("wb")
+            elif "predictions" in piece and predictions is not None:
+                predictions.write(piece["predictions"])
+            elif "rows" in piece and cache is not None:
+                cache.put_rows(piece["rows"])
+    finally:
+        if predictions is not None:
+            predictions.close()
+    if folder is None:
+        raise RunError("a Ray task ended without its run directory")
+    return folder

@@ -21,7 +21,7 @@ from moroccan_eval.synthetic import make_suite
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
-from moroccan_eval.runs.ray_executor import run_on_ray  # noqa: E402
+from moroccan_eval.runs.ray_executor import CHUNK_ROWS, _Limiter, _run_shard, run_on_ray  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,26 @@ def test_ray_runs_equal_local_runs_and_fill_the_cache(local_ray: None, tmp_path:
     assert server.requests == 2 * sent, "a re-run on Ray is served from the merged cache"
     assert all(json.loads(line)["cached"] for line in
                (again[0].path / "predictions.jsonl").read_text(encoding="utf-8").splitlines())
+
+
+def test_a_shard_streams_back_in_pieces(local_ray: None, tmp_path: Path) -> None:
+    """A task's results reach the driver a piece at a time, none larger than asked: the
+    run directory's small files, then its predictions, then its new cached answers."""
+    suite = make_suite(tmp_path / "suite", 300)
+    limiter = ray.remote(_Limiter).remote(None)
+    spec = {"name": "instant", "adapter": "python", "callable": "toy_models:instant"}
+    pieces = list(_run_shard(str(suite), spec, {"cache": True, "allow_unanonymized": False},
+                             "0/1", limiter, [], chunk_bytes=10_000))
+    assert set(pieces[0]) == {"name", "files"}
+    assert set(pieces[0]["files"]) == {"manifest.json", "scores.json"}
+    chunks = [piece["predictions"] for piece in pieces if "predictions" in piece]
+    assert len(chunks) > 5 and all(len(chunk) <= 10_000 for chunk in chunks)
+    lines = b"".join(chunks).decode("utf-8").splitlines()
+    assert len(lines) == 600 and all(json.loads(line)["output"] == "refund" for line in lines)
+    rows = [row for piece in pieces if "rows" in piece for row in piece["rows"]]
+    assert len(rows) == 600 < CHUNK_ROWS
+    kinds = [next(iter(piece)) for piece in pieces]
+    assert kinds == ["name", *["predictions"] * len(chunks), "rows"]
 
 
 def test_the_rate_limit_holds_across_workers(local_ray: None, tmp_path: Path,
