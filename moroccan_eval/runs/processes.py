@@ -34,8 +34,8 @@ from typing import Any, TypedDict, TypeVar
 import pydantic_core
 
 from .. import collector
-from ..errors import MoroccanEvalError, RunError
-from ..io import JSONObject, json_line, parse_json_line
+from ..errors import ConfigError, MoroccanEvalError, RunError
+from ..io import JSONObject, json_line
 from ..records import PredictionRecord
 
 #: Items per chunk: large enough that a message carries a few hundred records, small enough
@@ -82,6 +82,8 @@ class Workers:
     records in turn."""
 
     def __init__(self, jobs: list[Job]):
+        if os.name != "posix":  # a pipe passed to a child by its number
+            raise ConfigError("--processes needs Linux or macOS; leave it out here")
         self._processes: list[subprocess.Popen[bytes]] = []
         self._pipes: list[Connection] = []
         try:
@@ -115,11 +117,11 @@ class Workers:
                 turn += 1
                 pending = loop.run_in_executor(None, self._receive, turn % count)
                 yield text, _parsed(text)
-        finally:
-            if not pending.done():  # a consumer that stopped early: close() ends the wait
-                pending.add_done_callback(_ignore_outcome)
+        finally:  # a consumer that stopped early: close() ends the wait, nothing reads it
+            pending.add_done_callback(_ignore_outcome)
         for offset in range(1, count):  # the task is over for every other worker too
-            if self._receive((turn + offset) % count) is not None:
+            if await loop.run_in_executor(None, self._receive,
+                                          (turn + offset) % count) is not None:
                 raise RunError("worker processes disagree on the task's items (a suite file "
                                "changed during the run?); run again")
 
@@ -155,12 +157,9 @@ class Workers:
 
 
 def _parsed(text: str) -> list[PredictionRecord]:
-    """A chunk's records, read back from its lines."""
-    try:  # one parse of the chunk, as a JSON array
-        records = pydantic_core.from_json("[" + text.replace("\n", ",") + "]")
-    except ValueError:  # what Rust's parser refuses, json may read (see parse_json_line)
-        records = [parse_json_line(line.encode("utf-8")) for line in text.split("\n")]
-    return records  # type: ignore[no-any-return]
+    """A chunk's records, read back from its lines (what :func:`~moroccan_eval.io.json_line`
+    writes, pydantic's parser reads), in one parse of the chunk as a JSON array."""
+    return pydantic_core.from_json("[" + text.replace("\n", ",") + "]")  # type: ignore[no-any-return]
 
 
 def _ignore_outcome(future: asyncio.Future[Any]) -> None:
