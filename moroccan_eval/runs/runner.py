@@ -595,10 +595,15 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
         specs = [spec.model_copy(update={"limits": spec.limits.model_copy(
             update={"concurrency": options.concurrency})}) for spec in specs]
     adapters = [build_adapter(spec) for spec in specs]  # fails early: bad options, no key
-    if options.processes > 1 and options.max_cost is not None and any(
-            adapter.answers_inline for adapter in adapters):
-        raise ConfigError("--max-cost cannot cap models run in worker processes "
-                          "(--processes): each would count its own spend; leave one out")
+    if options.processes > 1:
+        if not any(adapter.answers_inline for adapter in adapters):
+            warnings.warn("--processes: no model here is answered in this process (HTTP "
+                          "models and async or threaded functions overlap their waits "
+                          "already); every model runs in this process", MoroccanEvalWarning,
+                          stacklevel=2)
+        elif options.max_cost is not None:
+            raise ConfigError("--max-cost cannot cap models run in worker processes "
+                              "(--processes): each would count its own spend; leave one out")
     cache = ResponseCache(options.cache_dir) if options.cache_dir else None
     spend = SpendTracker(options.max_cost, options.currency, options.usd_mad)
     runs = [_ModelRun(options, spec, adapter, cache, spend, position)

@@ -20,7 +20,7 @@ from moroccan_eval.adapters import load_model
 from moroccan_eval.adapters.base import ModelSpec
 from moroccan_eval.cache import ResponseCache
 from moroccan_eval.cli import main
-from moroccan_eval.errors import ConfigError, RunError
+from moroccan_eval.errors import ConfigError, MoroccanEvalWarning, RunError
 from moroccan_eval.runs.processes import CHUNK_ITEMS, dealt
 from moroccan_eval.runs.runner import RunOptions, RunResult, run
 from moroccan_eval.suites.loader import Suite, load_suite
@@ -211,12 +211,16 @@ def _workers_of(parent: int) -> list[int]:
     return found
 
 
-def test_what_processes_refuse(tmp_path: Path) -> None:
+def test_what_processes_refuse_or_warn_about(tmp_path: Path) -> None:
     suite = load_suite(make_suite(tmp_path / "suite", 4))
     with pytest.raises(ConfigError, match="--max-cost cannot cap models run in worker"):
         run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False, processes=2,
                        max_cost=1.0), [python_model("toy_models:instant")])
+    assert not (tmp_path / "runs").exists()
+    with pytest.warns(MoroccanEvalWarning, match="--processes: no model here is answered"):
+        [alone] = run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False,
+                                 processes=2), [python_model("toy_models:slow_async")])
+    assert alone.status == "complete"
     result = CliRunner().invoke(main, ["run", "--suite", str(suite.path), "--model",
                                        "majority", "--processes", "2", "--executor", "ray"])
     assert result.exit_code == 2 and "--processes goes with the local executor" in result.output
-    assert not (tmp_path / "runs").exists()
