@@ -8,7 +8,7 @@ arrives, stores the responses in its own cache, and joins a model's shards with
 executor writes (timestamps and host aside).
 
 - The response cache works per worker: a task starts with the driver's cached answers of
-  its model and returns the answers it stored, which the driver merges into its cache.
+  its model and streams back the answers it stored, which the driver adds to its cache.
 - A model's ``requests_per_minute`` holds across workers: one limiter actor per model
   hands out request start times to every worker.
 - Secrets never travel through Ray: a worker reads the model's ``api_key_env`` from its
