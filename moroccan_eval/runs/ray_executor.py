@@ -143,7 +143,9 @@ def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | No
     try:
         for spec in specs:
             limiter = limiter_actor.remote(spec.limits.requests_per_minute)
-            rows = cache.rows_of(spec.cache_hash) if cache is not None else []
+            # one copy in the object store for every shard of the model (an argument
+            # given as such would be stored again for each)
+            rows = ray.put(cache.rows_of(spec.cache_hash) if cache is not None else [])
             for index in range(count):
                 stream = remote_shard.remote(
                     str(options.suite.path), spec.model_dump(mode="json"),
