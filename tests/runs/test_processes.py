@@ -80,6 +80,21 @@ def test_workers_write_the_run_one_process_writes(tmp_path: Path) -> None:
     assert len(errors) == 3 * 38 and all("no sevens" in error for error in errors)
 
 
+def test_workers_take_the_run_s_selection(tmp_path: Path) -> None:
+    """A sample, some varieties, a perturbation, a seed and a shard reach the workers: the
+    same items, perturbed the same way."""
+    suite = load_suite(make_suite(tmp_path / "suite", 400, ("arb_Arab", "ary_Latn", "fra_Latn")))
+    selection = {"limit": 300, "varieties": ["ary_Latn", "fra_Latn"], "perturb": "typos",
+                 "seed": 3, "shard": "1/2"}
+    [here], [there] = both_ways(tmp_path, suite, [python_model("toy_models:oracle_2")], 2,
+                                **selection)
+    records = computed_predictions(there.path)
+    assert records == computed_predictions(here.path)
+    assert CHUNK_ITEMS < len(records) < 600
+    assert {r["variety"] for r in records} == {"ary_Latn", "fra_Latn"}
+    assert computed_scores(there.path) == computed_scores(here.path)
+
+
 def test_workers_run_every_task_of_a_shipped_suite_with_a_baseline(tmp_path: Path) -> None:
     """Two tasks one after the other, a built-in baseline trained in each worker; tasks of
     fewer items than a chunk (a worker with nothing to do)."""
