@@ -29,7 +29,7 @@ from ..cache import ResponseCache
 from ..errors import ConfigError, RunError
 from .merge import merge_runs
 from .rundir import MANIFEST, PREDICTIONS, SCORES, load_run
-from .runner import RunOptions, RunResult
+from .runner import SELECTION_OPTIONS, RunOptions, RunResult
 
 CacheRow = tuple[str, str, str, float]  # (model key, request hash, response JSON, time)
 
@@ -131,11 +131,8 @@ def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | No
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     count = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    settings = {"tasks": options.tasks, "varieties": options.varieties, "limit": options.limit,
-                "split": options.split, "seed": options.seed, "concurrency": options.concurrency,
-                "currency": options.currency, "usd_mad": options.usd_mad,
-                "bootstrap": options.bootstrap, "perturb": options.perturb,
-                "max_error_rate": options.max_error_rate}
+    settings = {name: getattr(options, name) for name in (
+        *SELECTION_OPTIONS, "concurrency", "bootstrap", "max_error_rate")}
     remote_shard = ray.remote(_run_shard).options(num_returns="streaming")
     limiter_actor = ray.remote(_Limiter)
     cache = ResponseCache(options.cache_dir) if options.cache_dir else None

@@ -288,7 +288,9 @@ class _ModelRun:
         """The jobs of the worker processes that run this model (``--processes``)."""
         opts = self.options
         count = opts.processes
-        settings: JSONObject = {name: getattr(opts, name) for name in _WORKER_OPTIONS}
+        # the rest is this process's: writing, scoring, progress, the spend cap
+        settings: JSONObject = {name: getattr(opts, name)
+                                for name in (*SELECTION_OPTIONS, "shard")}
         settings["cache_dir"] = None if opts.cache_dir is None else str(opts.cache_dir)
         return [{"path": sys.path, "suite": str(opts.suite.path),
                  "allow_unanonymized": opts.suite.allow_unanonymized,
@@ -501,10 +503,11 @@ class _ModelRun:
         return "stopped: spend cap reached" if self.spend.exhausted else "complete"
 
 
-#: The RunOptions fields a worker process runs with (besides ``cache_dir``); the rest is
-#: the parent's: writing, scoring, progress, the spend cap.
-_WORKER_OPTIONS = ("tasks", "varieties", "limit", "split", "seed", "currency", "usd_mad",
-                   "perturb", "shard")
+#: The RunOptions fields that choose a run's items and how they are rendered and priced
+#: (JSON values): what a run in another process takes along, a worker of ``--processes``
+#: (with the shard) or a Ray task (with what it scores by itself).
+SELECTION_OPTIONS = ("tasks", "varieties", "limit", "split", "seed", "currency", "usd_mad",
+                     "perturb")
 
 
 def work() -> None:
