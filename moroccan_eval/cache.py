@@ -179,9 +179,10 @@ class ResponseCache:
         previous = json.loads(row[1])
         return previous if isinstance(previous, dict) else {}
 
-    def rows_of(self, model: str) -> list[tuple[str, str, str, float]]:
-        """Every stored row of one model key (to hand a Ray worker its cached answers)."""
-        return list(self.db.execute(
+    def rows_of(self, model: str) -> Iterator[tuple[str, str, str, float]]:
+        """Every stored row of one model key (to hand a Ray worker its cached answers),
+        streamed (read as they are iterated)."""
+        return iter(self.db.execute(
             "SELECT model, request, response, created FROM responses WHERE model = ?", (model,)))
 
     def rows_since(self, created: float) -> Iterator[tuple[str, str, str, float]]:

@@ -8,7 +8,8 @@ arrives, stores the responses in its own cache, and joins a model's shards with
 executor writes (timestamps and host aside).
 
 - The response cache works per worker: a task starts with the driver's cached answers of
-  its model and streams back the answers it stored, which the driver adds to its cache.
+  its model (put into the object store in batches, once for all of the model's shards)
+  and streams back the answers it stored, which the driver adds to its cache.
 - A model's ``requests_per_minute`` holds across workers: one limiter actor per model
   hands out request start times to every worker.
 - Secrets never travel through Ray: a worker reads the model's ``api_key_env`` from its
@@ -76,18 +77,22 @@ class _Limiter:
         return start - now
 
 
-#: A shard's predictions are streamed back in pieces of this many bytes, its cached
-#: answers in batches of this many rows.
+#: A shard's predictions are streamed back in pieces of this many bytes; cached answers
+#: travel (both ways) in batches of this many rows.
 CHUNK_BYTES = 4 << 20
 CHUNK_ROWS = 2_000
 
 
 def _run_shard(suite_path: str, spec: dict[str, Any], settings: dict[str, Any], shard: str,
-               limiter: Any, rows: list[CacheRow], chunk_bytes: int = CHUNK_BYTES
+               limiter: Any, cached: list[Any], chunk_bytes: int = CHUNK_BYTES
                ) -> Iterator[dict[str, Any]]:
     """One shard of one model, on a worker, streamed back: first its run directory's name
     and small files, then its predictions ``chunk_bytes`` at a time, then the rows it
-    added to the response cache, :data:`CHUNK_ROWS` at a time."""
+    added to the response cache, :data:`CHUNK_ROWS` at a time. ``cached`` holds the
+    object refs of the model's cached rows (:func:`_put_cached`), fetched one batch at a
+    time."""
+    import ray
+
     from ..suites.loader import load_suite
     from .runner import run
 
@@ -96,7 +101,8 @@ def _run_shard(suite_path: str, spec: dict[str, Any], settings: dict[str, Any], 
         cache_dir = Path(tmp) / "cache" if settings.pop("cache") else None
         if cache_dir is not None:
             cache = ResponseCache(cache_dir)
-            cache.put_rows(rows)
+            for batch in cached:
+                cache.put_rows(ray.get(batch))
             cache.close()
         suite = load_suite(suite_path, allow_unanonymized=settings.pop("allow_unanonymized"))
         options = RunOptions(suite=suite, out_dir=Path(tmp) / "runs", cache_dir=cache_dir,
@@ -111,10 +117,25 @@ def _run_shard(suite_path: str, spec: dict[str, Any], settings: dict[str, Any], 
                 yield {"predictions": chunk}
         if cache_dir is not None:
             cache = ResponseCache(cache_dir)
-            stored = cache.rows_since(started)
-            while batch := list(islice(stored, CHUNK_ROWS)):
+            for batch in _batches(cache.rows_since(started)):
                 yield {"rows": batch}
             cache.close()
+
+
+def _batches(rows: Iterator[CacheRow]) -> Iterator[list[CacheRow]]:
+    """``rows`` in lists of :data:`CHUNK_ROWS`."""
+    while batch := list(islice(rows, CHUNK_ROWS)):
+        yield batch
+
+
+def _put_cached(ray: Any, cache: ResponseCache | None, spec: ModelSpec) -> list[Any]:
+    """The model's cached rows in the object store, one object per batch, read from the
+    cache a batch at a time: the driver never holds a whole model's answers. The refs are
+    handed to every shard of the model in a list, which Ray passes unresolved (an object
+    given as an argument of its own would be stored again for each shard)."""
+    if cache is None:
+        return []
+    return [ray.put(batch) for batch in _batches(cache.rows_of(spec.cache_hash))]
 
 
 def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | None = None,
@@ -140,15 +161,13 @@ def run_on_ray(options: RunOptions, specs: list[ModelSpec], *, address: str | No
     try:
         for spec in specs:
             limiter = limiter_actor.remote(spec.limits.requests_per_minute)
-            # one copy in the object store for every shard of the model (an argument
-            # given as such would be stored again for each)
-            rows = ray.put(cache.rows_of(spec.cache_hash) if cache is not None else [])
+            cached = _put_cached(ray, cache, spec)
             for index in range(count):
                 stream = remote_shard.remote(
                     str(options.suite.path), spec.model_dump(mode="json"),
                     {**settings, "cache": cache is not None,
                      "allow_unanonymized": options.suite.allow_unanonymized},
-                    f"{index}/{count}", limiter, rows)
+                    f"{index}/{count}", limiter, cached)
                 pending[stream] = spec
         return _collect(ray, pending, specs, options, cache)
     finally:

@@ -21,7 +21,14 @@ from moroccan_eval.synthetic import make_suite
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
-from moroccan_eval.runs.ray_executor import CHUNK_ROWS, _Limiter, _run_shard, run_on_ray  # noqa: E402
+from moroccan_eval.runs import ray_executor  # noqa: E402
+from moroccan_eval.runs.ray_executor import (  # noqa: E402
+    CHUNK_ROWS,
+    _Limiter,
+    _put_cached,
+    _run_shard,
+    run_on_ray,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +42,8 @@ def local_ray() -> Iterator[None]:
 
 
 def test_ray_runs_equal_local_runs_and_fill_the_cache(local_ray: None, tmp_path: Path,
-                                                      server: MockServer) -> None:
+                                                      server: MockServer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     suite = load_suite(make_suite(tmp_path / "suite", 40, ("arb_Arab", "ary_Latn")))
     http = load_model(str(write_model(tmp_path / "m.yaml", server.base_url,
                                       limits={"concurrency": 1})))
@@ -54,6 +62,7 @@ def test_ray_runs_equal_local_runs_and_fill_the_cache(local_ray: None, tmp_path:
     cache = ResponseCache(tmp_path / "cache")
     assert cache.count() == sent, "the workers' answers reached the driver's cache"
     cache.close()
+    monkeypatch.setattr(ray_executor, "CHUNK_ROWS", 7)  # the cached answers in 12 batches
     again = run_on_ray(options, [http], shards=2)
     assert server.requests == 2 * sent, "a re-run on Ray is served from the merged cache"
     assert all(json.loads(line)["cached"] for line in
@@ -78,6 +87,22 @@ def test_a_shard_streams_back_in_pieces(local_ray: None, tmp_path: Path) -> None
     assert len(rows) == 600 < CHUNK_ROWS
     kinds = [next(iter(piece)) for piece in pieces]
     assert kinds == ["name", *["predictions"] * len(chunks), "rows"]
+
+
+def test_cached_answers_go_to_the_workers_in_batches(local_ray: None, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model's cached rows reach the object store a batch at a time, its own only."""
+    cache = ResponseCache(tmp_path / "cache")
+    ours = load_model("char-ngram")
+    rows = [(ours.cache_hash, f"request-{i}", f'{{"text": "{i}"}}', float(i)) for i in range(23)]
+    cache.put_rows([*rows, ("another-model", "request-0", "{}", 0.0)])
+    monkeypatch.setattr(ray_executor, "CHUNK_ROWS", 5)
+    refs = _put_cached(ray, cache, ours)
+    cache.close()
+    batches = [ray.get(ref) for ref in refs]
+    assert [len(batch) for batch in batches] == [5, 5, 5, 5, 3]
+    assert sorted(tuple(row) for batch in batches for row in batch) == sorted(rows)
+    assert _put_cached(ray, None, ours) == []
 
 
 def test_the_rate_limit_holds_across_workers(local_ray: None, tmp_path: Path,
