@@ -52,6 +52,14 @@ _WORKER = ("import json, sys; sys.path[:] = json.loads(sys.argv[1])['path']; "
            "from moroccan_eval.runs.runner import work; work()")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one: a
+    container's share, not the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Job(TypedDict):
     """What a worker needs to run its share (no secret: those stay in the environment the
     worker inherits)."""

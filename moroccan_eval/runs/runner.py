@@ -607,6 +607,15 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
         elif options.max_cost is not None:
             raise ConfigError("--max-cost cannot cap models run in worker processes "
                               "(--processes): each would count its own spend; leave one out")
+        else:
+            from .processes import usable_cpus
+
+            if options.processes > (cpus := usable_cpus()):
+                warnings.warn(f"--processes {options.processes} is more than the {cpus} "
+                              f"CPU(s) this process may use: the workers will share them, "
+                              f"and each loads the suite and builds the model itself; "
+                              f"--processes {cpus} is as fast", MoroccanEvalWarning,
+                              stacklevel=2)
     cache = ResponseCache(options.cache_dir) if options.cache_dir else None
     spend = SpendTracker(options.max_cost, options.currency, options.usd_mad)
     runs = [_ModelRun(options, spec, adapter, cache, spend, position)

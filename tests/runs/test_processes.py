@@ -21,6 +21,7 @@ from moroccan_eval.adapters.base import ModelSpec
 from moroccan_eval.cache import ResponseCache
 from moroccan_eval.cli import main
 from moroccan_eval.errors import ConfigError, MoroccanEvalWarning, RunError
+from moroccan_eval.runs import processes as worker_processes
 from moroccan_eval.runs.processes import CHUNK_ITEMS, dealt
 from moroccan_eval.runs.runner import RunOptions, RunResult, run
 from moroccan_eval.suites.loader import Suite, load_suite
@@ -61,6 +62,7 @@ def test_dealt_gives_each_worker_every_countth_chunk() -> None:
     assert shares[0][-1] == 4 * CHUNK_ITEMS - 1 and shares[2][-1] == len(items) - 1
 
 
+@pytest.mark.filterwarnings("ignore:--processes 3 is more than")  # 3 on purpose, on 2 CPUs
 def test_workers_write_the_run_one_process_writes(tmp_path: Path) -> None:
     """Several chunks per worker, a count of workers that does not divide them, errors,
     tokens and costs: the same records in the same order, the same scores and sums."""
@@ -226,7 +228,8 @@ def _workers_of(parent: int) -> list[int]:
     return found
 
 
-def test_what_processes_refuse_or_warn_about(tmp_path: Path) -> None:
+def test_what_processes_refuse_or_warn_about(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     suite = load_suite(make_suite(tmp_path / "suite", 4))
     with pytest.raises(ConfigError, match="--max-cost cannot cap models run in worker"):
         run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False, processes=2,
@@ -236,6 +239,11 @@ def test_what_processes_refuse_or_warn_about(tmp_path: Path) -> None:
         [alone] = run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False,
                                  processes=2), [python_model("toy_models:slow_async")])
     assert alone.status == "complete"
+    monkeypatch.setattr(worker_processes, "usable_cpus", lambda: 1)  # as on a one-CPU machine
+    with pytest.warns(MoroccanEvalWarning, match="--processes 2 is more than the 1 CPU"):
+        [shared] = run(RunOptions(suite=suite, out_dir=tmp_path / "runs", progress=False,
+                                  processes=2), [python_model("toy_models:instant")])
+    assert shared.status == "complete"
     result = CliRunner().invoke(main, ["run", "--suite", str(suite.path), "--model",
                                        "majority", "--processes", "2", "--executor", "ray"])
     assert result.exit_code == 2 and "--processes goes with the local executor" in result.output
