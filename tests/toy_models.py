@@ -34,6 +34,11 @@ def instant(request: dict[str, Any]) -> str:
     return "refund"
 
 
+def pid(request: dict[str, Any]) -> str:
+    """Answers the id of the process that computes it: which worker ran an item."""
+    return str(os.getpid())
+
+
 def exits_on_message_300(request: dict[str, Any]) -> str:
     """:func:`instant`, except that one input ends the process running it (exit code 3):
     a worker process that dies mid-run (``run --processes``)."""

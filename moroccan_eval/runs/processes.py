@@ -60,6 +60,15 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def worker_count(asked: int, limit: int | None, varieties: int) -> int:
+    """``asked``, or fewer when the run's ``--limit`` leaves fewer chunks than workers: a
+    task then holds at most ``limit`` items of each of ``varieties`` varieties, and a worker
+    dealt no chunk would load the suite and build the model for nothing."""
+    if limit is None:
+        return asked
+    return min(asked, -(-limit * varieties // CHUNK_ITEMS))
+
+
 class Job(TypedDict):
     """What a worker needs to run its share (no secret: those stay in the environment the
     worker inherits)."""

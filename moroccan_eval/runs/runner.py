@@ -46,6 +46,7 @@ from ..records import (
 from ..stats.bootstrap import DEFAULT_BOOTSTRAP
 from ..suites.loader import Suite, Task
 from ..suites.schema import Item
+from ..varieties import registry as known_varieties
 from .adaptive import AdaptiveConcurrency, AdaptiveLimiter
 from .requests import Limiter, PromptKeys, RateLimiter, build_request, send, task_setup
 from .rundir import RunWriter, new_manifest
@@ -202,9 +203,18 @@ class _ModelRun:
         workers = None
         try:
             if opts.processes > 1 and self.adapter.answers_inline:
-                from .processes import Workers
+                from .processes import Workers, usable_cpus, worker_count
 
-                workers = Workers(self._jobs())
+                count = worker_count(opts.processes, opts.limit,
+                                     len(opts.varieties or known_varieties()))
+                if count > (cpus := usable_cpus()):
+                    warnings.warn(f"--processes {count} is more than the {cpus} CPU(s) this "
+                                  f"process may use: the workers will share them, and each "
+                                  f"loads the suite and builds the model itself; "
+                                  f"--processes {cpus} is as fast", MoroccanEvalWarning,
+                                  stacklevel=2)
+                if count > 1:
+                    workers = Workers(self._jobs(count))
             for task in tasks:
                 if workers is None:
                     await self._run_task(task, writer)
@@ -284,10 +294,9 @@ class _ModelRun:
             if bar is not None:
                 bar.close()
 
-    def _jobs(self) -> list[Job]:
-        """The jobs of the worker processes that run this model (``--processes``)."""
+    def _jobs(self, count: int) -> list[Job]:
+        """The jobs of the ``count`` worker processes that run this model (``--processes``)."""
         opts = self.options
-        count = opts.processes
         # the rest is this process's: writing, scoring, progress, the spend cap
         settings: JSONObject = {name: getattr(opts, name)
                                 for name in (*SELECTION_OPTIONS, "shard")}
@@ -607,15 +616,6 @@ async def run_async(options: RunOptions, specs: list[ModelSpec]) -> list[RunResu
         elif options.max_cost is not None:
             raise ConfigError("--max-cost cannot cap models run in worker processes "
                               "(--processes): each would count its own spend; leave one out")
-        else:
-            from .processes import usable_cpus
-
-            if options.processes > (cpus := usable_cpus()):
-                warnings.warn(f"--processes {options.processes} is more than the {cpus} "
-                              f"CPU(s) this process may use: the workers will share them, "
-                              f"and each loads the suite and builds the model itself; "
-                              f"--processes {cpus} is as fast", MoroccanEvalWarning,
-                              stacklevel=2)
     cache = ResponseCache(options.cache_dir) if options.cache_dir else None
     spend = SpendTracker(options.max_cost, options.currency, options.usd_mad)
     runs = [_ModelRun(options, spec, adapter, cache, spend, position)

@@ -97,6 +97,23 @@ def test_workers_take_the_run_s_selection(tmp_path: Path) -> None:
     assert computed_scores(there.path) == computed_scores(here.path)
 
 
+def test_a_limit_starts_no_more_workers_than_it_has_chunks(tmp_path: Path) -> None:
+    """4 workers asked: 100 items of each of 2 varieties fit in one chunk, so the run stays
+    in this process; 200 of each make two chunks, so two workers start, not four."""
+    suite = load_suite(make_suite(tmp_path / "suite", 300, ("arb_Arab", "ary_Latn")))
+
+    def pids(limit: int) -> set[str]:
+        [result] = run(RunOptions(suite=suite, out_dir=tmp_path / f"runs-{limit}",
+                                  progress=False, processes=4, limit=limit,
+                                  varieties=["arb_Arab", "ary_Latn"]),
+                       [python_model("toy_models:pid")])
+        return {record["output"] for record in computed_predictions(result.path)}
+
+    assert pids(100) == {str(os.getpid())}
+    workers = pids(200)
+    assert len(workers) == 2 and str(os.getpid()) not in workers
+
+
 def test_workers_run_every_task_of_a_shipped_suite_with_a_baseline(tmp_path: Path) -> None:
     """Two tasks one after the other, a built-in baseline trained in each worker; tasks of
     fewer items than a chunk (a worker with nothing to do)."""
