@@ -202,19 +202,7 @@ class _ModelRun:
         status = "interrupted"
         workers = None
         try:
-            if opts.processes > 1 and self.adapter.answers_inline:
-                from .processes import Workers, usable_cpus, worker_count
-
-                count = worker_count(opts.processes, opts.limit,
-                                     len(opts.varieties or known_varieties()))
-                if count > (cpus := usable_cpus()):
-                    warnings.warn(f"--processes {count} is more than the {cpus} CPU(s) this "
-                                  f"process may use: the workers will share them, and each "
-                                  f"loads the suite and builds the model itself; "
-                                  f"--processes {cpus} is as fast", MoroccanEvalWarning,
-                                  stacklevel=2)
-                if count > 1:
-                    workers = Workers(self._jobs(count))
+            workers = self._start_workers()
             for task in tasks:
                 if workers is None:
                     await self._run_task(task, writer)
@@ -293,6 +281,24 @@ class _ModelRun:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _start_workers(self) -> Workers | None:
+        """The worker processes that answer this model (``--processes``), if any: only a
+        model answered in this process has them, and no more start than the run's items
+        can keep busy."""
+        opts = self.options
+        if opts.processes == 1 or not self.adapter.answers_inline:
+            return None
+        from .processes import Workers, usable_cpus, worker_count
+
+        count = worker_count(opts.processes, opts.limit,
+                             len(opts.varieties or known_varieties()))
+        if count > (cpus := usable_cpus()):
+            warnings.warn(f"--processes {count} is more than the {cpus} CPU(s) this process "
+                          f"may use: the workers will share them, and each loads the suite "
+                          f"and builds the model itself; --processes {cpus} is as fast",
+                          MoroccanEvalWarning, stacklevel=2)
+        return Workers(self._jobs(count)) if count > 1 else None
 
     def _jobs(self, count: int) -> list[Job]:
         """The jobs of the ``count`` worker processes that run this model (``--processes``)."""
