@@ -73,10 +73,13 @@ def test_rarer_collections_freeze_only_when_nothing_was_frozen() -> None:
         assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == 10_000
     assert gc.get_freeze_count() == 0
     gc.freeze()
-    already = gc.get_freeze_count()
     with collector.rarer(10_000, freeze=True):
         pass
-    assert gc.get_freeze_count() == already  # the caller's freeze is the caller's
+    # the caller's freeze is the caller's: not thawed (an unfreeze empties the permanent
+    # generation). Not compared with the count before: frozen objects are still freed when
+    # their last reference goes, and a thread left by another test may drop one meanwhile
+    # (CI saw 922,558 become 922,556).
+    assert gc.get_freeze_count() > 0
     gc.unfreeze()
     gc.set_threshold(0)
     with collector.rarer(10_000):
