@@ -8,7 +8,11 @@ names the file or field and says what to do, and the CLI prints it and exits non
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class MoroccanEvalError(Exception):
@@ -23,9 +27,42 @@ class MoroccanEvalError(Exception):
     def __init__(self, message: str, problems: Iterable[str] = ()):
         self.problems = list(problems)
         if self.problems:
-            lines = "\n".join(f"  - {p}" for p in self.problems)
+            # a problem may list problems of its own (a suite's): indented under it
+            lines = "\n".join("  - " + p.replace("\n", "\n  ") for p in self.problems)
             message = f"{message} ({len(self.problems)} problem(s)):\n{lines}"
         super().__init__(message)
+
+
+class Problems:
+    """The user errors of checks that do not depend on each other, collected so that one
+    message names all of them (a run's models, suite and varieties; the run directories of
+    a report) instead of one per attempt."""
+
+    def __init__(self) -> None:
+        self.errors: list[MoroccanEvalError] = []
+
+    def add(self, error: MoroccanEvalError) -> None:
+        """Keep a problem found without raising it."""
+        self.errors.append(error)
+
+    def attempt(self, check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """``check(*args, **kwargs)``, or ``None`` with its error kept for
+        :meth:`raise_any`."""
+        try:
+            return check(*args, **kwargs)
+        except MoroccanEvalError as exc:
+            self.errors.append(exc)
+            return None
+
+    def raise_any(self, title: str) -> None:
+        """Raise the one error kept as it is, or one listing them all under ``title`` with
+        the highest of their exit codes."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            combined = MoroccanEvalError(title, [str(e) for e in self.errors])
+            combined.exit_code = max(e.exit_code for e in self.errors)
+            raise combined
 
 
 class ConfigError(MoroccanEvalError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import collector
-from ..errors import MoroccanEvalError, RunError
+from ..errors import MoroccanEvalError, Problems, RunError
 from ..suites.schema import SPLITS
 from .common import FRACTION, cache_dir_option, check_out_dir, epilog, print_headlines
 
@@ -94,19 +94,23 @@ def run(suite_name: str, models: Sequence[str], tasks: Sequence[str],
         if executor == "ray" and processes > 1:
             raise click.UsageError("--processes goes with the local executor: Ray runs each "
                                    "shard in a process of its own (--shards)")
+        problems = Problems()
         for code in varieties_:
-            varieties.get(code)
-        specs = [load_model(m) for m in models]
+            problems.attempt(varieties.get, code)
+        specs = [spec for m in models if (spec := problems.attempt(load_model, m)) is not None]
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
-            raise MoroccanEvalError(f"two --model options have the same name: {names}")
-        suite = load_suite(suite_name, allow_unanonymized=allow_unanonymized)
+            problems.add(MoroccanEvalError(f"two --model options have the same name: {names}"))
+        suite = problems.attempt(load_suite, suite_name, allow_unanonymized=allow_unanonymized)
+        if suite is not None:
+            for task in tasks:
+                problems.attempt(suite.task, task)
+        problems.attempt(check_out_dir, out_dir)
+        problems.raise_any("the run cannot start")
+        assert suite is not None  # raise_any raised otherwise
         if allow_unanonymized:
             click.echo("warning: --allow-unanonymized: the suite was not checked for personal "
                        "data; keep these runs private", err=True)
-        for task in tasks:
-            suite.task(task)
-        check_out_dir(out_dir)
         options = RunOptions(
             suite=suite, out_dir=out_dir, tasks=list(tasks) or None,
             varieties=list(varieties_) or None, limit=limit, split=split, seed=seed,

@@ -31,7 +31,7 @@ from typing import IO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..adapters.base import ModelSpec
-from ..errors import MoroccanEvalWarning, RunError
+from ..errors import MoroccanEvalWarning, Problems, RunError
 from ..io import format_validation_errors, iter_jsonl, json_line, sha256_file, utc_now, write_json
 from ..records import (
     Host,
@@ -270,7 +270,13 @@ def expand_run_paths(paths: Iterable[Path]) -> list[Path]:
     """Run directories from arguments that may be runs or folders of runs. In a folder,
     runs that did not finish (a killed run's stale directory, a failed run) are skipped with
     a warning; a run directory named explicitly is kept (and refused when it is opened)."""
+    paths = list(paths)
     found: list[Path] = []
+    problems = Problems()
+    for path in paths:
+        if not path.is_dir():
+            problems.add(RunError(f"{path}: no such run directory"))
+    problems.raise_any("run directories not found")
     for path in paths:
         if (path / MANIFEST).is_file():
             found.append(path)
@@ -282,8 +288,6 @@ def expand_run_paths(paths: Iterable[Path]) -> list[Path]:
                 else:
                     warnings.warn(f"skipped {run_dir.name}: status '{status}' (not a finished "
                                   "run)", MoroccanEvalWarning, stacklevel=2)
-        else:
-            raise RunError(f"{path}: no such run directory")
     if not found:
         raise RunError("no finished run directories found in " + ", ".join(map(str, paths)))
     return found

@@ -120,6 +120,50 @@ def test_bad_input_gives_one_clear_error(case: str, tmp_path: Path, mini_suite: 
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_every_problem_of_a_runs_options_at_once(tmp_path: Path, mini_suite: Path) -> None:
+    """mkdocs-style: a run with several wrong options names each of them in one message,
+    rather than one per attempt."""
+    args, _ = _bad_inputs(tmp_path, mini_suite)["malformed YAML"]
+    code, out = invoke(*args, "--model", "majorty", "--variety", "ary_Latin",
+                       "--task", "intent", "--model", "majority")
+    assert code == 2, out  # every problem is a configuration's: ConfigError's exit code
+    assert out.startswith("error: the run cannot start (4 problem(s)):")
+    for expected in ("invalid YAML", "no model file 'majorty'", "unknown variety 'ary_Latin'",
+                     "(did you mean 'intents'?)"):
+        assert out.count(expected) == 1, (expected, out)
+    assert not (tmp_path / "runs").exists()
+
+    code, out = invoke("run", "--suite", "support-intent", "--model", "majorty",
+                       "--out", str(tmp_path / "runs"))
+    assert code == 2 and "(2 problem(s))" in out and "(did you mean 'support-intents'?)" in out
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "suite.yaml").write_text("name: broken\nversion: one\n", encoding="utf-8")
+    code, out = invoke("run", "--suite", str(broken), "--model", "majorty",
+                       "--out", str(tmp_path / "runs"))
+    assert code == 2 and "\n    - version: String should match pattern" in out, out  # nested
+
+    code, out = invoke("run", "--suite", str(mini_suite), "--model", "majority",
+                       "--variety", "ary_Latin", "--out", str(tmp_path / "runs"))
+    assert out.startswith("error: unknown variety 'ary_Latin'")  # one problem: as it was
+
+
+def test_every_missing_run_directory_at_once(tmp_path: Path) -> None:
+    (tmp_path / "not-a-run").mkdir()
+    for command in (["report", "-o", str(tmp_path / "r.html")], ["verify"], ["rescore"],
+                    ["export", "-o", str(tmp_path / "x.csv")], ["recommend"]):
+        code, out = invoke(command[0], str(tmp_path / "nope-1"), str(tmp_path / "nope-2"),
+                           *command[1:])
+        assert code == 1, (command, out)
+        assert "(2 problem(s))" in out, (command, out)
+        assert f"{tmp_path / 'nope-1'}: no such run directory" in out
+        assert f"{tmp_path / 'nope-2'}: no such run directory" in out
+    code, out = invoke("compare", str(tmp_path / "nope-1"), str(tmp_path / "not-a-run"))
+    assert code == 1 and "(2 problem(s))" in out and "not a run directory" in out, out
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "x.csv").exists()
+
+
 def test_bad_input_in_a_subprocess(tmp_path: Path, mini_suite: Path) -> None:
     (tmp_path / "bad.yaml").write_text("name: x\nadapter: majority\nparams: [1, 2]\n")
     proc = subprocess.run(
