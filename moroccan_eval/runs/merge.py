@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..errors import RunError
+from ..errors import Problems, RunError
 from ..records import Manifest, PredictionRecord
 from ..suites.loader import Suite, load_suite, shard_of
 from .rundir import RecordsByItem, Run, RunWriter, load_run, new_run_id
@@ -30,7 +30,10 @@ def merge_runs(paths: Sequence[Path], out_dir: Path, suite: Suite | None = None)
     in suite order, so memory holds only the records a shard wrote before their turn (its
     answers came back out of order, within a window its concurrency bounds: at most 79
     records at concurrency 64, 201 at 256, in shards of 10,000 items), not the run."""
-    runs = [load_run(path) for path in paths]
+    problems = Problems()
+    loaded = [problems.attempt(load_run, path) for path in paths]
+    problems.raise_any("merge: some shards cannot be read")
+    runs = [run for run in loaded if run is not None]
     if not runs:
         raise RunError("merge: give the run directories of every shard")
     first = runs[0].manifest

@@ -159,9 +159,12 @@ def test_every_missing_run_directory_at_once(tmp_path: Path) -> None:
         assert "(2 problem(s))" in out, (command, out)
         assert f"{tmp_path / 'nope-1'}: no such run directory" in out
         assert f"{tmp_path / 'nope-2'}: no such run directory" in out
+    code, out = invoke("merge", str(tmp_path / "nope-1"), str(tmp_path / "not-a-run"),
+                       "--out", str(tmp_path / "merged"))
+    assert code == 1 and "(2 problem(s))" in out and "not a run directory" in out, out
     code, out = invoke("compare", str(tmp_path / "nope-1"), str(tmp_path / "not-a-run"))
     assert code == 1 and "(2 problem(s))" in out and "not a run directory" in out, out
-    assert not (tmp_path / "r.html").exists() and not (tmp_path / "x.csv").exists()
+    assert not any((tmp_path / name).exists() for name in ("r.html", "x.csv", "merged"))
 
 
 def test_bad_input_in_a_subprocess(tmp_path: Path, mini_suite: Path) -> None:
