@@ -131,3 +131,18 @@ def test_the_run_path_imports_no_heavy_library_before_its_first_request() -> Non
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()
     assert loaded == []
+
+
+def test_the_offline_commands_import_no_http_client() -> None:
+    """``verify`` and the leaderboard rebuild requests but send none (``verify --endpoint``
+    builds its adapter, which imports the client then): aiohttp's import and its
+    certificates' thread are not theirs to pay, in every process of a board's build."""
+    import subprocess
+    import sys
+
+    code = ("import sys, moroccan_eval.cli.leaderboard, moroccan_eval.cli.results, "
+            "moroccan_eval.verify, moroccan_eval.leaderboard.validate, "
+            "moroccan_eval.leaderboard.site; print('aiohttp' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "False"

@@ -1,5 +1,6 @@
 """The HTTP client: aiohttp is imported, and adapters' sessions are made, here
-(:func:`client_session`); an untrusted response is read up to ``limits.max_response_bytes``.
+(:func:`client_session`); an untrusted response is read up to ``limits.max_response_bytes``
+(:mod:`.caps`).
 
 The body is streamed and reading stops at the cap (a body announcing a larger
 ``Content-Length`` is refused before its first byte), so a runaway or hostile endpoint
@@ -9,7 +10,6 @@ than drained: draining would read what the cap refuses.
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 import sys
@@ -17,8 +17,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AdapterError
-from .base import Response
+from .caps import too_large
 
 
 class _Certificates:
@@ -101,15 +100,6 @@ def client_session(**options: Any) -> aiohttp.ClientSession:
 ERROR_BODY_BYTES = 8192
 
 
-def too_large(url: str, limit: int, declared: int | None = None) -> AdapterError:
-    """The non-retryable error of a body over the cap (a retry would only be as large)."""
-    size = f"declares {declared} bytes, " if declared is not None else "is "
-    return AdapterError(
-        f"response from {url} {size}over limits.max_response_bytes ({limit} bytes); "
-        f"raise limits.max_response_bytes in the model YAML if answers this long are "
-        f"expected")
-
-
 async def read_capped(response: aiohttp.ClientResponse, limit: int, url: str) -> bytes:
     """The whole body of ``response``, or :func:`too_large` as soon as it passes
     ``limit`` bytes (counted after any decompression, so a small gzip bomb is caught too)."""
@@ -142,18 +132,3 @@ async def read_prefix(response: aiohttp.ClientResponse,
         return data, True
     response.close()
     return data, False
-
-
-def check_size(response: Response, limit: int, source: str) -> Response:
-    """``response``, or :func:`too_large` when its text and tool calls together pass
-    ``limit`` bytes: the same cap for adapters that do not read HTTP bodies through
-    :func:`read_capped` (plugins, local programs), before the run stores the answer."""
-    size = len(response.text)
-    if size * 4 > limit or response.tool_calls:  # a character is at most 4 UTF-8 bytes
-        size = len(response.text.encode("utf-8", "surrogatepass"))
-        if response.tool_calls:
-            size += len(json.dumps(response.tool_calls, ensure_ascii=False, default=str)
-                        .encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise too_large(source, limit)
-    return response

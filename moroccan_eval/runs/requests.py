@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
 from ..adapters.base import Adapter, ModelSpec, Request, Response, TaskContext
-from ..adapters.http import check_size
+from ..adapters.caps import check_size
 from ..adapters.redact import Redactor, storable
 from ..canary import Canary
 from ..errors import AdapterError
