@@ -30,9 +30,11 @@ def anonymize_scan(paths: Sequence[Path], fields: Sequence[str], as_json: bool) 
     Exits 1 when a high-confidence finding remains."""
     from collections import Counter
 
+    from ..privacy.files import check_files
     from ..privacy.gate import default_scanner
     from ..privacy.operations import scan_paths
 
+    check_files(paths, "cannot scan these files")
     scanner = default_scanner()
     counts: Counter[str] = Counter()
     high = 0
@@ -68,9 +70,11 @@ def anonymize_apply(source: Path, output: Path, fields: Sequence[str], operator:
                     audit: Path | None) -> None:
     """Write an anonymized copy of a JSONL, CSV or text file and append an audit record
     (checksums, counts per entity, policy version; no raw values)."""
+    from ..privacy.files import check_files
     from ..privacy.gate import default_scanner
     from ..privacy.operations import apply_file
 
+    check_files([source], "cannot anonymize")
     entry = apply_file(default_scanner(), source, output, operator=operator,  # type: ignore[arg-type]
                        fields=fields, audit=audit)
     found = ", ".join(f"{k} {v}" for k, v in entry["entities"].items()) or "nothing found"

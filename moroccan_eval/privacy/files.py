@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Problems
 from ..io import csv_delimiter
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "txt"}
@@ -36,6 +36,32 @@ def file_format(path: Path) -> str:
         raise ConfigError(f"{path}: unsupported file type '{path.suffix}'; use .jsonl, .csv "
                           "or .txt")
     return fmt
+
+
+def _missing(path: Path) -> ConfigError:
+    return ConfigError(f"{path}: no such file")
+
+
+def _folder(path: Path) -> ConfigError:
+    return ConfigError(f"{path}: is a folder; pass the files inside it")
+
+
+def _readable(path: Path) -> None:
+    file_format(path)
+    if path.is_dir():
+        raise _folder(path)
+    if not path.exists():
+        raise _missing(path)
+
+
+def check_files(paths: Iterable[Path], title: str) -> None:
+    """Refuse, naming every one at once under ``title``, the paths that are not files of a
+    supported type: before the scanner is built (seconds) and before any finding is
+    printed, which a file found missing later would leave as partial output."""
+    problems = Problems()
+    for path in paths:
+        problems.attempt(_readable, path)
+    problems.raise_any(title)
 
 
 def leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -96,9 +122,9 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                     raise ConfigError(f"{path}:{number}: not UTF-8 text; convert the file "
                                       "(e.g. iconv -f WINDOWS-1256 -t UTF-8)") from None
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise _missing(path) from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder; pass the files inside it") from None
+        raise _folder(path) from None
 
 
 def read_records(path: Path, fields: Sequence[str] = ()) -> Iterator[Record]:

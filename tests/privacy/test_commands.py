@@ -33,6 +33,23 @@ def test_scan_apply_scan(tmp_path: Path) -> None:
     assert code == 0 and "0 finding(s)" in out
 
 
+def test_scan_checks_every_path_before_printing_a_finding(tmp_path: Path) -> None:
+    """A finding printed before a later file turns out to be missing would be partial
+    output; every unreadable path is named at once instead, and nothing is scanned."""
+    source = tmp_path / "chats.jsonl"
+    source.write_text(json.dumps({"id": "1", "fields": {"text": "3ayt l 0612345678"}}) + "\n",
+                      encoding="utf-8")
+    (tmp_path / "folder.csv").mkdir()
+    code, out = invoke("anonymize", "scan", str(source), str(tmp_path / "gone.jsonl"),
+                       str(tmp_path / "notes.docx"), str(tmp_path / "folder.csv"))
+    assert code == 2, out
+    assert out.startswith("error: cannot scan these files (3 problem(s)):"), out
+    for expected in ("gone.jsonl: no such file", "unsupported file type '.docx'",
+                     "folder.csv: is a folder"):
+        assert expected in out
+    assert "MA_PHONE" not in out
+
+
 def test_evaluate_prints_scores_per_entity_and_variety() -> None:
     code, out = invoke("anonymize", "evaluate")
     assert code == 0
