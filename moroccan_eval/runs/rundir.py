@@ -277,19 +277,26 @@ def expand_run_paths(paths: Iterable[Path]) -> list[Path]:
         if not path.is_dir():
             problems.add(RunError(f"{path}: no such run directory"))
     problems.raise_any("run directories not found")
+    empty: list[Path] = []
     for path in paths:
         if (path / MANIFEST).is_file():
             found.append(path)
-        elif path.is_dir():
-            for run_dir in sorted(p.parent for p in path.glob(f"*/{MANIFEST}")):
-                status = _status(run_dir)
-                if status == "complete" or status.startswith("stopped"):
-                    found.append(run_dir)
-                else:
-                    warnings.warn(f"skipped {run_dir.name}: status '{status}' (not a finished "
-                                  "run)", MoroccanEvalWarning, stacklevel=2)
+            continue
+        inside = sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
+        if not inside:
+            empty.append(path)
+        for run_dir in inside:
+            status = _status(run_dir)
+            if status == "complete" or status.startswith("stopped"):
+                found.append(run_dir)
+            else:
+                warnings.warn(f"skipped {run_dir.name}: status '{status}' (not a finished "
+                              "run)", MoroccanEvalWarning, stacklevel=2)
     if not found:
         raise RunError("no finished run directories found in " + ", ".join(map(str, paths)))
+    for path in empty:  # the others' runs go on; this one may be a mistyped path
+        warnings.warn(f"{path}: no run directory in it (none of its folders holds a "
+                      f"{MANIFEST})", MoroccanEvalWarning, stacklevel=2)
     return found
 
 

@@ -106,13 +106,16 @@ def test_folder_commands_skip_a_stale_unfinished_run(tmp_path: Path, mini_suite:
     manifest = json.loads((stale / "manifest.json").read_text("utf-8"))
     (stale / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
     (stale / "scores.json").unlink()
+    empty = tmp_path / "empty"  # a folder given by mistake (a typo'd glob, a wrong level)
+    empty.mkdir()
     runner = CliRunner()
-    for args in (["report", str(runs), "-o", str(tmp_path / "r.html")],
-                 ["recommend", str(runs)],
-                 ["verify", str(runs), "--suite", str(mini_suite)],
-                 ["export", str(runs), "-o", str(tmp_path / "s.csv")]):
+    for args in (["report", str(runs), str(empty), "-o", str(tmp_path / "r.html")],
+                 ["recommend", str(runs), str(empty)],
+                 ["verify", str(runs), str(empty), "--suite", str(mini_suite)],
+                 ["export", str(runs), str(empty), "-o", str(tmp_path / "s.csv")]):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, (args, result.output)
         assert f"warning: skipped {stale.name}: status 'running'" in result.output
+        assert f"warning: {empty}: no run directory in it" in result.output
     named = runner.invoke(main, ["report", str(stale), "-o", str(tmp_path / "x.html")])
     assert named.exit_code == 1 and "status is 'running'" in named.output  # named: refused
