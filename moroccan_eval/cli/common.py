@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..errors import MoroccanEvalError, Problems
+from ..errors import MoroccanEvalError
 
 if TYPE_CHECKING:
     from ..analysis.recommendation import Constraints
@@ -181,12 +181,9 @@ def check_out_dir(out: Path) -> None:
 
 def load_runs(paths: Sequence[Path]) -> list[Run]:
     """The finished runs among ``paths`` (run directories or folders of them)."""
-    from ..runs.rundir import expand_run_paths, load_run
+    from ..runs import rundir
 
-    problems = Problems()
-    runs = [problems.attempt(load_run, p) for p in expand_run_paths(paths)]
-    problems.raise_any("some runs cannot be read")
-    return [run for run in runs if run is not None]
+    return rundir.load_all(rundir.expand_run_paths(paths), "some runs cannot be read")
 
 
 class Fraction(click.ParamType):  # type: ignore[type-arg]

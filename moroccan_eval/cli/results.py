@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from ..errors import Problems
 from .common import (
     FRACTION,
     constraint_options,
@@ -103,12 +102,9 @@ def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
     from dataclasses import asdict
 
     from ..analysis.compare import Difference, compare_runs
-    from ..runs.rundir import load_run
+    from ..runs.rundir import load_all
 
-    problems = Problems()
-    a, b = [problems.attempt(load_run, path) for path in (run_a, run_b)]
-    problems.raise_any("the runs cannot be compared")
-    assert a is not None and b is not None  # raise_any raised otherwise
+    a, b = load_all([run_a, run_b], "the runs cannot be compared")
     diffs = compare_runs(a, b)
     if as_json:
         click.echo(json.dumps([asdict(d) for d in diffs], ensure_ascii=False, indent=2))

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..errors import Problems, RunError
+from ..errors import RunError
 from ..records import Manifest, PredictionRecord
 from ..suites.loader import Suite, load_suite, shard_of
-from .rundir import RecordsByItem, Run, RunWriter, load_run, new_run_id
+from .rundir import RecordsByItem, Run, RunWriter, load_all, new_run_id
 from .scoring import RunTally, compute_scores
 
 #: Manifest fields every shard must share (compared as JSON).
@@ -30,10 +30,7 @@ def merge_runs(paths: Sequence[Path], out_dir: Path, suite: Suite | None = None)
     in suite order, so memory holds only the records a shard wrote before their turn (its
     answers came back out of order, within a window its concurrency bounds: at most 79
     records at concurrency 64, 201 at 256, in shards of 10,000 items), not the run."""
-    problems = Problems()
-    loaded = [problems.attempt(load_run, path) for path in paths]
-    problems.raise_any("merge: some shards cannot be read")
-    runs = [run for run in loaded if run is not None]
+    runs = load_all(paths, "merge: some shards cannot be read")
     if not runs:
         raise RunError("merge: give the run directories of every shard")
     first = runs[0].manifest

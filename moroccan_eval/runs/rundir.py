@@ -266,6 +266,15 @@ def load_run(path: Path, *, require_complete: bool = True) -> Run:
     return Run(path=path, manifest=manifest, scores=scores)
 
 
+def load_all(paths: Iterable[Path], title: str) -> list[Run]:
+    """The finished runs at ``paths`` (:func:`load_run` on each), or one error naming,
+    under ``title``, every one that cannot be opened."""
+    problems = Problems()
+    runs = [problems.attempt(load_run, path) for path in paths]
+    problems.raise_any(title)
+    return [run for run in runs if run is not None]
+
+
 def expand_run_paths(paths: Iterable[Path]) -> list[Path]:
     """Run directories from arguments that may be runs or folders of runs. In a folder,
     runs that did not finish (a killed run's stale directory, a failed run) are skipped with
